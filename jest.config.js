@@ -1,0 +1,29 @@
+// Two projects: fast unit specs beside the code, and integration/e2e specs under test/ that talk
+// to the real Kafka broker (started once by `npm test` before jest runs).
+const moduleNameMapper = {
+  '^@omnigate/(contracts|kafka|channels|sandbox)$': '<rootDir>/libs/$1/src/index.ts',
+};
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+};
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/src', '<rootDir>/libs', '<rootDir>/scripts'],
+      testMatch: ['**/*.spec.ts'],
+      moduleNameMapper,
+      transform,
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.test.ts'],
+      moduleNameMapper,
+      transform,
+      testTimeout: 180000,
+    },
+  ],
+};
