@@ -1,0 +1,106 @@
+import { MAX_PROBLEMS_REPORTED, plainErrorMap, summarizeProblems, toProblems } from './problems';
+import type { ValidationProblem } from './problems';
+import { sendCommandSchema } from './send-command';
+import type { SendCommand } from './send-command';
+
+export const REJECTION_CODES = [
+  'EMPTY_PAYLOAD',
+  'PAYLOAD_TOO_LARGE',
+  'INVALID_ENCODING',
+  'INVALID_JSON',
+  'SCHEMA_VIOLATION',
+] as const;
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+/**
+ * Why a record could not become a SendCommand. `problems` is filled only for SCHEMA_VIOLATION
+ * (the other codes have nothing finer to point at). `commandId`/`customerId` are best-effort
+ * reads of the raw JSON so the REJECTED receipt can still be routed to the right producer.
+ */
+export interface Rejection {
+  code: RejectionCode;
+  message: string;
+  problems: ValidationProblem[];
+  commandId: string | null;
+  customerId: string | null;
+}
+
+export type DecodeResult = { ok: true; command: SendCommand } | { ok: false; rejection: Rejection };
+
+export interface DecodeOptions {
+  /** Largest accepted record value in bytes; checked before any decoding work. */
+  maxBytes: number;
+}
+
+// fatal: reject malformed UTF-8 instead of silently inserting U+FFFD into someone's message.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Longer values cannot be valid ids, and echoing them into receipts would only add noise. */
+const MAX_ECHOED_ID_LENGTH = 256;
+
+function reject(
+  code: RejectionCode,
+  message: string,
+  extra: Partial<Pick<Rejection, 'problems' | 'commandId' | 'customerId'>> = {},
+): DecodeResult {
+  return {
+    ok: false,
+    rejection: { code, message, problems: [], commandId: null, customerId: null, ...extra },
+  };
+}
+
+function readIdField(input: unknown, key: 'id' | 'customerId'): string | null {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return null;
+  const value: unknown = (input as Record<string, unknown>)[key];
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ECHOED_ID_LENGTH
+    ? value
+    : null;
+}
+
+/** Validates already-parsed JSON (e.g. an HTTP body) against SendCommand v1. */
+export function validateSendCommand(input: unknown): DecodeResult {
+  const result = sendCommandSchema.safeParse(input, { error: plainErrorMap });
+  if (result.success) return { ok: true, command: result.data };
+  const problems = toProblems(result.error);
+  return reject('SCHEMA_VIOLATION', summarizeProblems(problems), {
+    problems: problems.slice(0, MAX_PROBLEMS_REPORTED),
+    commandId: readIdField(input, 'id'),
+    customerId: readIdField(input, 'customerId'),
+  });
+}
+
+/** Turns a Kafka record value into a SendCommand, or says precisely why it cannot. Never throws
+ *  for bad input: a poison record must become a rejection, not a crashed consumer. */
+export function decodeSendCommand(value: Buffer | null, options: DecodeOptions): DecodeResult {
+  const { maxBytes } = options;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    throw new RangeError(`maxBytes must be a positive integer, got ${String(maxBytes)}`);
+  }
+  if (value === null || value.length === 0) {
+    return reject('EMPTY_PAYLOAD', 'the record has no value (null or zero bytes)');
+  }
+  if (value.length > maxBytes) {
+    return reject(
+      'PAYLOAD_TOO_LARGE',
+      `the record value is ${value.length} bytes, over the limit of ${maxBytes} bytes`,
+    );
+  }
+  let text: string;
+  try {
+    text = utf8.decode(value);
+  } catch {
+    return reject('INVALID_ENCODING', 'the record value is not valid UTF-8 text');
+  }
+  if (text.trim() === '') {
+    return reject('EMPTY_PAYLOAD', 'the record value contains only whitespace');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    // V8's message names the position and quotes a short excerpt; still bound its length.
+    const detail = error instanceof Error ? `: ${error.message.slice(0, 200)}` : '';
+    return reject('INVALID_JSON', `the record value is not valid JSON${detail}`);
+  }
+  return validateSendCommand(parsed);
+}

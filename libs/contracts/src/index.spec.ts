@@ -1,0 +1,47 @@
+import * as contracts from './index';
+
+// The public surface is what producers code against; changing it should be a deliberate edit here.
+describe('public API', () => {
+  it('exports exactly these runtime names', () => {
+    expect(Object.keys(contracts).sort()).toEqual(
+      [
+        'CATEGORY_PATTERN',
+        'CHANNELS',
+        'COMMAND_ID_PATTERN',
+        'DEAD_LETTER_HEADERS',
+        'DEFAULT_TOPICS',
+        'DELIVERY_RECEIPT_SCHEMA_VERSION',
+        'E164_PATTERN',
+        'InvalidReceiptError',
+        'JSON_SCHEMA_DIR',
+        'LOCALE_PATTERN',
+        'MAX_TTL_SECONDS',
+        'PRIORITIES',
+        'RECEIPT_EVENT_ID_NAMESPACE',
+        'RECEIPT_HEADERS',
+        'RECEIPT_STATUSES',
+        'REJECTION_CODES',
+        'SCHEMA_IDS',
+        'SEND_COMMAND_SCHEMA_VERSION',
+        'TERMINAL_STATUSES',
+        'TRACE_DECISIONS',
+        'buildReceipt',
+        'channelSchema',
+        'contentSchema',
+        'decodeSendCommand',
+        'deliveryReceiptSchema',
+        'isChannel',
+        'isTerminalStatus',
+        'receiptEventId',
+        'receiptReasonSchema',
+        'recipientSchema',
+        'renderJsonSchemas',
+        'sendCommandSchema',
+        'templateRefSchema',
+        'traceEntrySchema',
+        'validateSendCommand',
+        'webPushSubscriptionSchema',
+      ].sort(),
+    );
+  });
+});

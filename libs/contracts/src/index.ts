@@ -1,0 +1,59 @@
+export { CHANNELS, channelSchema, isChannel } from './channels';
+export type { Channel } from './channels';
+
+export {
+  CATEGORY_PATTERN,
+  COMMAND_ID_PATTERN,
+  E164_PATTERN,
+  LOCALE_PATTERN,
+  MAX_TTL_SECONDS,
+  PRIORITIES,
+  SEND_COMMAND_SCHEMA_VERSION,
+  contentSchema,
+  recipientSchema,
+  sendCommandSchema,
+  templateRefSchema,
+  webPushSubscriptionSchema,
+} from './send-command';
+export type {
+  Priority,
+  Recipient,
+  SendCommand,
+  SendCommandContent,
+  SendCommandInput,
+  TemplateRef,
+  WebPushSubscription,
+} from './send-command';
+
+export { RECEIPT_STATUSES, TERMINAL_STATUSES, isTerminalStatus } from './receipt-status';
+export type { ReceiptStatus, TerminalStatus } from './receipt-status';
+
+export {
+  DELIVERY_RECEIPT_SCHEMA_VERSION,
+  InvalidReceiptError,
+  TRACE_DECISIONS,
+  buildReceipt,
+  deliveryReceiptSchema,
+  receiptReasonSchema,
+  traceEntrySchema,
+} from './delivery-receipt';
+export type {
+  BuildReceiptInput,
+  DeliveryReceipt,
+  ReceiptReason,
+  TraceDecision,
+  TraceEntry,
+} from './delivery-receipt';
+
+export { REJECTION_CODES, decodeSendCommand, validateSendCommand } from './decode';
+export type { DecodeOptions, DecodeResult, Rejection, RejectionCode } from './decode';
+export type { ValidationProblem } from './problems';
+export type { JsonValue } from './primitives';
+
+export { RECEIPT_EVENT_ID_NAMESPACE, receiptEventId } from './event-id';
+export type { ReceiptEventIdParts } from './event-id';
+
+export { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, RECEIPT_HEADERS, SCHEMA_IDS } from './topics';
+export type { TopicRole } from './topics';
+
+export { JSON_SCHEMA_DIR, renderJsonSchemas } from './json-schema';

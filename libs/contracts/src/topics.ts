@@ -1,0 +1,36 @@
+/** Default topic names; deployments may override them, so treat these as defaults only. */
+export const DEFAULT_TOPICS = {
+  send: 'omnigate.send.v1',
+  receipts: 'omnigate.receipts.v1',
+  deadLetter: 'omnigate.send.dlq.v1',
+} as const;
+export type TopicRole = keyof typeof DEFAULT_TOPICS;
+
+/** Headers on a dead-lettered record: where it came from and why it could not be processed. */
+export const DEAD_LETTER_HEADERS = {
+  /** A RejectionCode or another UPPER_SNAKE reason code. */
+  reasonCode: 'omnigate.dlq.reason-code',
+  /** The human-readable reason. */
+  reason: 'omnigate.dlq.reason',
+  sourceTopic: 'omnigate.dlq.source-topic',
+  /** Decimal string. */
+  sourcePartition: 'omnigate.dlq.source-partition',
+  /** Decimal string. */
+  sourceOffset: 'omnigate.dlq.source-offset',
+  /** ISO 8601 date-time. */
+  failedAt: 'omnigate.dlq.failed-at',
+} as const;
+
+/** Headers on a receipt record, so consumers can filter without parsing the value. */
+export const RECEIPT_HEADERS = {
+  eventId: 'omnigate.event-id',
+  status: 'omnigate.status',
+  /** Value: SCHEMA_IDS.deliveryReceipt. */
+  schema: 'omnigate.schema',
+} as const;
+
+/** Stable identifiers of the contract versions; also the `$id` of the exported JSON Schemas. */
+export const SCHEMA_IDS = {
+  sendCommand: 'urn:omnigate:schema:send-command:v1',
+  deliveryReceipt: 'urn:omnigate:schema:delivery-receipt:v1',
+} as const;
