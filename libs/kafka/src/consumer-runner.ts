@@ -1,0 +1,216 @@
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { ContiguousOffsets } from './contiguous-offsets';
+import { groupIntoKeyChains } from './key-chains';
+import { Semaphore } from './semaphore';
+import type { InboundRecord, KafkaLogger, RecordHandler } from './types';
+
+export interface ConsumerRunnerOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Handlers running at once across all partitions. */
+  readonly concurrency: number;
+  /** Partitions whose batches are processed at the same time. */
+  readonly partitionsConsumedConcurrently: number;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  /** Consecutive failed batches after which the consumer gives up and the process must exit. */
+  readonly maxConsecutiveFailures: number;
+  /** Where a new group starts reading. */
+  readonly fromBeginning: boolean;
+}
+
+export type ConsumerState =
+  'idle' | 'starting' | 'joined' | 'rebalancing' | 'stopping' | 'stopped' | 'crashed';
+
+/**
+ * Runs a Kafka consumer on eachBatch with ordering per key and bounded concurrency across keys.
+ * It commits only the highest contiguous finished offset, so a crash redoes unfinished work and
+ * never skips it. A crash the client will not restart from is reported through `onFatal`; the
+ * service exits non-zero so the orchestrator restarts it.
+ */
+export class ConsumerRunner {
+  private readonly consumer: Consumer;
+  private readonly slots: Semaphore;
+  private consecutiveFailures = 0;
+  private currentState: ConsumerState = 'idle';
+  private processed = 0;
+
+  constructor(
+    kafka: Kafka,
+    private readonly options: ConsumerRunnerOptions,
+    private readonly handler: RecordHandler,
+    private readonly logger: KafkaLogger,
+    private readonly onFatal: (error: Error) => void,
+  ) {
+    this.slots = new Semaphore(options.concurrency);
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      allowAutoTopicCreation: false,
+      retry: {
+        retries: 5,
+        restartOnFailure: (error: Error) => Promise.resolve(this.shouldRestart(error)),
+      },
+    });
+    this.watchLifecycle();
+  }
+
+  get state(): ConsumerState {
+    return this.currentState;
+  }
+
+  /** True once the consumer is a member of its group and has partitions assigned. */
+  get isReady(): boolean {
+    return this.currentState === 'joined';
+  }
+
+  get processedCount(): number {
+    return this.processed;
+  }
+
+  async start(): Promise<void> {
+    this.currentState = 'starting';
+    await this.consumer.connect();
+    for (const topic of this.options.topics) {
+      await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
+    }
+    await this.consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
+      eachBatch: (payload) => this.processBatch(payload),
+    });
+  }
+
+  /**
+   * Stops taking new records, lets the in-flight ones finish, commits their offsets and leaves the
+   * group. Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    if (this.currentState === 'stopped' || this.currentState === 'stopping') return;
+    this.currentState = 'stopping';
+    await this.consumer.disconnect();
+    this.currentState = 'stopped';
+  }
+
+  private async processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const resolveOffset = (offset: string): void => payload.resolveOffset(offset);
+    const heartbeat = (): Promise<void> => payload.heartbeat();
+    const isRunning = (): boolean => payload.isRunning();
+    const isStale = (): boolean => payload.isStale();
+    const offsets = new ContiguousOffsets(batch.messages.map((m) => m.offset));
+    const chains = groupIntoKeyChains(batch.messages, (m) => m.key?.toString('utf8') ?? null);
+    let failure: Error | undefined;
+    // A failed heartbeat usually means the group is rebalancing: finish what is in flight, start
+    // nothing new, and hand the error back to the client so it rejoins.
+    let interruption: Error | undefined;
+    const mayStartMore = (): boolean =>
+      failure === undefined && interruption === undefined && isRunning() && !isStale();
+
+    const runChain = async (chain: KafkaMessage[]): Promise<void> => {
+      for (const message of chain) {
+        if (!mayStartMore()) return;
+        await this.slots.acquire();
+        try {
+          // Re-check after waiting for a slot: shutdown or a rebalance may have begun meanwhile.
+          if (!mayStartMore()) return;
+          await this.handler(toInboundRecord(batch.topic, batch.partition, message));
+        } catch (error) {
+          failure ??= error instanceof Error ? error : new Error(String(error));
+          return; // later records of this key must wait: their order depends on this one
+        } finally {
+          this.slots.release();
+        }
+        this.processed += 1;
+        const commitPoint = offsets.markDone(message.offset);
+        if (commitPoint !== undefined) resolveOffset(commitPoint);
+        await heartbeat().catch((error: unknown) => {
+          interruption ??= error instanceof Error ? error : new Error(String(error));
+        });
+      }
+    };
+
+    await Promise.all(chains.map(runChain));
+    await payload.commitOffsetsIfNecessary();
+
+    if (failure) {
+      this.logger.error(
+        {
+          topic: batch.topic,
+          partition: batch.partition,
+          committedUpTo: offsets.commitPoint ?? null,
+          error: failure.message,
+        },
+        'record handler failed; the batch will be retried from the first unfinished record',
+      );
+      throw failure;
+    }
+    if (interruption) throw interruption;
+    this.consecutiveFailures = 0;
+  }
+
+  private shouldRestart(error: Error): boolean {
+    this.consecutiveFailures += 1;
+    const restart = this.consecutiveFailures <= this.options.maxConsecutiveFailures;
+    this.logger.warn(
+      { error: error.message, consecutiveFailures: this.consecutiveFailures, restart },
+      restart ? 'consumer failed; restarting' : 'consumer failed too often; giving up',
+    );
+    return restart;
+  }
+
+  private watchLifecycle(): void {
+    const { GROUP_JOIN, REBALANCING, CRASH, STOP } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, (event) => {
+      this.currentState = 'joined';
+      this.logger.info(
+        {
+          groupId: event.payload.groupId,
+          memberId: event.payload.memberId,
+          assignment: event.payload.memberAssignment,
+        },
+        'consumer joined its group',
+      );
+    });
+    this.consumer.on(REBALANCING, () => {
+      if (this.currentState === 'joined') this.currentState = 'rebalancing';
+    });
+    this.consumer.on(STOP, () => {
+      if (this.currentState !== 'crashed') this.currentState = 'stopped';
+    });
+    this.consumer.on(CRASH, (event) => {
+      const { error, restart } = event.payload;
+      if (restart) {
+        this.currentState = 'rebalancing';
+        return;
+      }
+      this.currentState = 'crashed';
+      this.onFatal(error);
+    });
+  }
+}
+
+function headerToString(value: IHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return value.map((v) => v.toString()).join(',');
+  return value.toString();
+}
+
+function toInboundRecord(topic: string, partition: number, message: KafkaMessage): InboundRecord {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    const text = headerToString(value);
+    if (text !== undefined) headers[name] = text;
+  }
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key ? message.key.toString('utf8') : null,
+    value: message.value,
+    headers,
+    timestamp: message.timestamp,
+  };
+}
