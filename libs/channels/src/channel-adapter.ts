@@ -1,0 +1,33 @@
+import type { Channel, SendCommand } from '@omnigate/contracts';
+
+type InlineContent = NonNullable<SendCommand['content']>;
+
+/** The content one channel carries, as the command gave it (templates are rendered before this). */
+export type ChannelContent<C extends Channel = Channel> = NonNullable<InlineContent[C]>;
+
+/** One message on one channel to one address, ready for a provider. */
+export interface OutboundMessage<C extends Channel = Channel> {
+  readonly messageId: string;
+  readonly customerId: string;
+  readonly channel: C;
+  /** Phone number, email address, push token or serialized push subscription. */
+  readonly address: string;
+  readonly content: ChannelContent<C>;
+}
+
+/** What a provider said when it took the message. */
+export interface ProviderAcceptance {
+  readonly provider: string;
+  readonly providerMessageId: string;
+  readonly acceptedAt: Date;
+}
+
+/**
+ * The port every provider adapter implements. `send` resolves when the provider accepted the
+ * message and rejects with a ChannelError otherwise; it never decides about retries or fallback.
+ */
+export interface ChannelAdapter<C extends Channel = Channel> {
+  readonly channel: C;
+  readonly providerId: string;
+  send(message: OutboundMessage<C>): Promise<ProviderAcceptance>;
+}

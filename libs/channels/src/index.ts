@@ -1,0 +1,19 @@
+export type {
+  ChannelAdapter,
+  ChannelContent,
+  OutboundMessage,
+  ProviderAcceptance,
+} from './channel-adapter';
+export {
+  CHANNEL_ERROR_KINDS,
+  ChannelError,
+  type ChannelErrorDetails,
+  type ChannelErrorKind,
+} from './channel-error';
+export { buildChannelRegistry, ChannelRegistry, type AdapterFactory } from './channel-registry';
+export {
+  LOG_PROVIDER_ID,
+  LogChannelAdapter,
+  type LogAdapterOptions,
+  type LoggedSend,
+} from './adapters/log.adapter';
