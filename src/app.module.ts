@@ -1,0 +1,81 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import {
+  buildChannelRegistry,
+  ChannelRegistry,
+  LogChannelAdapter,
+  LOG_PROVIDER_ID,
+} from '@omnigate/channels';
+import {
+  createKafkaClient,
+  DeadLetterPublisher,
+  KafkaPublisher,
+  type Kafka,
+} from '@omnigate/kafka';
+import type { AppConfig } from './config/environment';
+import { APP_CONFIG } from './config/app-config.token';
+import { HealthController } from './controllers/health.controller';
+import { SendCommandConsumer } from './controllers/send-command.consumer';
+import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './controllers/tokens';
+import { LOGGER, type Logger } from './observability/logger';
+import { Clock, SystemClock } from './repositories/clock';
+import { ReceiptsRepository } from './repositories/receipts.repository';
+import { DispatchService } from './services/dispatch.service';
+import { IntakeService } from './services/intake.service';
+
+export interface AppModuleOptions {
+  readonly config: AppConfig;
+  readonly logger: Logger;
+  readonly onFatal: FatalErrorHandler;
+  readonly clock?: Clock;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    const { config, logger } = options;
+    return {
+      module: AppModule,
+      controllers: [HealthController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: FATAL_ERROR_HANDLER, useValue: options.onFatal },
+        { provide: Clock, useValue: options.clock ?? new SystemClock() },
+        {
+          provide: KAFKA_CLIENT,
+          useFactory: () =>
+            createKafkaClient(
+              { clientId: config.kafka.clientId, brokers: config.kafka.brokers },
+              logger.child({ component: 'kafka' }),
+            ),
+        },
+        {
+          provide: KafkaPublisher,
+          inject: [KAFKA_CLIENT],
+          useFactory: (kafka: Kafka) => new KafkaPublisher(kafka, logger),
+        },
+        {
+          provide: DeadLetterPublisher,
+          inject: [KafkaPublisher],
+          useFactory: (publisher: KafkaPublisher) =>
+            new DeadLetterPublisher(publisher, config.topics.deadLetter),
+        },
+        {
+          provide: ChannelRegistry,
+          useFactory: () =>
+            buildChannelRegistry(config.channels.providers, {
+              [LOG_PROVIDER_ID]: (channel) =>
+                new LogChannelAdapter(channel, {
+                  recordFile: config.channels.logAdapterRecordFile,
+                  latencyMs: config.channels.logAdapterLatencyMs,
+                }),
+            }),
+        },
+        ReceiptsRepository,
+        DispatchService,
+        IntakeService,
+        SendCommandConsumer,
+      ],
+    };
+  }
+}

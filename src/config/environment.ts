@@ -1,0 +1,243 @@
+import { DEFAULT_TOPICS, type Channel } from '@omnigate/contracts';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, validated at start-up. A bad or missing value
+ * stops the process with one message that names each offending variable.
+ */
+
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (!/^-?\d+$/.test(raw)) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number, got "${raw}"` });
+        return z.NEVER;
+      }
+      const value = Number(raw);
+      if (value < min || value > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be between ${min} and ${max}, got ${value}`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const boolean = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
+      if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
+      ctx.addIssue({ code: 'custom', message: `must be true or false, got "${raw}"` });
+      return z.NEVER;
+    });
+
+const topicName = (fallback: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      const value = raw === undefined || raw === '' ? fallback : raw;
+      if (!/^[A-Za-z0-9._-]{1,249}$/.test(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a Kafka topic name (letters, digits, ".", "_", "-"), got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const brokerList = z
+  .string({ error: 'is required (comma-separated host:port list, e.g. 127.0.0.1:9092)' })
+  .trim()
+  .min(1, 'is required (comma-separated host:port list, e.g. 127.0.0.1:9092)')
+  .transform((raw, ctx) => {
+    const brokers = raw
+      .split(',')
+      .map((b) => b.trim())
+      .filter((b) => b.length > 0);
+    const bad = brokers.filter((b) => !/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(b));
+    if (brokers.length === 0 || bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a comma-separated host:port list, bad entries: ${bad.join(', ') || '(none given)'}`,
+      });
+      return z.NEVER;
+    }
+    return brokers;
+  });
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const providerList = z
+  .string()
+  .trim()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined) return ['log'];
+    const ids = raw
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0);
+    const bad = ids.filter((p) => !/^[a-z][a-z0-9_-]*$/.test(p));
+    if (bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `provider ids must be lowercase words, got ${bad.join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    return ids;
+  });
+
+const environmentSchema = z.object({
+  KAFKA_BROKERS: brokerList,
+  KAFKA_CLIENT_ID: z.string().trim().min(1).default('omnigate'),
+  KAFKA_GROUP_ID: z.string().trim().min(1).default('omnigate-dispatch'),
+  KAFKA_CREATE_TOPICS: boolean(false),
+  KAFKA_TOPIC_PARTITIONS: integer(1, 1000, 3),
+  KAFKA_REPLICATION_FACTOR: integer(1, 10, 1),
+  TOPIC_SEND: topicName(DEFAULT_TOPICS.send),
+  TOPIC_RECEIPTS: topicName(DEFAULT_TOPICS.receipts),
+  TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
+  CONSUMER_CONCURRENCY: integer(1, 10000, 64),
+  CONSUMER_PARTITIONS_CONCURRENTLY: integer(1, 1000, 8),
+  CONSUMER_SESSION_TIMEOUT_MS: integer(6000, 300000, 30000),
+  CONSUMER_HEARTBEAT_INTERVAL_MS: integer(100, 60000, 3000),
+  CONSUMER_MAX_CONSECUTIVE_FAILURES: integer(0, 100, 5),
+  CONSUMER_FROM_BEGINNING: boolean(true),
+  MAX_COMMAND_BYTES: integer(256, 1048576, 65536),
+  SHUTDOWN_GRACE_MS: integer(1000, 600000, 25000),
+  HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  HTTP_PORT: integer(0, 65535, 8080),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
+  LOG_ADAPTER_RECORD_FILE: z.string().trim().optional(),
+  LOG_ADAPTER_LATENCY_MS: integer(0, 60000, 0),
+  PROVIDERS_SMS: providerList,
+  PROVIDERS_EMAIL: providerList,
+  PROVIDERS_WHATSAPP: providerList,
+  PROVIDERS_WEBPUSH: providerList,
+  PROVIDERS_MOBILEPUSH: providerList,
+});
+
+type ParsedEnvironment = z.output<typeof environmentSchema>;
+
+export interface AppConfig {
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly groupId: string;
+    readonly createTopics: boolean;
+    readonly topicPartitions: number;
+    readonly replicationFactor: number;
+  };
+  readonly topics: {
+    readonly send: string;
+    readonly receipts: string;
+    readonly deadLetter: string;
+  };
+  readonly consumer: {
+    readonly concurrency: number;
+    readonly partitionsConsumedConcurrently: number;
+    readonly sessionTimeoutMs: number;
+    readonly heartbeatIntervalMs: number;
+    readonly maxConsecutiveFailures: number;
+    readonly fromBeginning: boolean;
+  };
+  readonly maxCommandBytes: number;
+  readonly shutdownGraceMs: number;
+  readonly http: { readonly host: string; readonly port: number };
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly channels: {
+    readonly providers: Readonly<Record<Channel, readonly string[]>>;
+    readonly logAdapterRecordFile: string | undefined;
+    readonly logAdapterLatencyMs: number;
+  };
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: AppConfig }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): ConfigResult {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = issue.path.map(String).join('.') || '(environment)';
+      return `${variable}: ${issue.message}`;
+    });
+    return { ok: false, problems };
+  }
+  const e = parsed.data;
+  const problems = crossFieldProblems(e);
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, config: toConfig(e) };
+}
+
+function crossFieldProblems(e: ParsedEnvironment): string[] {
+  const problems: string[] = [];
+  if (e.CONSUMER_HEARTBEAT_INTERVAL_MS * 3 > e.CONSUMER_SESSION_TIMEOUT_MS) {
+    problems.push(
+      'CONSUMER_HEARTBEAT_INTERVAL_MS: must be at most a third of CONSUMER_SESSION_TIMEOUT_MS',
+    );
+  }
+  const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER];
+  if (new Set(topics).size !== topics.length) {
+    problems.push('TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER: must be three different topics');
+  }
+  return problems;
+}
+
+function toConfig(e: ParsedEnvironment): AppConfig {
+  const providers: Record<Channel, readonly string[]> = {
+    sms: e.PROVIDERS_SMS,
+    email: e.PROVIDERS_EMAIL,
+    whatsapp: e.PROVIDERS_WHATSAPP,
+    webpush: e.PROVIDERS_WEBPUSH,
+    mobilepush: e.PROVIDERS_MOBILEPUSH,
+  };
+  return {
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      groupId: e.KAFKA_GROUP_ID,
+      createTopics: e.KAFKA_CREATE_TOPICS,
+      topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+    },
+    topics: { send: e.TOPIC_SEND, receipts: e.TOPIC_RECEIPTS, deadLetter: e.TOPIC_DEAD_LETTER },
+    consumer: {
+      concurrency: e.CONSUMER_CONCURRENCY,
+      partitionsConsumedConcurrently: e.CONSUMER_PARTITIONS_CONCURRENTLY,
+      sessionTimeoutMs: e.CONSUMER_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: e.CONSUMER_HEARTBEAT_INTERVAL_MS,
+      maxConsecutiveFailures: e.CONSUMER_MAX_CONSECUTIVE_FAILURES,
+      fromBeginning: e.CONSUMER_FROM_BEGINNING,
+    },
+    maxCommandBytes: e.MAX_COMMAND_BYTES,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    logLevel: e.LOG_LEVEL,
+    channels: {
+      providers,
+      logAdapterRecordFile: e.LOG_ADAPTER_RECORD_FILE || undefined,
+      logAdapterLatencyMs: e.LOG_ADAPTER_LATENCY_MS,
+    },
+  };
+}
+
+/** Names of every variable read, for the README table and the manifest consistency check. */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
