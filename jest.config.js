@@ -4,9 +4,11 @@ const moduleNameMapper = {
   '^@omnigate/(contracts|kafka|channels|sandbox)$': '<rootDir>/libs/$1/src/index.ts',
 };
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
 };
 module.exports = {
+  // Integration tests start processes and wait on a real broker; unit specs finish far sooner.
+  testTimeout: 180000,
   projects: [
     {
       displayName: 'unit',
@@ -23,7 +25,6 @@ module.exports = {
       testMatch: ['**/*.test.ts'],
       moduleNameMapper,
       transform,
-      testTimeout: 180000,
     },
   ],
 };

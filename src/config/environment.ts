@@ -117,6 +117,8 @@ const environmentSchema = z.object({
   CONSUMER_HEARTBEAT_INTERVAL_MS: integer(100, 60000, 3000),
   CONSUMER_MAX_CONSECUTIVE_FAILURES: integer(0, 100, 5),
   CONSUMER_FROM_BEGINNING: boolean(true),
+  CONSUMER_COMMIT_INTERVAL_MS: integer(100, 60000, 1000),
+  CONSUMER_COMMIT_THRESHOLD: integer(1, 100000, 100),
   MAX_COMMAND_BYTES: integer(256, 1048576, 65536),
   SHUTDOWN_GRACE_MS: integer(1000, 600000, 25000),
   HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -156,6 +158,8 @@ export interface AppConfig {
     readonly heartbeatIntervalMs: number;
     readonly maxConsecutiveFailures: number;
     readonly fromBeginning: boolean;
+    readonly commitIntervalMs: number;
+    readonly commitThreshold: number;
   };
   readonly maxCommandBytes: number;
   readonly shutdownGraceMs: number;
@@ -226,6 +230,8 @@ function toConfig(e: ParsedEnvironment): AppConfig {
       heartbeatIntervalMs: e.CONSUMER_HEARTBEAT_INTERVAL_MS,
       maxConsecutiveFailures: e.CONSUMER_MAX_CONSECUTIVE_FAILURES,
       fromBeginning: e.CONSUMER_FROM_BEGINNING,
+      commitIntervalMs: e.CONSUMER_COMMIT_INTERVAL_MS,
+      commitThreshold: e.CONSUMER_COMMIT_THRESHOLD,
     },
     maxCommandBytes: e.MAX_COMMAND_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

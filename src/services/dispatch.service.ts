@@ -67,6 +67,9 @@ export class DispatchService {
         channel,
         address,
         content,
+        category: command.category,
+        priority: command.priority,
+        ...(expiry ? { ttlSeconds: Math.max(1, Math.floor((expiry.getTime() - now.getTime()) / 1000)) } : {}),
       });
       this.logger.info(
         {

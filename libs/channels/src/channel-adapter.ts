@@ -13,6 +13,11 @@ export interface OutboundMessage<C extends Channel = Channel> {
   /** Phone number, email address, push token or serialized push subscription. */
   readonly address: string;
   readonly content: ChannelContent<C>;
+  /** The command's category, e.g. order_updates; providers use it for tagging (SendGrid categories). */
+  readonly category: string;
+  readonly priority: 'high' | 'normal' | 'low';
+  /** How long the message stays worth delivering; push providers use it as their TTL. */
+  readonly ttlSeconds?: number;
 }
 
 /** What a provider said when it took the message. */

@@ -17,6 +17,9 @@ export interface ConsumerRunnerOptions {
   readonly maxConsecutiveFailures: number;
   /** Where a new group starts reading. */
   readonly fromBeginning: boolean;
+  /** Commit finished work at least this often, and after this many finished records, mid-batch. */
+  readonly commitIntervalMs: number;
+  readonly commitThreshold: number;
 }
 
 export type ConsumerState =
@@ -48,6 +51,8 @@ export class ConsumerRunner {
       sessionTimeout: options.sessionTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
+      // Short fetch long-polls keep shutdown quick: disconnect waits for the fetch in flight.
+      maxWaitTimeInMs: 1000,
       retry: {
         retries: 5,
         restartOnFailure: (error: Error) => Promise.resolve(this.shouldRestart(error)),
@@ -77,6 +82,8 @@ export class ConsumerRunner {
     }
     await this.consumer.run({
       autoCommit: true,
+      autoCommitInterval: this.options.commitIntervalMs,
+      autoCommitThreshold: this.options.commitThreshold,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.processBatch(payload),
@@ -109,6 +116,19 @@ export class ConsumerRunner {
     const mayStartMore = (): boolean =>
       failure === undefined && interruption === undefined && isRunning() && !isStale();
 
+    // Mid-batch commits bound how much finished work a crash redoes. One at a time: a commit that
+    // is still running already carries an offset at least as old as the next one would.
+    let commitInFlight: Promise<void> | undefined;
+    const commitIfDue = (): void => {
+      if (commitInFlight) return;
+      commitInFlight = payload
+        .commitOffsetsIfNecessary()
+        .catch((error: unknown) => {
+          interruption ??= error instanceof Error ? error : new Error(String(error));
+        })
+        .finally(() => (commitInFlight = undefined));
+    };
+
     const runChain = async (chain: KafkaMessage[]): Promise<void> => {
       for (const message of chain) {
         if (!mayStartMore()) return;
@@ -125,7 +145,10 @@ export class ConsumerRunner {
         }
         this.processed += 1;
         const commitPoint = offsets.markDone(message.offset);
-        if (commitPoint !== undefined) resolveOffset(commitPoint);
+        if (commitPoint !== undefined) {
+          resolveOffset(commitPoint);
+          commitIfDue();
+        }
         await heartbeat().catch((error: unknown) => {
           interruption ??= error instanceof Error ? error : new Error(String(error));
         });
@@ -133,6 +156,7 @@ export class ConsumerRunner {
     };
 
     await Promise.all(chains.map(runChain));
+    await commitInFlight;
     await payload.commitOffsetsIfNecessary();
 
     if (failure) {

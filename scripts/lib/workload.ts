@@ -1,0 +1,196 @@
+/**
+ * Realistic sample traffic shared by the demo, the tests and the benchmark: valid send commands
+ * over many customers and channels, and malformed records of every kind the intake must reject.
+ */
+import type { Channel } from '../../libs/contracts/src';
+
+export interface WorkloadRecord {
+  readonly key: string | null;
+  readonly value: string | Buffer;
+  /** What the record is, for reports: a valid command id or the kind of malformation. */
+  readonly label: string;
+  readonly valid: boolean;
+}
+
+const FIRST_NAMES = [
+  'Ana',
+  'Wei',
+  'Fatima',
+  'Lars',
+  'Yuki',
+  'Kofi',
+  'Sofía',
+  'Noor',
+  'Ivan',
+  'Chloé',
+];
+const CATEGORIES = ['order_updates', 'otp', 'marketing', 'account_security'] as const;
+
+export function customerId(index: number): string {
+  return `cust-${String(index).padStart(5, '0')}`;
+}
+
+function phoneFor(index: number): string {
+  return `+1415555${String(index % 10000).padStart(4, '0')}`;
+}
+
+export function validCommand(
+  sequence: number,
+  customerIndex: number,
+  runId: string,
+): { id: string; body: Record<string, unknown> } {
+  const id = `${runId}-${String(sequence).padStart(6, '0')}`;
+  const name = FIRST_NAMES[customerIndex % FIRST_NAMES.length]!;
+  const category = CATEGORIES[sequence % CATEGORIES.length]!;
+  const channelOrder: Channel[][] = [
+    ['sms', 'email'],
+    ['email'],
+    ['whatsapp', 'sms'],
+    ['mobilepush', 'email'],
+    ['webpush', 'email'],
+  ];
+  const channels = channelOrder[(customerIndex + sequence) % channelOrder.length]!;
+  const order = `#${10000 + sequence}`;
+  return {
+    id,
+    body: {
+      schemaVersion: 1,
+      id,
+      customerId: customerId(customerIndex),
+      category,
+      priority: category === 'otp' ? 'high' : 'normal',
+      channels,
+      recipient: {
+        phone: phoneFor(customerIndex),
+        whatsapp: phoneFor(customerIndex),
+        email: `customer${customerIndex}@example.com`,
+        fcmTokens: [`fcm-token-${customerIndex}-${'x'.repeat(40)}`],
+        webPushSubscriptions: [
+          {
+            endpoint: `https://push.example.com/send/${customerIndex}`,
+            keys: {
+              p256dh:
+                'BOr3Jq6Yv2l9Xl8JmN0eKx3YkQmDq6v1Q0n3bqjH0Yx6u0H8m7Qk2h9bXo4vYb2u7Y7tq5F4XwK1v9o8m3n2b1c',
+              auth: 'a1B2c3D4e5F6g7H8i9J0kA',
+            },
+          },
+        ],
+      },
+      content: {
+        sms: { text: `Hi ${name}, your order ${order} has shipped.` },
+        whatsapp: { text: `Hi ${name} 👋 your order ${order} has shipped.` },
+        email: {
+          subject: `Order ${order} shipped`,
+          html: `<p>Hi ${name}, your order <b>${order}</b> has shipped.</p>`,
+          text: `Hi ${name}, your order ${order} has shipped.`,
+        },
+        webpush: {
+          title: 'Order shipped',
+          body: `Order ${order} is on its way`,
+          url: `https://shop.example.com/orders/${sequence}`,
+        },
+        mobilepush: {
+          title: 'Order shipped',
+          body: `Order ${order} is on its way`,
+          data: { orderId: order },
+        },
+      },
+      ttlSeconds: 86400,
+      metadata: { source: 'workload', run: runId },
+    },
+  };
+}
+
+export const MALFORMED_KINDS = [
+  'not_json',
+  'missing_fields',
+  'wrong_types',
+  'oversize',
+  'unknown_channel',
+] as const;
+export type MalformedKind = (typeof MALFORMED_KINDS)[number];
+
+export function malformedRecord(
+  kind: MalformedKind,
+  sequence: number,
+  customerIndex: number,
+  runId: string,
+  maxBytes: number,
+): WorkloadRecord {
+  const key = customerId(customerIndex);
+  const { id, body } = validCommand(sequence, customerIndex, `${runId}-bad`);
+  switch (kind) {
+    case 'not_json':
+      return { key, value: `{"id": "${id}", "customerId": oops`, label: kind, valid: false };
+    case 'missing_fields': {
+      const rest: Record<string, unknown> = { ...body };
+      delete rest.customerId;
+      delete rest.category;
+      return { key, value: JSON.stringify(rest), label: kind, valid: false };
+    }
+    case 'wrong_types':
+      return {
+        key,
+        value: JSON.stringify({ ...body, priority: 7, channels: 'sms', ttlSeconds: 'soon' }),
+        label: kind,
+        valid: false,
+      };
+    case 'oversize':
+      return {
+        key,
+        value: JSON.stringify({
+          ...body,
+          metadata: { padding: 'p'.repeat(400) },
+          content: {
+            ...(body.content as object),
+            email: { subject: 'big', text: 'z'.repeat(maxBytes) },
+          },
+        }),
+        label: kind,
+        valid: false,
+      };
+    case 'unknown_channel':
+      return {
+        key,
+        value: JSON.stringify({ ...body, channels: ['sms', 'fax'] }),
+        label: kind,
+        valid: false,
+      };
+  }
+}
+
+export interface WorkloadOptions {
+  readonly commands: number;
+  readonly customers: number;
+  readonly malformed: number;
+  readonly runId: string;
+  readonly maxCommandBytes: number;
+}
+
+/** Valid commands round-robin over customers, with malformed records spread evenly among them. */
+export function buildWorkload(options: WorkloadOptions): WorkloadRecord[] {
+  const records: WorkloadRecord[] = [];
+  for (let i = 0; i < options.commands; i += 1) {
+    const customerIndex = i % options.customers;
+    const { id, body } = validCommand(i, customerIndex, options.runId);
+    records.push({
+      key: customerId(customerIndex),
+      value: JSON.stringify(body),
+      label: id,
+      valid: true,
+    });
+  }
+  const every = Math.max(1, Math.floor(records.length / Math.max(1, options.malformed)));
+  for (let j = 0; j < options.malformed; j += 1) {
+    const kind = MALFORMED_KINDS[j % MALFORMED_KINDS.length]!;
+    const bad = malformedRecord(
+      kind,
+      j,
+      j % options.customers,
+      options.runId,
+      options.maxCommandBytes,
+    );
+    records.splice(Math.min(records.length, j * every + j), 0, bad);
+  }
+  return records;
+}

@@ -1,0 +1,31 @@
+import { BROKERS, type TestTopics } from './kafka';
+
+/** Gateway environment for a test: its own topics and group, the log adapter everywhere. */
+export function gatewayEnv(
+  topics: TestTopics,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: BROKERS.join(','),
+    KAFKA_GROUP_ID: `gateway-${topics.send}`,
+    TOPIC_SEND: topics.send,
+    TOPIC_RECEIPTS: topics.receipts,
+    TOPIC_DEAD_LETTER: topics.deadLetter,
+    MAX_COMMAND_BYTES: '16384',
+    CONSUMER_SESSION_TIMEOUT_MS: '10000',
+    CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
+    SHUTDOWN_GRACE_MS: '20000',
+    ...overrides,
+  };
+}
+
+export interface ParsedReceipt {
+  readonly eventId: string;
+  readonly messageId: string;
+  readonly customerId: string | null;
+  readonly status: string;
+  readonly channel: string | null;
+  readonly provider: string | null;
+  readonly providerMessageId: string | null;
+  readonly reason: { code: string; message: string } | null;
+}

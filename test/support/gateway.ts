@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const OUTPUT_DIR = join(ROOT, 'test-output');
+const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface ExitResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** The built gateway (`node dist/src/main.js`, the same start command the image uses) as a child process. */
+export class GatewayProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<ExitResult> | undefined;
+  stderr = '';
+  readonly port: number;
+
+  constructor(
+    private readonly env: Record<string, string>,
+    port: number,
+    private readonly logName: string,
+  ) {
+    this.port = port;
+  }
+
+  static async start(env: Record<string, string>, logName: string): Promise<GatewayProcess> {
+    const gateway = new GatewayProcess(env, await freePort(), logName);
+    gateway.spawn();
+    await gateway.waitUntilReady(60000);
+    return gateway;
+  }
+
+  spawn(): void {
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    const log = createWriteStream(join(OUTPUT_DIR, `${this.logName}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: String(this.port),
+        LOG_LEVEL: 'info',
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+      log.write(chunk);
+    });
+    this.exited = new Promise((resolveExit) =>
+      child.once('exit', (code, signal) => resolveExit({ code, signal })),
+    );
+    this.child = child;
+  }
+
+  async waitUntilReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitedEarly = false;
+    void this.exited?.then(() => (exitedEarly = true));
+    while (Date.now() < deadline) {
+      if (exitedEarly) throw new Error(`gateway exited before it was ready: ${this.stderr}`);
+      try {
+        const response = await fetch(`http://127.0.0.1:${this.port}/health/ready`);
+        if (response.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`gateway not ready within ${timeoutMs} ms`);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  async waitForExit(timeoutMs: number): Promise<ExitResult> {
+    if (!this.exited) throw new Error('not started');
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`gateway did not exit within ${timeoutMs} ms`)),
+        timeoutMs,
+      ).unref(),
+    );
+    return Promise.race([this.exited, timeout]);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.kill('SIGTERM');
+    await this.waitForExit(30000).catch(() => this.kill('SIGKILL'));
+  }
+}
+
+/** Runs the gateway with a given environment to completion, for start-up failures. */
+export async function runToExit(
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<ExitResult & { stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`gateway still running after ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolveRun({ code, signal, stderr });
+    });
+  });
+}
