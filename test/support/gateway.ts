@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 export const ROOT = resolve(__dirname, '..', '..');
 export const OUTPUT_DIR = join(ROOT, 'test-output');
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+// kafkajs 2.2.4 schedules a negative timeout that Node 24 warns about; it is harmless noise.
+const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -49,7 +51,7 @@ export class GatewayProcess {
   spawn(): void {
     mkdirSync(OUTPUT_DIR, { recursive: true });
     const log = createWriteStream(join(OUTPUT_DIR, `${this.logName}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, MAIN], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
@@ -116,7 +118,7 @@ export async function runToExit(
   timeoutMs: number,
 ): Promise<ExitResult & { stderr: string }> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, MAIN], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],

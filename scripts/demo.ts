@@ -1,0 +1,202 @@
+/**
+ * `npm run demo`: the gateway's main job on this machine. Starts the gateway against the local
+ * broker, publishes a realistic workload (hundreds of commands over many customers, a few of them
+ * malformed) with a progress bar, and prints the receipts by status, channel and provider.
+ */
+import { SingleBar, Presets } from 'cli-progress';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS } from '../libs/contracts/src';
+import { buildWorkload } from './lib/workload';
+
+const ROOT = resolve(__dirname, '..', '..');
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const COMMANDS = Number(process.env.DEMO_COMMANDS ?? 600);
+const CUSTOMERS = Number(process.env.DEMO_CUSTOMERS ?? 120);
+const MALFORMED = Number(process.env.DEMO_MALFORMED ?? 12);
+const HTTP_PORT = process.env.DEMO_HTTP_PORT ?? '8080';
+const MAX_COMMAND_BYTES = 65536;
+
+interface Receipt {
+  messageId: string;
+  status: string;
+  channel: string | null;
+  provider: string | null;
+  reason: { code: string; message: string } | null;
+}
+
+async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function waitForReady(port: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health/ready`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(
+    `the gateway was not ready on port ${port} within ${timeoutMs} ms (see test-output/demo-gateway.log)`,
+  );
+}
+
+function table(title: string, counts: Map<string, number>): void {
+  console.log(`\n${title}`);
+  const width = Math.max(...[...counts.keys()].map((k) => k.length), 8);
+  for (const [key, count] of [...counts.entries()].sort((a, b) => b[1] - a[1])) {
+    console.log(`  ${key.padEnd(width)}  ${String(count).padStart(6)}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const kafka = new Kafka({
+    clientId: 'omnigate-demo',
+    brokers: BROKERS,
+    logLevel: logLevel.NOTHING,
+  });
+  const runId = `demo-${randomUUID().slice(0, 8)}`;
+  const { createWriteStream, mkdirSync } = await import('node:fs');
+  mkdirSync(join(ROOT, 'test-output'), { recursive: true });
+  const gatewayLog = createWriteStream(join(ROOT, 'test-output', 'demo-gateway.log'));
+
+  console.log(
+    `Omnigate demo ${runId}: broker ${BROKERS.join(',')}, ${COMMANDS} commands over ${CUSTOMERS} customers, ${MALFORMED} malformed`,
+  );
+  const gateway = spawn(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', join(ROOT, 'dist', 'src', 'main.js')],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: BROKERS.join(','),
+        KAFKA_CREATE_TOPICS: 'true',
+        KAFKA_GROUP_ID: 'omnigate-demo',
+        HTTP_PORT,
+        HTTP_HOST: '127.0.0.1',
+        LOG_ADAPTER_LATENCY_MS: process.env.LOG_ADAPTER_LATENCY_MS ?? '20',
+        MAX_COMMAND_BYTES: String(MAX_COMMAND_BYTES),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  gateway.stdout.pipe(gatewayLog);
+  gateway.stderr.pipe(gatewayLog);
+  const gatewayExit = new Promise<number | null>((r) => gateway.once('exit', (code) => r(code)));
+  await waitForReady(HTTP_PORT, 60000);
+  console.log(
+    `Gateway ready: http://127.0.0.1:${HTTP_PORT}/health/ready (logs: test-output/demo-gateway.log)`,
+  );
+
+  // Only this run's receipts count: remember where the topics end now.
+  const receiptsStart = await endOffsets(kafka, DEFAULT_TOPICS.receipts);
+  const deadLetterStart = await endOffsets(kafka, DEFAULT_TOPICS.deadLetter);
+  const receipts: Receipt[] = [];
+  const deadLetters: string[] = [];
+  const reader = kafka.consumer({ groupId: `omnigate-demo-reader-${runId}` });
+  await reader.connect();
+  await reader.subscribe({
+    topics: [DEFAULT_TOPICS.receipts, DEFAULT_TOPICS.deadLetter],
+    fromBeginning: true,
+  });
+  await reader.run({
+    eachMessage: ({ topic, partition, message }) => {
+      const start =
+        (topic === DEFAULT_TOPICS.receipts ? receiptsStart : deadLetterStart).get(partition) ?? 0n;
+      if (BigInt(message.offset) < start) return Promise.resolve();
+      if (topic === DEFAULT_TOPICS.receipts)
+        receipts.push(JSON.parse(message.value?.toString() ?? '{}') as Receipt);
+      else deadLetters.push(message.headers?.[DEAD_LETTER_HEADERS.reasonCode]?.toString() ?? '?');
+      return Promise.resolve();
+    },
+  });
+
+  const workload = buildWorkload({
+    commands: COMMANDS,
+    customers: CUSTOMERS,
+    malformed: MALFORMED,
+    runId,
+    maxCommandBytes: MAX_COMMAND_BYTES,
+  });
+  const bars = {
+    published: new SingleBar(
+      { format: 'published {bar} {value}/{total}', hideCursor: true },
+      Presets.shades_classic,
+    ),
+  };
+  const producer = kafka.producer();
+  await producer.connect();
+  const startedAt = Date.now();
+  bars.published.start(workload.length, 0);
+  for (let i = 0; i < workload.length; i += 50) {
+    const chunk = workload.slice(i, i + 50);
+    await producer.send({
+      topic: DEFAULT_TOPICS.send,
+      acks: -1,
+      messages: chunk.map(({ key, value }) => ({ key, value })),
+    });
+    bars.published.update(Math.min(workload.length, i + 50));
+  }
+  bars.published.stop();
+  await producer.disconnect();
+
+  const receiptBar = new SingleBar(
+    { format: 'receipts  {bar} {value}/{total}', hideCursor: true },
+    Presets.shades_classic,
+  );
+  receiptBar.start(workload.length, 0);
+  const deadline = Date.now() + 120000;
+  while (receipts.length < workload.length && Date.now() < deadline) {
+    receiptBar.update(receipts.length);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  receiptBar.update(receipts.length);
+  receiptBar.stop();
+  const elapsedMs = Date.now() - startedAt;
+
+  const count = (values: string[]) =>
+    values.reduce((m, v) => m.set(v, (m.get(v) ?? 0) + 1), new Map<string, number>());
+  table('Receipts by status', count(receipts.map((r) => r.status)));
+  table(
+    'Sent by channel / provider',
+    count(receipts.filter((r) => r.status === 'sent').map((r) => `${r.channel} / ${r.provider}`)),
+  );
+  table('Dead-lettered by reason', count(deadLetters));
+  const examples = receipts.filter((r) => r.status === 'rejected').slice(0, 3);
+  if (examples.length > 0) {
+    console.log('\nSome rejection reasons:');
+    for (const r of examples) console.log(`  ${r.reason?.code}: ${r.reason?.message}`);
+  }
+  console.log(
+    `\n${receipts.length}/${workload.length} receipts in ${(elapsedMs / 1000).toFixed(1)} s (${Math.round((receipts.length / elapsedMs) * 1000)} receipts/s)`,
+  );
+
+  await reader.disconnect();
+  gateway.kill('SIGTERM');
+  const code = await gatewayExit;
+  console.log(
+    `Gateway stopped with exit code ${code}. The broker keeps running; stop it with: npm run kafka -- stop`,
+  );
+  if (receipts.length < workload.length) {
+    console.error('Not every command got a receipt; see test-output/demo-gateway.log');
+    process.exit(1);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
