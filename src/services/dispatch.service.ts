@@ -69,7 +69,9 @@ export class DispatchService {
         content,
         category: command.category,
         priority: command.priority,
-        ...(expiry ? { ttlSeconds: Math.max(1, Math.floor((expiry.getTime() - now.getTime()) / 1000)) } : {}),
+        ...(expiry
+          ? { ttlSeconds: Math.max(1, Math.floor((expiry.getTime() - now.getTime()) / 1000)) }
+          : {}),
       });
       this.logger.info(
         {
