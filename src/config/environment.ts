@@ -128,6 +128,13 @@ const environmentSchema = z.object({
     .default('info'),
   LOG_ADAPTER_RECORD_FILE: z.string().trim().optional(),
   LOG_ADAPTER_LATENCY_MS: integer(0, 60000, 0),
+  TEMPLATES_DIR: z.string().trim().optional(),
+  DEFAULT_LOCALE: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'must be a BCP 47 locale like en or pt-BR')
+    .default('en'),
+  SMS_MAX_SEGMENTS: integer(1, 20, 10),
   PROVIDERS_SMS: providerList,
   PROVIDERS_EMAIL: providerList,
   PROVIDERS_WHATSAPP: providerList,
@@ -165,6 +172,11 @@ export interface AppConfig {
   readonly shutdownGraceMs: number;
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly content: {
+    readonly templatesDir: string | undefined;
+    readonly defaultLocale: string;
+    readonly smsMaxSegments: number;
+  };
   readonly channels: {
     readonly providers: Readonly<Record<Channel, readonly string[]>>;
     readonly logAdapterRecordFile: string | undefined;
@@ -237,6 +249,11 @@ function toConfig(e: ParsedEnvironment): AppConfig {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
+    content: {
+      templatesDir: e.TEMPLATES_DIR || undefined,
+      defaultLocale: e.DEFAULT_LOCALE,
+      smsMaxSegments: e.SMS_MAX_SEGMENTS,
+    },
     channels: {
       providers,
       logAdapterRecordFile: e.LOG_ADAPTER_RECORD_FILE || undefined,

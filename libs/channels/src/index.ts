@@ -17,3 +17,16 @@ export {
   type LogAdapterOptions,
   type LoggedSend,
 } from './adapters/log.adapter';
+export { describeSms, type SmsEncoding, type SmsEnvelope } from './content/sms-encoding';
+export {
+  ChannelRouter,
+  ChannelUnavailableError,
+  type ProviderAttempt,
+  type RoutedAcceptance,
+} from './channel-router';
+export {
+  ProtectedAdapter,
+  type BreakerSettings,
+  type BreakerState,
+  type BreakerStateChange,
+} from './provider-breaker';
