@@ -69,7 +69,9 @@ export class TemplateRepository {
     try {
       files = readdirSync(directory).filter((f) => f.endsWith('.json'));
     } catch (error) {
-      throw new Error(`TEMPLATES_DIR: cannot read ${directory}: ${String(error)}`);
+      throw new Error(`TEMPLATES_DIR: cannot read ${directory}: ${String(error)}`, {
+        cause: error,
+      });
     }
     for (const file of files.sort()) {
       const match = FILE_NAME.exec(file);

@@ -100,7 +100,7 @@ export class ContentRenderer {
       const part = localized?.parts[channel];
       if (!part) continue;
       const data = template.data ?? {};
-      const fields: Record<string, string | Record<string, string>> = {};
+      const fields: Record<string, string> = {};
       for (const [field, value] of Object.entries(part)) {
         fields[field] =
           typeof value === 'string' ? value : renderField(value, data, template.id, field);
@@ -133,7 +133,7 @@ function renderField(
 /** WhatsApp template parts name an approved template; its variables come from the data. */
 function toChannelContent(
   channel: Channel,
-  fields: Record<string, string | Record<string, string>>,
+  fields: Readonly<Record<string, string>>,
   data: Readonly<Record<string, unknown>>,
 ): ChannelContent {
   if (channel === 'whatsapp' && typeof fields.templateName === 'string') {
@@ -143,9 +143,12 @@ function toChannelContent(
         typeof value === 'string' ? value : JSON.stringify(value),
       ]),
     );
-    return {
-      template: { name: fields.templateName, language: String(fields.templateLanguage), variables },
-    } as ChannelContent;
+    const template = {
+      name: fields.templateName,
+      language: fields.templateLanguage ?? '',
+      variables,
+    };
+    return { template };
   }
   return fields as unknown as ChannelContent;
 }
