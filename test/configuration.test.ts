@@ -32,8 +32,21 @@ describe('start-up configuration', () => {
     },
     {
       name: 'an unknown provider',
-      env: { KAFKA_BROKERS: '127.0.0.1:9092', PROVIDERS_SMS: 'carrier-pigeon' },
-      mentions: ['sms', 'carrier-pigeon'],
+      env: { KAFKA_BROKERS: '127.0.0.1:9092', PROVIDERS_SMS: 'carrier_pigeon' },
+      mentions: ['PROVIDER_CARRIER_PIGEON_TYPE', 'sms'],
+    },
+    {
+      name: 'a channel configured without credentials',
+      env: {
+        KAFKA_BROKERS: '127.0.0.1:9092',
+        PROVIDERS_SMS: 'twilio',
+        PROVIDERS_EMAIL: 'sendgrid',
+      },
+      mentions: [
+        'PROVIDER_TWILIO_ACCOUNT_SID',
+        'PROVIDER_TWILIO_AUTH_TOKEN',
+        'PROVIDER_SENDGRID_API_KEY',
+      ],
     },
   ];
 

@@ -1,5 +1,7 @@
 import { DEFAULT_TOPICS, type Channel } from '@omnigate/contracts';
+import type { BreakerSettings } from '@omnigate/channels';
 import { z } from 'zod';
+import { loadProviderSettings, type ProviderSettings } from './providers';
 
 /**
  * Every environment variable the service reads, validated at start-up. A bad or missing value
@@ -90,11 +92,12 @@ const providerList = z
       .split(',')
       .map((p) => p.trim())
       .filter((p) => p.length > 0);
-    const bad = ids.filter((p) => !/^[a-z][a-z0-9_-]*$/.test(p));
+    // Ids become parts of variable names (PROVIDER_<ID>_…), so no hyphens.
+    const bad = ids.filter((p) => !/^[a-z][a-z0-9_]*$/.test(p));
     if (bad.length > 0) {
       ctx.addIssue({
         code: 'custom',
-        message: `provider ids must be lowercase words, got ${bad.join(', ')}`,
+        message: `provider ids must be lowercase letters, digits and _, got ${bad.join(', ')}`,
       });
       return z.NEVER;
     }
@@ -135,6 +138,11 @@ const environmentSchema = z.object({
     .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'must be a BCP 47 locale like en or pt-BR')
     .default('en'),
   SMS_MAX_SEGMENTS: integer(1, 20, 10),
+  BREAKER_TIMEOUT_MS: integer(100, 120000, 10000),
+  BREAKER_ERROR_THRESHOLD_PERCENT: integer(1, 100, 50),
+  BREAKER_RESET_MS: integer(100, 3600000, 30000),
+  BREAKER_ROLLING_WINDOW_MS: integer(1000, 3600000, 10000),
+  BREAKER_VOLUME_THRESHOLD: integer(0, 100000, 5),
   PROVIDERS_SMS: providerList,
   PROVIDERS_EMAIL: providerList,
   PROVIDERS_WHATSAPP: providerList,
@@ -181,6 +189,8 @@ export interface AppConfig {
     readonly providers: Readonly<Record<Channel, readonly string[]>>;
     readonly logAdapterRecordFile: string | undefined;
     readonly logAdapterLatencyMs: number;
+    readonly providerSettings: readonly ProviderSettings[];
+    readonly breaker: BreakerSettings;
   };
 }
 
@@ -199,8 +209,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const e = parsed.data;
   const problems = crossFieldProblems(e);
-  if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, config: toConfig(e) };
+  const providers = loadProviderSettings(env, providersOf(e));
+  if (!providers.ok) problems.push(...providers.problems);
+  if (problems.length > 0 || !providers.ok) return { ok: false, problems };
+  return { ok: true, config: toConfig(e, providers.providers) };
 }
 
 function crossFieldProblems(e: ParsedEnvironment): string[] {
@@ -217,14 +229,18 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
   return problems;
 }
 
-function toConfig(e: ParsedEnvironment): AppConfig {
-  const providers: Record<Channel, readonly string[]> = {
+function providersOf(e: ParsedEnvironment): Record<Channel, readonly string[]> {
+  return {
     sms: e.PROVIDERS_SMS,
     email: e.PROVIDERS_EMAIL,
     whatsapp: e.PROVIDERS_WHATSAPP,
     webpush: e.PROVIDERS_WEBPUSH,
     mobilepush: e.PROVIDERS_MOBILEPUSH,
   };
+}
+
+function toConfig(e: ParsedEnvironment, providerSettings: readonly ProviderSettings[]): AppConfig {
+  const providers = providersOf(e);
   return {
     kafka: {
       brokers: e.KAFKA_BROKERS,
@@ -258,6 +274,14 @@ function toConfig(e: ParsedEnvironment): AppConfig {
       providers,
       logAdapterRecordFile: e.LOG_ADAPTER_RECORD_FILE || undefined,
       logAdapterLatencyMs: e.LOG_ADAPTER_LATENCY_MS,
+      providerSettings,
+      breaker: {
+        timeoutMs: e.BREAKER_TIMEOUT_MS,
+        errorThresholdPercentage: e.BREAKER_ERROR_THRESHOLD_PERCENT,
+        resetTimeoutMs: e.BREAKER_RESET_MS,
+        rollingCountTimeoutMs: e.BREAKER_ROLLING_WINDOW_MS,
+        volumeThreshold: e.BREAKER_VOLUME_THRESHOLD,
+      },
     },
   };
 }

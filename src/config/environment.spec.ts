@@ -1,0 +1,100 @@
+import { loadConfig } from './environment';
+
+const base = { KAFKA_BROKERS: '127.0.0.1:9092' };
+const twilio = {
+  PROVIDER_TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+  PROVIDER_TWILIO_AUTH_TOKEN: 'secret',
+  PROVIDER_TWILIO_FROM: '+14155550100',
+};
+
+function problems(env: Record<string, string>): string[] {
+  const result = loadConfig({ ...base, ...env });
+  return result.ok ? [] : [...result.problems];
+}
+
+describe('loadConfig', () => {
+  it('accepts the defaults: every channel on the log provider', () => {
+    const result = loadConfig(base);
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.config.channels.providers.sms).toEqual(['log']);
+  });
+
+  it('names every bad variable at once', () => {
+    const found = problems({
+      CONSUMER_CONCURRENCY: 'lots',
+      HTTP_PORT: '70000',
+      LOG_LEVEL: 'chatty',
+    });
+    expect(found.map((p) => p.split(':')[0])).toEqual([
+      'CONSUMER_CONCURRENCY',
+      'HTTP_PORT',
+      'LOG_LEVEL',
+    ]);
+  });
+
+  it('builds two Twilio accounts for one channel, the second typed explicitly', () => {
+    const result = loadConfig({
+      ...base,
+      ...twilio,
+      PROVIDERS_SMS: 'twilio,twilio_backup',
+      PROVIDER_TWILIO_BACKUP_TYPE: 'twilio',
+      PROVIDER_TWILIO_BACKUP_ACCOUNT_SID: `AC${'b'.repeat(32)}`,
+      PROVIDER_TWILIO_BACKUP_AUTH_TOKEN: 'other',
+      PROVIDER_TWILIO_BACKUP_MESSAGING_SERVICE_SID: 'MG123',
+    });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const sms = result.config.channels.providerSettings.filter((p) => p.channels.includes('sms'));
+    expect(sms.map((p) => [p.id, p.type])).toEqual([
+      ['twilio', 'twilio'],
+      ['twilio_backup', 'twilio'],
+    ]);
+  });
+
+  it.each([
+    [
+      'missing Twilio credentials',
+      { PROVIDERS_SMS: 'twilio' },
+      ['PROVIDER_TWILIO_ACCOUNT_SID', 'PROVIDER_TWILIO_AUTH_TOKEN'],
+    ],
+    [
+      'a Twilio SMS sender missing',
+      { ...twilio, PROVIDER_TWILIO_FROM: '', PROVIDERS_SMS: 'twilio' },
+      ['PROVIDER_TWILIO_FROM or PROVIDER_TWILIO_MESSAGING_SERVICE_SID'],
+    ],
+    [
+      'WhatsApp without a WhatsApp sender',
+      { ...twilio, PROVIDERS_WHATSAPP: 'twilio' },
+      ['PROVIDER_TWILIO_WHATSAPP_FROM'],
+    ],
+    [
+      'a provider that cannot carry the channel',
+      { PROVIDERS_EMAIL: 'twilio', ...twilio },
+      ['PROVIDERS_EMAIL'],
+    ],
+    ['an id without a type', { PROVIDERS_EMAIL: 'mailer' }, ['PROVIDER_MAILER_TYPE']],
+    [
+      'SendGrid without a key and with a bad sender',
+      { PROVIDERS_EMAIL: 'sendgrid', PROVIDER_SENDGRID_FROM_EMAIL: 'nope' },
+      ['PROVIDER_SENDGRID_API_KEY', 'PROVIDER_SENDGRID_FROM_EMAIL'],
+    ],
+    [
+      'FCM without a service account',
+      { PROVIDERS_MOBILEPUSH: 'fcm' },
+      ['PROVIDER_FCM_SERVICE_ACCOUNT_JSON or PROVIDER_FCM_SERVICE_ACCOUNT_FILE'],
+    ],
+    [
+      'web push without VAPID keys',
+      { PROVIDERS_WEBPUSH: 'webpush', PROVIDER_WEBPUSH_VAPID_SUBJECT: 'ops@example.com' },
+      [
+        'PROVIDER_WEBPUSH_VAPID_SUBJECT',
+        'PROVIDER_WEBPUSH_VAPID_PUBLIC_KEY',
+        'PROVIDER_WEBPUSH_VAPID_PRIVATE_KEY',
+      ],
+    ],
+    ['a hyphen in a provider id', { PROVIDERS_SMS: 'twilio-backup' }, ['PROVIDERS_SMS']],
+  ])('refuses %s, naming the variables', (_name, env, variables) => {
+    const found = problems(env).join('\n');
+    for (const variable of variables) expect(found).toContain(variable);
+  });
+});

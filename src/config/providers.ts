@@ -1,0 +1,342 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Channel } from '@omnigate/contracts';
+
+/**
+ * Provider settings come from variables named after the provider id: PROVIDERS_SMS=twilio,backup
+ * with PROVIDER_BACKUP_TYPE=twilio and PROVIDER_BACKUP_ACCOUNT_SID=… lets one channel fail over
+ * between two accounts of one vendor. An id that is itself a type name needs no _TYPE variable.
+ */
+export const PROVIDER_TYPES = ['log', 'twilio', 'sendgrid', 'fcm', 'webpush'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+const CHANNELS_BY_TYPE: Readonly<Record<ProviderType, readonly Channel[]>> = {
+  log: ['sms', 'email', 'whatsapp', 'webpush', 'mobilepush'],
+  twilio: ['sms', 'whatsapp'],
+  sendgrid: ['email'],
+  fcm: ['mobilepush'],
+  webpush: ['webpush'],
+};
+
+interface CommonSettings {
+  readonly id: string;
+  readonly channels: readonly Channel[];
+  readonly timeoutMs: number;
+}
+
+export type ProviderSettings =
+  | (CommonSettings & { readonly type: 'log' })
+  | (CommonSettings & {
+      readonly type: 'twilio';
+      readonly accountSid: string;
+      readonly authToken: string;
+      readonly from?: string;
+      readonly messagingServiceSid?: string;
+      readonly whatsappFrom?: string;
+      /** "templateName:language" → approved WhatsApp ContentSid. */
+      readonly whatsappTemplates: Readonly<Record<string, string>>;
+      readonly statusCallbackUrl?: string;
+      readonly baseUrl?: string;
+    })
+  | (CommonSettings & {
+      readonly type: 'sendgrid';
+      readonly apiKey: string;
+      readonly fromEmail: string;
+      readonly fromName?: string;
+      readonly baseUrl?: string;
+    })
+  | (CommonSettings & {
+      readonly type: 'fcm';
+      readonly serviceAccount: { projectId: string; clientEmail: string; privateKey: string };
+      readonly endpointOverride?: string;
+      readonly caCertPem?: string;
+    })
+  | (CommonSettings & {
+      readonly type: 'webpush';
+      readonly vapidSubject: string;
+      readonly vapidPublicKey: string;
+      readonly vapidPrivateKey: string;
+      readonly caCertPem?: string;
+    });
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const required = (message = 'is required') => z.string({ error: message }).trim().min(1, message);
+const optional = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v ? v : undefined));
+const url = z.url({ error: 'must be a URL' }).optional();
+const timeout = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw === '') return 10000;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 100 || value > 120000) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a whole number of ms between 100 and 120000, got "${raw}"`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const SCHEMAS = {
+  log: z.object({ TIMEOUT_MS: timeout }),
+  twilio: z.object({
+    TIMEOUT_MS: timeout,
+    ACCOUNT_SID: required().regex(
+      /^AC[0-9a-fA-F]{32}$/,
+      'must be a Twilio account SID (AC + 32 hex)',
+    ),
+    AUTH_TOKEN: required(),
+    FROM: optional,
+    MESSAGING_SERVICE_SID: optional,
+    WHATSAPP_FROM: optional,
+    WHATSAPP_TEMPLATES: optional,
+    STATUS_CALLBACK_URL: url,
+    BASE_URL: url,
+  }),
+  sendgrid: z.object({
+    TIMEOUT_MS: timeout,
+    API_KEY: required(),
+    FROM_EMAIL: z.email({ error: 'must be an email address' }),
+    FROM_NAME: optional,
+    BASE_URL: url,
+  }),
+  fcm: z.object({
+    TIMEOUT_MS: timeout,
+    SERVICE_ACCOUNT_JSON: optional,
+    SERVICE_ACCOUNT_FILE: optional,
+    ENDPOINT_OVERRIDE: url,
+    CA_FILE: optional,
+  }),
+  webpush: z.object({
+    TIMEOUT_MS: timeout,
+    VAPID_SUBJECT: required().regex(/^(mailto:|https:)/, 'must start with mailto: or https:'),
+    VAPID_PUBLIC_KEY: required(),
+    VAPID_PRIVATE_KEY: required(),
+    CA_FILE: optional,
+  }),
+} as const;
+
+export type ProviderResult =
+  | { readonly ok: true; readonly providers: readonly ProviderSettings[] }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+/** Reads and checks the settings of every provider a channel names; all problems at once. */
+export function loadProviderSettings(
+  env: Env,
+  providersByChannel: Readonly<Record<Channel, readonly string[]>>,
+): ProviderResult {
+  const problems: string[] = [];
+  const channelsById = new Map<string, Channel[]>();
+  for (const [channel, ids] of Object.entries(providersByChannel) as [
+    Channel,
+    readonly string[],
+  ][]) {
+    for (const id of ids) channelsById.set(id, [...(channelsById.get(id) ?? []), channel]);
+  }
+  const providers: ProviderSettings[] = [];
+  for (const [id, channels] of channelsById) {
+    const prefix = `PROVIDER_${id.toUpperCase()}_`;
+    const typeName = env[`${prefix}TYPE`]?.trim() || id;
+    if (!(PROVIDER_TYPES as readonly string[]).includes(typeName)) {
+      problems.push(
+        `${prefix}TYPE: provider "${id}" (${channels.join(', ')}) needs a type, one of ${PROVIDER_TYPES.join(', ')}; got "${typeName}"`,
+      );
+      continue;
+    }
+    const type = typeName as ProviderType;
+    const unsupported = channels.filter((c) => !CHANNELS_BY_TYPE[type].includes(c));
+    if (unsupported.length > 0) {
+      problems.push(
+        `PROVIDERS_${unsupported[0]!.toUpperCase()}: provider "${id}" is ${type}, which cannot send ${unsupported.join(', ')}`,
+      );
+      continue;
+    }
+    const scoped = Object.fromEntries(
+      Object.entries(env)
+        .filter(([name]) => name.startsWith(prefix))
+        .map(([name, value]) => [name.slice(prefix.length), value]),
+    );
+    const parsed = SCHEMAS[type].safeParse(scoped);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        problems.push(
+          `${prefix}${issue.path.map(String).join('.')}: ${issue.message} (provider "${id}", ${type}, for ${channels.join(', ')})`,
+        );
+      }
+      continue;
+    }
+    const built = buildSettings(
+      id,
+      type,
+      channels,
+      parsed.data,
+      prefix,
+      problems,
+    );
+    if (built) providers.push(built);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, providers };
+}
+
+function buildSettings(
+  id: string,
+  type: ProviderType,
+  channels: readonly Channel[],
+  s: Record<string, string | number | undefined>,
+  prefix: string,
+  problems: string[],
+): ProviderSettings | undefined {
+  const str = (key: string): string | undefined =>
+    typeof s[key] === 'string' ? s[key] : undefined;
+  const common = { id, channels, timeoutMs: Number(s.TIMEOUT_MS) };
+  const problemCount = problems.length;
+  switch (type) {
+    case 'log':
+      return { ...common, type };
+    case 'twilio': {
+      if (channels.includes('sms') && !str('FROM') && !str('MESSAGING_SERVICE_SID')) {
+        problems.push(
+          `${prefix}FROM or ${prefix}MESSAGING_SERVICE_SID: one is required to send SMS (provider "${id}")`,
+        );
+      }
+      if (channels.includes('whatsapp') && !str('WHATSAPP_FROM')) {
+        problems.push(`${prefix}WHATSAPP_FROM: is required to send WhatsApp (provider "${id}")`);
+      }
+      const whatsappTemplates = parseJsonMap(
+        str('WHATSAPP_TEMPLATES'),
+        `${prefix}WHATSAPP_TEMPLATES`,
+        problems,
+      );
+      if (problems.length > problemCount) return undefined;
+      return {
+        ...common,
+        type,
+        accountSid: str('ACCOUNT_SID')!,
+        authToken: str('AUTH_TOKEN')!,
+        from: str('FROM'),
+        messagingServiceSid: str('MESSAGING_SERVICE_SID'),
+        whatsappFrom: str('WHATSAPP_FROM'),
+        whatsappTemplates,
+        statusCallbackUrl: str('STATUS_CALLBACK_URL'),
+        baseUrl: str('BASE_URL'),
+      };
+    }
+    case 'sendgrid':
+      return {
+        ...common,
+        type,
+        apiKey: str('API_KEY')!,
+        fromEmail: str('FROM_EMAIL')!,
+        fromName: str('FROM_NAME'),
+        baseUrl: str('BASE_URL'),
+      };
+    case 'fcm': {
+      const serviceAccount = readServiceAccount(
+        str('SERVICE_ACCOUNT_JSON'),
+        str('SERVICE_ACCOUNT_FILE'),
+        prefix,
+        problems,
+      );
+      const caCertPem = readOptionalFile(str('CA_FILE'), `${prefix}CA_FILE`, problems);
+      if (!serviceAccount || problems.length > problemCount) return undefined;
+      return {
+        ...common,
+        type,
+        serviceAccount,
+        endpointOverride: str('ENDPOINT_OVERRIDE'),
+        caCertPem,
+      };
+    }
+    case 'webpush': {
+      const caCertPem = readOptionalFile(str('CA_FILE'), `${prefix}CA_FILE`, problems);
+      if (problems.length > problemCount) return undefined;
+      return {
+        ...common,
+        type,
+        vapidSubject: str('VAPID_SUBJECT')!,
+        vapidPublicKey: str('VAPID_PUBLIC_KEY')!,
+        vapidPrivateKey: str('VAPID_PRIVATE_KEY')!,
+        caCertPem,
+      };
+    }
+  }
+}
+
+function parseJsonMap(
+  raw: string | undefined,
+  variable: string,
+  problems: string[],
+): Record<string, string> {
+  if (!raw) return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    const result = z.record(z.string(), z.string()).safeParse(parsed);
+    if (result.success) return result.data;
+  } catch {
+    // reported below with the expected shape
+  }
+  problems.push(`${variable}: must be a JSON object of strings, e.g. {"otp_code:en":"HX…"}`);
+  return {};
+}
+
+function readOptionalFile(
+  path: string | undefined,
+  variable: string,
+  problems: string[],
+): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    problems.push(
+      `${variable}: cannot read ${path} (${error instanceof Error ? error.message : String(error)})`,
+    );
+    return undefined;
+  }
+}
+
+const serviceAccountSchema = z.object({
+  project_id: z.string().min(1),
+  client_email: z.string().min(1),
+  private_key: z.string().includes('PRIVATE KEY'),
+});
+
+function readServiceAccount(
+  json: string | undefined,
+  file: string | undefined,
+  prefix: string,
+  problems: string[],
+): { projectId: string; clientEmail: string; privateKey: string } | undefined {
+  const variable = json ? `${prefix}SERVICE_ACCOUNT_JSON` : `${prefix}SERVICE_ACCOUNT_FILE`;
+  const text = json ?? readOptionalFile(file, variable, problems);
+  if (!text) {
+    if (!file)
+      problems.push(
+        `${prefix}SERVICE_ACCOUNT_JSON or ${prefix}SERVICE_ACCOUNT_FILE: one is required (a Firebase service account key)`,
+      );
+    return undefined;
+  }
+  try {
+    const parsed = serviceAccountSchema.safeParse(JSON.parse(text));
+    if (parsed.success) {
+      return {
+        projectId: parsed.data.project_id,
+        clientEmail: parsed.data.client_email,
+        privateKey: parsed.data.private_key,
+      };
+    }
+  } catch {
+    // reported below
+  }
+  problems.push(
+    `${variable}: must be a service account key with project_id, client_email and private_key`,
+  );
+  return undefined;
+}
