@@ -1,0 +1,263 @@
+import { createServer } from 'node:net';
+import { inspect } from 'node:util';
+import { DROP_CONNECTION, FakeTwilio, type TwilioFormFields } from '@omnigate/sandbox';
+import type { OutboundMessage } from '../channel-adapter';
+import { ChannelError } from '../channel-error';
+import {
+  TWILIO_SMS_ERROR_KINDS,
+  TwilioSmsAdapter,
+  type TwilioSmsAdapterOptions,
+} from './twilio-sms.adapter';
+
+const ACCOUNT_SID = `AC${'1'.repeat(32)}`;
+const AUTH_TOKEN = 'secret-token';
+const FROM = '+15005550006';
+const TO = '+14155550123';
+
+function smsTo(address: string, text = 'Your order shipped'): OutboundMessage<'sms'> {
+  return {
+    messageId: 'msg-1',
+    customerId: 'cust-1',
+    channel: 'sms',
+    address,
+    content: { text },
+    category: 'order_updates',
+    priority: 'normal',
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!(error instanceof ChannelError))
+    throw new Error(`expected a ChannelError, got ${String(error)}`);
+  return error;
+}
+
+/** A URL nothing listens on. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('TwilioSmsAdapter against the Twilio fake', () => {
+  let fake: FakeTwilio;
+  let options: TwilioSmsAdapterOptions;
+  let adapter: TwilioSmsAdapter;
+
+  beforeAll(async () => {
+    fake = await new FakeTwilio({ accounts: { [ACCOUNT_SID]: AUTH_TOKEN } }).listen();
+    options = {
+      providerId: 'twilio',
+      accountSid: ACCOUNT_SID,
+      authToken: AUTH_TOKEN,
+      from: FROM,
+      statusCallbackUrl: 'https://gateway.example.com/webhooks/twilio/status',
+      baseUrl: fake.url,
+      requestTimeoutMs: 2_000,
+    };
+    adapter = new TwilioSmsAdapter(options);
+  });
+
+  afterEach(() => fake.reset());
+  afterAll(() => fake.close());
+
+  const lastFields = (): TwilioFormFields => fake.requests.at(-1)?.body as TwilioFormFields;
+
+  it('posts To, From, Body and StatusCallback and returns the message sid', async () => {
+    const acceptance = await adapter.send(smsTo(TO));
+
+    const recorded = fake.requests[0];
+    expect(recorded).toMatchObject({
+      method: 'POST',
+      path: `/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json`,
+      status: 201,
+    });
+    expect(recorded?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(recorded?.headers.authorization).toBe(
+      `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64')}`,
+    );
+    expect(recorded?.body).toEqual({
+      To: TO,
+      From: FROM,
+      Body: 'Your order shipped',
+      StatusCallback: 'https://gateway.example.com/webhooks/twilio/status',
+    });
+    expect(acceptance.provider).toBe('twilio');
+    expect(acceptance.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
+    expect(acceptance.providerMessageId).toBe(recorded?.providerMessageId);
+    expect(acceptance.acceptedAt).toBeInstanceOf(Date);
+  });
+
+  it('sends through a Messaging Service with the TTL as ValidityPeriod', async () => {
+    const viaService = new TwilioSmsAdapter({
+      ...options,
+      providerId: 'twilio-backup',
+      from: undefined,
+      messagingServiceSid: `MG${'2'.repeat(32)}`,
+      statusCallbackUrl: undefined,
+    });
+
+    const acceptance = await viaService.send({ ...smsTo(TO), ttlSeconds: 90_000 });
+
+    expect(lastFields()).toEqual({
+      To: TO,
+      MessagingServiceSid: `MG${'2'.repeat(32)}`,
+      Body: 'Your order shipped',
+      ValidityPeriod: '36000',
+    });
+    expect(acceptance.provider).toBe('twilio-backup');
+  });
+
+  it.each([
+    ['Chinese', '您的订单已发货，请查收。'],
+    ['emoji', 'Shipped 📦🚚 — ETA 2 days 👍🏽 👨‍👩‍👧'],
+    ['Arabic (RTL)', '\u200Fتم شحن طلبك رقم ١٢٣ + خصم 10%'],
+    ['form-encoding specials', 'a+b=c&d%20e ~!*()\'"\n<tag>'],
+  ])('delivers %s text byte-identical', async (_label, text) => {
+    await adapter.send(smsTo(TO, text));
+
+    const body = lastFields().Body;
+    expect(typeof body).toBe('string');
+    expect(Buffer.from(body as string, 'utf8').equals(Buffer.from(text, 'utf8'))).toBe(true);
+  });
+
+  describe('every row of TWILIO_SMS_ERROR_KINDS', () => {
+    it.each(Object.entries(TWILIO_SMS_ERROR_KINDS))('Twilio %s becomes %s', async (code, kind) => {
+      fake.setFailurePlan({ recipientErrors: { [TO]: code } });
+
+      const error = await rejection(adapter.send(smsTo(TO)));
+
+      expect(error.kind).toBe(kind);
+      expect(error.vendorCode).toBe(code);
+      expect(error.provider).toBe('twilio');
+    });
+  });
+
+  it('falls back on the HTTP status for codes not in the table', async () => {
+    fake.setFailurePlan({ recipientErrors: { [TO]: '21999' } });
+    const unknown4xx = await rejection(adapter.send(smsTo(TO)));
+    expect(unknown4xx).toMatchObject({ kind: 'permanent', vendorCode: '21999' });
+
+    fake.setFailurePlan({ failNext: { count: 1, status: 502 } });
+    const codeless5xx = await rejection(adapter.send(smsTo(TO)));
+    expect(codeless5xx).toMatchObject({ kind: 'transient', vendorCode: '502' });
+  });
+
+  it('reads Retry-After on a 429 and does not retry on its own', async () => {
+    fake.setFailurePlan({ failNext: { count: 1, status: 429, retryAfterSeconds: 7 } });
+
+    const error = await rejection(adapter.send(smsTo(TO)));
+
+    expect(error).toMatchObject({ kind: 'rate_limited', vendorCode: '20429', retryAfterMs: 7_000 });
+    expect(error.retryable).toBe(true);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('leaves retryAfterMs unset when a 429 has no Retry-After', async () => {
+    fake.setFailurePlan({ rateLimitRate: 1 });
+
+    const error = await rejection(adapter.send(smsTo(TO)));
+
+    expect(error).toMatchObject({ kind: 'rate_limited', vendorCode: '20429' });
+    expect(error.retryAfterMs).toBeUndefined();
+  });
+
+  it('maps plan-driven 500 and 503 to transient', async () => {
+    fake.setFailurePlan({ failNext: { count: 2, status: 500 } });
+    expect(await rejection(adapter.send(smsTo(TO)))).toMatchObject({
+      kind: 'transient',
+      vendorCode: '20500',
+    });
+
+    fake.setFailurePlan({ serverErrorRate: 1 });
+    expect(await rejection(adapter.send(smsTo(TO)))).toMatchObject({
+      kind: 'transient',
+      vendorCode: '20503',
+    });
+  });
+
+  it('rejects an invalid number the way Twilio does (21211)', async () => {
+    const error = await rejection(adapter.send(smsTo('+0123')));
+
+    expect(error).toMatchObject({ kind: 'invalid_recipient', vendorCode: '21211' });
+    expect(error.message).toContain("The 'To' number +0123 is not a valid phone number.");
+  });
+
+  it('reports wrong credentials as a configuration error (20003)', async () => {
+    const wrongToken = new TwilioSmsAdapter({ ...options, authToken: 'not-the-token' });
+
+    const error = await rejection(wrongToken.send(smsTo(TO)));
+
+    expect(error).toMatchObject({ kind: 'configuration', vendorCode: '20003' });
+    expect(fake.requests[0]?.status).toBe(401);
+  });
+
+  describe('network failures are transient', () => {
+    it('connection refused', async () => {
+      const nowhere = new TwilioSmsAdapter({ ...options, baseUrl: await closedPortUrl() });
+
+      const error = await rejection(nowhere.send(smsTo(TO)));
+
+      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNREFUSED' });
+      // The error is logged; the SDK's request config (with the Authorization header) must not be.
+      const logged = inspect(error, { depth: 20 });
+      expect(logged).not.toContain(AUTH_TOKEN);
+      expect(logged).not.toContain(Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64'));
+    });
+
+    it('request timeout', async () => {
+      const impatient = new TwilioSmsAdapter({ ...options, requestTimeoutMs: 100 });
+      fake.setFailurePlan({ latency: { minMs: 400, maxMs: 400 } });
+
+      const error = await rejection(impatient.send(smsTo(TO)));
+
+      expect(error.kind).toBe('transient');
+      expect(['ECONNABORTED', 'ETIMEDOUT']).toContain(error.vendorCode);
+    });
+
+    it('socket hang up', async () => {
+      fake.setFailurePlan({ failNext: { count: 1, status: DROP_CONNECTION } });
+
+      expect(await rejection(adapter.send(smsTo(TO)))).toMatchObject({
+        kind: 'transient',
+        vendorCode: 'ECONNRESET',
+      });
+    });
+  });
+
+  describe('configuration', () => {
+    it.each([
+      ['accountSid', { accountSid: '' }, /missing option "accountSid"/],
+      ['authToken', { authToken: undefined as unknown as string }, /missing option "authToken"/],
+      [
+        'from or messagingServiceSid',
+        { from: undefined },
+        /missing option "from" \(or "messagingServiceSid"\)/,
+      ],
+      ['both senders', { messagingServiceSid: `MG${'3'.repeat(32)}` }, /not both/],
+      [
+        'an API key as accountSid',
+        { accountSid: `SK${'1'.repeat(32)}` },
+        /"accountSid" must start with AC/,
+      ],
+      ['a bad timeout', { requestTimeoutMs: 0 }, /"requestTimeoutMs"/],
+      ['a bad base URL', { baseUrl: 'not a url' }, /"baseUrl"/],
+    ])('names the problem: %s', (_label, override, message) => {
+      const build = () => new TwilioSmsAdapter({ ...options, ...override });
+
+      expect(build).toThrow(ChannelError);
+      expect(build).toThrow(message);
+      try {
+        build();
+      } catch (error) {
+        expect((error as ChannelError).kind).toBe('configuration');
+      }
+    });
+  });
+});

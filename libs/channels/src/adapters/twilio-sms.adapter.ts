@@ -1,0 +1,75 @@
+import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
+import {
+  configurationError,
+  TWILIO_MESSAGING_ERROR_KINDS,
+  TwilioMessageSender,
+  type TwilioAccountOptions,
+  type VendorErrorTable,
+} from './twilio-client';
+
+/** Twilio codes an SMS send can meet → our kinds; anything else falls back on the HTTP status. */
+export const TWILIO_SMS_ERROR_KINDS = {
+  ...TWILIO_MESSAGING_ERROR_KINDS,
+  '21408': 'permanent', // this account may not send to the number's country; another provider may
+  '21612': 'invalid_recipient', // the number cannot receive SMS (e.g. a landline)
+  '21614': 'invalid_recipient', // not a mobile number
+  '21617': 'permanent', // body over 1,600 characters
+  // Delivery errors: Twilio reports these in status callbacks; listed so webhooks can reuse the table.
+  '30003': 'transient', // handset unreachable (off, out of coverage)
+  '30005': 'invalid_recipient', // unknown handset
+  '30006': 'invalid_recipient', // landline or unreachable carrier
+  '30007': 'permanent', // filtered by the carrier
+} as const satisfies VendorErrorTable;
+
+/** Twilio's ValidityPeriod ceiling in seconds (10 hours). */
+const MAX_VALIDITY_PERIOD_SECONDS = 36_000;
+
+export interface TwilioSmsAdapterOptions extends TwilioAccountOptions {
+  /** Sender number (E.164) or alphanumeric sender id; set this or messagingServiceSid. */
+  readonly from?: string;
+  /** Messaging Service (MG…) that picks the sender; set this or from. */
+  readonly messagingServiceSid?: string;
+  /** Where Twilio posts delivery status updates. */
+  readonly statusCallbackUrl?: string;
+}
+
+/** SMS through Twilio's Messages API. */
+export class TwilioSmsAdapter implements ChannelAdapter<'sms'> {
+  readonly channel = 'sms' as const;
+  readonly providerId: string;
+  private readonly sender: TwilioMessageSender;
+
+  constructor(private readonly options: TwilioSmsAdapterOptions) {
+    const hasFrom = Boolean(options.from?.trim());
+    const hasService = Boolean(options.messagingServiceSid?.trim());
+    if (hasFrom === hasService) {
+      throw configurationError(
+        options.providerId || 'twilio',
+        hasFrom
+          ? 'set either option "from" or option "messagingServiceSid", not both'
+          : 'missing option "from" (or "messagingServiceSid")',
+      );
+    }
+    this.sender = new TwilioMessageSender(options, TWILIO_SMS_ERROR_KINDS);
+    this.providerId = options.providerId;
+  }
+
+  send(message: OutboundMessage<'sms'>): Promise<ProviderAcceptance> {
+    const { from, messagingServiceSid, statusCallbackUrl } = this.options;
+    // Twilio honours ValidityPeriod only for Messaging Services; it drops messages still queued after it.
+    const validityPeriod =
+      messagingServiceSid && message.ttlSeconds
+        ? Math.min(message.ttlSeconds, MAX_VALIDITY_PERIOD_SECONDS)
+        : undefined;
+    return this.sender.send(
+      {
+        to: message.address,
+        ...(from ? { from } : { messagingServiceSid }),
+        body: message.content.text,
+        statusCallback: statusCallbackUrl,
+        validityPeriod,
+      },
+      message.messageId,
+    );
+  }
+}
