@@ -1,10 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import {
-  buildChannelRegistry,
-  ChannelRegistry,
-  LogChannelAdapter,
-  LOG_PROVIDER_ID,
-} from '@omnigate/channels';
+import { ChannelRouter } from '@omnigate/channels';
 import {
   createKafkaClient,
   DeadLetterPublisher,
@@ -20,6 +15,9 @@ import { LOGGER, type Logger } from './observability/logger';
 import { Clock, SystemClock } from './repositories/clock';
 import { ReceiptsRepository } from './repositories/receipts.repository';
 import { DispatchService } from './services/dispatch.service';
+import { ContentRenderer } from './services/content/content-renderer';
+import { TemplateRepository } from './repositories/template.repository';
+import { buildChannelRouter } from './config/channel-router.factory';
 import { IntakeService } from './services/intake.service';
 
 export interface AppModuleOptions {
@@ -61,16 +59,17 @@ export class AppModule {
             new DeadLetterPublisher(publisher, config.topics.deadLetter),
         },
         {
-          provide: ChannelRegistry,
+          provide: ChannelRouter,
           useFactory: () =>
-            buildChannelRegistry(config.channels.providers, {
-              [LOG_PROVIDER_ID]: (channel) =>
-                new LogChannelAdapter(channel, {
-                  recordFile: config.channels.logAdapterRecordFile,
-                  latencyMs: config.channels.logAdapterLatencyMs,
-                }),
-            }),
+            buildChannelRouter(config, (change) =>
+              logger.warn({ ...change, component: 'breaker' }, `circuit breaker ${change.to}`),
+            ),
         },
+        {
+          provide: TemplateRepository,
+          useFactory: () => new TemplateRepository(config.content.templatesDir),
+        },
+        ContentRenderer,
         ReceiptsRepository,
         DispatchService,
         IntakeService,

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ChannelRegistry } from '@omnigate/channels';
+import { ChannelRouter } from '@omnigate/channels';
 import { AppModule } from './app.module';
 import { loadConfig } from './config/environment';
 import { createLogger, NestPinoLogger } from './observability/logger';
@@ -57,7 +57,7 @@ async function bootstrap(): Promise<void> {
   process.once('SIGTERM', () => exitAfterClose(0, 'SIGTERM'));
   process.once('SIGINT', () => exitAfterClose(0, 'SIGINT'));
 
-  logger.info({ channels: app.get(ChannelRegistry).describe() }, 'channel providers configured');
+  logger.info({ channels: app.get(ChannelRouter).describe() }, 'channel providers configured');
   await app.listen(config.http.port, config.http.host);
   logger.info({ port: config.http.port }, 'http listening');
 }

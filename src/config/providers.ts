@@ -33,8 +33,8 @@ export type ProviderSettings =
       readonly from?: string;
       readonly messagingServiceSid?: string;
       readonly whatsappFrom?: string;
-      /** "templateName:language" → approved WhatsApp ContentSid. */
-      readonly whatsappTemplates: Readonly<Record<string, string>>;
+      /** Approved WhatsApp templates: name → language → ContentSid. */
+      readonly whatsappTemplates: Readonly<Record<string, Readonly<Record<string, string>>>>;
       readonly statusCallbackUrl?: string;
       readonly baseUrl?: string;
     })
@@ -172,14 +172,7 @@ export function loadProviderSettings(
       }
       continue;
     }
-    const built = buildSettings(
-      id,
-      type,
-      channels,
-      parsed.data,
-      prefix,
-      problems,
-    );
+    const built = buildSettings(id, type, channels, parsed.data, prefix, problems);
     if (built) providers.push(built);
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, providers };
@@ -273,16 +266,18 @@ function parseJsonMap(
   raw: string | undefined,
   variable: string,
   problems: string[],
-): Record<string, string> {
+): Record<string, Record<string, string>> {
   if (!raw) return {};
   try {
     const parsed: unknown = JSON.parse(raw);
-    const result = z.record(z.string(), z.string()).safeParse(parsed);
+    const result = z.record(z.string(), z.record(z.string(), z.string())).safeParse(parsed);
     if (result.success) return result.data;
   } catch {
     // reported below with the expected shape
   }
-  problems.push(`${variable}: must be a JSON object of strings, e.g. {"otp_code:en":"HX…"}`);
+  problems.push(
+    `${variable}: must be JSON like {"otp_code":{"en":"HX…"}} (template → language → ContentSid)`,
+  );
   return {};
 }
 

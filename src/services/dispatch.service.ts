@@ -1,26 +1,36 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   receiptEventId,
+  type Channel,
   type DeliveryReceipt,
   type ReceiptStatus,
   type SendCommand,
+  type TraceEntry,
 } from '@omnigate/contracts';
-import { ChannelError, ChannelRegistry, type ChannelContent } from '@omnigate/channels';
+import { ChannelRouter, ChannelUnavailableError, type ProviderAttempt } from '@omnigate/channels';
 import { Clock } from '../repositories/clock';
 import { LOGGER, type Logger } from '../observability/logger';
-import { expiryOf, selectChannel, type ChannelConsideration } from './policy/channel-selection';
+import { ContentError, ContentRenderer } from './content/content-renderer';
+import { expiryOf, planChannels, type ChannelCandidate } from './policy/channel-selection';
 
-type TraceEntry = DeliveryReceipt['trace'][number];
+type ReceiptFields = Partial<
+  Pick<
+    DeliveryReceipt,
+    'channel' | 'provider' | 'providerMessageId' | 'reason' | 'trace' | 'fallbackFrom'
+  >
+>;
 
 /**
- * Decides the channel for a valid command, hands it to that channel's provider, and answers the
- * receipt that settles it. Provider errors become FAILED receipts with the error's code; anything
- * else is an infrastructure failure and propagates so the record is retried.
+ * Sends a valid command: plans the channels, renders each candidate's content, and hands it to the
+ * channel router (provider failover and breakers). A channel that cannot take the message passes it
+ * to the next candidate. Answers the receipt that settles the command; only infrastructure
+ * failures propagate, so the record is retried.
  */
 @Injectable()
 export class DispatchService {
   constructor(
-    private readonly channels: ChannelRegistry,
+    private readonly router: ChannelRouter,
+    private readonly renderer: ContentRenderer,
     private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -29,26 +39,21 @@ export class DispatchService {
     const now = this.clock.now();
     const expiry = expiryOf(command, receivedAt);
     if (expiry && expiry.getTime() <= now.getTime()) {
-      return this.receipt(command, 'expired', {
+      return this.receipt(command, 'expired', 0, {
         reason: {
           code: 'EXPIRED',
           message: `the command expired at ${expiry.toISOString()} before it could be sent`,
         },
       });
     }
-    if (!command.content) {
-      return this.receipt(command, 'failed', {
-        reason: {
-          code: 'TEMPLATES_NOT_CONFIGURED',
-          message: `template "${command.template?.id ?? ''}" cannot be rendered: no template store is configured`,
-        },
-      });
-    }
 
-    const selection = selectChannel(command, (channel) => this.channels.supports(channel));
-    const trace = selection.trace.map((entry) => this.traceEntry(entry, now));
-    if (!selection.chosen) {
-      return this.receipt(command, 'failed', {
+    const plan = planChannels(command, {
+      hasContent: (channel) => this.renderer.hasContentFor(command, channel),
+      isSupported: (channel) => this.router.supports(channel),
+    });
+    const trace: TraceEntry[] = plan.trace.map((entry) => ({ ...entry, at: now.toISOString() }));
+    if (plan.candidates.length === 0) {
+      return this.receipt(command, 'failed', 0, {
         trace,
         reason: {
           code: 'NO_DELIVERABLE_CHANNEL',
@@ -57,11 +62,76 @@ export class DispatchService {
       });
     }
 
-    const { channel, address } = selection.chosen;
-    const [adapter] = this.channels.providersFor(channel);
-    const content = command.content[channel] as ChannelContent;
+    let providerCalls = 0;
+    let firstFailed: Channel | undefined;
+    let lastReason = { code: 'NO_DELIVERABLE_CHANNEL', message: 'no channel took the message' };
+    for (const candidate of plan.candidates) {
+      const outcome = await this.tryChannel(command, candidate, expiry, now);
+      providerCalls += outcome.attempts.length;
+      trace.push(...outcome.trace);
+      if (outcome.sent) {
+        this.logger.info(
+          {
+            messageId: command.id,
+            customerId: command.customerId,
+            channel: candidate.channel,
+            provider: outcome.sent.provider,
+            fallbackFrom: firstFailed,
+          },
+          'message accepted by provider',
+        );
+        return this.receipt(command, 'sent', providerCalls, {
+          channel: candidate.channel,
+          provider: outcome.sent.provider,
+          providerMessageId: outcome.sent.providerMessageId,
+          trace,
+          ...(firstFailed ? { fallbackFrom: firstFailed } : {}),
+        });
+      }
+      firstFailed ??= candidate.channel;
+      lastReason = outcome.reason;
+      this.logger.warn(
+        {
+          messageId: command.id,
+          customerId: command.customerId,
+          channel: candidate.channel,
+          reasonCode: outcome.reason.code,
+        },
+        'channel did not take the message',
+      );
+    }
+    return this.receipt(command, 'failed', providerCalls, { trace, reason: lastReason });
+  }
+
+  private async tryChannel(
+    command: SendCommand,
+    candidate: ChannelCandidate,
+    expiry: Date | null,
+    now: Date,
+  ): Promise<{
+    sent?: { provider: string; providerMessageId: string };
+    attempts: readonly ProviderAttempt[];
+    trace: TraceEntry[];
+    reason: { code: string; message: string };
+  }> {
+    const { channel, address } = candidate;
+    const at = (): string => this.clock.now().toISOString();
+    let content;
     try {
-      const accepted = await adapter!.send({
+      content = this.renderer.render(command, channel).content;
+    } catch (error) {
+      if (!(error instanceof ContentError)) throw error;
+      const reason = { code: error.code, message: error.message };
+      return {
+        attempts: [],
+        reason,
+        trace: [
+          { channel, decision: 'failed', reasonCode: error.code, detail: error.message, at: at() },
+        ],
+      };
+    }
+    try {
+      const routed = await this.router.send({
         messageId: command.id,
         customerId: command.customerId,
         channel,
@@ -73,72 +143,47 @@ export class DispatchService {
           ? { ttlSeconds: Math.max(1, Math.floor((expiry.getTime() - now.getTime()) / 1000)) }
           : {}),
       });
-      this.logger.info(
-        {
-          messageId: command.id,
-          customerId: command.customerId,
-          channel,
-          provider: accepted.provider,
-        },
-        'message accepted by provider',
+      const trace: TraceEntry[] = routed.attempts.map((attempt) =>
+        this.attemptTrace(channel, attempt, at()),
       );
-      return this.receipt(command, 'sent', {
-        channel,
-        provider: accepted.provider,
-        providerMessageId: accepted.providerMessageId,
-        trace: [
-          ...trace,
-          {
-            channel,
-            decision: 'sent',
-            detail: `${accepted.provider} accepted the message`,
-            at: accepted.acceptedAt.toISOString(),
-          },
-        ],
-      });
+      return {
+        sent: {
+          provider: routed.acceptance.provider,
+          providerMessageId: routed.acceptance.providerMessageId,
+        },
+        attempts: routed.attempts,
+        trace,
+        reason: { code: 'SENT', message: 'sent' },
+      };
     } catch (error) {
-      if (!(error instanceof ChannelError)) throw error;
-      this.logger.warn(
-        {
-          messageId: command.id,
-          customerId: command.customerId,
-          channel,
-          provider: error.provider,
-          kind: error.kind,
-          vendorCode: error.vendorCode,
-        },
-        'provider refused the message',
-      );
-      return this.receipt(command, 'failed', {
-        channel,
-        provider: error.provider,
-        reason: { code: error.code, message: error.message },
-        trace: [
-          ...trace,
-          {
-            channel,
-            decision: 'failed',
-            reasonCode: error.code,
-            detail: error.message,
-            at: now.toISOString(),
-          },
-        ],
-      });
+      if (!(error instanceof ChannelUnavailableError)) throw error;
+      const trace = error.attempts.map((attempt) => this.attemptTrace(channel, attempt, at()));
+      const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
+      return { attempts: error.attempts, trace, reason: { code, message: error.message } };
     }
   }
 
-  private traceEntry(entry: ChannelConsideration, at: Date): TraceEntry {
-    return { ...entry, at: at.toISOString() };
+  private attemptTrace(channel: Channel, attempt: ProviderAttempt, at: string): TraceEntry {
+    return attempt.outcome === 'accepted'
+      ? { channel, decision: 'sent', detail: `${attempt.provider} ${attempt.detail}`, at }
+      : {
+          channel,
+          decision: 'failed',
+          reasonCode:
+            (attempt.vendorCode === 'BREAKER_OPEN'
+              ? 'BREAKER_OPEN'
+              : attempt.errorKind?.toUpperCase()) ?? 'FAILED',
+          detail: `${attempt.provider}: ${attempt.detail}`,
+          at,
+        };
   }
 
   private receipt(
     command: SendCommand,
     status: ReceiptStatus,
-    fields: Partial<
-      Pick<DeliveryReceipt, 'channel' | 'provider' | 'providerMessageId' | 'reason' | 'trace'>
-    >,
+    attempt: number,
+    fields: ReceiptFields,
   ): DeliveryReceipt {
-    const attempt = status === 'sent' || status === 'failed' ? 1 : 0;
     return {
       schemaVersion: 1,
       eventId: receiptEventId({ messageId: command.id, status, attempt }),
@@ -152,6 +197,7 @@ export class DispatchService {
       reason: fields.reason ?? null,
       occurredAt: this.clock.now().toISOString(),
       trace: fields.trace ?? [],
+      ...(fields.fallbackFrom ? { fallbackFrom: fields.fallbackFrom } : {}),
     };
   }
 }

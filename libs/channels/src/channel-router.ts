@@ -55,6 +55,24 @@ export class ChannelRouter {
     return this.providersFor(channel).length > 0;
   }
 
+  /** Channel → provider ids in priority order, for the start-up log and health details. */
+  describe(): Record<string, string[]> {
+    return Object.fromEntries(
+      [...this.providers].map(([channel, list]) => [channel, list.map((p) => p.providerId)]),
+    );
+  }
+
+  /** Every breaker's state, for metrics and health. */
+  breakerStates(): Array<{ channel: Channel; provider: string; state: string }> {
+    return [...this.providers.values()]
+      .flat()
+      .map((p) => ({ channel: p.channel, provider: p.providerId, state: p.state }));
+  }
+
+  shutdown(): void {
+    for (const provider of [...this.providers.values()].flat()) provider.shutdown();
+  }
+
   async send(message: OutboundMessage): Promise<RoutedAcceptance> {
     const attempts: ProviderAttempt[] = [];
     let lastError: ChannelError | undefined;

@@ -10,7 +10,6 @@ export {
   type ChannelErrorDetails,
   type ChannelErrorKind,
 } from './channel-error';
-export { buildChannelRegistry, ChannelRegistry, type AdapterFactory } from './channel-registry';
 export {
   LOG_PROVIDER_ID,
   LogChannelAdapter,
@@ -30,3 +29,12 @@ export {
   type BreakerState,
   type BreakerStateChange,
 } from './provider-breaker';
+export {
+  SendGridEmailAdapter,
+  type SendGridEmailAdapterOptions,
+} from './adapters/sendgrid-email.adapter';
+export { TwilioSmsAdapter, type TwilioSmsAdapterOptions } from './adapters/twilio-sms.adapter';
+export {
+  TwilioWhatsAppAdapter,
+  type TwilioWhatsAppAdapterOptions,
+} from './adapters/twilio-whatsapp.adapter';

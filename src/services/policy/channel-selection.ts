@@ -8,9 +8,20 @@ export interface ChannelConsideration {
   readonly detail: string;
 }
 
-export interface ChannelSelection {
-  readonly chosen: { readonly channel: Channel; readonly address: string } | null;
+export interface ChannelCandidate {
+  readonly channel: Channel;
+  readonly address: string;
+}
+
+export interface ChannelPlan {
+  /** Channels to try, in order; the first that takes the message wins. */
+  readonly candidates: readonly ChannelCandidate[];
   readonly trace: readonly ChannelConsideration[];
+}
+
+export interface ChannelCapabilities {
+  hasContent(channel: Channel): boolean;
+  isSupported(channel: Channel): boolean;
 }
 
 /** The address a channel would use, taken from the command's recipient block. */
@@ -33,23 +44,21 @@ export function addressFor(command: SendCommand, channel: Channel): string | und
 }
 
 /**
- * Picks the first channel, in the command's order (or the gateway's default order), that has
- * content, an address and a configured provider. Pure: every skipped channel is explained.
- * The full planner (preferences, consent, quiet hours, caps) replaces this in a later step.
+ * Orders the channels that could carry the command (its own order, or the gateway's default) and
+ * explains every channel left out. Pure: the full planner (preferences, consent, quiet hours,
+ * caps) grows from this in a later step.
  */
-export function selectChannel(
-  command: SendCommand,
-  isSupported: (channel: Channel) => boolean,
-): ChannelSelection {
+export function planChannels(command: SendCommand, capabilities: ChannelCapabilities): ChannelPlan {
   const order: readonly Channel[] = command.channels ?? CHANNELS;
   const trace: ChannelConsideration[] = [];
+  const candidates: ChannelCandidate[] = [];
   for (const channel of order) {
-    if (!command.content?.[channel]) {
+    if (!capabilities.hasContent(channel)) {
       trace.push({
         channel,
         decision: 'skipped',
         reasonCode: 'NO_CONTENT',
-        detail: `the command has no ${channel} content`,
+        detail: `there is no ${channel} content for this message`,
       });
       continue;
     }
@@ -63,7 +72,7 @@ export function selectChannel(
       });
       continue;
     }
-    if (!isSupported(channel)) {
+    if (!capabilities.isSupported(channel)) {
       trace.push({
         channel,
         decision: 'skipped',
@@ -72,14 +81,15 @@ export function selectChannel(
       });
       continue;
     }
+    const position = candidates.length === 0 ? 'first choice' : `fallback ${candidates.length}`;
     trace.push({
       channel,
       decision: 'chosen',
-      detail: `${channel} is the first channel with content, a contact and a provider`,
+      detail: `${channel} is the ${position}: it has content, a contact and a provider`,
     });
-    return { chosen: { channel, address }, trace };
+    candidates.push({ channel, address });
   }
-  return { chosen: null, trace };
+  return { candidates, trace };
 }
 
 /** When the command stops being worth sending, if it says. */

@@ -1,0 +1,90 @@
+import type { Channel } from '@omnigate/contracts';
+import {
+  ChannelRouter,
+  LogChannelAdapter,
+  ProtectedAdapter,
+  SendGridEmailAdapter,
+  TwilioSmsAdapter,
+  TwilioWhatsAppAdapter,
+  type BreakerStateChange,
+  type ChannelAdapter,
+} from '@omnigate/channels';
+import type { AppConfig } from './environment';
+import type { ProviderSettings } from './providers';
+
+/** Builds the adapter one configured provider uses for one channel. */
+function adapterFor(
+  settings: ProviderSettings,
+  channel: Channel,
+  config: AppConfig,
+): ChannelAdapter {
+  const common = { providerId: settings.id, requestTimeoutMs: settings.timeoutMs };
+  switch (settings.type) {
+    case 'log':
+      return new LogChannelAdapter(channel, {
+        recordFile: config.channels.logAdapterRecordFile,
+        latencyMs: config.channels.logAdapterLatencyMs,
+      });
+    case 'twilio': {
+      const account = {
+        ...common,
+        accountSid: settings.accountSid,
+        authToken: settings.authToken,
+        baseUrl: settings.baseUrl,
+      };
+      if (channel === 'whatsapp') {
+        return new TwilioWhatsAppAdapter({
+          ...account,
+          from: settings.whatsappFrom ?? '',
+          contentSids: settings.whatsappTemplates,
+          statusCallbackUrl: settings.statusCallbackUrl,
+        });
+      }
+      return new TwilioSmsAdapter({
+        ...account,
+        from: settings.from,
+        messagingServiceSid: settings.messagingServiceSid,
+        statusCallbackUrl: settings.statusCallbackUrl,
+      });
+    }
+    case 'sendgrid':
+      return new SendGridEmailAdapter({
+        ...common,
+        apiKey: settings.apiKey,
+        fromEmail: settings.fromEmail,
+        fromName: settings.fromName,
+        baseUrl: settings.baseUrl,
+      });
+    case 'fcm':
+    case 'webpush':
+      throw new Error(`provider type ${settings.type} is not wired yet`);
+  }
+}
+
+/**
+ * One breaker-protected adapter per (provider, channel), grouped by channel in the priority order
+ * of PROVIDERS_<CHANNEL>.
+ */
+export function buildChannelRouter(
+  config: AppConfig,
+  onBreakerChange: (change: BreakerStateChange) => void,
+): ChannelRouter {
+  const byId = new Map(config.channels.providerSettings.map((s) => [s.id, s]));
+  const byChannel = new Map<Channel, ProtectedAdapter[]>();
+  for (const [channel, ids] of Object.entries(config.channels.providers) as [
+    Channel,
+    readonly string[],
+  ][]) {
+    const adapters = ids.map((id) => {
+      const settings = byId.get(id);
+      if (!settings) throw new Error(`provider ${id} has no settings`);
+      return new ProtectedAdapter(
+        adapterFor(settings, channel, config),
+        config.channels.breaker,
+        onBreakerChange,
+      );
+    });
+    if (adapters.length > 0) byChannel.set(channel, adapters);
+  }
+  return new ChannelRouter(byChannel);
+}
