@@ -116,9 +116,9 @@ export class DispatchService {
   }> {
     const { channel, address } = candidate;
     const at = (): string => this.clock.now().toISOString();
-    let content;
+    let rendered;
     try {
-      content = this.renderer.render(command, channel).content;
+      rendered = this.renderer.render(command, channel);
     } catch (error) {
       if (!(error instanceof ContentError)) throw error;
       const reason = { code: error.code, message: error.message };
@@ -136,16 +136,23 @@ export class DispatchService {
         customerId: command.customerId,
         channel,
         address,
-        content,
+        content: rendered.content,
         category: command.category,
         priority: command.priority,
         ...(expiry
           ? { ttlSeconds: Math.max(1, Math.floor((expiry.getTime() - now.getTime()) / 1000)) }
           : {}),
       });
-      const trace: TraceEntry[] = routed.attempts.map((attempt) =>
-        this.attemptTrace(channel, attempt, at()),
-      );
+      const envelope = rendered.sms
+        ? ` (${rendered.sms.encoding}, ${rendered.sms.segments} segment${rendered.sms.segments === 1 ? '' : 's'})`
+        : '';
+      const localeNote = rendered.locale ? ` [template locale ${rendered.locale}]` : '';
+      const trace: TraceEntry[] = routed.attempts.map((attempt) => {
+        const entry = this.attemptTrace(channel, attempt, at());
+        return attempt.outcome === 'accepted'
+          ? { ...entry, detail: `${entry.detail}${envelope}${localeNote}` }
+          : entry;
+      });
       return {
         sent: {
           provider: routed.acceptance.provider,
