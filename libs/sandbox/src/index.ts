@@ -1,0 +1,4 @@
+export * from './core';
+export * from './twilio/fake-twilio';
+export * from './sendgrid/fake-sendgrid';
+export * from './suite';
