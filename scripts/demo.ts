@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS } from '../libs/contracts/src';
+import { SandboxSuite } from '../libs/sandbox/src';
 import { buildWorkload } from './lib/workload';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -25,6 +26,8 @@ interface Receipt {
   channel: string | null;
   provider: string | null;
   reason: { code: string; message: string } | null;
+  fallbackFrom?: string;
+  trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
 }
 
 async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
@@ -72,6 +75,15 @@ async function main(): Promise<void> {
   mkdirSync(join(ROOT, 'test-output'), { recursive: true });
   const gatewayLog = createWriteStream(join(ROOT, 'test-output', 'demo-gateway.log'));
 
+  // The provider fakes run in this process; the gateway's real SDKs talk to them over HTTP.
+  const sandbox = await SandboxSuite.start({ defaultPlan: { latency: { minMs: 20, maxMs: 120 } } });
+  // A few numbers the carrier refuses, so the demo shows a permanent failure falling back to email.
+  // The primary Twilio account also fails 5% of calls with a 503: the backup account takes those.
+  sandbox.twilio.setFailurePlan({
+    latency: { minMs: 20, maxMs: 120 },
+    serverErrorRate: 0.05,
+    recipientErrors: { '+14155550005': '21211', '+14155550011': '21610' },
+  });
   console.log(
     `Omnigate demo ${runId}: broker ${BROKERS.join(',')}, ${COMMANDS} commands over ${CUSTOMERS} customers, ${MALFORMED} malformed`,
   );
@@ -88,6 +100,8 @@ async function main(): Promise<void> {
         HTTP_PORT,
         HTTP_HOST: '127.0.0.1',
         LOG_ADAPTER_LATENCY_MS: process.env.LOG_ADAPTER_LATENCY_MS ?? '20',
+        TEMPLATES_DIR: join(ROOT, 'templates'),
+        ...sandbox.gatewayEnvironment(),
         MAX_COMMAND_BYTES: String(MAX_COMMAND_BYTES),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -174,7 +188,25 @@ async function main(): Promise<void> {
     'Sent by channel / provider',
     count(receipts.filter((r) => r.status === 'sent').map((r) => `${r.channel} / ${r.provider}`)),
   );
+  table(
+    'Fallbacks (from → to)',
+    count(receipts.filter((r) => r.fallbackFrom).map((r) => `${r.fallbackFrom} → ${r.channel}`)),
+  );
   table('Dead-lettered by reason', count(deadLetters));
+  table(
+    'Requests the sandbox providers received',
+    new Map(sandbox.labelledFakes().map(([label, fake]) => [label, fake.requests.length])),
+  );
+  const fellBack = receipts.find((r) => r.fallbackFrom);
+  if (fellBack) {
+    console.log(`
+Decision trace of ${fellBack.messageId}:`);
+    for (const t of fellBack.trace) {
+      console.log(
+        `  ${t.channel.padEnd(10)} ${t.decision.padEnd(7)} ${t.reasonCode ?? ''} ${t.detail}`,
+      );
+    }
+  }
   const examples = receipts.filter((r) => r.status === 'rejected').slice(0, 3);
   if (examples.length > 0) {
     console.log('\nSome rejection reasons:');
@@ -187,6 +219,7 @@ async function main(): Promise<void> {
   await reader.disconnect();
   gateway.kill('SIGTERM');
   const code = await gatewayExit;
+  await sandbox.close();
   console.log(
     `Gateway stopped with exit code ${code}. The broker keeps running; stop it with: npm run kafka -- stop`,
   );

@@ -95,8 +95,25 @@ export function validCommand(
           data: { orderId: order },
         },
       },
+      ...templateInstead(sequence, name, order),
       ttlSeconds: 86400,
       metadata: { source: 'workload', run: runId },
+    },
+  };
+}
+
+const TEMPLATE_LOCALES = ['en', 'zh-TW', 'zh-CN', 'ar'] as const;
+
+/** Every seventh command names a template (in one of four locales) instead of inline content. */
+function templateInstead(sequence: number, name: string, order: string): Record<string, unknown> {
+  if (sequence % 7 !== 3) return {};
+  const locale = TEMPLATE_LOCALES[Math.floor(sequence / 7) % TEMPLATE_LOCALES.length]!;
+  return {
+    content: undefined,
+    template: {
+      id: 'order_shipped',
+      locale,
+      data: { name, orderId: order, trackingUrl: `https://shop.example.com/track/${sequence}` },
     },
   };
 }

@@ -180,7 +180,10 @@ export class DispatchService {
             (attempt.vendorCode === 'BREAKER_OPEN'
               ? 'BREAKER_OPEN'
               : attempt.errorKind?.toUpperCase()) ?? 'FAILED',
-          detail: `${attempt.provider}: ${attempt.detail}`,
+          // Adapter messages usually name their provider already.
+          detail: attempt.detail.startsWith(`${attempt.provider}:`)
+            ? attempt.detail
+            : `${attempt.provider}: ${attempt.detail}`,
           at,
         };
   }

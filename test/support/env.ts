@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { BROKERS, type TestTopics } from './kafka';
 
 /** Gateway environment for a test: its own topics and group, the log adapter everywhere. */
@@ -15,6 +16,7 @@ export function gatewayEnv(
     CONSUMER_SESSION_TIMEOUT_MS: '10000',
     CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
     SHUTDOWN_GRACE_MS: '20000',
+    TEMPLATES_DIR: resolve(__dirname, '..', '..', 'templates'),
     ...overrides,
   };
 }

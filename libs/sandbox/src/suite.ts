@@ -100,7 +100,16 @@ export class SandboxSuite {
   }
 
   fakes(): Array<FakeTwilio | FakeSendGrid> {
-    return [this.twilio, this.twilioBackup, this.sendgrid];
+    return this.labelledFakes().map(([, fake]) => fake);
+  }
+
+  /** Each fake with the provider id the gateway knows it by. */
+  labelledFakes(): Array<[string, FakeTwilio | FakeSendGrid]> {
+    return [
+      ['twilio', this.twilio],
+      ['twilio_backup', this.twilioBackup],
+      ['sendgrid', this.sendgrid],
+    ];
   }
 
   reset(): void {

@@ -1,0 +1,45 @@
+/**
+ * `npm run sandbox`: the provider fakes on fixed local ports, for running the gateway by hand.
+ * Prints (and writes to test-output/sandbox.env) the environment that points the gateway at them.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SandboxSuite } from '../libs/sandbox/src';
+
+const ROOT = resolve(__dirname, '..', '..');
+const BASE_PORT = Number(process.env.SANDBOX_BASE_PORT ?? 4010);
+
+async function main(): Promise<void> {
+  const suite = await SandboxSuite.start({
+    ports: { twilio: BASE_PORT, twilioBackup: BASE_PORT + 1, sendgrid: BASE_PORT + 2 },
+    defaultPlan: { latency: { minMs: 20, maxMs: 120 } },
+  });
+  const env = { ...suite.gatewayEnvironment(), TEMPLATES_DIR: join(ROOT, 'templates') };
+  const lines = Object.entries(env).map(([name, value]) => `export ${name}='${value}'`);
+  mkdirSync(join(ROOT, 'test-output'), { recursive: true });
+  const file = join(ROOT, 'test-output', 'sandbox.env');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  console.log('Omnigate provider sandbox');
+  for (const [label, fake] of suite.labelledFakes())
+    console.log(`  ${label.padEnd(14)} ${fake.url}`);
+  console.log(`\nGateway environment written to ${file}; start the gateway with:`);
+  console.log(
+    `  source ${file} && KAFKA_BROKERS=127.0.0.1:9092 KAFKA_CREATE_TOPICS=true npm start\n`,
+  );
+  console.log('Ctrl-C stops the sandbox. Requests received so far are counted every 10 s.');
+  const timer = setInterval(() => {
+    const counts = suite.labelledFakes().map(([label, f]) => `${label}=${f.requests.length}`);
+    console.log(`requests: ${counts.join(' ')}`);
+  }, 10000);
+  const stop = (): void => {
+    clearInterval(timer);
+    void suite.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
