@@ -1,11 +1,19 @@
 import { Controller, Get, HttpCode, HttpStatus, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { ChannelRouter } from '@omnigate/channels';
 import { SendCommandConsumer } from './send-command.consumer';
 
-/** Probes for Kubernetes: liveness says the process serves; readiness says it consumes. */
+/**
+ * Probes for Kubernetes: liveness says the process serves; readiness says it consumes. Readiness
+ * also lists each provider's breaker: an open breaker is reported, not a reason to stop consuming,
+ * because another provider or channel may still carry the traffic.
+ */
 @Controller('health')
 export class HealthController {
-  constructor(private readonly consumer: SendCommandConsumer) {}
+  constructor(
+    private readonly consumer: SendCommandConsumer,
+    private readonly router: ChannelRouter,
+  ) {}
 
   @Get('live')
   @HttpCode(HttpStatus.OK)
@@ -14,9 +22,17 @@ export class HealthController {
   }
 
   @Get('ready')
-  ready(@Res({ passthrough: true }) response: Response): { status: string; consumer: string } {
+  ready(@Res({ passthrough: true }) response: Response): {
+    status: string;
+    consumer: string;
+    providers: ReturnType<ChannelRouter['breakerStates']>;
+  } {
     const ready = this.consumer.ready;
     response.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
-    return { status: ready ? 'ready' : 'not_ready', consumer: this.consumer.state };
+    return {
+      status: ready ? 'ready' : 'not_ready',
+      consumer: this.consumer.state,
+      providers: this.router.breakerStates(),
+    };
   }
 }
