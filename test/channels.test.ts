@@ -147,6 +147,83 @@ describe('channels through the real SDKs and the sandbox', () => {
     expect(receipt.providerMessageId).toBe(suite.sendgrid.requests[0]!.providerMessageId);
   });
 
+  it('mobile push: FCM receives token, notification, data and Android/APNs options; the receipt carries the message name', async () => {
+    const token = `fcm-${'a'.repeat(40)}`;
+    const command = sendCommand({
+      priority: 'high',
+      ttlSeconds: 600,
+      channels: ['mobilepush'],
+      recipient: { fcmTokens: [token] },
+      content: {
+        mobilepush: {
+          title: 'Order shipped',
+          body: 'It is on its way 📦',
+          data: { orderId: 'A-1' },
+        },
+      },
+    });
+    const receipt = await send(command);
+    expect(receipt).toMatchObject({ status: 'sent', channel: 'mobilepush', provider: 'fcm' });
+    const message = suite.fcm.messages[0]!;
+    expect(message.token).toBe(token);
+    expect(message.notification).toMatchObject({
+      title: 'Order shipped',
+      body: 'It is on its way 📦',
+    });
+    expect(message.data).toMatchObject({ orderId: 'A-1' });
+    expect(message.android?.priority).toBe('high');
+    expect(JSON.stringify(message)).toContain('apns-priority');
+    expect(receipt.providerMessageId).toMatch(/^projects\/.+\/messages\/.+/);
+    expect(receipt.providerMessageId).toBe(
+      suite.fcm.requests.find((r) => r.status === 200)!.providerMessageId,
+    );
+  });
+
+  it('web push: the push service decrypts exactly the payload sent, with a valid VAPID JWT, TTL and urgency', async () => {
+    const { id, subscription } = suite.newWebPushSubscription();
+    const command = sendCommand({
+      priority: 'low',
+      channels: ['webpush'],
+      recipient: { webPushSubscriptions: [subscription] },
+      content: {
+        webpush: {
+          title: '订单已发货',
+          body: 'مرحبا — on its way 📦',
+          url: 'https://shop.example.com/o/1',
+        },
+      },
+    });
+    const receipt = await send(command);
+    expect(receipt).toMatchObject({ status: 'sent', channel: 'webpush', provider: 'webpush' });
+    const [delivery] = suite.webPush.deliveries(id);
+    expect(JSON.parse(delivery!.payload)).toEqual({
+      title: '订单已发货',
+      body: 'مرحبا — on its way 📦',
+      url: 'https://shop.example.com/o/1',
+      messageId: command.id,
+    });
+    expect(delivery!.urgency).toBe('low');
+    expect(delivery!.ttl).toBeGreaterThan(0);
+    expect(delivery!.vapid.sub).toBe('mailto:ops@omnigate.example');
+    expect(receipt.providerMessageId).toBe(delivery!.location);
+  });
+
+  it('a gone web push subscription is an unreachable token, and the message falls back to email', async () => {
+    const { id, subscription } = suite.newWebPushSubscription();
+    suite.webPush.expireSubscription(id);
+    const receipt = await send(
+      sendCommand({
+        channels: ['webpush', 'email'],
+        recipient: { webPushSubscriptions: [subscription], email: 'li.wei@example.com' },
+        content: { webpush: { title: 't', body: 'b' }, email: { subject: 's', text: 't' } },
+      }),
+    );
+    expect(receipt).toMatchObject({ status: 'sent', channel: 'email', fallbackFrom: 'webpush' });
+    expect(receipt.trace.find((t) => t.decision === 'failed')?.reasonCode).toBe(
+      'UNREACHABLE_TOKEN',
+    );
+  });
+
   it('primary SMS provider down: the backup account carries the message and the receipt says so', async () => {
     suite.twilio.setFailurePlan({ serverErrorRate: 1 });
     const receipt = await send(
@@ -181,7 +258,7 @@ describe('channels through the real SDKs and the sandbox', () => {
     );
   });
 
-  it('a template in three locales arrives intact: SMS in UCS-2 with the right segment count, and email', async () => {
+  it('a template in three locales arrives intact: SMS in UCS-2 with the right segment count, email and push', async () => {
     const data = { name: '林', orderId: 'A-77', trackingUrl: 'https://t.example/A-77' };
     for (const locale of ['zh-TW', 'zh-CN', 'ar']) {
       suite.reset();

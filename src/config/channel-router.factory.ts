@@ -1,7 +1,9 @@
 import type { Channel } from '@omnigate/contracts';
 import {
   ChannelRouter,
+  FcmPushAdapter,
   LogChannelAdapter,
+  WebPushAdapter,
   ProtectedAdapter,
   SendGridEmailAdapter,
   TwilioSmsAdapter,
@@ -56,8 +58,25 @@ function adapterFor(
         baseUrl: settings.baseUrl,
       });
     case 'fcm':
+      return new FcmPushAdapter({
+        ...common,
+        serviceAccount: {
+          project_id: settings.serviceAccount.projectId,
+          client_email: settings.serviceAccount.clientEmail,
+          private_key: settings.serviceAccount.privateKey,
+        },
+        endpointOverride: settings.endpointOverride,
+        caCertPem: settings.caCertPem,
+      });
     case 'webpush':
-      throw new Error(`provider type ${settings.type} is not wired yet`);
+      return new WebPushAdapter({
+        ...common,
+        vapidSubject: settings.vapidSubject,
+        vapidPublicKey: settings.vapidPublicKey,
+        vapidPrivateKey: settings.vapidPrivateKey,
+        caCertPem: settings.caCertPem,
+        pushServiceHosts: settings.allowedHosts,
+      });
   }
 }
 

@@ -48,7 +48,8 @@ export type ProviderSettings =
   | (CommonSettings & {
       readonly type: 'fcm';
       readonly serviceAccount: { projectId: string; clientEmail: string; privateKey: string };
-      readonly endpointOverride?: string;
+      /** Both Google hosts redirected together (the sandbox); unset in production. */
+      readonly endpointOverride?: { fcm: string; oauth2: string };
       readonly caCertPem?: string;
     })
   | (CommonSettings & {
@@ -57,6 +58,8 @@ export type ProviderSettings =
       readonly vapidPublicKey: string;
       readonly vapidPrivateKey: string;
       readonly caCertPem?: string;
+      /** Push service hosts the gateway may POST to; unset keeps the browsers' own services. */
+      readonly allowedHosts?: readonly string[];
     });
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -112,6 +115,7 @@ const SCHEMAS = {
     SERVICE_ACCOUNT_JSON: optional,
     SERVICE_ACCOUNT_FILE: optional,
     ENDPOINT_OVERRIDE: url,
+    TOKEN_ENDPOINT_OVERRIDE: url,
     CA_FILE: optional,
   }),
   webpush: z.object({
@@ -120,6 +124,7 @@ const SCHEMAS = {
     VAPID_PUBLIC_KEY: required(),
     VAPID_PRIVATE_KEY: required(),
     CA_FILE: optional,
+    ALLOWED_HOSTS: optional,
   }),
 } as const;
 
@@ -238,14 +243,16 @@ function buildSettings(
         problems,
       );
       const caCertPem = readOptionalFile(str('CA_FILE'), `${prefix}CA_FILE`, problems);
+      const fcmUrl = str('ENDPOINT_OVERRIDE');
+      const tokenUrl = str('TOKEN_ENDPOINT_OVERRIDE');
+      if (Boolean(fcmUrl) !== Boolean(tokenUrl)) {
+        problems.push(
+          `${prefix}ENDPOINT_OVERRIDE and ${prefix}TOKEN_ENDPOINT_OVERRIDE: set both or neither`,
+        );
+      }
       if (!serviceAccount || problems.length > problemCount) return undefined;
-      return {
-        ...common,
-        type,
-        serviceAccount,
-        endpointOverride: str('ENDPOINT_OVERRIDE'),
-        caCertPem,
-      };
+      const endpointOverride = fcmUrl && tokenUrl ? { fcm: fcmUrl, oauth2: tokenUrl } : undefined;
+      return { ...common, type, serviceAccount, endpointOverride, caCertPem };
     }
     case 'webpush': {
       const caCertPem = readOptionalFile(str('CA_FILE'), `${prefix}CA_FILE`, problems);
@@ -257,6 +264,10 @@ function buildSettings(
         vapidPublicKey: str('VAPID_PUBLIC_KEY')!,
         vapidPrivateKey: str('VAPID_PRIVATE_KEY')!,
         caCertPem,
+        allowedHosts: str('ALLOWED_HOSTS')
+          ?.split(',')
+          .map((h) => h.trim())
+          .filter(Boolean),
       };
     }
   }

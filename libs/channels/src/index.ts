@@ -38,3 +38,5 @@ export {
   TwilioWhatsAppAdapter,
   type TwilioWhatsAppAdapterOptions,
 } from './adapters/twilio-whatsapp.adapter';
+export { FcmPushAdapter, type FcmPushAdapterOptions } from './adapters/fcm-push.adapter';
+export { WebPushAdapter, type WebPushAdapterOptions } from './adapters/web-push.adapter';

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import webPush from 'web-push';
+import { FakeFcm, FakeWebPush, sandboxTls } from './push';
 import { FakeSendGrid } from './sendgrid/fake-sendgrid';
 import { FakeTwilio } from './twilio/fake-twilio';
-import type { FailurePlan } from './core';
+import type { FailurePlan, ProviderFake } from './core';
 
 /** Fixed ports for a standalone sandbox (`npm run sandbox`); 0 picks free ones (tests). */
 export interface SandboxPorts {
@@ -22,18 +27,24 @@ export interface SandboxCredentials {
   readonly twilio: { readonly accountSid: string; readonly authToken: string };
   readonly twilioBackup: { readonly accountSid: string; readonly authToken: string };
   readonly sendgridApiKey: string;
+  readonly vapid: { readonly publicKey: string; readonly privateKey: string };
 }
 
 /**
  * Every provider fake at once, with the gateway environment that points the real SDKs at them:
- * two Twilio accounts (SMS fails over from the first to the second), SendGrid for email.
+ * two Twilio accounts (SMS fails over from the first to the second), SendGrid for email, FCM for
+ * mobile push and a Web Push service, the last two over HTTPS with a local certificate.
  */
 export class SandboxSuite {
   private constructor(
     readonly twilio: FakeTwilio,
     readonly twilioBackup: FakeTwilio,
     readonly sendgrid: FakeSendGrid,
+    readonly fcm: FakeFcm,
+    readonly webPush: FakeWebPush,
     readonly credentials: SandboxCredentials,
+    /** The sandbox certificate, for the gateway's HTTPS clients (FCM, web push). */
+    readonly caFile: string,
   ) {}
 
   static async start(options: SandboxSuiteOptions = {}): Promise<SandboxSuite> {
@@ -47,6 +58,7 @@ export class SandboxSuite {
       twilio: account(),
       twilioBackup: account(),
       sendgridApiKey: `SG.sandbox.${randomBytes(12).toString('hex')}`,
+      vapid: webPush.generateVAPIDKeys(),
     };
     const plan = options.defaultPlan ?? {};
     const twilio = await new FakeTwilio({
@@ -61,7 +73,19 @@ export class SandboxSuite {
       apiKeys: [credentials.sendgridApiKey],
       failurePlan: plan,
     }).listen(ports.sendgrid ?? 0, host);
-    return new SandboxSuite(twilio, twilioBackup, sendgrid, credentials);
+    const fcm = await FakeFcm.start({ failurePlan: plan });
+    const webPushService = await FakeWebPush.start({ failurePlan: plan });
+    const caFile = join(mkdtempSync(join(tmpdir(), 'omnigate-sandbox-')), 'ca.pem');
+    writeFileSync(caFile, (await sandboxTls()).cert);
+    return new SandboxSuite(
+      twilio,
+      twilioBackup,
+      sendgrid,
+      fcm,
+      webPushService,
+      credentials,
+      caFile,
+    );
   }
 
   /** Phone numbers of the sandbox senders. */
@@ -96,20 +120,48 @@ export class SandboxSuite {
       PROVIDER_SENDGRID_FROM_EMAIL: SandboxSuite.SENDERS.email,
       PROVIDER_SENDGRID_FROM_NAME: 'Omnigate Sandbox',
       PROVIDER_SENDGRID_BASE_URL: this.sendgrid.url,
+      PROVIDERS_MOBILEPUSH: 'fcm',
+      PROVIDER_FCM_SERVICE_ACCOUNT_JSON: JSON.stringify(this.fcm.serviceAccount),
+      PROVIDER_FCM_ENDPOINT_OVERRIDE: this.fcm.endpoints.fcm,
+      PROVIDER_FCM_TOKEN_ENDPOINT_OVERRIDE: this.fcm.endpoints.oauth2,
+      PROVIDER_FCM_CA_FILE: this.caFile,
+      PROVIDERS_WEBPUSH: 'webpush',
+      PROVIDER_WEBPUSH_VAPID_SUBJECT: 'mailto:ops@omnigate.example',
+      PROVIDER_WEBPUSH_VAPID_PUBLIC_KEY: this.credentials.vapid.publicKey,
+      PROVIDER_WEBPUSH_VAPID_PRIVATE_KEY: this.credentials.vapid.privateKey,
+      PROVIDER_WEBPUSH_CA_FILE: this.caFile,
+      PROVIDER_WEBPUSH_ALLOWED_HOSTS: '127.0.0.1',
     };
   }
 
-  fakes(): Array<FakeTwilio | FakeSendGrid> {
+  fakes(): ProviderFake[] {
     return this.labelledFakes().map(([, fake]) => fake);
   }
 
   /** Each fake with the provider id the gateway knows it by. */
-  labelledFakes(): Array<[string, FakeTwilio | FakeSendGrid]> {
+  labelledFakes(): Array<[string, ProviderFake]> {
     return [
       ['twilio', this.twilio],
       ['twilio_backup', this.twilioBackup],
       ['sendgrid', this.sendgrid],
+      ['fcm', this.fcm],
+      ['webpush', this.webPush],
     ];
+  }
+
+  /** A browser subscription on the sandbox push service, as a command's recipient carries it. */
+  newWebPushSubscription(): {
+    id: string;
+    subscription: { endpoint: string; keys: { p256dh: string; auth: string } };
+  } {
+    const { id, subscription } = this.webPush.createSubscription();
+    return {
+      id,
+      subscription: {
+        endpoint: subscription.endpoint,
+        keys: { p256dh: subscription.keys.p256dh, auth: subscription.keys.auth },
+      },
+    };
   }
 
   reset(): void {

@@ -24,7 +24,11 @@ export interface FailurePlan {
    */
   readonly recipientErrors?: Readonly<Record<string, string>>;
   /** The next N requests fail with this HTTP status, whatever the recipient (then healthy again). */
-  readonly failNext?: { readonly count: number; readonly status: number; readonly retryAfterSeconds?: number };
+  readonly failNext?: {
+    readonly count: number;
+    readonly status: number;
+    readonly retryAfterSeconds?: number;
+  };
 }
 
 /** One request a fake received, as the provider would have seen it. */

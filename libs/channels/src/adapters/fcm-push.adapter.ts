@@ -1,0 +1,573 @@
+import { createHash, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, rootCertificates } from 'node:tls';
+import {
+  deleteApp,
+  initializeApp,
+  type App,
+  type Credential,
+  type GoogleOAuthAccessToken,
+} from 'firebase-admin/app';
+import { getMessaging, type Messaging, type TokenMessage } from 'firebase-admin/messaging';
+import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
+import { ChannelError, type ChannelErrorKind } from '../channel-error';
+
+/** Vendor code → our error kind. */
+export type FcmErrorTable = Readonly<Record<string, ChannelErrorKind>>;
+
+/**
+ * firebase-admin's error codes (and the token endpoint's, prefixed oauth2/) → our kinds. Codes not
+ * listed fall back on the HTTP status: 429 rate_limited, 401/403 configuration, 5xx transient,
+ * anything else permanent; a failure without an HTTP answer is transient.
+ */
+export const FCM_ERROR_KINDS = {
+  // UNREGISTERED (404): the app was uninstalled or the token expired; delete the token.
+  'messaging/registration-token-not-registered': 'unreachable_token',
+  // INVALID_ARGUMENT whose field violation is message.token: the address itself is malformed.
+  'messaging/invalid-registration-token': 'invalid_recipient',
+  // Any other INVALID_ARGUMENT (400): the message is wrong and would be wrong on every retry.
+  'messaging/invalid-argument': 'permanent',
+  // SENDER_ID_MISMATCH / PERMISSION_DENIED (403). firebase-admin reports a token of another
+  // project and a credential lacking permission with the same code. Treating it as configuration
+  // keeps tokens: were it unreachable_token, one wrong service account would delete every token.
+  'messaging/mismatched-credential': 'configuration',
+  // QUOTA_EXCEEDED / RESOURCE_EXHAUSTED (429), with Retry-After.
+  'messaging/message-rate-exceeded': 'rate_limited',
+  'messaging/server-unavailable': 'transient', // UNAVAILABLE (503)
+  'messaging/internal-error': 'transient', // INTERNAL (500)
+  // THIRD_PARTY_AUTH_ERROR (401): the APNs certificate / web push credentials in the Firebase
+  // project are wrong. firebase-admin also reports a rejected access token (401 UNAUTHENTICATED)
+  // with this code.
+  'messaging/third-party-auth-error': 'configuration',
+  // Google's token endpoint refused the service account's assertion (revoked key, wrong key, clock).
+  'oauth2/invalid_grant': 'configuration',
+} as const satisfies FcmErrorTable;
+
+/** A service account key file's fields the adapter uses (the file Google Cloud console downloads). */
+export interface FcmServiceAccount {
+  readonly project_id: string;
+  readonly client_email: string;
+  readonly private_key: string;
+  /** Sent as the assertion's `kid` when present, so Google checks the right key. */
+  readonly private_key_id?: string;
+}
+
+/** Base URLs that stand in for Google's two fixed hosts (the sandbox). */
+export interface FcmEndpointOverride {
+  /** Instead of https://fcm.googleapis.com */
+  readonly fcm: string;
+  /** Instead of https://oauth2.googleapis.com */
+  readonly oauth2: string;
+}
+
+export interface FcmPushAdapterOptions {
+  /** Names this configured provider, e.g. "fcm". */
+  readonly providerId: string;
+  readonly serviceAccount: FcmServiceAccount;
+  /** Where to connect instead of Google (the sandbox); unset in production. */
+  readonly endpointOverride?: FcmEndpointOverride;
+  /** An extra CA to trust, e.g. the sandbox certificate. */
+  readonly caCertPem?: string;
+  /** Whole-send timeout, token exchange included. firebase-admin's own limit is 15 s. */
+  readonly requestTimeoutMs: number;
+  /** Connections kept open to FCM (default 50). */
+  readonly maxSockets?: number;
+  /**
+   * Categories whose messages replace each other while undelivered (Android collapse key and
+   * notification tag, apns-collapse-id), e.g. a delivery ETA. Other messages never collapse.
+   */
+  readonly collapseCategories?: readonly string[];
+}
+
+const FCM_HOST = 'fcm.googleapis.com';
+const OAUTH2_HOST = 'oauth2.googleapis.com';
+const GOOGLE_TOKEN_URL = `https://${OAUTH2_HOST}/token`;
+// The narrowest scope that allows messages:send; firebase-admin's own credential asks for five.
+const TOKEN_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
+const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const ASSERTION_LIFETIME_SECONDS = 3600;
+const APNS_COLLAPSE_ID_MAX_BYTES = 64;
+const DEFAULT_MAX_SOCKETS = 50;
+
+/** TLS verification failures: our trust store or a proxy is wrong, and retrying will not help. */
+const TLS_ERROR_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function configurationError(providerId: string, problem: string): ChannelError {
+  return new ChannelError(`${providerId}: ${problem}`, {
+    kind: 'configuration',
+    provider: providerId,
+  });
+}
+
+function requireString(providerId: string, name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw configurationError(providerId, `missing option "${name}"`);
+  }
+  return value;
+}
+
+/** Milliseconds a Retry-After header asks for (delta-seconds or HTTP date); undefined if unreadable. */
+export function parseRetryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function kindForStatus(status: number | undefined): ChannelErrorKind {
+  if (status === 429) return 'rate_limited';
+  if (status === 401 || status === 403) return 'configuration';
+  return status !== undefined && status >= 500 ? 'transient' : 'permanent';
+}
+
+function kindForNetworkCode(code: string): ChannelErrorKind {
+  return TLS_ERROR_CODES.has(code) ? 'configuration' : 'transient';
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return isRecord(error) && typeof error.code === 'string' ? error.code : undefined;
+}
+
+/** The token endpoint's answer or the reason there was none. */
+export class TokenExchangeError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly oauthError?: string,
+    readonly networkCode?: string,
+  ) {
+    super(message);
+    this.name = 'TokenExchangeError';
+  }
+}
+
+function postForm(
+  url: string,
+  form: string,
+  agent: HttpsAgent,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      url,
+      {
+        method: 'POST',
+        agent,
+        timeout: timeoutMs,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': Buffer.byteLength(form),
+          accept: 'application/json',
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
+    request.on('timeout', () => {
+      const timeout: NodeJS.ErrnoException = new Error(`no answer within ${timeoutMs} ms`);
+      timeout.code = 'ETIMEDOUT';
+      request.destroy(timeout);
+    });
+    request.on('error', reject);
+    request.end(form);
+  });
+}
+
+/**
+ * A service account credential doing Google's JWT-bearer exchange (RFC 7523) itself: an RS256
+ * assertion {iss, scope, aud, iat, exp} posted to oauth2.googleapis.com/token through our agent.
+ *
+ * Why not firebase-admin's `cert()`: in firebase-admin 14.5 with google-auth-library 11, `cert()`
+ * given a key *object* drops its `httpAgent` (GoogleAuth.fromJSON is called without client options),
+ * so the exchange could not be routed to a local server or share our connection pool; and
+ * google-auth-library loads node-fetch with a dynamic import() that jest refuses without
+ * --experimental-vm-modules. This class is used in production too, so tests run the real code path.
+ * firebase-admin caches the token and asks again 5 minutes before it expires.
+ */
+export class ServiceAccountTokenCredential implements Credential {
+  private readonly privateKey: KeyObject;
+
+  constructor(
+    private readonly account: FcmServiceAccount,
+    private readonly agent: HttpsAgent,
+    private readonly timeoutMs: number,
+  ) {
+    this.privateKey = createPrivateKey(account.private_key);
+  }
+
+  async getAccessToken(): Promise<GoogleOAuthAccessToken> {
+    const form = new URLSearchParams({
+      grant_type: JWT_BEARER_GRANT_TYPE,
+      assertion: this.assertion(),
+    }).toString();
+    let answer: { status: number; body: string };
+    try {
+      answer = await postForm(GOOGLE_TOKEN_URL, form, this.agent, this.timeoutMs);
+    } catch (error) {
+      const code = errnoCode(error) ?? 'ERR_NETWORK';
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new TokenExchangeError(`token exchange failed: ${reason}`, undefined, undefined, code);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer.body);
+    } catch {
+      parsed = undefined;
+    }
+    if (
+      answer.status === 200 &&
+      isRecord(parsed) &&
+      typeof parsed.access_token === 'string' &&
+      typeof parsed.expires_in === 'number'
+    ) {
+      return { access_token: parsed.access_token, expires_in: parsed.expires_in };
+    }
+    const oauthError =
+      isRecord(parsed) && typeof parsed.error === 'string' ? parsed.error : undefined;
+    const description =
+      isRecord(parsed) && typeof parsed.error_description === 'string'
+        ? parsed.error_description
+        : answer.body.slice(0, 200);
+    throw new TokenExchangeError(
+      `token endpoint answered HTTP ${answer.status}: ${oauthError ?? ''} ${description}`.trim(),
+      answer.status,
+      oauthError,
+    );
+  }
+
+  private assertion(): string {
+    const now = Math.floor(Date.now() / 1000);
+    const header = {
+      alg: 'RS256',
+      typ: 'JWT',
+      ...(this.account.private_key_id ? { kid: this.account.private_key_id } : {}),
+    };
+    const claims = {
+      iss: this.account.client_email,
+      scope: TOKEN_SCOPE,
+      aud: GOOGLE_TOKEN_URL,
+      iat: now,
+      exp: now + ASSERTION_LIFETIME_SECONDS,
+    };
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const signingInput = `${encode(header)}.${encode(claims)}`;
+    const signature = sign('sha256', Buffer.from(signingInput), this.privateKey);
+    return `${signingInput}.${signature.toString('base64url')}`;
+  }
+}
+
+/**
+ * An HTTPS agent that connects fcm.googleapis.com and oauth2.googleapis.com to local servers while
+ * keeping their names for SNI, certificate checks and the Host header, so the SDK's requests are
+ * byte for byte what production sends. Any other host is refused rather than reached for real.
+ */
+export class GoogleHostRedirectAgent extends HttpsAgent {
+  private readonly routes: ReadonlyMap<string, URL>;
+
+  constructor(
+    endpoints: FcmEndpointOverride,
+    private readonly trustedCa: string | undefined,
+    maxSockets: number,
+  ) {
+    super({ keepAlive: true, maxSockets });
+    this.routes = new Map([
+      [FCM_HOST, new URL(endpoints.fcm)],
+      [OAUTH2_HOST, new URL(endpoints.oauth2)],
+    ]);
+  }
+
+  override createConnection(
+    options: RequestOptions,
+    _callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex {
+    const host = options.hostname ?? options.host ?? '';
+    const target = this.routes.get(host);
+    if (!target) {
+      const socket = new Socket();
+      const refused: NodeJS.ErrnoException = new Error(`${host} is not redirected by the sandbox`);
+      refused.code = 'ECONNREFUSED';
+      process.nextTick(() => socket.destroy(refused));
+      return socket;
+    }
+    return tlsConnect({
+      host: target.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(target.port || 443),
+      servername: host,
+      ca: this.trustedCa,
+      ALPNProtocols: ['http/1.1'],
+    });
+  }
+}
+
+function buildAgent(options: FcmPushAdapterOptions): HttpsAgent {
+  const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+  if (options.endpointOverride) {
+    return new GoogleHostRedirectAgent(options.endpointOverride, options.caCertPem, maxSockets);
+  }
+  // `ca` replaces Node's trust store, so keep the public roots next to the extra certificate.
+  const ca = options.caCertPem ? [...rootCertificates, options.caCertPem] : undefined;
+  return new HttpsAgent({ keepAlive: true, maxSockets, ca });
+}
+
+/**
+ * firebase-admin retries 503s and ECONNRESET/ETIMEDOUT up to 4 times (honouring Retry-After up to
+ * 60 s) inside send(). Retries are the dispatch service's decision, and a retry still running after
+ * our timeout fired could deliver a message we reported as failed, so switch them off. The client
+ * is internal to firebase-admin 14; the adapter spec proves a 503 reaches the fake exactly once.
+ */
+function disableSdkRetries(messaging: Messaging): void {
+  const handler: unknown = Reflect.get(messaging, 'messagingRequestHandler');
+  const client: unknown = isRecord(handler) ? handler.httpClient : undefined;
+  if (isRecord(client) && 'retry' in client) client.retry = null;
+}
+
+function apnsCollapseId(key: string): string {
+  if (Buffer.byteLength(key) <= APNS_COLLAPSE_ID_MAX_BYTES) return key;
+  return createHash('sha256').update(key).digest('base64url');
+}
+
+/**
+ * The FCM message for one outbound push. Priority high → Android high / apns-priority 10, else
+ * normal / 5. ttlSeconds → android.ttl and apns-expiration (absolute). The notification tag and
+ * apns-collapse-id default to the message id, so a duplicate delivery replaces itself on the device
+ * instead of showing twice.
+ */
+export function buildFcmMessage(
+  message: OutboundMessage<'mobilepush'>,
+  options: { readonly collapse: boolean; readonly nowMs?: number },
+): TokenMessage {
+  const { title, body, imageUrl, data } = message.content;
+  const high = message.priority === 'high';
+  const collapseKey = options.collapse ? message.category : undefined;
+  const ttl = message.ttlSeconds;
+  const nowSeconds = Math.floor((options.nowMs ?? Date.now()) / 1000);
+  const apnsHeaders: Record<string, string> = {
+    'apns-priority': high ? '10' : '5',
+    'apns-collapse-id': apnsCollapseId(collapseKey ?? message.messageId),
+  };
+  // 0 tells APNs to try once and not store the notification, as android ttl 0 does.
+  if (ttl !== undefined) apnsHeaders['apns-expiration'] = String(ttl === 0 ? 0 : nowSeconds + ttl);
+  return {
+    token: message.address,
+    notification: { title, body, ...(imageUrl ? { imageUrl } : {}) },
+    ...(data && Object.keys(data).length > 0 ? { data: { ...data } } : {}),
+    android: {
+      priority: high ? 'high' : 'normal',
+      ...(ttl !== undefined ? { ttl: ttl * 1000 } : {}),
+      ...(collapseKey ? { collapseKey } : {}),
+      notification: { tag: collapseKey ?? message.messageId },
+    },
+    apns: {
+      headers: apnsHeaders,
+      // An image on iOS needs mutable-content so the app's notification extension can fetch it.
+      ...(imageUrl ? { payload: { aps: { mutableContent: true } }, fcmOptions: { imageUrl } } : {}),
+    },
+  };
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  const response = isRecord(error) ? error.httpResponse : undefined;
+  return isRecord(response) && typeof response.status === 'number' ? response.status : undefined;
+}
+
+function retryAfterOf(error: unknown): number | undefined {
+  const response = isRecord(error) ? error.httpResponse : undefined;
+  const headers = isRecord(response) ? response.headers : undefined;
+  return parseRetryAfterMs(isRecord(headers) ? headers['retry-after'] : undefined);
+}
+
+/** Whether FCM's BadRequest details blame message.token (FCM v1's way of saying "bad token"). */
+function blamesToken(error: unknown): boolean {
+  const response = isRecord(error) ? error.httpResponse : undefined;
+  const data = isRecord(response) ? response.data : undefined;
+  const body = isRecord(data) ? data.error : undefined;
+  const details = isRecord(body) && Array.isArray(body.details) ? (body.details as unknown[]) : [];
+  return details.some(
+    (detail) =>
+      isRecord(detail) &&
+      Array.isArray(detail.fieldViolations) &&
+      (detail.fieldViolations as unknown[]).some(
+        (violation) => isRecord(violation) && violation.field === 'message.token',
+      ),
+  );
+}
+
+function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Mobile push through Firebase Cloud Messaging HTTP v1 with firebase-admin. Each adapter owns a
+ * *named* firebase-admin app (never the default app), its own credential and connection pool, so
+ * two adapters never share state; `close()` deletes the app.
+ */
+export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
+  readonly channel = 'mobilepush' as const;
+  readonly providerId: string;
+  private readonly app: App;
+  private readonly messaging: Messaging;
+  private readonly agent: HttpsAgent;
+  private readonly timeoutMs: number;
+  private readonly collapseCategories: ReadonlySet<string>;
+
+  constructor(options: FcmPushAdapterOptions) {
+    const providerId = requireString('fcm', 'providerId', options.providerId);
+    if (!isRecord(options.serviceAccount)) {
+      throw configurationError(providerId, 'missing option "serviceAccount"');
+    }
+    const account = options.serviceAccount;
+    const projectId = requireString(providerId, 'serviceAccount.project_id', account.project_id);
+    requireString(providerId, 'serviceAccount.client_email', account.client_email);
+    requireString(providerId, 'serviceAccount.private_key', account.private_key);
+    if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs <= 0) {
+      throw configurationError(providerId, 'option "requestTimeoutMs" must be a positive integer');
+    }
+    if (options.endpointOverride !== undefined) {
+      for (const name of ['fcm', 'oauth2'] as const) {
+        const url: unknown = options.endpointOverride[name];
+        if (typeof url !== 'string' || !URL.canParse(url)) {
+          throw configurationError(providerId, `option "endpointOverride.${name}" is not a URL`);
+        }
+      }
+    }
+    this.providerId = providerId;
+    this.timeoutMs = options.requestTimeoutMs;
+    this.collapseCategories = new Set(options.collapseCategories ?? []);
+    this.agent = buildAgent(options);
+    let credential: ServiceAccountTokenCredential;
+    try {
+      credential = new ServiceAccountTokenCredential(account, this.agent, this.timeoutMs);
+    } catch {
+      this.agent.destroy();
+      throw configurationError(providerId, 'serviceAccount.private_key is not a readable PEM key');
+    }
+    // A unique name: a second adapter (or a re-created one) never collides with or reuses this app.
+    this.app = initializeApp(
+      { credential, httpAgent: this.agent, projectId },
+      `omnigate-${providerId}-${randomUUID()}`,
+    );
+    this.messaging = getMessaging(this.app);
+    disableSdkRetries(this.messaging);
+  }
+
+  async send(message: OutboundMessage<'mobilepush'>): Promise<ProviderAcceptance> {
+    if (message.address.trim() === '') {
+      throw new ChannelError(`${this.providerId}: empty FCM registration token`, {
+        kind: 'invalid_recipient',
+        provider: this.providerId,
+      });
+    }
+    const fcmMessage = buildFcmMessage(message, {
+      collapse: this.collapseCategories.has(message.category),
+    });
+    try {
+      const name = await withTimeout(
+        this.messaging.send(fcmMessage),
+        this.timeoutMs,
+        () =>
+          new ChannelError(`${this.providerId}: FCM did not answer within ${this.timeoutMs} ms`, {
+            kind: 'transient',
+            provider: this.providerId,
+            vendorCode: 'TIMEOUT',
+          }),
+      );
+      return { provider: this.providerId, providerMessageId: name, acceptedAt: new Date() };
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  /** Deletes the firebase-admin app and closes pooled connections. */
+  async close(): Promise<void> {
+    await deleteApp(this.app);
+    this.agent.destroy();
+  }
+
+  private translate(error: unknown): ChannelError {
+    if (error instanceof ChannelError) return error;
+    const provider = this.providerId;
+    const code = errnoCode(error);
+    const reason = error instanceof Error ? error.message : String(error);
+    // Causes are rebuilt from text: firebase-admin's carry the request, Authorization header included.
+    const fail = (
+      kind: ChannelErrorKind,
+      vendorCode: string,
+      text: string,
+      retryAfterMs?: number,
+    ) =>
+      new ChannelError(`${provider}: ${text}`, {
+        kind,
+        provider,
+        vendorCode,
+        retryAfterMs,
+        cause: new Error(`${vendorCode}: ${reason}`),
+      });
+
+    if (code === 'app/invalid-credential') {
+      const cause = isRecord(error) ? error.cause : undefined;
+      if (!(cause instanceof TokenExchangeError)) {
+        return fail('configuration', code, `FCM credential failed: ${reason}`);
+      }
+      if (cause.networkCode !== undefined) {
+        const vendorCode = `oauth2/${cause.networkCode}`;
+        return fail(kindForNetworkCode(cause.networkCode), vendorCode, cause.message);
+      }
+      const status = cause.status ?? 0;
+      const vendorCode = cause.oauthError ? `oauth2/${cause.oauthError}` : `oauth2/http-${status}`;
+      const listed = (FCM_ERROR_KINDS as FcmErrorTable)[vendorCode];
+      // A 4xx from the token endpoint means our credential is wrong, not this message.
+      const kind =
+        listed ?? (status === 429 ? 'rate_limited' : status >= 500 ? 'transient' : 'configuration');
+      return fail(kind, vendorCode, cause.message);
+    }
+    if (code === 'app/network-error' || code === 'app/network-timeout') {
+      const networkCode =
+        errnoCode(isRecord(error) ? error.cause : undefined) ??
+        (code === 'app/network-timeout' ? 'ETIMEDOUT' : 'ERR_NETWORK');
+      return fail(kindForNetworkCode(networkCode), networkCode, `no answer from FCM: ${reason}`);
+    }
+    if (code?.startsWith('messaging/')) {
+      const status = httpStatusOf(error);
+      const vendorCode =
+        code === 'messaging/invalid-argument' && blamesToken(error)
+          ? 'messaging/invalid-registration-token'
+          : code;
+      const kind = (FCM_ERROR_KINDS as FcmErrorTable)[vendorCode] ?? kindForStatus(status);
+      const http = status === undefined ? '' : ` (HTTP ${status})`;
+      return fail(
+        kind,
+        vendorCode,
+        `FCM error ${vendorCode}${http}: ${reason}`,
+        kind === 'rate_limited' ? retryAfterOf(error) : undefined,
+      );
+    }
+    // Thrown before a request went out (an SDK validation error or a bug): a retry cannot help.
+    return fail('permanent', code ?? 'UNKNOWN', `FCM send failed: ${reason}`);
+  }
+}

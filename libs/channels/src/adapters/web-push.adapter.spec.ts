@@ -1,0 +1,357 @@
+import { createServer } from 'node:net';
+import { generateVAPIDKeys } from 'web-push';
+// Relative until libs/sandbox/src/index.ts re-exports the push fakes.
+import { DROP_CONNECTION } from '../../../sandbox/src/core';
+import {
+  FakeWebPush,
+  type FakePushSubscription,
+  type PushDelivery,
+} from '../../../sandbox/src/push';
+import type { OutboundMessage } from '../channel-adapter';
+import { ChannelError } from '../channel-error';
+import {
+  buildWebPushPayload,
+  WEB_PUSH_ERROR_KINDS,
+  WebPushAdapter,
+  webPushTopic,
+  type WebPushAdapterOptions,
+} from './web-push.adapter';
+
+const SUBJECT = 'mailto:ops@omnigate.example';
+
+async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!(error instanceof ChannelError)) {
+    throw new Error(`expected a ChannelError, got ${String(error)}`);
+  }
+  return error;
+}
+
+function thrownBy(build: () => unknown): unknown {
+  try {
+    build();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('WebPushAdapter against the web push fake (real web-push)', () => {
+  let fake: FakeWebPush;
+  let options: WebPushAdapterOptions;
+  let adapter: WebPushAdapter;
+  let subscriber: FakePushSubscription;
+  const extraAdapters: WebPushAdapter[] = [];
+
+  const adapterWith = (overrides: Partial<WebPushAdapterOptions>): WebPushAdapter => {
+    const created = new WebPushAdapter({ ...options, ...overrides });
+    extraAdapters.push(created);
+    return created;
+  };
+  const push = (
+    overrides: Partial<OutboundMessage<'webpush'>> = {},
+    to: FakePushSubscription = subscriber,
+  ): OutboundMessage<'webpush'> => ({
+    messageId: 'msg-1',
+    customerId: 'cust-1',
+    channel: 'webpush',
+    address: JSON.stringify(to.subscription),
+    content: { title: 'Your order shipped', body: 'It arrives tomorrow' },
+    category: 'order_updates',
+    priority: 'normal',
+    ...overrides,
+  });
+  const lastDelivery = (): PushDelivery => {
+    const delivery = fake.deliveries().at(-1);
+    if (!delivery) throw new Error('the fake accepted no push');
+    return delivery;
+  };
+
+  beforeAll(async () => {
+    fake = await FakeWebPush.start();
+    const keys = generateVAPIDKeys();
+    options = {
+      providerId: 'webpush',
+      vapidSubject: SUBJECT,
+      vapidPublicKey: keys.publicKey,
+      vapidPrivateKey: keys.privateKey,
+      requestTimeoutMs: 3_000,
+      caCertPem: fake.caCertPem,
+      pushServiceHosts: ['127.0.0.1'],
+      collapseCategories: ['delivery_eta'],
+    };
+    adapter = new WebPushAdapter(options);
+  });
+
+  beforeEach(() => {
+    subscriber = fake.createSubscription({ applicationServerKey: options.vapidPublicKey });
+  });
+
+  afterEach(async () => {
+    fake.reset();
+    await Promise.all(extraAdapters.splice(0).map((extra) => extra.close()));
+  });
+
+  afterAll(async () => {
+    await adapter.close();
+    await fake.close();
+  });
+
+  it('delivers the encrypted payload with TTL, Urgency and a valid VAPID JWT; returns the Location', async () => {
+    const message = push({
+      priority: 'high',
+      ttlSeconds: 900,
+      content: {
+        title: 'Your order shipped',
+        body: 'It arrives tomorrow',
+        url: 'https://shop.example.com/orders/42',
+        icon: 'https://cdn.example.com/icon.png',
+      },
+    });
+    const acceptance = await adapter.send(message);
+
+    const delivery = lastDelivery();
+    expect(delivery.payload).toBe(JSON.stringify(buildWebPushPayload(message)));
+    expect(JSON.parse(delivery.payload)).toEqual({
+      title: 'Your order shipped',
+      body: 'It arrives tomorrow',
+      url: 'https://shop.example.com/orders/42',
+      icon: 'https://cdn.example.com/icon.png',
+      messageId: 'msg-1',
+    });
+    expect(delivery).toMatchObject({ subscriptionId: subscriber.id, ttl: 900, urgency: 'high' });
+    expect(delivery.topic).toBeUndefined();
+    expect(delivery.vapid).toMatchObject({
+      aud: new URL(fake.url).origin,
+      sub: SUBJECT,
+      publicKey: options.vapidPublicKey,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    expect(delivery.vapid.exp).toBeGreaterThan(now);
+    expect(delivery.vapid.exp).toBeLessThanOrEqual(now + 24 * 3600);
+    expect(fake.requests.at(-1)?.headers['content-encoding']).toBe('aes128gcm');
+
+    expect(acceptance).toMatchObject({ provider: 'webpush', providerMessageId: delivery.location });
+    expect(acceptance.providerMessageId).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/message\//);
+  });
+
+  it.each([
+    ['high', 'high'],
+    ['normal', 'normal'],
+    ['low', 'low'],
+  ] as const)('maps priority %s to Urgency %s', async (priority, urgency) => {
+    await adapter.send(push({ priority }));
+    expect(lastDelivery().urgency).toBe(urgency);
+  });
+
+  it('uses a four-week TTL when the message has none', async () => {
+    await adapter.send(push());
+    expect(lastDelivery().ttl).toBe(28 * 24 * 3600);
+  });
+
+  it('sets Topic only for collapsing categories', async () => {
+    await adapter.send(push({ category: 'delivery_eta' }));
+    expect(lastDelivery().topic).toBe('delivery_eta');
+    expect(webPushTopic('a'.repeat(40))).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+
+  it.each([
+    ['Chinese', '您的订单已发货', '预计明天送达，请注意查收。'],
+    ['emoji', '📦 Shipped! 🎉', 'On its way 🚚💨 — 👍🏽'],
+    ['Arabic (RTL)', 'تم شحن طلبك', '\u200Fسيصل غدًا إن شاء الله'],
+  ])('delivers %s text intact', async (_script, title, body) => {
+    await adapter.send(push({ content: { title, body } }));
+    expect(JSON.parse(lastDelivery().payload)).toMatchObject({ title, body });
+  });
+
+  describe('vendor error table', () => {
+    type Provoke = () => Promise<ChannelError>;
+    const status = (code: string, retryAfterSeconds?: number): Provoke => {
+      return () => {
+        fake.setFailurePlan({ recipientErrors: { [subscriber.id]: code }, retryAfterSeconds });
+        return rejection(adapter.send(push()));
+      };
+    };
+    // Typed by the table's keys, so a new row without a scenario does not compile.
+    const scenarios: Record<keyof typeof WEB_PUSH_ERROR_KINDS, Provoke> = {
+      '400': status('400'),
+      '401': status('401'),
+      // The realistic way: the subscription was created with another application server key.
+      '403': () => {
+        const foreign = fake.createSubscription({
+          applicationServerKey: generateVAPIDKeys().publicKey,
+        });
+        return rejection(adapter.send(push({}, foreign)));
+      },
+      '404': status('404'),
+      '410': () => {
+        fake.expireSubscription(subscriber.id);
+        return rejection(adapter.send(push()));
+      },
+      // The realistic way: a payload that encrypts to more than 4096 bytes.
+      '413': () =>
+        rejection(adapter.send(push({ content: { title: 'Long', body: 'x'.repeat(4000) } }))),
+      '429': status('429', 5),
+    };
+
+    it.each(Object.entries(WEB_PUSH_ERROR_KINDS))('HTTP %s → %s', async (vendorCode, kind) => {
+      const error = await scenarios[vendorCode as keyof typeof WEB_PUSH_ERROR_KINDS]();
+      expect(error).toMatchObject({ kind, vendorCode, provider: 'webpush' });
+      if (vendorCode === '429') expect(error.retryAfterMs).toBe(5000);
+    });
+
+    it.each([
+      ['500', 'transient'],
+      ['503', 'transient'],
+      ['507', 'transient'],
+      ['418', 'permanent'],
+    ])('never treats an unlisted status as success: %s → %s', async (code, kind) => {
+      fake.setFailurePlan({ recipientErrors: { [subscriber.id]: code } });
+      const error = await rejection(adapter.send(push()));
+      expect(error).toMatchObject({ kind, vendorCode: code });
+    });
+
+    it('honours Retry-After from plan-chosen 429s', async () => {
+      fake.setFailurePlan({ rateLimitRate: 1, retryAfterSeconds: 2 });
+      const error = await rejection(adapter.send(push()));
+      expect(error).toMatchObject({ kind: 'rate_limited', vendorCode: '429', retryAfterMs: 2000 });
+    });
+
+    it('tries exactly once (web-push does not retry)', async () => {
+      fake.setFailurePlan({ failNext: { count: 1, status: 503 } });
+      await rejection(adapter.send(push()));
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('keeps the subscription endpoint out of the error', async () => {
+      fake.setFailurePlan({ recipientErrors: { [subscriber.id]: '410' } });
+      const error = await rejection(adapter.send(push()));
+      const text = JSON.stringify(error.cause, Object.getOwnPropertyNames(error.cause));
+      expect(`${error.message} ${text}`).not.toContain(subscriber.id);
+    });
+  });
+
+  describe('no usable answer', () => {
+    it('a dropped connection is transient (ECONNRESET)', async () => {
+      fake.setFailurePlan({ failNext: { count: 1, status: DROP_CONNECTION } });
+      const error = await rejection(adapter.send(push()));
+      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNRESET' });
+    });
+
+    it('a refused connection is transient (ECONNREFUSED)', async () => {
+      const port = await closedPort();
+      const gone = {
+        ...subscriber,
+        subscription: {
+          ...subscriber.subscription,
+          endpoint: `https://127.0.0.1:${port}/push/${subscriber.id}`,
+        },
+      };
+      const error = await rejection(adapter.send(push({}, gone)));
+      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNREFUSED' });
+    });
+
+    it('a slow push service is cut at requestTimeoutMs (transient TIMEOUT)', async () => {
+      fake.setFailurePlan({ latency: { minMs: 1_000, maxMs: 1_000 } });
+      const started = Date.now();
+      const error = await rejection(adapterWith({ requestTimeoutMs: 300 }).send(push()));
+      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'TIMEOUT' });
+      expect(Date.now() - started).toBeLessThan(900);
+    });
+
+    it('an untrusted certificate is configuration', async () => {
+      const error = await rejection(adapterWith({ caCertPem: undefined }).send(push()));
+      expect(error).toMatchObject({
+        kind: 'configuration',
+        vendorCode: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      });
+    });
+  });
+
+  describe('unusable subscriptions never reach a push service', () => {
+    const good = () => subscriber.subscription;
+    it.each([
+      ['not JSON', () => 'not json'],
+      ['no keys', () => JSON.stringify({ endpoint: good().endpoint })],
+      [
+        'an http:// endpoint',
+        () => JSON.stringify({ ...good(), endpoint: good().endpoint.replace('https', 'http') }),
+      ],
+      [
+        'a short p256dh',
+        () => JSON.stringify({ ...good(), keys: { ...good().keys, p256dh: 'AAAA' } }),
+      ],
+      [
+        'a 12-byte auth',
+        () => JSON.stringify({ ...good(), keys: { ...good().keys, auth: 'AAAAAAAAAAAAAAAA' } }),
+      ],
+    ])('%s → invalid_recipient', async (_label, address) => {
+      const error = await rejection(adapter.send(push({ address: address() })));
+      expect(error).toMatchObject({
+        kind: 'invalid_recipient',
+        vendorCode: 'INVALID_SUBSCRIPTION',
+      });
+      expect(fake.requests).toHaveLength(0);
+    });
+
+    it('refuses endpoints outside the push service hosts (SSRF guard)', async () => {
+      const defaults = adapterWith({ pushServiceHosts: undefined });
+      const error = await rejection(defaults.send(push()));
+      expect(error).toMatchObject({
+        kind: 'invalid_recipient',
+        vendorCode: 'PUSH_SERVICE_NOT_ALLOWED',
+      });
+      expect(fake.requests).toHaveLength(0);
+      const apple = {
+        ...subscriber,
+        subscription: {
+          ...subscriber.subscription,
+          endpoint: 'https://evil.example/push.apple.com',
+        },
+      };
+      await expect(defaults.send(push({}, apple))).rejects.toMatchObject({
+        vendorCode: 'PUSH_SERVICE_NOT_ALLOWED',
+      });
+    });
+  });
+
+  describe('configuration', () => {
+    it.each(['providerId', 'vapidSubject', 'vapidPublicKey', 'vapidPrivateKey'] as const)(
+      'names a missing %s',
+      (name) => {
+        const error = thrownBy(() => new WebPushAdapter({ ...options, [name]: '' }));
+        expect(error).toBeInstanceOf(ChannelError);
+        expect(error).toMatchObject({ kind: 'configuration' });
+        expect((error as ChannelError).message).toContain(`missing option "${name}"`);
+      },
+    );
+
+    it('rejects a subject that is no contact, a broken key, a mismatched pair and a bad timeout', () => {
+      const other = generateVAPIDKeys();
+      expect(
+        () => new WebPushAdapter({ ...options, vapidSubject: 'ops@omnigate.example' }),
+      ).toThrow(/vapidSubject/);
+      expect(() => new WebPushAdapter({ ...options, vapidPublicKey: 'abc' })).toThrow(
+        /vapidPublicKey/,
+      );
+      expect(() => new WebPushAdapter({ ...options, vapidPrivateKey: other.privateKey })).toThrow(
+        /does not belong/,
+      );
+      expect(() => new WebPushAdapter({ ...options, requestTimeoutMs: -1 })).toThrow(
+        /requestTimeoutMs/,
+      );
+    });
+  });
+});

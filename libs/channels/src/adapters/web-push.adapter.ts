@@ -1,0 +1,345 @@
+import { createECDH, createHash, randomUUID } from 'node:crypto';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import {
+  sendNotification,
+  WebPushError,
+  type PushSubscription,
+  type RequestOptions,
+  type Urgency,
+} from 'web-push';
+import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
+import { ChannelError, type ChannelErrorKind } from '../channel-error';
+
+/** Vendor code → our error kind. */
+export type WebPushErrorTable = Readonly<Record<string, ChannelErrorKind>>;
+
+/**
+ * Push service HTTP statuses (RFC 8030 / 8292; what FCM, Mozilla autopush, Apple and WNS answer)
+ * → our kinds. Unlisted statuses: 5xx transient, other 4xx permanent. No HTTP answer: transient,
+ * except TLS verification failures (configuration).
+ */
+export const WEB_PUSH_ERROR_KINDS = {
+  '400': 'permanent', // malformed request (bad header, topic, encoding)
+  // VAPID JWT refused (401) or signed by a key the subscription was not created with (403). Both
+  // are about our keys; treating 403 as unreachable_token would delete every subscription after a
+  // VAPID key mix-up.
+  '401': 'configuration',
+  '403': 'configuration',
+  '404': 'unreachable_token', // unknown or expired subscription: delete it
+  '410': 'unreachable_token', // gone (unsubscribed): delete it
+  '413': 'permanent', // payload over 4096 bytes
+  '429': 'rate_limited', // with Retry-After
+} as const satisfies WebPushErrorTable;
+
+/** Hosts of the browsers' push services, the only places a subscription may send us to. */
+export const DEFAULT_PUSH_SERVICE_HOSTS = [
+  'fcm.googleapis.com', // Chrome, Opera, Samsung Internet, other Chromium browsers
+  'updates.push.services.mozilla.com', // Firefox
+  '.push.apple.com', // Safari (web.push.apple.com)
+  '.notify.windows.com', // Edge (WNS)
+] as const;
+
+export interface WebPushAdapterOptions {
+  /** Names this configured provider, e.g. "webpush". */
+  readonly providerId: string;
+  /** VAPID contact: a mailto: or https: URL. */
+  readonly vapidSubject: string;
+  /** VAPID key pair, base64url (the browser subscribed with this public key). */
+  readonly vapidPublicKey: string;
+  readonly vapidPrivateKey: string;
+  /** Whole-request timeout; also the socket idle timeout. */
+  readonly requestTimeoutMs: number;
+  /** An extra CA to trust, e.g. the sandbox certificate of a local push service. */
+  readonly caCertPem?: string;
+  /**
+   * Hosts a subscription endpoint may point at; an entry starting with "." matches subdomains.
+   * Subscriptions arrive from outside, so without this list the gateway would POST wherever a
+   * producer said (SSRF). Default: DEFAULT_PUSH_SERVICE_HOSTS; the sandbox adds "127.0.0.1".
+   */
+  readonly pushServiceHosts?: readonly string[];
+  /** Connections kept open per push service host (default 50). */
+  readonly maxSockets?: number;
+  /** Categories whose undelivered messages replace each other (the Topic header). */
+  readonly collapseCategories?: readonly string[];
+}
+
+/** What the service worker receives (JSON): the content plus our id, usable as notification tag. */
+export interface WebPushPayload {
+  readonly title: string;
+  readonly body: string;
+  readonly url?: string;
+  readonly icon?: string;
+  readonly messageId: string;
+}
+
+// web-push's own default: how long a push service keeps an undelivered message.
+const DEFAULT_TTL_SECONDS = 4 * 7 * 24 * 60 * 60;
+const DEFAULT_MAX_SOCKETS = 50;
+const URGENCY: Readonly<Record<OutboundMessage['priority'], Urgency>> = {
+  high: 'high',
+  normal: 'normal',
+  low: 'low',
+};
+const TOPIC = /^[A-Za-z0-9_-]{1,32}$/;
+const TLS_ERROR_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function configurationError(providerId: string, problem: string): ChannelError {
+  return new ChannelError(`${providerId}: ${problem}`, {
+    kind: 'configuration',
+    provider: providerId,
+  });
+}
+
+function requireString(providerId: string, name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw configurationError(providerId, `missing option "${name}"`);
+  }
+  return value;
+}
+
+function base64UrlBytes(value: string): Buffer | undefined {
+  return /^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, 'base64url') : undefined;
+}
+
+/** Milliseconds a Retry-After header asks for (delta-seconds or HTTP date); undefined if unreadable. */
+export function parseRetryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+export function buildWebPushPayload(message: OutboundMessage<'webpush'>): WebPushPayload {
+  const { title, body, url, icon } = message.content;
+  return {
+    title,
+    body,
+    ...(url ? { url } : {}),
+    ...(icon ? { icon } : {}),
+    messageId: message.messageId,
+  };
+}
+
+/** A Topic header for a category: itself when it fits (≤ 32 URL-safe chars), else a digest. */
+export function webPushTopic(category: string): string {
+  if (TOPIC.test(category)) return category;
+  return createHash('sha256').update(category).digest('base64url').slice(0, 32);
+}
+
+/** The subscription in an address, or why it is unusable. */
+function parseSubscription(address: string): PushSubscription | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(address);
+  } catch {
+    return 'the address is not a JSON push subscription';
+  }
+  if (!isRecord(value) || typeof value.endpoint !== 'string' || !isRecord(value.keys)) {
+    return 'the subscription lacks endpoint or keys';
+  }
+  const { endpoint } = value;
+  const { p256dh, auth } = value.keys;
+  if (!URL.canParse(endpoint) || new URL(endpoint).protocol !== 'https:') {
+    return 'the subscription endpoint is not an https:// URL';
+  }
+  const point = typeof p256dh === 'string' ? base64UrlBytes(p256dh) : undefined;
+  if (typeof p256dh !== 'string' || point?.length !== 65 || point[0] !== 0x04) {
+    return 'keys.p256dh is not an uncompressed P-256 public key';
+  }
+  if (typeof auth !== 'string' || base64UrlBytes(auth)?.length !== 16) {
+    return 'keys.auth is not a 16-byte secret';
+  }
+  return { endpoint, keys: { p256dh, auth } };
+}
+
+function hostAllowed(hostname: string, allowed: readonly string[]): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return allowed.some((entry) => {
+    const rule = entry.toLowerCase();
+    return rule.startsWith('.') ? host.endsWith(rule) : host === rule;
+  });
+}
+
+function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Web Push (RFC 8030/8291/8292) with the web-push library: the payload is encrypted for the
+ * subscription (aes128gcm) and signed with our VAPID key; web-push never retries. The address is
+ * the JSON-serialized browser subscription.
+ */
+export class WebPushAdapter implements ChannelAdapter<'webpush'> {
+  readonly channel = 'webpush' as const;
+  readonly providerId: string;
+  private readonly vapidDetails: NonNullable<RequestOptions['vapidDetails']>;
+  private readonly agent: HttpsAgent;
+  private readonly timeoutMs: number;
+  private readonly pushServiceHosts: readonly string[];
+  private readonly collapseCategories: ReadonlySet<string>;
+
+  constructor(options: WebPushAdapterOptions) {
+    const providerId = requireString('webpush', 'providerId', options.providerId);
+    const subject = requireString(providerId, 'vapidSubject', options.vapidSubject);
+    const publicKey = requireString(providerId, 'vapidPublicKey', options.vapidPublicKey);
+    const privateKey = requireString(providerId, 'vapidPrivateKey', options.vapidPrivateKey);
+    if (!/^(mailto:|https:\/\/)/.test(subject)) {
+      throw configurationError(
+        providerId,
+        'option "vapidSubject" must be a mailto: or https:// URL',
+      );
+    }
+    const publicPoint = base64UrlBytes(publicKey);
+    if (publicPoint?.length !== 65 || publicPoint[0] !== 0x04) {
+      throw configurationError(providerId, 'option "vapidPublicKey" is not a base64url P-256 key');
+    }
+    const privateScalar = base64UrlBytes(privateKey);
+    if (privateScalar?.length !== 32) {
+      throw configurationError(providerId, 'option "vapidPrivateKey" is not a base64url P-256 key');
+    }
+    // A mismatched pair would make every push fail 401/403; say so at boot instead.
+    const derived = createECDH('prime256v1');
+    try {
+      derived.setPrivateKey(privateScalar);
+    } catch {
+      throw configurationError(providerId, 'option "vapidPrivateKey" is not a valid P-256 key');
+    }
+    if (!derived.getPublicKey().equals(publicPoint)) {
+      throw configurationError(providerId, 'vapidPublicKey does not belong to vapidPrivateKey');
+    }
+    if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs <= 0) {
+      throw configurationError(providerId, 'option "requestTimeoutMs" must be a positive integer');
+    }
+    this.providerId = providerId;
+    this.vapidDetails = { subject, publicKey, privateKey };
+    this.timeoutMs = options.requestTimeoutMs;
+    this.pushServiceHosts = options.pushServiceHosts ?? DEFAULT_PUSH_SERVICE_HOSTS;
+    this.collapseCategories = new Set(options.collapseCategories ?? []);
+    this.agent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
+      // `ca` replaces Node's trust store, so keep the public roots next to the extra certificate.
+      ca: options.caCertPem ? [...rootCertificates, options.caCertPem] : undefined,
+    });
+  }
+
+  async send(message: OutboundMessage<'webpush'>): Promise<ProviderAcceptance> {
+    const provider = this.providerId;
+    const subscription = parseSubscription(message.address);
+    if (typeof subscription === 'string') {
+      throw new ChannelError(`${provider}: ${subscription}`, {
+        kind: 'invalid_recipient',
+        provider,
+        vendorCode: 'INVALID_SUBSCRIPTION',
+      });
+    }
+    const endpointHost = new URL(subscription.endpoint).hostname;
+    if (!hostAllowed(endpointHost, this.pushServiceHosts)) {
+      throw new ChannelError(`${provider}: ${endpointHost} is not a known push service`, {
+        kind: 'invalid_recipient',
+        provider,
+        vendorCode: 'PUSH_SERVICE_NOT_ALLOWED',
+      });
+    }
+    const payload = JSON.stringify(buildWebPushPayload(message));
+    const options: RequestOptions = {
+      vapidDetails: this.vapidDetails,
+      TTL: message.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+      urgency: URGENCY[message.priority],
+      topic: this.collapseCategories.has(message.category)
+        ? webPushTopic(message.category)
+        : undefined,
+      contentEncoding: 'aes128gcm',
+      timeout: this.timeoutMs,
+      agent: this.agent,
+    };
+    try {
+      const result = await withTimeout(
+        sendNotification(subscription, payload, options),
+        this.timeoutMs,
+        () =>
+          new ChannelError(`${provider}: push service did not answer within ${this.timeoutMs} ms`, {
+            kind: 'transient',
+            provider,
+            vendorCode: 'TIMEOUT',
+          }),
+      );
+      const location = result.headers.location;
+      return {
+        provider,
+        // RFC 8030 requires Location; a service that omits it still took the message (201).
+        providerMessageId: location ? location : `webpush-${randomUUID()}`,
+        acceptedAt: new Date(),
+      };
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  /** Closes pooled connections. */
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
+  }
+
+  private translate(error: unknown): ChannelError {
+    if (error instanceof ChannelError) return error;
+    const provider = this.providerId;
+    // Causes are rebuilt from text: WebPushError carries the endpoint, a capability URL.
+    const fail = (
+      kind: ChannelErrorKind,
+      vendorCode: string,
+      text: string,
+      retryAfterMs?: number,
+    ) =>
+      new ChannelError(`${provider}: ${text}`, {
+        kind,
+        provider,
+        vendorCode,
+        retryAfterMs,
+        cause: new Error(`${vendorCode}: ${text}`),
+      });
+    if (error instanceof WebPushError) {
+      const status = error.statusCode;
+      const vendorCode = String(status);
+      const kind =
+        (WEB_PUSH_ERROR_KINDS as WebPushErrorTable)[vendorCode] ??
+        (status >= 500 ? 'transient' : 'permanent');
+      const body = typeof error.body === 'string' ? error.body.slice(0, 300) : '';
+      return fail(
+        kind,
+        vendorCode,
+        `push service answered HTTP ${status}: ${body}`,
+        kind === 'rate_limited' ? parseRetryAfterMs(error.headers['retry-after']) : undefined,
+      );
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    const code = isRecord(error) && typeof error.code === 'string' ? error.code : undefined;
+    if (code !== undefined) {
+      const kind = TLS_ERROR_CODES.has(code) ? 'configuration' : 'transient';
+      return fail(kind, code, `no answer from the push service: ${reason}`);
+    }
+    // web-push's socket timeout is a bare Error.
+    if (reason === 'Socket timeout') {
+      return fail('transient', 'TIMEOUT', `no answer from the push service: ${reason}`);
+    }
+    // Thrown before a request went out (web-push's own validation): a retry cannot help.
+    return fail('permanent', 'UNKNOWN', `web push failed: ${reason}`);
+  }
+}

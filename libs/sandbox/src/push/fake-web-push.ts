@@ -1,0 +1,392 @@
+import {
+  createECDH,
+  createPublicKey,
+  randomBytes,
+  randomUUID,
+  verify,
+  type ECDH,
+} from 'node:crypto';
+import { createRequire } from 'node:module';
+import {
+  FakeProviderServer,
+  retryAfterHeaders,
+  type FailurePlan,
+  type FakeRequest,
+  type FakeResponse,
+  type FakeServerOptions,
+  type ParsedRequest,
+  type PlannedFailure,
+} from '../core';
+import { sandboxTls, type SandboxTls } from './tls';
+
+/** A PushSubscription as a browser's `toJSON()` gives it. */
+export interface WebPushSubscriptionJson {
+  readonly endpoint: string;
+  readonly expirationTime: null;
+  readonly keys: { readonly p256dh: string; readonly auth: string };
+}
+
+export interface FakePushSubscription {
+  /** The id in the endpoint path; `recipientErrors` and `deliveries()` are keyed by it. */
+  readonly id: string;
+  readonly subscription: WebPushSubscriptionJson;
+}
+
+/** The claims of a VAPID JWT the fake accepted. */
+export interface VapidClaims {
+  readonly aud: string;
+  readonly exp: number;
+  readonly sub: string;
+  /** The application server key (k=) the JWT was verified with, base64url. */
+  readonly publicKey: string;
+}
+
+/** One push message the fake accepted, decrypted. */
+export interface PushDelivery {
+  readonly subscriptionId: string;
+  /** The Location the fake answered with (the push message resource). */
+  readonly location: string;
+  readonly receivedAt: string;
+  /** The decrypted payload as UTF-8 text. */
+  readonly payload: string;
+  readonly ttl: number;
+  readonly urgency?: string;
+  readonly topic?: string;
+  readonly vapid: VapidClaims;
+}
+
+export interface FakeWebPushOptions extends Omit<FakeServerOptions, 'tls'> {
+  /** Largest encrypted body accepted; RFC 8030 push services must take at least 4096 bytes. */
+  readonly maxPayloadBytes?: number;
+}
+
+interface SubscriptionState {
+  readonly id: string;
+  readonly endpoint: string;
+  readonly receiver: ECDH;
+  readonly authSecret: Buffer;
+  readonly applicationServerKey?: string;
+  expired: boolean;
+}
+
+/** What the fake learnt from a request body before deciding how to answer. */
+interface Inspection {
+  readonly plaintext?: string;
+  readonly decryptError?: string;
+}
+
+interface EceModule {
+  decrypt(
+    buffer: Buffer,
+    params: { version: 'aes128gcm'; privateKey: ECDH; authSecret: Buffer },
+  ): Buffer;
+}
+
+const PUSH_PATH = /^\/push\/([A-Za-z0-9_-]+)$/;
+const URGENCIES = new Set(['very-low', 'low', 'normal', 'high']);
+const TOPIC = /^[A-Za-z0-9_-]{1,32}$/;
+const MAX_VAPID_LIFETIME_SECONDS = 24 * 60 * 60;
+const CLOCK_SKEW_SECONDS = 60;
+const DEFAULT_RETRY_AFTER_SECONDS = 30;
+const DEFAULT_MAX_PAYLOAD_BYTES = 4096;
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  410: 'Gone',
+  413: 'Payload Too Large',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// http_ece ships no type declarations; load it through a typed seam instead of an untyped import.
+function loadEce(): EceModule {
+  const loaded: unknown = createRequire(__filename)('http_ece');
+  if (!isRecord(loaded) || typeof loaded.decrypt !== 'function') {
+    throw new Error('http_ece does not export decrypt()');
+  }
+  return loaded as unknown as EceModule;
+}
+const ece = loadEce();
+
+function pushError(
+  status: number,
+  message: string,
+  headers?: Record<string, string>,
+): FakeResponse {
+  return {
+    status,
+    headers,
+    body: { code: status, error: REASONS[status] ?? 'Error', message },
+  };
+}
+
+function vapidParams(header: string | undefined): Map<string, string> | undefined {
+  const match = /^vapid\s+(.+)$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const params = new Map<string, string>();
+  for (const part of match[1].split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) params.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return params;
+}
+
+function decodeJson(segment: string): unknown {
+  return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+}
+
+/**
+ * Checks `Authorization: vapid t=<JWT>, k=<key>` as RFC 8292 asks: an ES256 JWT signed by k, for
+ * this push service's origin, expiring within 24 hours, with a contact (sub). 403 when k is not
+ * the key the subscription was created with.
+ */
+function checkVapid(
+  header: string | undefined,
+  audience: string,
+  boundKey: string | undefined,
+): VapidClaims | FakeResponse {
+  const params = vapidParams(header);
+  const token = params?.get('t');
+  const key = params?.get('k');
+  if (!token || !key) return pushError(401, 'Missing or malformed vapid Authorization header');
+  const point = Buffer.from(key, 'base64url');
+  if (point.length !== 65 || point[0] !== 0x04) {
+    return pushError(401, 'k is not an uncompressed P-256 public key');
+  }
+  const [headerPart, claimsPart, signaturePart] = token.split('.');
+  if (!headerPart || !claimsPart || !signaturePart) return pushError(401, 'Malformed JWT');
+  let jwtHeader: unknown;
+  let claims: unknown;
+  try {
+    jwtHeader = decodeJson(headerPart);
+    claims = decodeJson(claimsPart);
+  } catch {
+    return pushError(401, 'Malformed JWT');
+  }
+  if (!isRecord(jwtHeader) || jwtHeader.alg !== 'ES256' || !isRecord(claims)) {
+    return pushError(401, 'JWT must be ES256');
+  }
+  const publicKey = createPublicKey({
+    key: {
+      kty: 'EC',
+      crv: 'P-256',
+      x: point.subarray(1, 33).toString('base64url'),
+      y: point.subarray(33).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+  const valid = verify(
+    'sha256',
+    Buffer.from(`${headerPart}.${claimsPart}`),
+    { key: publicKey, dsaEncoding: 'ieee-p1363' },
+    Buffer.from(signaturePart, 'base64url'),
+  );
+  if (!valid) return pushError(401, 'JWT signature does not verify with k');
+  const { aud, exp, sub } = claims;
+  if (aud !== audience) return pushError(401, `JWT aud must be ${audience}`);
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof exp !== 'number' || exp <= now - CLOCK_SKEW_SECONDS) {
+    return pushError(401, 'JWT has expired');
+  }
+  if (exp > now + MAX_VAPID_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) {
+    return pushError(401, 'JWT exp is more than 24 hours ahead');
+  }
+  if (typeof sub !== 'string' || !/^(mailto:|https:)/.test(sub)) {
+    return pushError(401, 'JWT sub must be a mailto: or https: contact');
+  }
+  if (boundKey !== undefined && boundKey !== key) {
+    return pushError(403, 'The VAPID key is not the one this subscription was created with');
+  }
+  return { aud, exp, sub, publicKey: key };
+}
+
+/**
+ * A Web Push service (RFC 8030 + 8291 + 8292) over HTTPS. `createSubscription()` plays the browser:
+ * it makes the P-256 key pair and auth secret and keeps the private halves, so the fake can
+ * decrypt what the application server sent and tests can compare it with what went in.
+ *
+ * `POST /push/{id}` → 201 with Location, after checking VAPID, `Content-Encoding: aes128gcm`, TTL,
+ * Urgency and Topic. Failures: `recipientErrors` keyed by subscription id with an HTTP status
+ * ("404", "410", "400", "413", "429", "5xx"); bodies over 4096 bytes → 413; expired subscriptions
+ * → 410; unknown ones → 404. Use `FakeWebPush.start()`, which brings the sandbox certificate.
+ */
+export class FakeWebPush extends FakeProviderServer {
+  readonly name = 'webpush' as const;
+  /** The certificate the fake serves; a client trusts the fake with it. */
+  readonly caCertPem: string;
+
+  private readonly subscriptions = new Map<string, SubscriptionState>();
+  private readonly inspections = new WeakMap<FakeRequest, Inspection>();
+  private readonly maxPayloadBytes: number;
+
+  static async start(options: FakeWebPushOptions = {}): Promise<FakeWebPush> {
+    return new FakeWebPush(options, await sandboxTls()).listen();
+  }
+
+  constructor(options: FakeWebPushOptions, tls: SandboxTls) {
+    super({ ...options, tls });
+    this.caCertPem = tls.cert;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  }
+
+  /**
+   * Subscribes a pretend browser. With `applicationServerKey` (base64url, as passed to
+   * `pushManager.subscribe`) only pushes signed with that VAPID key are accepted (others: 403).
+   */
+  createSubscription(
+    options: { readonly applicationServerKey?: string } = {},
+  ): FakePushSubscription {
+    const id = randomBytes(16).toString('base64url');
+    const receiver = createECDH('prime256v1');
+    receiver.generateKeys();
+    const authSecret = randomBytes(16);
+    const endpoint = `${this.url}/push/${id}`;
+    this.subscriptions.set(id, {
+      id,
+      endpoint,
+      receiver,
+      authSecret,
+      applicationServerKey: options.applicationServerKey,
+      expired: false,
+    });
+    return {
+      id,
+      subscription: {
+        endpoint,
+        expirationTime: null,
+        keys: {
+          p256dh: receiver.getPublicKey().toString('base64url'),
+          auth: authSecret.toString('base64url'),
+        },
+      },
+    };
+  }
+
+  /** The user unsubscribed or the browser dropped the subscription: pushes now get 410 Gone. */
+  expireSubscription(id: string): void {
+    const state = this.subscriptions.get(id);
+    if (state) state.expired = true;
+  }
+
+  /** Push messages the fake accepted, oldest first, optionally for one subscription. */
+  deliveries(subscriptionId?: string): readonly PushDelivery[] {
+    return this.requests
+      .filter((r) => r.status === 201 && r.providerMessageId !== undefined)
+      .filter((r) => subscriptionId === undefined || r.recipient === subscriptionId)
+      .map((r) => {
+        const params = vapidParams(r.headers.authorization);
+        const claims = decodeJson(params?.get('t')?.split('.')[1] ?? '') as Omit<
+          VapidClaims,
+          'publicKey'
+        >;
+        return {
+          subscriptionId: r.recipient ?? '',
+          location: r.providerMessageId ?? '',
+          receivedAt: r.receivedAt,
+          payload: typeof r.body === 'string' ? r.body : '',
+          ttl: Number(r.headers.ttl),
+          urgency: r.headers.urgency,
+          topic: r.headers.topic,
+          vapid: {
+            aud: claims.aud,
+            exp: claims.exp,
+            sub: claims.sub,
+            publicKey: params?.get('k') ?? '',
+          },
+        };
+      });
+  }
+
+  protected parse(request: FakeRequest): ParsedRequest {
+    const id = PUSH_PATH.exec(request.path)?.[1];
+    const state = id === undefined ? undefined : this.subscriptions.get(id);
+    const inspection = state ? this.decrypt(request, state) : {};
+    this.inspections.set(request, inspection);
+    return { body: inspection.plaintext, recipient: id };
+  }
+
+  protected respond(request: FakeRequest, _parsed: ParsedRequest, plan: FailurePlan): FakeResponse {
+    const id = PUSH_PATH.exec(request.path)?.[1];
+    if (request.method !== 'POST' || id === undefined) return pushError(404, 'Not Found');
+    const state = this.subscriptions.get(id);
+    if (!state) return pushError(404, 'Subscription not found');
+    if (state.expired) return pushError(410, 'Subscription has expired');
+
+    const planned = plan.recipientErrors?.[id];
+    if (planned !== undefined) return this.plannedRecipientError(planned, plan);
+
+    const vapid = checkVapid(
+      request.headers.authorization,
+      new URL(this.url).origin,
+      state.applicationServerKey,
+    );
+    if ('status' in vapid) return vapid;
+
+    const { headers } = request;
+    const ttl = headers.ttl;
+    if (ttl === undefined || !/^\d+$/.test(ttl)) {
+      return pushError(400, 'A TTL header with a non-negative integer is required');
+    }
+    if (headers.urgency !== undefined && !URGENCIES.has(headers.urgency)) {
+      return pushError(400, `Unknown Urgency ${headers.urgency}`);
+    }
+    if (headers.topic !== undefined && !TOPIC.test(headers.topic)) {
+      return pushError(400, 'Topic must be at most 32 URL-safe base64 characters');
+    }
+    if (request.rawBody.length > this.maxPayloadBytes) {
+      return pushError(413, `Payload exceeds ${this.maxPayloadBytes} bytes`);
+    }
+    if (request.rawBody.length > 0) {
+      if (headers['content-encoding']?.toLowerCase() !== 'aes128gcm') {
+        return pushError(400, 'Content-Encoding must be aes128gcm');
+      }
+      const inspection = this.inspections.get(request);
+      if (inspection?.plaintext === undefined) {
+        return pushError(400, `Payload could not be decrypted: ${inspection?.decryptError ?? ''}`);
+      }
+    }
+    const location = `${this.url}/message/${randomUUID()}`;
+    return { status: 201, headers: { location, ttl }, providerMessageId: location };
+  }
+
+  protected failureResponse(failure: PlannedFailure): FakeResponse {
+    const headers =
+      failure.status === 429
+        ? retryAfterHeaders(failure.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)
+        : undefined;
+    return pushError(failure.status, REASONS[failure.status] ?? 'Failure', headers);
+  }
+
+  private plannedRecipientError(code: string, plan: FailurePlan): FakeResponse {
+    const parsed = Number(code);
+    const status = Number.isInteger(parsed) && parsed >= 400 && parsed <= 599 ? parsed : 400;
+    const headers =
+      status === 429
+        ? retryAfterHeaders(plan.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)
+        : undefined;
+    return pushError(status, REASONS[status] ?? `Error ${code}`, headers);
+  }
+
+  private decrypt(request: FakeRequest, state: SubscriptionState): Inspection {
+    if (request.rawBody.length === 0) return {};
+    try {
+      const plaintext = ece.decrypt(request.rawBody, {
+        version: 'aes128gcm',
+        privateKey: state.receiver,
+        authSecret: state.authSecret,
+      });
+      return { plaintext: plaintext.toString('utf8') };
+    } catch (error) {
+      return { decryptError: error instanceof Error ? error.message : String(error) };
+    }
+  }
+}

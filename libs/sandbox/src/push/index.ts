@@ -1,0 +1,3 @@
+export * from './tls';
+export * from './fake-fcm';
+export * from './fake-web-push';
