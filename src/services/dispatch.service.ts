@@ -11,6 +11,7 @@ import { ChannelRouter, ChannelUnavailableError, type ProviderAttempt } from '@o
 import { Clock } from '../repositories/clock';
 import { LOGGER, type Logger } from '../observability/logger';
 import { ContentError, ContentRenderer } from './content/content-renderer';
+import { scrubContacts } from './policy/scrub-contacts';
 import { expiryOf, planChannels, type ChannelCandidate } from './policy/channel-selection';
 
 type ReceiptFields = Partial<
@@ -88,6 +89,16 @@ export class DispatchService {
           ...(firstFailed ? { fallbackFrom: firstFailed } : {}),
         });
       }
+      if (outcome.outcomeUnknown) {
+        // The provider may have delivered it: another provider or channel could send it twice.
+        return this.receipt(command, 'unknown', providerCalls, {
+          channel: candidate.channel,
+          provider: outcome.outcomeUnknown.provider,
+          trace,
+          reason: { code: 'PROVIDER_OUTCOME_UNKNOWN', message: outcome.reason.message },
+          ...(firstFailed ? { fallbackFrom: firstFailed } : {}),
+        });
+      }
       firstFailed ??= candidate.channel;
       lastReason = outcome.reason;
       this.logger.warn(
@@ -110,6 +121,7 @@ export class DispatchService {
     now: Date,
   ): Promise<{
     sent?: { provider: string; providerMessageId: string };
+    outcomeUnknown?: { provider: string };
     attempts: readonly ProviderAttempt[];
     trace: TraceEntry[];
     reason: { code: string; message: string };
@@ -166,7 +178,16 @@ export class DispatchService {
       if (!(error instanceof ChannelUnavailableError)) throw error;
       const trace = error.attempts.map((attempt) => this.attemptTrace(channel, attempt, at()));
       const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
-      return { attempts: error.attempts, trace, reason: { code, message: error.message } };
+      const reason = { code, message: scrubContacts(error.message) };
+      if (error.lastError.kind === 'outcome_unknown') {
+        return {
+          attempts: error.attempts,
+          trace,
+          reason,
+          outcomeUnknown: { provider: error.lastError.provider },
+        };
+      }
+      return { attempts: error.attempts, trace, reason };
     }
   }
 
@@ -181,9 +202,11 @@ export class DispatchService {
               ? 'BREAKER_OPEN'
               : attempt.errorKind?.toUpperCase()) ?? 'FAILED',
           // Adapter messages usually name their provider already.
-          detail: attempt.detail.startsWith(`${attempt.provider}:`)
-            ? attempt.detail
-            : `${attempt.provider}: ${attempt.detail}`,
+          detail: scrubContacts(
+            attempt.detail.startsWith(`${attempt.provider}:`)
+              ? attempt.detail
+              : `${attempt.provider}: ${attempt.detail}`,
+          ),
           at,
         };
   }
@@ -196,7 +219,9 @@ export class DispatchService {
   ): DeliveryReceipt {
     return {
       schemaVersion: 1,
-      eventId: receiptEventId({ messageId: command.id, status, attempt }),
+      // Only what redoing the command cannot change: a redo after a crash may take another
+      // provider path, yet it must publish the same eventId so consumers deduplicate it.
+      eventId: receiptEventId({ messageId: command.id, status, attempt: 0 }),
       messageId: command.id,
       customerId: command.customerId,
       status,

@@ -10,6 +10,9 @@ export const CHANNEL_ERROR_KINDS = [
   'recipient_opted_out',
   'unreachable_token',
   'configuration',
+  // The request may have reached the provider (timeout or connection lost after sending): sending
+  // again, on any provider or channel, could deliver the message twice.
+  'outcome_unknown',
 ] as const;
 export type ChannelErrorKind = (typeof CHANNEL_ERROR_KINDS)[number];
 

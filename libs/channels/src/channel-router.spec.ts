@@ -80,6 +80,29 @@ describe('ChannelRouter', () => {
     protectedAdapters.forEach((p) => p.shutdown());
   });
 
+  it.each(['transient', 'rate_limited', 'configuration'] as const)(
+    'fails over on a provider-side %s error',
+    async (kind) => {
+      const primary = new ScriptedAdapter('twilio', () => kind);
+      const backup = new ScriptedAdapter('twilio-backup', () => 'ok');
+      const { router: r, protectedAdapters } = router(primary, backup);
+      const routed = await r.send(message);
+      expect(routed.acceptance.provider).toBe('twilio-backup');
+      protectedAdapters.forEach((p) => p.shutdown());
+    },
+  );
+
+  it('stops at an unknown outcome: the first provider may have sent it already', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'outcome_unknown');
+    const backup = new ScriptedAdapter('twilio-backup', () => 'ok');
+    const { router: r, protectedAdapters } = router(primary, backup);
+    const error = await r.send(message).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChannelUnavailableError);
+    expect((error as ChannelUnavailableError).lastError.kind).toBe('outcome_unknown');
+    expect(backup.calls).toBe(0);
+    protectedAdapters.forEach((p) => p.shutdown());
+  });
+
   it.each(['invalid_recipient', 'recipient_opted_out', 'unreachable_token', 'permanent'] as const)(
     'stops at a %s error: another provider would refuse the message too',
     async (kind) => {

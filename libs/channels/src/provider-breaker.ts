@@ -112,12 +112,16 @@ export class ProtectedAdapter {
       );
     }
     if (code === 'ETIMEDOUT') {
-      return new ChannelError(`${this.providerId} did not answer in time`, {
-        kind: 'transient',
-        provider: this.providerId,
-        vendorCode: 'TIMEOUT',
-        cause: error,
-      });
+      // The call goes on after opossum gives up on it, so the provider may still accept it.
+      return new ChannelError(
+        `${this.providerId} did not answer in time; it may have sent the message`,
+        {
+          kind: 'outcome_unknown',
+          provider: this.providerId,
+          vendorCode: 'TIMEOUT',
+          cause: error,
+        },
+      );
     }
     // An adapter must translate its vendor's errors; anything else is a defect and not retryable.
     return new ChannelError(

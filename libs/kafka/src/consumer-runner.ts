@@ -13,7 +13,10 @@ export interface ConsumerRunnerOptions {
   readonly partitionsConsumedConcurrently: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
-  /** Consecutive failed batches after which the consumer gives up and the process must exit. */
+  /**
+   * Failed batches in a row on one partition after which the consumer gives up and the process
+   * must exit (each batch is itself retried by the client before it counts as failed).
+   */
   readonly maxConsecutiveFailures: number;
   /** Where a new group starts reading. */
   readonly fromBeginning: boolean;
@@ -34,7 +37,8 @@ export type ConsumerState =
 export class ConsumerRunner {
   private readonly consumer: Consumer;
   private readonly slots: Semaphore;
-  private consecutiveFailures = 0;
+  /** Failed batches in a row per partition; a partition that makes progress starts again at 0. */
+  private readonly failuresByPartition = new Map<string, number>();
   private currentState: ConsumerState = 'idle';
   private processed = 0;
 
@@ -155,31 +159,49 @@ export class ConsumerRunner {
       }
     };
 
-    await Promise.all(chains.map(runChain));
+    // Heartbeat on a timer too: with every slot waiting on a slow provider no record finishes, and
+    // the group would otherwise evict this member and hand its records to another one mid-flight.
+    const heartbeatTimer = setInterval(() => {
+      heartbeat().catch((error: unknown) => {
+        interruption ??= error instanceof Error ? error : new Error(String(error));
+      });
+    }, this.options.heartbeatIntervalMs);
+    try {
+      await Promise.all(chains.map(runChain));
+    } finally {
+      clearInterval(heartbeatTimer);
+    }
     await commitInFlight;
-    await payload.commitOffsetsIfNecessary();
 
+    const partitionKey = `${batch.topic}/${batch.partition}`;
     if (failure) {
+      // Log before committing: the commit may fail during a rebalance and must not hide this.
+      this.failuresByPartition.set(
+        partitionKey,
+        (this.failuresByPartition.get(partitionKey) ?? 0) + 1,
+      );
       this.logger.error(
         {
           topic: batch.topic,
           partition: batch.partition,
           committedUpTo: offsets.commitPoint ?? null,
+          consecutiveFailures: this.failuresByPartition.get(partitionKey),
           error: failure.message,
         },
         'record handler failed; the batch will be retried from the first unfinished record',
       );
-      throw failure;
     }
+    await payload.commitOffsetsIfNecessary();
+    if (failure) throw failure;
     if (interruption) throw interruption;
-    this.consecutiveFailures = 0;
+    if (offsets.finishedCount > 0) this.failuresByPartition.delete(partitionKey);
   }
 
   private shouldRestart(error: Error): boolean {
-    this.consecutiveFailures += 1;
-    const restart = this.consecutiveFailures <= this.options.maxConsecutiveFailures;
+    const worst = Math.max(0, ...this.failuresByPartition.values());
+    const restart = worst <= this.options.maxConsecutiveFailures;
     this.logger.warn(
-      { error: error.message, consecutiveFailures: this.consecutiveFailures, restart },
+      { error: error.message, consecutiveFailures: worst, restart },
       restart ? 'consumer failed; restarting' : 'consumer failed too often; giving up',
     );
     return restart;
