@@ -57,3 +57,12 @@ export { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, RECEIPT_HEADERS, SCHEMA_IDS } from
 export type { TopicRole } from './topics';
 
 export { JSON_SCHEMA_DIR, renderJsonSchemas } from './json-schema';
+
+export {
+  PROFILE_EVENT_SCHEMA_VERSION,
+  profileEventSchema,
+  profilePatchSchema,
+} from './profile-event';
+export type { ProfileEvent, ProfilePatch } from './profile-event';
+export { decodeProfileEvent } from './profile-decode';
+export type { ProfileDecodeResult } from './profile-decode';

@@ -58,7 +58,7 @@ describe('JSON Schema export', () => {
       $id: SCHEMA_IDS.sendCommand,
       title: 'Omnigate SendCommand v1',
       additionalProperties: false,
-      required: ['id', 'customerId', 'category', 'recipient'],
+      required: ['id', 'customerId', 'category'],
       oneOf: [{ required: ['content'] }, { required: ['template'] }],
     });
   });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { deliveryReceiptSchema } from './delivery-receipt';
+import { profileEventSchema } from './profile-event';
 import { sendCommandSchema } from './send-command';
 import { SCHEMA_IDS } from './topics';
 
@@ -29,6 +30,14 @@ const EXPORTS: readonly SchemaExport[] = [
     title: 'Omnigate DeliveryReceipt v1',
     description: 'What happened to a send command. Generated from libs/contracts; do not edit.',
     schema: deliveryReceiptSchema,
+  },
+  {
+    fileName: 'profile-event.v1.schema.json',
+    id: SCHEMA_IDS.profileEvent,
+    title: 'Omnigate ProfileEvent v1',
+    description:
+      'A change to one customer profile on the compacted profiles topic. Generated from libs/contracts; do not edit.',
+    schema: profileEventSchema,
   },
 ];
 

@@ -235,7 +235,6 @@ describe('SendCommand v1: invalid commands name the path and the problem', () =>
       'recipient.email',
       'valid email',
     ],
-    ['missing recipient', { ...base(), recipient: undefined }, 'recipient', 'is required'],
     [
       'recipient as a string',
       { ...base(), recipient: '+14155550123' },
@@ -561,5 +560,17 @@ describe('SendCommand v1: Unicode passes through untouched', () => {
     expect(result.command.content?.email).toEqual(input.content.email);
     expect(result.command.content?.mobilepush).toEqual(input.content.mobilepush);
     expect(result.command.metadata?.note).toBe(text);
+  });
+});
+
+describe('SendCommand v1: recipient', () => {
+  it('may be left out: the stored customer profile supplies the contacts', () => {
+    const result = sendCommandSchema.safeParse({
+      id: 'no-recipient-1',
+      customerId: 'cust-1',
+      category: 'order_updates',
+      content: { sms: { text: 'hi' } },
+    });
+    expect(result.success).toBe(true);
   });
 });

@@ -211,7 +211,11 @@ const sendCommandObject = z.strictObject({
   channels: channelListSchema
     .optional()
     .describe('Channels to try, most preferred first. Omit to let the gateway choose.'),
-  recipient: recipientSchema,
+  recipient: recipientSchema
+    .optional()
+    .describe(
+      'Contacts for this message, merged over the stored customer profile: per channel, the command wins.',
+    ),
   content: contentSchema.optional(),
   template: templateRefSchema.optional(),
   ttlSeconds: z.int().positive().max(MAX_TTL_SECONDS).optional(),

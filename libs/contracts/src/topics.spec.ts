@@ -7,6 +7,7 @@ describe('topic and header names', () => {
       send: 'omnigate.send.v1',
       receipts: 'omnigate.receipts.v1',
       deadLetter: 'omnigate.send.dlq.v1',
+      profiles: 'omnigate.profiles.v1',
     });
   });
 

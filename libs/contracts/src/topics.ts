@@ -3,6 +3,8 @@ export const DEFAULT_TOPICS = {
   send: 'omnigate.send.v1',
   receipts: 'omnigate.receipts.v1',
   deadLetter: 'omnigate.send.dlq.v1',
+  /** Compacted, keyed by customerId: ProfileEvent v1. */
+  profiles: 'omnigate.profiles.v1',
 } as const;
 export type TopicRole = keyof typeof DEFAULT_TOPICS;
 
@@ -33,4 +35,5 @@ export const RECEIPT_HEADERS = {
 export const SCHEMA_IDS = {
   sendCommand: 'urn:omnigate:schema:send-command:v1',
   deliveryReceipt: 'urn:omnigate:schema:delivery-receipt:v1',
+  profileEvent: 'urn:omnigate:schema:profile-event:v1',
 } as const;

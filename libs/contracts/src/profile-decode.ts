@@ -1,0 +1,58 @@
+import { profileEventSchema, type ProfileEvent } from './profile-event';
+import { plainErrorMap, summarizeProblems, toProblems, type ValidationProblem } from './problems';
+
+export type ProfileDecodeResult =
+  | { readonly ok: true; readonly event: ProfileEvent }
+  /** A record with a key and no value: compaction's way of saying the customer is gone. */
+  | { readonly ok: true; readonly tombstone: { readonly customerId: string } }
+  | {
+      readonly ok: false;
+      readonly code:
+        'EMPTY_KEY' | 'PAYLOAD_TOO_LARGE' | 'INVALID_JSON' | 'SCHEMA_VIOLATION' | 'KEY_MISMATCH';
+      readonly message: string;
+      readonly problems: readonly ValidationProblem[];
+    };
+
+/** Reads one record of the profiles topic; never throws for bad input. */
+export function decodeProfileEvent(
+  key: string | null,
+  value: Buffer | null,
+  options: { readonly maxBytes: number },
+): ProfileDecodeResult {
+  const fail = (
+    code: 'EMPTY_KEY' | 'PAYLOAD_TOO_LARGE' | 'INVALID_JSON' | 'SCHEMA_VIOLATION' | 'KEY_MISMATCH',
+    message: string,
+    problems: readonly ValidationProblem[] = [],
+  ): ProfileDecodeResult => ({ ok: false, code, message, problems });
+  if (!key) return fail('EMPTY_KEY', 'profile records must be keyed by customerId');
+  if (value === null || value.length === 0) return { ok: true, tombstone: { customerId: key } };
+  if (value.length > options.maxBytes) {
+    return fail(
+      'PAYLOAD_TOO_LARGE',
+      `the record value is ${value.length} bytes, over the limit of ${options.maxBytes} bytes`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    return fail(
+      'INVALID_JSON',
+      `the record value is not valid JSON: ${error instanceof Error ? error.message.slice(0, 200) : ''}`,
+    );
+  }
+  const result = profileEventSchema.safeParse(parsed, { error: plainErrorMap });
+  if (!result.success) {
+    const problems = toProblems(result.error);
+    return fail('SCHEMA_VIOLATION', summarizeProblems(problems), problems);
+  }
+  if (result.data.customerId !== key) {
+    // Compaction keeps the latest record per key: a mismatched key would let one customer's
+    // update erase another's.
+    return fail(
+      'KEY_MISMATCH',
+      `the record key "${key}" differs from customerId "${result.data.customerId}"`,
+    );
+  }
+  return { ok: true, event: result.data };
+}
