@@ -1,14 +1,25 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
+import { inspect } from 'node:util';
 import { getApps } from 'firebase-admin/app';
 // Relative until libs/sandbox/src/index.ts re-exports the push fakes.
-import { DROP_CONNECTION } from '../../../sandbox/src/core';
-import { FakeFcm, FCM_SCOPE, type FcmWireMessage } from '../../../sandbox/src/push';
+import {
+  DROP_CONNECTION,
+  type FailurePlan,
+  type FakeRequest,
+  type FakeResponse,
+  type ParsedRequest,
+} from '../../../sandbox/src/core';
+import { FakeFcm, FCM_SCOPE, sandboxTls, type FcmWireMessage } from '../../../sandbox/src/push';
 import type { OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
 import {
   buildFcmMessage,
+  classifyFcmNetworkError,
+  FCM_ERROR_DESCRIPTIONS,
   FCM_ERROR_KINDS,
+  FCM_NETWORK_ERROR_KINDS,
+  FCM_UNREADABLE_RESPONSE,
   FcmPushAdapter,
   type FcmPushAdapterOptions,
 } from './fcm-push.adapter';
@@ -39,6 +50,41 @@ async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
     throw new Error(`expected a ChannelError, got ${String(error)}`);
   }
   return error;
+}
+
+/**
+ * The FCM fake with quirks its failure plans cannot make: error messages that quote the token (as
+ * FCM may), or a 200 we cannot read (an HTML page quoting the token, or JSON without a name).
+ */
+class QuirkyFcm extends FakeFcm {
+  success: 'normal' | 'html' | 'no name' = 'normal';
+  /** Every error body it sent, to prove the token really was in the vendor's answer. */
+  readonly errorBodies: string[] = [];
+
+  protected override respond(
+    request: FakeRequest,
+    parsed: ParsedRequest,
+    plan: FailurePlan,
+  ): FakeResponse {
+    const answer = super.respond(request, parsed, plan);
+    const token = parsed.recipient ?? '';
+    if (answer.status === 200) {
+      if (this.success === 'html') {
+        return {
+          status: 200,
+          headers: { 'content-type': 'text/html' },
+          body: `<html>queued for ${token}</html>`,
+        };
+      }
+      return this.success === 'no name' ? { status: 200, body: { token } } : answer;
+    }
+    const body: unknown = answer.body;
+    if (typeof body !== 'object' || body === null || !('error' in body)) return answer;
+    const error = (body as { error: Record<string, unknown> }).error;
+    const echoed = { error: { ...error, message: `Token ${token} is not registered.` } };
+    this.errorBodies.push(JSON.stringify(echoed));
+    return { ...answer, body: echoed };
+  }
 }
 
 /** A base URL nothing listens on. */
@@ -221,6 +267,10 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
       const error = await scenarios[vendorCode as keyof typeof FCM_ERROR_KINDS]();
       expect(error).toMatchObject({ kind, vendorCode, provider: 'fcm' });
       if (vendorCode === 'messaging/message-rate-exceeded') expect(error.retryAfterMs).toBe(7000);
+      expect(error.message).toContain(
+        FCM_ERROR_DESCRIPTIONS[vendorCode as keyof typeof FCM_ERROR_DESCRIPTIONS],
+      );
+      expect(error.message).not.toContain(TOKEN);
     });
 
     it('never treats an unknown FCM code as success: 4xx → permanent, keeping the vendor code', async () => {
@@ -266,11 +316,70 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
     });
   });
 
+  describe('personal data and unreadable answers', () => {
+    let quirky: QuirkyFcm;
+    let quirkyAdapter: FcmPushAdapter;
+
+    beforeAll(async () => {
+      quirky = await new QuirkyFcm({}, await sandboxTls()).listen();
+      quirkyAdapter = new FcmPushAdapter({
+        ...options,
+        serviceAccount: quirky.serviceAccount,
+        endpointOverride: quirky.endpoints,
+      });
+    });
+    afterEach(() => {
+      quirky.reset();
+      quirky.success = 'normal';
+    });
+    afterAll(async () => {
+      await quirkyAdapter.close();
+      await quirky.close();
+    });
+
+    it('never puts the token FCM echoes into the error', async () => {
+      quirky.setFailurePlan({ recipientErrors: { [TOKEN]: 'UNREGISTERED' } });
+
+      const error = await rejection(quirkyAdapter.send(push()));
+
+      expect(quirky.errorBodies.at(-1)).toContain(TOKEN);
+      expect(error).toMatchObject({
+        kind: 'unreachable_token',
+        vendorCode: 'messaging/registration-token-not-registered',
+      });
+      expect(error.message).toBe(
+        'fcm: FCM error messaging/registration-token-not-registered (HTTP 404): registration token no longer registered',
+      );
+      expect(String(error)).not.toContain(TOKEN);
+      const logged = inspect(error, { depth: 20 });
+      expect(logged).not.toContain(TOKEN);
+      expect(logged).not.toMatch(/ya29|Bearer|PRIVATE KEY/);
+    });
+
+    it.each(['html', 'no name'] as const)(
+      'a 200 we cannot read (%s) is outcome_unknown',
+      async (success) => {
+        quirky.success = success;
+
+        const error = await rejection(quirkyAdapter.send(push()));
+
+        expect(quirky.requests.at(-1)?.status).toBe(200);
+        expect(error.kind).toBe('outcome_unknown');
+        expect(error.retryable).toBe(false);
+        expect(error.vendorCode).toBe(
+          success === 'html' ? 'messaging/unknown-error' : FCM_UNREADABLE_RESPONSE,
+        );
+        // firebase-admin's message would quote the raw body, and the body quoted the token.
+        expect(`${String(error)} ${inspect(error, { depth: 20 })}`).not.toContain(TOKEN);
+      },
+    );
+  });
+
   describe('no usable answer', () => {
-    it('a dropped connection is transient (ECONNRESET)', async () => {
+    it('a dropped connection is outcome_unknown (ECONNRESET): FCM may have the message', async () => {
       fake.setFailurePlan({ failNext: { count: 1, status: DROP_CONNECTION } });
       const error = await rejection(adapter.send(push()));
-      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNRESET' });
+      expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: 'ECONNRESET' });
       expect(fake.requests).toHaveLength(1);
     });
 
@@ -282,13 +391,13 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
       expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNREFUSED' });
     });
 
-    it('a slow FCM is cut at requestTimeoutMs (transient TIMEOUT)', async () => {
+    it('a slow FCM is cut at requestTimeoutMs (TIMEOUT, outcome_unknown)', async () => {
       const impatient = adapterWith({ requestTimeoutMs: 300 });
       await impatient.send(push()); // fetch the access token first
       fake.setFailurePlan({ latency: { minMs: 1_000, maxMs: 1_000 } });
       const started = Date.now();
       const error = await rejection(impatient.send(push()));
-      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'TIMEOUT' });
+      expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: 'TIMEOUT' });
       expect(Date.now() - started).toBeLessThan(900);
     });
 
@@ -304,6 +413,18 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
       });
       const error = await rejection(nowhere.send(push()));
       expect(error).toMatchObject({ kind: 'transient', vendorCode: 'oauth2/ECONNREFUSED' });
+      expect(fake.requests).toHaveLength(0);
+    });
+
+    // Only ECONNREFUSED, ECONNRESET and TIMEOUT can be provoked through the fake (it answers on
+    // 127.0.0.1, so DNS and a write to a closed socket never fail); every row is asserted here.
+    it.each(Object.entries(FCM_NETWORK_ERROR_KINDS))('network code %s → %s', (code, kind) => {
+      expect(classifyFcmNetworkError(code)).toBe(kind);
+    });
+
+    it('TLS failures are configuration, unknown network codes outcome_unknown', () => {
+      expect(classifyFcmNetworkError('CERT_HAS_EXPIRED')).toBe('configuration');
+      expect(classifyFcmNetworkError('HPE_INVALID_CONSTANT')).toBe('outcome_unknown');
     });
 
     it('an access token Google no longer accepts is configuration (401, reported by the SDK as a third-party auth error)', async () => {

@@ -19,8 +19,9 @@ export type FcmErrorTable = Readonly<Record<string, ChannelErrorKind>>;
 
 /**
  * firebase-admin's error codes (and the token endpoint's, prefixed oauth2/) → our kinds. Codes not
- * listed fall back on the HTTP status: 429 rate_limited, 401/403 configuration, 5xx transient,
- * anything else permanent; a failure without an HTTP answer is transient.
+ * listed fall back on the HTTP status: 2xx outcome_unknown (an answer we could not read), 429
+ * rate_limited, 401/403 configuration, 5xx transient, anything else permanent. Failures without an
+ * HTTP answer: FCM_NETWORK_ERROR_KINDS.
  */
 export const FCM_ERROR_KINDS = {
   // UNREGISTERED (404): the app was uninstalled or the token expired; delete the token.
@@ -44,6 +45,47 @@ export const FCM_ERROR_KINDS = {
   // Google's token endpoint refused the service account's assertion (revoked key, wrong key, clock).
   'oauth2/invalid_grant': 'configuration',
 } as const satisfies FcmErrorTable;
+
+/**
+ * What each code means, in our words. ChannelError messages are built from these, never from the
+ * text FCM or firebase-admin return, which may quote the registration token.
+ */
+export const FCM_ERROR_DESCRIPTIONS = {
+  'messaging/registration-token-not-registered': 'registration token no longer registered',
+  'messaging/invalid-registration-token': 'registration token is not valid',
+  'messaging/invalid-argument': 'message refused as invalid',
+  'messaging/mismatched-credential': 'token of another project, or credential lacks permission',
+  'messaging/message-rate-exceeded': 'sending quota exceeded',
+  'messaging/server-unavailable': 'FCM unavailable',
+  'messaging/internal-error': 'FCM internal error',
+  'messaging/third-party-auth-error':
+    'APNs or web push credentials refused, or access token refused',
+  'oauth2/invalid_grant': "Google refused the service account's assertion",
+} as const satisfies Readonly<Record<keyof typeof FCM_ERROR_KINDS, string>>;
+
+/**
+ * Errors without an FCM answer (Node error codes, and TIMEOUT when requestTimeoutMs passed). Only
+ * failures before the request was written are worth another provider; once the connection carried
+ * the send, FCM may have taken the message and sending it anywhere else could deliver it twice.
+ * TLS verification failures are configuration; any other code is outcome_unknown. Failures of the
+ * token exchange come before the message is sent, so they are never outcome_unknown.
+ */
+export const FCM_NETWORK_ERROR_KINDS = {
+  // Nothing was sent: no connection was made.
+  ECONNREFUSED: 'transient',
+  ENOTFOUND: 'transient',
+  EAI_AGAIN: 'transient',
+  EHOSTUNREACH: 'transient',
+  ENETUNREACH: 'transient',
+  // The send may have reached FCM.
+  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
+  ETIMEDOUT: 'outcome_unknown', // firebase-admin's own request timeout
+  EPIPE: 'outcome_unknown',
+  TIMEOUT: 'outcome_unknown', // ours: no answer within requestTimeoutMs
+} as const satisfies FcmErrorTable;
+
+/** Our vendor code for a 2xx whose body we could not read (not JSON, or no message name). */
+export const FCM_UNREADABLE_RESPONSE = 'UNREADABLE_RESPONSE';
 
 /** A service account key file's fields the adapter uses (the file Google Cloud console downloads). */
 export interface FcmServiceAccount {
@@ -133,8 +175,18 @@ function kindForStatus(status: number | undefined): ChannelErrorKind {
   return status !== undefined && status >= 500 ? 'transient' : 'permanent';
 }
 
-function kindForNetworkCode(code: string): ChannelErrorKind {
-  return TLS_ERROR_CODES.has(code) ? 'configuration' : 'transient';
+/** The kind for a send that got no FCM answer: TLS, then the table, then outcome_unknown. */
+export function classifyFcmNetworkError(code: string): ChannelErrorKind {
+  if (TLS_ERROR_CODES.has(code)) return 'configuration';
+  return (FCM_NETWORK_ERROR_KINDS as FcmErrorTable)[code] ?? 'outcome_unknown';
+}
+
+function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
+  if (TLS_ERROR_CODES.has(code)) return `TLS handshake with FCM failed (${code}); nothing was sent`;
+  if (code === 'TIMEOUT') return 'no answer from FCM in time; FCM may have taken the message';
+  return kind === 'outcome_unknown'
+    ? `connection to FCM lost (${code}) after the send may have gone out; FCM may have taken the message`
+    : `could not connect to FCM (${code}); nothing was sent`;
 }
 
 function errnoCode(error: unknown): string | undefined {
@@ -414,6 +466,20 @@ function blamesToken(error: unknown): boolean {
   );
 }
 
+/**
+ * The error's type and stack frames without its message: messages of errors we did not write may
+ * quote the message or the token.
+ */
+function withoutMessage(error: unknown): Error {
+  const name = error instanceof Error ? error.name : typeof error;
+  const scrubbed = new Error(`${name} (message withheld)`);
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
+  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
+    '\n',
+  );
+  return scrubbed;
+}
+
 function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -486,21 +552,33 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
     const fcmMessage = buildFcmMessage(message, {
       collapse: this.collapseCategories.has(message.category),
     });
+    let name: unknown;
     try {
-      const name = await withTimeout(
+      name = await withTimeout(
         this.messaging.send(fcmMessage),
         this.timeoutMs,
         () =>
-          new ChannelError(`${this.providerId}: FCM did not answer within ${this.timeoutMs} ms`, {
-            kind: 'transient',
-            provider: this.providerId,
-            vendorCode: 'TIMEOUT',
-          }),
+          new ChannelError(
+            `${this.providerId}: FCM did not answer within ${this.timeoutMs} ms; FCM may have taken the message`,
+            {
+              kind: classifyFcmNetworkError('TIMEOUT'),
+              provider: this.providerId,
+              vendorCode: 'TIMEOUT',
+            },
+          ),
       );
-      return { provider: this.providerId, providerMessageId: name, acceptedAt: new Date() };
     } catch (error) {
       throw this.translate(error);
     }
+    if (typeof name !== 'string' || name === '') {
+      // FCM answered 200 but without the message name: it probably took the message, and sending
+      // again anywhere could deliver it twice.
+      throw new ChannelError(
+        `${this.providerId}: FCM answered without a message name; FCM may have taken the message`,
+        { kind: 'outcome_unknown', provider: this.providerId, vendorCode: FCM_UNREADABLE_RESPONSE },
+      );
+    }
+    return { provider: this.providerId, providerMessageId: name, acceptedAt: new Date() };
   }
 
   /** Deletes the firebase-admin app and closes pooled connections. */
@@ -509,34 +587,47 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
     this.agent.destroy();
   }
 
+  /**
+   * Messages hold codes, statuses and our own words: never FCM's or firebase-admin's text (which
+   * may quote the token), never the token. Causes are rebuilt for the same reason, and because
+   * firebase-admin's errors carry the request, Authorization header included.
+   */
   private translate(error: unknown): ChannelError {
     if (error instanceof ChannelError) return error;
     const provider = this.providerId;
     const code = errnoCode(error);
-    const reason = error instanceof Error ? error.message : String(error);
-    // Causes are rebuilt from text: firebase-admin's carry the request, Authorization header included.
     const fail = (
       kind: ChannelErrorKind,
       vendorCode: string,
       text: string,
-      retryAfterMs?: number,
+      details: { retryAfterMs?: number; cause?: Error } = {},
     ) =>
       new ChannelError(`${provider}: ${text}`, {
         kind,
         provider,
         vendorCode,
-        retryAfterMs,
-        cause: new Error(`${vendorCode}: ${reason}`),
+        retryAfterMs: details.retryAfterMs,
+        cause: details.cause ?? new Error(vendorCode),
       });
 
     if (code === 'app/invalid-credential') {
       const cause = isRecord(error) ? error.cause : undefined;
       if (!(cause instanceof TokenExchangeError)) {
-        return fail('configuration', code, `FCM credential failed: ${reason}`);
+        return fail('configuration', code, 'FCM credential failed');
       }
+      // The token exchange comes before the send: whatever went wrong, the message was not sent.
       if (cause.networkCode !== undefined) {
-        const vendorCode = `oauth2/${cause.networkCode}`;
-        return fail(kindForNetworkCode(cause.networkCode), vendorCode, cause.message);
+        const networkCode = cause.networkCode;
+        const tls = TLS_ERROR_CODES.has(networkCode);
+        return fail(
+          tls ? 'configuration' : 'transient',
+          `oauth2/${networkCode}`,
+          tls
+            ? `TLS handshake with the token endpoint failed (${networkCode}); nothing was sent`
+            : `no answer from the token endpoint (${networkCode}); nothing was sent`,
+          // Node's words about the socket, e.g. "connect ECONNREFUSED 127.0.0.1:443".
+          { cause: new Error(cause.message) },
+        );
       }
       const status = cause.status ?? 0;
       const vendorCode = cause.oauthError ? `oauth2/${cause.oauthError}` : `oauth2/http-${status}`;
@@ -544,30 +635,49 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
       // A 4xx from the token endpoint means our credential is wrong, not this message.
       const kind =
         listed ?? (status === 429 ? 'rate_limited' : status >= 500 ? 'transient' : 'configuration');
-      return fail(kind, vendorCode, cause.message);
+      const description =
+        (FCM_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[vendorCode] ??
+        'access token refused';
+      return fail(kind, vendorCode, `token endpoint answered HTTP ${status}: ${description}`);
     }
     if (code === 'app/network-error' || code === 'app/network-timeout') {
+      const inner = isRecord(error) ? error.cause : undefined;
       const networkCode =
-        errnoCode(isRecord(error) ? error.cause : undefined) ??
-        (code === 'app/network-timeout' ? 'ETIMEDOUT' : 'ERR_NETWORK');
-      return fail(kindForNetworkCode(networkCode), networkCode, `no answer from FCM: ${reason}`);
+        errnoCode(inner) ?? (code === 'app/network-timeout' ? 'ETIMEDOUT' : 'ERR_NETWORK');
+      const kind = classifyFcmNetworkError(networkCode);
+      return fail(kind, networkCode, describeNetworkFailure(networkCode, kind), {
+        // Node's words about the socket ("socket hang up"), not firebase-admin's error.
+        cause: new Error(
+          `${networkCode}: ${inner instanceof Error ? inner.message : 'no further detail'}`,
+        ),
+      });
     }
     if (code?.startsWith('messaging/')) {
       const status = httpStatusOf(error);
+      if (status !== undefined && status >= 200 && status < 300) {
+        // firebase-admin could not read a 2xx (not JSON): FCM probably took the message.
+        return fail(
+          'outcome_unknown',
+          code,
+          `FCM answered HTTP ${status} with a body we could not read; FCM may have taken the message`,
+        );
+      }
       const vendorCode =
         code === 'messaging/invalid-argument' && blamesToken(error)
           ? 'messaging/invalid-registration-token'
           : code;
       const kind = (FCM_ERROR_KINDS as FcmErrorTable)[vendorCode] ?? kindForStatus(status);
+      const description =
+        (FCM_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[vendorCode] ??
+        (status === undefined ? 'refused before sending' : 'unexpected answer');
       const http = status === undefined ? '' : ` (HTTP ${status})`;
-      return fail(
-        kind,
-        vendorCode,
-        `FCM error ${vendorCode}${http}: ${reason}`,
-        kind === 'rate_limited' ? retryAfterOf(error) : undefined,
-      );
+      return fail(kind, vendorCode, `FCM error ${vendorCode}${http}: ${description}`, {
+        retryAfterMs: kind === 'rate_limited' ? retryAfterOf(error) : undefined,
+      });
     }
     // Thrown before a request went out (an SDK validation error or a bug): a retry cannot help.
-    return fail('permanent', code ?? 'UNKNOWN', `FCM send failed: ${reason}`);
+    return fail('permanent', code ?? 'UNKNOWN', 'FCM send failed before sending', {
+      cause: withoutMessage(error),
+    });
   }
 }

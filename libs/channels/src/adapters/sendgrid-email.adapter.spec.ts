@@ -1,11 +1,23 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
-import { DROP_CONNECTION, FakeSendGrid } from '@omnigate/sandbox';
+import {
+  DROP_CONNECTION,
+  FakeSendGrid,
+  sandboxTls,
+  type FailurePlan,
+  type FakeRequest,
+  type FakeResponse,
+  type ParsedRequest,
+} from '@omnigate/sandbox';
 import type { ChannelContent, OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
 import {
+  classifySendGridNetworkError,
   classifySendGridStatus,
+  SENDGRID_ERROR_DESCRIPTIONS,
   SENDGRID_ERROR_KINDS,
+  SENDGRID_MISSING_MESSAGE_ID,
+  SENDGRID_NETWORK_ERROR_KINDS,
   SendGridEmailAdapter,
   sendGridRetryAfterMs,
   type SendGridEmailAdapterOptions,
@@ -41,6 +53,41 @@ async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
   if (!(error instanceof ChannelError))
     throw new Error(`expected a ChannelError, got ${String(error)}`);
   return error;
+}
+
+/**
+ * The SendGrid fake with two quirks its failure plans cannot make: error messages that name the
+ * address (as SendGrid's sometimes do), and, when asked, a 202 without X-Message-Id.
+ */
+class QuirkySendGrid extends FakeSendGrid {
+  dropMessageId = false;
+  /** Every error body it sent, to prove the address really was in the vendor's answer. */
+  readonly errorBodies: string[] = [];
+
+  protected override respond(
+    request: FakeRequest,
+    parsed: ParsedRequest,
+    plan: FailurePlan,
+  ): FakeResponse {
+    const answer = super.respond(request, parsed, plan);
+    if (answer.status === 202) {
+      if (!this.dropMessageId) return answer;
+      return { ...answer, headers: {} };
+    }
+    const address = parsed.recipient ?? '';
+    const body = {
+      errors: [
+        {
+          message: `The address ${address} does not contain a valid address.`,
+          field: 'personalizations.0.to.0.email',
+          help: null,
+        },
+        { message: `Recipient ${address} refused`, field: address, help: null },
+      ],
+    };
+    this.errorBodies.push(JSON.stringify(body));
+    return { ...answer, body };
+  }
 }
 
 async function closedPortUrl(): Promise<string> {
@@ -139,17 +186,70 @@ describe('SendGridEmailAdapter against the SendGrid fake', () => {
       expect(error.vendorCode).toBe(status);
       expect(error.provider).toBe('sendgrid');
       expect(fake.requests.at(-1)?.status).toBe(Number(status));
+      expect(error.message).toContain(
+        `sendgrid: SendGrid answered HTTP ${status}: ${
+          SENDGRID_ERROR_DESCRIPTIONS[status as keyof typeof SENDGRID_ERROR_DESCRIPTIONS]
+        }`,
+      );
+      expect(error.message).not.toContain(TO);
     });
   });
 
-  it('explains a recipient rejection with SendGrid message and field', async () => {
+  it('explains a recipient rejection with the field SendGrid blamed, not its message', async () => {
     fake.setFailurePlan({ recipientErrors: { [TO]: '400' } });
 
     const error = await rejection(adapter.send(emailTo()));
 
-    expect(error.message).toContain(
-      'Does not contain a valid address. (personalizations.0.to.0.email)',
+    expect(error.message).toBe(
+      'sendgrid: SendGrid answered HTTP 400: request refused as invalid (fields: personalizations.0.to.0.email)',
     );
+  });
+
+  describe('personal data', () => {
+    let quirky: QuirkySendGrid;
+
+    beforeAll(async () => {
+      quirky = await new QuirkySendGrid({ apiKeys: [API_KEY] }).listen();
+    });
+    afterEach(() => quirky.reset());
+    afterAll(() => quirky.close());
+
+    it('never puts the address SendGrid echoes into the error', async () => {
+      quirky.setFailurePlan({ recipientErrors: { [TO]: '400' } });
+      const echoed = new SendGridEmailAdapter({ ...options, baseUrl: quirky.url });
+
+      const error = await rejection(echoed.send(emailTo()));
+
+      expect(quirky.errorBodies.at(-1)).toContain(TO);
+      expect(error).toMatchObject({ kind: 'permanent', vendorCode: '400' });
+      expect(error.message).toBe(
+        'sendgrid: SendGrid answered HTTP 400: request refused as invalid (fields: personalizations.0.to.0.email)',
+      );
+      expect(String(error)).not.toContain(TO);
+      const logged = inspect(error, { depth: 20 });
+      expect(logged).not.toContain(TO);
+      expect(logged).not.toContain(API_KEY);
+    });
+
+    it('reports a 202 without X-Message-Id as outcome_unknown', async () => {
+      quirky.dropMessageId = true;
+      try {
+        const reader = new SendGridEmailAdapter({ ...options, baseUrl: quirky.url });
+
+        const error = await rejection(reader.send(emailTo()));
+
+        expect(quirky.requests.at(-1)?.status).toBe(202);
+        expect(error).toMatchObject({
+          kind: 'outcome_unknown',
+          vendorCode: SENDGRID_MISSING_MESSAGE_ID,
+          provider: 'sendgrid',
+        });
+        expect(error.retryable).toBe(false);
+        expect(inspect(error, { depth: 20 })).not.toContain(TO);
+      } finally {
+        quirky.dropMessageId = false;
+      }
+    });
   });
 
   it('falls back on 4xx/5xx for statuses not in the table', async () => {
@@ -226,33 +326,56 @@ describe('SendGridEmailAdapter against the SendGrid fake', () => {
     ]);
   });
 
-  describe('network failures are transient', () => {
-    it('connection refused, without the API key in the logged error', async () => {
+  describe('network failures: nothing sent is transient, maybe sent is outcome_unknown', () => {
+    it('connection refused: transient, without the API key in the logged error', async () => {
       const nowhere = new SendGridEmailAdapter({ ...options, baseUrl: await closedPortUrl() });
 
       const error = await rejection(nowhere.send(emailTo()));
 
       expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNREFUSED' });
       expect(inspect(error, { depth: 20 })).not.toContain(API_KEY);
+      expect(inspect(error, { depth: 20 })).not.toContain(TO);
     });
 
-    it('request timeout', async () => {
+    it('TLS handshake failure: transient (no request was written)', async () => {
+      const secure = await new FakeSendGrid({
+        apiKeys: [API_KEY],
+        tls: await sandboxTls(),
+      }).listen();
+      try {
+        // Node does not trust the sandbox's self-signed certificate.
+        const distrustful = new SendGridEmailAdapter({ ...options, baseUrl: secure.url });
+
+        const error = await rejection(distrustful.send(emailTo()));
+
+        expect(error).toMatchObject({
+          kind: 'transient',
+          vendorCode: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+        });
+        expect(secure.requests).toHaveLength(0);
+      } finally {
+        await secure.close();
+      }
+    });
+
+    it('request timeout: outcome_unknown', async () => {
       const impatient = new SendGridEmailAdapter({ ...options, requestTimeoutMs: 100 });
       fake.setFailurePlan({ latency: { minMs: 400, maxMs: 400 } });
 
       const error = await rejection(impatient.send(emailTo()));
 
-      expect(error.kind).toBe('transient');
+      expect(error.kind).toBe('outcome_unknown');
       expect(['ECONNABORTED', 'ETIMEDOUT']).toContain(error.vendorCode);
     });
 
-    it('socket hang up', async () => {
+    it('socket hang up after sending: outcome_unknown', async () => {
       fake.setFailurePlan({ failNext: { count: 1, status: DROP_CONNECTION } });
 
       expect(await rejection(adapter.send(emailTo()))).toMatchObject({
-        kind: 'transient',
+        kind: 'outcome_unknown',
         vendorCode: 'ECONNRESET',
       });
+      expect(fake.requests).toHaveLength(1);
     });
   });
 
@@ -285,6 +408,17 @@ describe('SendGrid classification fallbacks', () => {
     [599, 'transient'],
   ] as const)('HTTP %s → %s', (status, kind) => {
     expect(classifySendGridStatus(status)).toBe(kind);
+  });
+
+  // Only ECONNREFUSED, ECONNRESET and the timeout can be provoked through the fake (it answers on
+  // 127.0.0.1, so DNS and a write to a closed socket never fail); every row is asserted here.
+  it.each(Object.entries(SENDGRID_NETWORK_ERROR_KINDS))('network code %s → %s', (code, kind) => {
+    expect(classifySendGridNetworkError(code)).toBe(kind);
+  });
+
+  it('keeps TLS handshake failures transient and an unknown network code outcome_unknown', () => {
+    expect(classifySendGridNetworkError('DEPTH_ZERO_SELF_SIGNED_CERT')).toBe('transient');
+    expect(classifySendGridNetworkError('HPE_INVALID_CONSTANT')).toBe('outcome_unknown');
   });
 
   it('reads Retry-After first, then X-RateLimit-Reset', () => {

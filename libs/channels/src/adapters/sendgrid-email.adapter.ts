@@ -4,6 +4,8 @@ import { MailService, type MailDataRequired } from '@sendgrid/mail';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
 
+type ErrorKindTable = Readonly<Record<string, ChannelErrorKind>>;
+
 /** SendGrid answers with HTTP statuses only, so the status (as a string) is the vendor code. */
 export const SENDGRID_ERROR_KINDS = {
   '400': 'permanent', // the request is malformed or an address is invalid
@@ -15,19 +17,56 @@ export const SENDGRID_ERROR_KINDS = {
   '502': 'transient',
   '503': 'transient',
   '504': 'transient',
-} as const satisfies Readonly<Record<string, ChannelErrorKind>>;
+} as const satisfies ErrorKindTable;
 
-/** axios error codes for requests that got no HTTP answer; all worth retrying. */
+/**
+ * What each status means, in our words. ChannelError messages are built from these and the error
+ * field paths, never from SendGrid's messages, which may name the address.
+ */
+export const SENDGRID_ERROR_DESCRIPTIONS = {
+  '400': 'request refused as invalid',
+  '401': 'API key missing, wrong or revoked',
+  '403': 'API key lacks the mail.send scope, or the sender is not verified',
+  '413': 'message too large',
+  '429': 'too many requests',
+  '500': 'SendGrid internal error',
+  '502': 'SendGrid gateway error',
+  '503': 'SendGrid service unavailable',
+  '504': 'SendGrid gateway timeout',
+} as const satisfies Readonly<Record<keyof typeof SENDGRID_ERROR_KINDS, string>>;
+
+/**
+ * axios error codes for requests that got no HTTP answer. Only failures before the request was
+ * written are worth another provider; once the connection carried the request, SendGrid may have
+ * taken the mail, and sending it anywhere else could deliver it twice.
+ */
 export const SENDGRID_NETWORK_ERROR_KINDS = {
+  // Nothing was sent: no connection was made.
   ECONNREFUSED: 'transient',
-  ECONNRESET: 'transient', // includes "socket hang up"
-  ETIMEDOUT: 'transient',
-  ECONNABORTED: 'transient', // axios's request timeout
-  EPIPE: 'transient',
   ENOTFOUND: 'transient',
   EAI_AGAIN: 'transient',
-  ERR_NETWORK: 'transient',
-} as const satisfies Readonly<Record<string, ChannelErrorKind>>;
+  EHOSTUNREACH: 'transient',
+  ENETUNREACH: 'transient',
+  // The request may have reached SendGrid.
+  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
+  ETIMEDOUT: 'outcome_unknown',
+  ECONNABORTED: 'outcome_unknown', // axios's request timeout
+  EPIPE: 'outcome_unknown',
+  ERR_NETWORK: 'outcome_unknown', // an axios error without a code: no telling how far it got
+} as const satisfies ErrorKindTable;
+
+/** Our vendor code for a 2xx without the X-Message-Id header. */
+export const SENDGRID_MISSING_MESSAGE_ID = 'MISSING_MESSAGE_ID';
+
+/** TLS verification failures: the handshake failed, so no request was written. */
+const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 const SENDGRID_KEY_PREFIX = 'SG.';
 
@@ -35,12 +74,20 @@ type MailContentBlock = { type: string; value: string };
 
 /** The kind for a SendGrid HTTP status: the table first, then 4xx/5xx (never success). */
 export function classifySendGridStatus(status: number): ChannelErrorKind {
-  const known = (SENDGRID_ERROR_KINDS as Readonly<Record<string, ChannelErrorKind>>)[
-    String(status)
-  ];
+  const known = (SENDGRID_ERROR_KINDS as ErrorKindTable)[String(status)];
   if (known) return known;
   if (status === 429) return 'rate_limited';
   return status >= 500 ? 'transient' : 'permanent';
+}
+
+/**
+ * The kind for an axios error code: the table, then TLS handshake failures (transient: nothing was
+ * sent), then outcome_unknown, because an unknown failure may have come after the request went out.
+ */
+export function classifySendGridNetworkError(code: string): ChannelErrorKind {
+  const listed = (SENDGRID_NETWORK_ERROR_KINDS as ErrorKindTable)[code];
+  if (listed) return listed;
+  return TLS_ERROR_CODES.has(code) ? 'transient' : 'outcome_unknown';
 }
 
 /**
@@ -111,13 +158,44 @@ function isSendGridResponseError(error: unknown): error is SendGridResponseError
   );
 }
 
-/** SendGrid's first error message, e.g. "Does not contain a valid address. (personalizations.0.to.0.email)". */
-function firstErrorMessage(body: unknown): string | undefined {
+// A field path such as "personalizations.0.to.0.email"; anything else (an address) is left out.
+const FIELD_PATH = /^[A-Za-z0-9_.[\]-]{1,100}$/;
+
+/** The field paths SendGrid blamed, e.g. ["personalizations.0.to.0.email"]; never its messages. */
+function blamedFields(body: unknown): string[] {
   const errors = (body as { errors?: unknown } | undefined)?.errors;
-  if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  const first = errors[0] as { message?: unknown; field?: unknown };
-  if (typeof first.message !== 'string') return undefined;
-  return typeof first.field === 'string' ? `${first.message} (${first.field})` : first.message;
+  if (!Array.isArray(errors)) return [];
+  const fields = errors
+    .map((entry: unknown) => (entry as { field?: unknown } | null)?.field)
+    .filter((field): field is string => typeof field === 'string' && FIELD_PATH.test(field));
+  return [...new Set(fields)].slice(0, 5);
+}
+
+/** The error's type and stack frames without its message, which may quote the mail. */
+function withoutMessage(error: unknown): Error {
+  const name = error instanceof Error ? error.name : typeof error;
+  const scrubbed = new Error(`${name} (message withheld)`);
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
+  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
+    '\n',
+  );
+  return scrubbed;
+}
+
+function describeStatus(status: number): string {
+  const listed = (SENDGRID_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[String(status)];
+  if (listed) return listed;
+  if (status === 429) return 'too many requests';
+  return status >= 500 ? 'SendGrid server error' : 'request refused';
+}
+
+function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
+  if (TLS_ERROR_CODES.has(code)) {
+    return `TLS handshake with SendGrid failed (${code}); nothing was sent`;
+  }
+  return kind === 'outcome_unknown'
+    ? `connection to SendGrid lost (${code}) after the request may have been sent; SendGrid may have taken the mail`
+    : `could not connect to SendGrid (${code}); nothing was sent`;
 }
 
 function configurationError(providerId: string, problem: string): ChannelError {
@@ -197,57 +275,70 @@ export class SendGridEmailAdapter implements ChannelAdapter<'email'> {
       customArgs: { messageId: message.messageId, category: message.category },
       categories: [message.category],
     };
+    let headers: Readonly<Record<string, unknown>> | undefined;
+    let status: number;
     try {
       const [response] = await this.mail.send(mail);
-      const headers = response.headers as Readonly<Record<string, unknown>> | undefined;
-      const sendGridId = headers?.['x-message-id'];
-      return {
-        provider: this.providerId,
-        // A 2xx means SendGrid took the mail; without its id, events still carry our messageId.
-        providerMessageId:
-          typeof sendGridId === 'string' && sendGridId !== '' ? sendGridId : message.messageId,
-        acceptedAt: new Date(),
-      };
+      headers = response.headers as Readonly<Record<string, unknown>> | undefined;
+      status = response.statusCode;
     } catch (error) {
       throw this.translate(error);
     }
+    const sendGridId = headers?.['x-message-id'];
+    if (typeof sendGridId !== 'string' || sendGridId === '') {
+      // A 2xx without its id: SendGrid probably took the mail, but events could not be matched to
+      // it and sending again anywhere could deliver it twice.
+      throw new ChannelError(
+        `${this.providerId}: SendGrid answered HTTP ${status} without X-Message-Id; SendGrid may have taken the mail`,
+        {
+          kind: 'outcome_unknown',
+          provider: this.providerId,
+          vendorCode: SENDGRID_MISSING_MESSAGE_ID,
+        },
+      );
+    }
+    return { provider: this.providerId, providerMessageId: sendGridId, acceptedAt: new Date() };
   }
 
+  /** Messages hold statuses, codes, field paths and our own words: never SendGrid's text or the address. */
   private translate(error: unknown): ChannelError {
     const provider = this.providerId;
     if (isSendGridResponseError(error)) {
       const status = error.code;
       const kind = classifySendGridStatus(status);
-      const detail = firstErrorMessage(error.response.body) ?? error.message;
-      return new ChannelError(`${provider}: SendGrid answered HTTP ${status}: ${detail}`, {
-        kind,
-        provider,
-        vendorCode: String(status),
-        retryAfterMs:
-          kind === 'rate_limited' ? sendGridRetryAfterMs(error.response.headers) : undefined,
-        // The SDK's ResponseError holds only status, headers and body: safe to log.
-        cause: error,
-      });
+      const fields = blamedFields(error.response.body);
+      const blamed = fields.length > 0 ? ` (fields: ${fields.join(', ')})` : '';
+      // No cause: the SDK's ResponseError holds SendGrid's body, whose messages may name the address.
+      return new ChannelError(
+        `${provider}: SendGrid answered HTTP ${status}: ${describeStatus(status)}${blamed}`,
+        {
+          kind,
+          provider,
+          vendorCode: String(status),
+          retryAfterMs:
+            kind === 'rate_limited' ? sendGridRetryAfterMs(error.response.headers) : undefined,
+        },
+      );
     }
     if (error instanceof Error && 'isAxiosError' in error) {
       const rawCode = (error as Error & { code?: unknown }).code;
-      const code = typeof rawCode === 'string' ? rawCode : 'ERR_NETWORK';
-      const kind: ChannelErrorKind =
-        (SENDGRID_NETWORK_ERROR_KINDS as Readonly<Record<string, ChannelErrorKind>>)[code] ??
-        'transient';
-      return new ChannelError(`${provider}: no answer from SendGrid (${code}): ${error.message}`, {
+      const code = typeof rawCode === 'string' && rawCode !== '' ? rawCode : 'ERR_NETWORK';
+      const kind = classifySendGridNetworkError(code);
+      return new ChannelError(`${provider}: ${describeNetworkFailure(code, kind)}`, {
         kind,
         provider,
         vendorCode: code,
-        // Not the axios error itself: its config carries the Authorization header into any log.
+        // axios's own words about the socket, not the axios error itself: its config carries the
+        // Authorization header and the mail into any log.
         cause: new Error(`${code}: ${error.message}`),
       });
     }
     // Thrown before any request (the SDK's own validation, or a bug): asking again cannot help.
-    return new ChannelError(`${provider}: SendGrid request failed: ${String(error)}`, {
+    const name = error instanceof Error ? error.name : typeof error;
+    return new ChannelError(`${provider}: SendGrid request not sent: ${name}`, {
       kind: 'permanent',
       provider,
-      cause: error,
+      cause: withoutMessage(error),
     });
   }
 }

@@ -1,25 +1,50 @@
+import { inspect } from 'node:util';
 import { CHANNEL_ERROR_KINDS } from '../channel-error';
 import {
   classifyTwilioError,
+  classifyTwilioNetworkError,
   parseRetryAfterMs,
+  translateTwilioFailure,
+  TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
   TWILIO_MESSAGING_ERROR_KINDS,
   TWILIO_NETWORK_ERROR_KINDS,
   TwilioHttpClient,
+  UNREADABLE_RESPONSE,
+  type TwilioErrorCatalog,
 } from './twilio-client';
-import { TWILIO_SMS_ERROR_KINDS } from './twilio-sms.adapter';
-import { TWILIO_WHATSAPP_ERROR_KINDS } from './twilio-whatsapp.adapter';
+import { TWILIO_SMS_ERROR_DESCRIPTIONS, TWILIO_SMS_ERROR_KINDS } from './twilio-sms.adapter';
+import {
+  TWILIO_WHATSAPP_ERROR_DESCRIPTIONS,
+  TWILIO_WHATSAPP_ERROR_KINDS,
+} from './twilio-whatsapp.adapter';
+
+const SMS: TwilioErrorCatalog = {
+  kinds: TWILIO_SMS_ERROR_KINDS,
+  descriptions: TWILIO_SMS_ERROR_DESCRIPTIONS,
+};
+
+/** An error shaped like the ones axios rejects with when no HTTP answer came. */
+function axiosError(message: string, code?: string): Error {
+  return Object.assign(new Error(message), { isAxiosError: true, code });
+}
 
 describe('classifyTwilioError', () => {
   it.each([
     [29999, 400, 'permanent'],
     [29999, 404, 'permanent'],
-    [29999, 401, 'permanent'],
+    [29999, 401, 'configuration'],
+    [29999, 403, 'configuration'],
     [29999, 429, 'rate_limited'],
     [29999, 500, 'transient'],
     [29999, 503, 'transient'],
     [undefined, 400, 'permanent'],
+    [undefined, 401, 'configuration'],
+    [undefined, 403, 'configuration'],
     [undefined, 429, 'rate_limited'],
     [undefined, 502, 'transient'],
+    [undefined, 200, 'outcome_unknown'],
+    [undefined, 201, 'outcome_unknown'],
+    [21610, 201, 'outcome_unknown'],
   ] as const)('unknown code %s with HTTP %s falls back to %s', (code, status, kind) => {
     expect(classifyTwilioError(TWILIO_SMS_ERROR_KINDS, code, status)).toBe(kind);
   });
@@ -27,6 +52,10 @@ describe('classifyTwilioError', () => {
   it('lets the table win over the HTTP status', () => {
     expect(classifyTwilioError(TWILIO_SMS_ERROR_KINDS, 21610, 400)).toBe('recipient_opted_out');
     expect(classifyTwilioError(TWILIO_SMS_ERROR_KINDS, 20003, 401)).toBe('configuration');
+  });
+
+  it('sends a region permission problem (21408) to the next account', () => {
+    expect(TWILIO_SMS_ERROR_KINDS['21408']).toBe('configuration');
   });
 
   it('uses only kinds of our taxonomy, and never treats a code as success', () => {
@@ -44,6 +73,108 @@ describe('classifyTwilioError', () => {
   it('keeps the shared rows in both channel tables', () => {
     expect(TWILIO_SMS_ERROR_KINDS).toMatchObject(TWILIO_MESSAGING_ERROR_KINDS);
     expect(TWILIO_WHATSAPP_ERROR_KINDS).toMatchObject(TWILIO_MESSAGING_ERROR_KINDS);
+  });
+
+  it('describes exactly the codes of each table', () => {
+    const keys = (table: object) => Object.keys(table).sort();
+    expect(keys(TWILIO_MESSAGING_ERROR_DESCRIPTIONS)).toEqual(keys(TWILIO_MESSAGING_ERROR_KINDS));
+    expect(keys(TWILIO_SMS_ERROR_DESCRIPTIONS)).toEqual(keys(TWILIO_SMS_ERROR_KINDS));
+    expect(keys(TWILIO_WHATSAPP_ERROR_DESCRIPTIONS)).toEqual(keys(TWILIO_WHATSAPP_ERROR_KINDS));
+  });
+});
+
+describe('classifyTwilioNetworkError', () => {
+  it.each(Object.entries(TWILIO_NETWORK_ERROR_KINDS))('%s → %s', (code, kind) => {
+    expect(classifyTwilioNetworkError(code)).toBe(kind);
+  });
+
+  it('splits "nothing was sent" from "may have been sent"', () => {
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']) {
+      expect(classifyTwilioNetworkError(code)).toBe('transient');
+    }
+    for (const code of ['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE']) {
+      expect(classifyTwilioNetworkError(code)).toBe('outcome_unknown');
+    }
+  });
+
+  it('keeps TLS handshake failures transient: no request was written', () => {
+    expect(classifyTwilioNetworkError('DEPTH_ZERO_SELF_SIGNED_CERT')).toBe('transient');
+    expect(classifyTwilioNetworkError('CERT_HAS_EXPIRED')).toBe('transient');
+  });
+
+  it('treats an unknown code as outcome_unknown: it may have come after sending', () => {
+    expect(classifyTwilioNetworkError('HPE_INVALID_CONSTANT')).toBe('outcome_unknown');
+  });
+});
+
+describe('translateTwilioFailure', () => {
+  // The codes the Twilio fake cannot provoke (it answers on 127.0.0.1, so DNS and a write to a
+  // closed socket never fail); ECONNREFUSED, ECONNRESET and the timeout are in the SMS spec.
+  it.each([
+    ['EPIPE', 'outcome_unknown'],
+    ['ENOTFOUND', 'transient'],
+    ['EAI_AGAIN', 'transient'],
+    ['EHOSTUNREACH', 'transient'],
+    ['ENETUNREACH', 'transient'],
+    ['ETIMEDOUT', 'outcome_unknown'],
+  ] as const)('an axios %s is %s and keeps the code', (code, kind) => {
+    const error = translateTwilioFailure('twilio', SMS, axiosError(`boom ${code}`, code));
+
+    expect(error).toMatchObject({ kind, provider: 'twilio', vendorCode: code });
+    expect(error.message).toContain(`(${code})`);
+  });
+
+  it('reports an axios error without a code as ERR_NETWORK, outcome unknown', () => {
+    const error = translateTwilioFailure('twilio', SMS, axiosError('Network Error'));
+
+    expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: 'ERR_NETWORK' });
+  });
+
+  it('reports an error raised after a 2xx as outcome_unknown, without quoting the body', () => {
+    // What twilio-node throws when a 201 body is not JSON; V8 quotes the start of the input.
+    let syntaxError: unknown;
+    try {
+      JSON.parse('+14155550123 accepted');
+    } catch (error) {
+      syntaxError = error;
+    }
+    expect(String(syntaxError)).toContain('+14155550');
+
+    const error = translateTwilioFailure('twilio', SMS, syntaxError, { status: 201 });
+
+    expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: UNREADABLE_RESPONSE });
+    expect(error.retryable).toBe(false);
+    expect(inspect(error, { depth: 20 })).not.toContain('+14155550');
+    expect(inspect(error, { depth: 20 })).toContain('SyntaxError');
+  });
+
+  it('classifies an error raised after a non-2xx answer by its status', () => {
+    const error = translateTwilioFailure('twilio', SMS, new SyntaxError('bad'), { status: 502 });
+
+    expect(error).toMatchObject({ kind: 'transient', vendorCode: '502' });
+  });
+
+  it('reports an error before any request as permanent, naming only its type', () => {
+    const error = translateTwilioFailure(
+      'twilio',
+      SMS,
+      new TypeError('cannot use +14155550123 here'),
+    );
+
+    expect(error).toMatchObject({ kind: 'permanent', vendorCode: undefined });
+    expect(error.message).toBe('twilio: Twilio request not sent: TypeError');
+    expect(inspect(error, { depth: 20 })).not.toContain('+14155550123');
+  });
+
+  it('treats a TwilioServiceException code of 0 as no code', () => {
+    const exception = Object.assign(new Error('[HTTP 403] Forbidden'), { status: 403, code: 0 });
+
+    const error = translateTwilioFailure('twilio', SMS, exception);
+
+    expect(error).toMatchObject({ kind: 'configuration', vendorCode: '403' });
+    expect(error.message).toBe(
+      'twilio: Twilio answered HTTP 403: account credentials or permissions refused',
+    );
   });
 });
 

@@ -10,6 +10,20 @@ import { ChannelError, type ChannelErrorKind } from '../channel-error';
 /** Vendor code (as a string) → our error kind. */
 export type VendorErrorTable = Readonly<Record<string, ChannelErrorKind>>;
 
+/**
+ * Vendor code → what it means, in our words. ChannelError messages are built from these, never from
+ * Twilio's own text, which may quote the recipient ("The 'To' number +1… is not a valid phone number").
+ */
+export type VendorErrorDescriptions<Table extends VendorErrorTable = VendorErrorTable> = Readonly<
+  Record<keyof Table & string, string>
+>;
+
+/** A channel's codes: their kinds and their descriptions (one description per kind row). */
+export interface TwilioErrorCatalog {
+  readonly kinds: VendorErrorTable;
+  readonly descriptions: Readonly<Record<string, string>>;
+}
+
 /** Codes every Twilio Messages request can meet, SMS or WhatsApp. */
 export const TWILIO_MESSAGING_ERROR_KINDS = {
   '20003': 'configuration', // Authenticate: wrong AccountSid or auth token
@@ -25,31 +39,78 @@ export const TWILIO_MESSAGING_ERROR_KINDS = {
   '21610': 'recipient_opted_out', // the recipient replied STOP
 } as const satisfies VendorErrorTable;
 
+export const TWILIO_MESSAGING_ERROR_DESCRIPTIONS = {
+  '20003': 'authentication failed (wrong AccountSid or auth token)',
+  '20404': 'resource not found (unknown AccountSid)',
+  '20429': 'too many requests',
+  '20500': 'Twilio internal error',
+  '20503': 'Twilio service unavailable',
+  '21211': "invalid 'To' phone number",
+  '21602': 'message body required',
+  '21603': "'From' or MessagingServiceSid required",
+  '21604': "'To' required",
+  '21606': "'From' is not a message-capable number of this account",
+  '21610': 'recipient has unsubscribed (replied STOP)',
+} as const satisfies VendorErrorDescriptions<typeof TWILIO_MESSAGING_ERROR_KINDS>;
+
 /**
- * axios error codes for requests that never got an HTTP answer. All are worth retrying: even
- * ENOTFOUND is a DNS outage for api.twilio.com, not a typo we could fix by giving up.
+ * axios error codes for requests that got no HTTP answer. Only failures before the request was
+ * written are worth another provider (ENOTFOUND is a DNS outage for api.twilio.com, not a typo we
+ * could fix by giving up). Once the connection carried the request, Twilio may have taken the
+ * message: sending it anywhere else could deliver it twice.
  */
 export const TWILIO_NETWORK_ERROR_KINDS = {
+  // Nothing was sent: no connection was made.
   ECONNREFUSED: 'transient',
-  ECONNRESET: 'transient', // includes "socket hang up"
-  ETIMEDOUT: 'transient',
-  ECONNABORTED: 'transient', // axios's request timeout
-  EPIPE: 'transient',
   ENOTFOUND: 'transient',
   EAI_AGAIN: 'transient',
-  ERR_NETWORK: 'transient',
+  EHOSTUNREACH: 'transient',
+  ENETUNREACH: 'transient',
+  // The request may have reached Twilio.
+  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
+  ETIMEDOUT: 'outcome_unknown',
+  ECONNABORTED: 'outcome_unknown', // axios's request timeout
+  EPIPE: 'outcome_unknown',
+  ERR_NETWORK: 'outcome_unknown', // an axios error without a code: no telling how far it got
 } as const satisfies VendorErrorTable;
 
-/** The kind for a Twilio error: the code table first, then the HTTP status (never success). */
+/** TLS verification failures: the handshake failed, so no request was written. */
+const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The kind for a Twilio error: a 2xx first (an error after Twilio took the request means we do not
+ * know what became of the message), then the code table, then the HTTP status: 429 rate_limited,
+ * 401/403 configuration (a suspended account or missing permission; another account may work),
+ * 5xx transient, any other 4xx permanent.
+ */
 export function classifyTwilioError(
   table: VendorErrorTable,
   code: number | undefined,
   httpStatus: number,
 ): ChannelErrorKind {
+  if (httpStatus >= 200 && httpStatus < 300) return 'outcome_unknown';
   const known = code === undefined ? undefined : table[String(code)];
   if (known) return known;
   if (httpStatus === 429) return 'rate_limited';
+  if (httpStatus === 401 || httpStatus === 403) return 'configuration';
   return httpStatus >= 500 ? 'transient' : 'permanent';
+}
+
+/**
+ * The kind for an axios error code: the table, then TLS handshake failures (transient: nothing was
+ * sent), then outcome_unknown, because an unknown failure may have come after the request went out.
+ */
+export function classifyTwilioNetworkError(code: string): ChannelErrorKind {
+  const listed = (TWILIO_NETWORK_ERROR_KINDS as VendorErrorTable)[code];
+  if (listed) return listed;
+  return TLS_ERROR_CODES.has(code) ? 'transient' : 'outcome_unknown';
 }
 
 /**
@@ -108,13 +169,17 @@ function assertValidAccountOptions(options: TwilioAccountOptions): void {
   }
 }
 
-/** Holds the headers of the response to the current send, so a 429's Retry-After is not lost. */
-interface ResponseSlot {
+/**
+ * The response to the current send as it came off the wire: its status says whether an error was
+ * raised after Twilio took the request, its headers keep a 429's Retry-After.
+ */
+export interface TwilioResponseSlot {
+  status?: number;
   headers?: Readonly<Record<string, unknown>>;
 }
 // twilio-node's RestException drops the response headers; each send runs in its own slot so
 // concurrent sends on one client never see each other's headers.
-const currentResponse = new AsyncLocalStorage<ResponseSlot>();
+const currentResponse = new AsyncLocalStorage<TwilioResponseSlot>();
 
 /**
  * twilio-node has no base-URL option, but takes a custom `httpClient`. This one moves every
@@ -158,7 +223,10 @@ export class TwilioHttpClient extends twilio.RequestClient {
   ): Promise<TwilioResponse<TData>> {
     const response = await super.request({ ...options, uri: this.redirect(options.uri) });
     const slot = currentResponse.getStore();
-    if (slot) slot.headers = response.headers as Record<string, unknown>;
+    if (slot) {
+      slot.status = response.statusCode;
+      slot.headers = response.headers as Record<string, unknown>;
+    }
     return response;
   }
 }
@@ -176,12 +244,19 @@ export function buildTwilioClient(options: TwilioAccountOptions): twilio.Twilio 
   });
 }
 
+/** Our vendor code for a 2xx whose body we could not read (no JSON, or no message sid). */
+export const UNREADABLE_RESPONSE = 'UNREADABLE_RESPONSE';
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
 interface TwilioRestError {
   readonly status: number;
   readonly code?: number;
-  readonly message: string;
 }
 
+/** twilio-node's RestException and TwilioServiceException (HTTP status, Twilio code). */
 function isTwilioRestError(error: unknown): error is TwilioRestError {
   return (
     error instanceof Error &&
@@ -193,12 +268,108 @@ function isTwilioRestError(error: unknown): error is TwilioRestError {
 function networkErrorCode(error: unknown): string | undefined {
   if (!(error instanceof Error) || !('isAxiosError' in error)) return undefined;
   const code = (error as Error & { code?: unknown }).code;
-  return typeof code === 'string' ? code : 'ERR_NETWORK';
+  return typeof code === 'string' && code !== '' ? code : 'ERR_NETWORK';
+}
+
+/**
+ * The error's type and stack frames without its message: messages of errors we did not write may
+ * quote the request or the answer (a JSON SyntaxError quotes the body), and so the recipient.
+ */
+function withoutMessage(error: unknown): Error {
+  const scrubbed = new Error(`${errorName(error)} (message withheld)`);
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
+  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
+    '\n',
+  );
+  return scrubbed;
+}
+
+function describeStatus(httpStatus: number): string {
+  if (httpStatus === 429) return 'too many requests';
+  if (httpStatus === 401 || httpStatus === 403) return 'account credentials or permissions refused';
+  return httpStatus >= 500 ? 'Twilio server error' : 'request refused';
+}
+
+function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
+  if (TLS_ERROR_CODES.has(code))
+    return `TLS handshake with Twilio failed (${code}); nothing was sent`;
+  return kind === 'outcome_unknown'
+    ? `connection to Twilio lost (${code}) after the request may have been sent; Twilio may have taken the message`
+    : `could not connect to Twilio (${code}); nothing was sent`;
+}
+
+/**
+ * Turns whatever a Messages request threw into a ChannelError. `response` is what came back, if
+ * anything did. Messages hold codes, statuses and our own words only: never Twilio's text, never
+ * the recipient.
+ */
+export function translateTwilioFailure(
+  provider: string,
+  catalog: TwilioErrorCatalog,
+  error: unknown,
+  response: TwilioResponseSlot = {},
+): ChannelError {
+  if (error instanceof ChannelError) return error;
+  if (isTwilioRestError(error)) {
+    // TwilioServiceException reports a missing code as 0.
+    const code = error.code !== undefined && error.code > 0 ? error.code : undefined;
+    const kind = classifyTwilioError(catalog.kinds, code, error.status);
+    const vendorCode = String(code ?? error.status);
+    const description =
+      (code === undefined ? undefined : catalog.descriptions[vendorCode]) ??
+      describeStatus(error.status);
+    const prefix =
+      code === undefined
+        ? `Twilio answered HTTP ${error.status}`
+        : `Twilio error ${vendorCode} (HTTP ${error.status})`;
+    // No cause: the exception holds Twilio's message and details, which may quote the recipient.
+    return new ChannelError(`${provider}: ${prefix}: ${description}`, {
+      kind,
+      provider,
+      vendorCode,
+      retryAfterMs:
+        kind === 'rate_limited' ? parseRetryAfterMs(response.headers?.['retry-after']) : undefined,
+    });
+  }
+  const networkCode = networkErrorCode(error);
+  if (networkCode !== undefined) {
+    const kind = classifyTwilioNetworkError(networkCode);
+    const reason = error instanceof Error ? error.message : String(error);
+    return new ChannelError(`${provider}: ${describeNetworkFailure(networkCode, kind)}`, {
+      kind,
+      provider,
+      vendorCode: networkCode,
+      // axios's own words about the socket ("socket hang up", "timeout of 100ms exceeded"), not the
+      // axios error itself: its config carries the Authorization header and the form into any log.
+      cause: new Error(`${networkCode}: ${reason}`),
+    });
+  }
+  if (response.status !== undefined) {
+    // Raised after an answer arrived: after a 2xx (an unparseable body) Twilio took the request
+    // and only the outcome is unknown; after anything else, the status decides as usual.
+    const kind = classifyTwilioError(catalog.kinds, undefined, response.status);
+    const what =
+      kind === 'outcome_unknown'
+        ? 'could not read the answer; Twilio may have taken the message'
+        : describeStatus(response.status);
+    return new ChannelError(`${provider}: Twilio answered HTTP ${response.status}: ${what}`, {
+      kind,
+      provider,
+      vendorCode: kind === 'outcome_unknown' ? UNREADABLE_RESPONSE : String(response.status),
+      cause: withoutMessage(error),
+    });
+  }
+  // Thrown before a request went out (a bug or bad parameters): retrying the same call cannot help.
+  return new ChannelError(`${provider}: Twilio request not sent: ${errorName(error)}`, {
+    kind: 'permanent',
+    provider,
+    cause: withoutMessage(error),
+  });
 }
 
 /**
  * Sends through one account's Messages API and turns every failure into a ChannelError using the
- * adapter's code table. Shared by the SMS and WhatsApp adapters.
+ * channel's code catalog. Shared by the SMS and WhatsApp adapters.
  */
 export class TwilioMessageSender {
   readonly providerId: string;
@@ -206,64 +377,30 @@ export class TwilioMessageSender {
 
   constructor(
     options: TwilioAccountOptions,
-    private readonly errorKinds: VendorErrorTable,
+    private readonly catalog: TwilioErrorCatalog,
   ) {
     this.client = buildTwilioClient(options);
     this.providerId = options.providerId;
   }
 
-  /** `messageId` is our id, used as the provider id only if Twilio's answer lacks a sid. */
-  async send(
-    params: MessageListInstanceCreateOptions,
-    messageId: string,
-  ): Promise<ProviderAcceptance> {
-    const slot: ResponseSlot = {};
+  async send(params: MessageListInstanceCreateOptions): Promise<ProviderAcceptance> {
+    const provider = this.providerId;
+    const slot: TwilioResponseSlot = {};
+    let sid: unknown;
     try {
       const message = await currentResponse.run(slot, () => this.client.messages.create(params));
-      // A 2xx means Twilio took the message; failing here would send it twice on the next provider.
-      const sid = typeof message.sid === 'string' && message.sid !== '' ? message.sid : messageId;
-      return { provider: this.providerId, providerMessageId: sid, acceptedAt: new Date() };
+      sid = message.sid;
     } catch (error) {
-      throw this.translate(error, slot);
+      throw translateTwilioFailure(provider, this.catalog, error, slot);
     }
-  }
-
-  private translate(error: unknown, slot: ResponseSlot): ChannelError {
-    const provider = this.providerId;
-    if (isTwilioRestError(error)) {
-      const kind = classifyTwilioError(this.errorKinds, error.code, error.status);
-      const vendorCode = String(error.code ?? error.status);
-      return new ChannelError(
-        `${provider}: Twilio error ${vendorCode} (HTTP ${error.status}): ${error.message}`,
-        {
-          kind,
-          provider,
-          vendorCode,
-          retryAfterMs:
-            kind === 'rate_limited' ? parseRetryAfterMs(slot.headers?.['retry-after']) : undefined,
-          cause: error,
-        },
+    if (typeof sid !== 'string' || sid === '') {
+      // Twilio took the request but we cannot tell which message it made: status callbacks could
+      // not be matched, and sending again anywhere could deliver it twice.
+      throw new ChannelError(
+        `${provider}: Twilio answered HTTP ${slot.status ?? '2xx'} without a message sid; Twilio may have taken the message`,
+        { kind: 'outcome_unknown', provider, vendorCode: UNREADABLE_RESPONSE },
       );
     }
-    const networkCode = networkErrorCode(error);
-    if (networkCode !== undefined) {
-      const kind: ChannelErrorKind =
-        (TWILIO_NETWORK_ERROR_KINDS as VendorErrorTable)[networkCode] ?? 'transient';
-      const reason = error instanceof Error ? error.message : String(error);
-      return new ChannelError(`${provider}: no answer from Twilio (${networkCode}): ${reason}`, {
-        kind,
-        provider,
-        vendorCode: networkCode,
-        // Not the axios error itself: its config carries the Authorization header into any log.
-        cause: new Error(`${networkCode}: ${reason}`),
-      });
-    }
-    // Anything else was thrown before a request went out (a bug or bad parameters): retrying the
-    // same call cannot help.
-    return new ChannelError(`${provider}: Twilio request failed: ${String(error)}`, {
-      kind: 'permanent',
-      provider,
-      cause: error,
-    });
+    return { provider, providerMessageId: sid, acceptedAt: new Date() };
   }
 }

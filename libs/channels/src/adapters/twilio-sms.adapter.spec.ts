@@ -1,9 +1,20 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
-import { DROP_CONNECTION, FakeTwilio, type TwilioFormFields } from '@omnigate/sandbox';
+import {
+  DROP_CONNECTION,
+  FakeTwilio,
+  sandboxTls,
+  type FailurePlan,
+  type FakeRequest,
+  type FakeResponse,
+  type ParsedRequest,
+  type TwilioFormFields,
+} from '@omnigate/sandbox';
 import type { OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
+import { UNREADABLE_RESPONSE } from './twilio-client';
 import {
+  TWILIO_SMS_ERROR_DESCRIPTIONS,
   TWILIO_SMS_ERROR_KINDS,
   TwilioSmsAdapter,
   type TwilioSmsAdapterOptions,
@@ -34,6 +45,37 @@ async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
   if (!(error instanceof ChannelError))
     throw new Error(`expected a ChannelError, got ${String(error)}`);
   return error;
+}
+
+/** What a 201 carries when Twilio's answer is unreadable. */
+type GarbledBody = 'not JSON' | 'no sid' | 'null';
+
+/**
+ * The Twilio fake, except that it accepts messages with a 201 we cannot read (its failure plans
+ * only make errors). Garbled bodies quote the recipient, as a proxy's error page might.
+ */
+class GarbledTwilio extends FakeTwilio {
+  garble: GarbledBody = 'not JSON';
+
+  protected override respond(
+    request: FakeRequest,
+    parsed: ParsedRequest,
+    plan: FailurePlan,
+  ): FakeResponse {
+    const answer = super.respond(request, parsed, plan);
+    if (answer.status !== 201) return answer;
+    const to = (parsed.body as TwilioFormFields).To as string;
+    const bodies: Record<GarbledBody, unknown> = {
+      'not JSON': `${to} queued`,
+      'no sid': { to, status: 'queued' },
+      null: 'null',
+    };
+    return {
+      ...answer,
+      headers: { 'content-type': 'application/json' },
+      body: bodies[this.garble],
+    };
+  }
 }
 
 /** A URL nothing listens on. */
@@ -136,6 +178,13 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
       expect(error.kind).toBe(kind);
       expect(error.vendorCode).toBe(code);
       expect(error.provider).toBe('twilio');
+      expect(error.message).toMatch(
+        new RegExp(`^twilio: Twilio error ${code} \\(HTTP \\d{3}\\): `),
+      );
+      expect(error.message).toContain(
+        TWILIO_SMS_ERROR_DESCRIPTIONS[code as keyof typeof TWILIO_SMS_ERROR_DESCRIPTIONS],
+      );
+      expect(error.message).not.toContain(TO);
     });
   });
 
@@ -143,11 +192,26 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
     fake.setFailurePlan({ recipientErrors: { [TO]: '21999' } });
     const unknown4xx = await rejection(adapter.send(smsTo(TO)));
     expect(unknown4xx).toMatchObject({ kind: 'permanent', vendorCode: '21999' });
+    expect(unknown4xx.message).toBe('twilio: Twilio error 21999 (HTTP 400): request refused');
 
     fake.setFailurePlan({ failNext: { count: 1, status: 502 } });
     const codeless5xx = await rejection(adapter.send(smsTo(TO)));
     expect(codeless5xx).toMatchObject({ kind: 'transient', vendorCode: '502' });
   });
+
+  it.each([401, 403])(
+    'sends a code-less HTTP %s (suspended account, missing permission) to the next account',
+    async (status) => {
+      fake.setFailurePlan({ failNext: { count: 1, status } });
+
+      const error = await rejection(adapter.send(smsTo(TO)));
+
+      expect(error).toMatchObject({ kind: 'configuration', vendorCode: String(status) });
+      expect(error.message).toBe(
+        `twilio: Twilio answered HTTP ${status}: account credentials or permissions refused`,
+      );
+    },
+  );
 
   it('reads Retry-After on a 429 and does not retry on its own', async () => {
     fake.setFailurePlan({ failNext: { count: 1, status: 429, retryAfterSeconds: 7 } });
@@ -182,11 +246,29 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
     });
   });
 
-  it('rejects an invalid number the way Twilio does (21211)', async () => {
-    const error = await rejection(adapter.send(smsTo('+0123')));
+  it('rejects an invalid number (21211) without quoting it, though Twilio does', async () => {
+    const invalid = '+0555123987';
 
+    const error = await rejection(adapter.send(smsTo(invalid)));
+
+    // The fake answers as Twilio: "The 'To' number +0555123987 is not a valid phone number."
+    expect(fake.requests[0]).toMatchObject({ status: 400, recipient: invalid });
     expect(error).toMatchObject({ kind: 'invalid_recipient', vendorCode: '21211' });
-    expect(error.message).toContain("The 'To' number +0123 is not a valid phone number.");
+    expect(error.message).toBe("twilio: Twilio error 21211 (HTTP 400): invalid 'To' phone number");
+    expect(String(error)).not.toContain(invalid);
+    const logged = inspect(error, { depth: 20 });
+    expect(logged).not.toContain(invalid);
+    expect(logged).not.toContain(AUTH_TOKEN);
+  });
+
+  it('keeps the number out of the error for every planned vendor error', async () => {
+    fake.setFailurePlan({ recipientErrors: { [TO]: '21610' } });
+
+    const error = await rejection(adapter.send(smsTo(TO)));
+
+    expect(`${error.message} ${String(error)} ${inspect(error, { depth: 20 })}`).not.toContain(
+      TO.slice(1),
+    );
   });
 
   it('reports wrong credentials as a configuration error (20003)', async () => {
@@ -198,8 +280,8 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
     expect(fake.requests[0]?.status).toBe(401);
   });
 
-  describe('network failures are transient', () => {
-    it('connection refused', async () => {
+  describe('network failures: nothing sent is transient, maybe sent is outcome_unknown', () => {
+    it('connection refused: transient', async () => {
       const nowhere = new TwilioSmsAdapter({ ...options, baseUrl: await closedPortUrl() });
 
       const error = await rejection(nowhere.send(smsTo(TO)));
@@ -209,25 +291,76 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
       const logged = inspect(error, { depth: 20 });
       expect(logged).not.toContain(AUTH_TOKEN);
       expect(logged).not.toContain(Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64'));
+      expect(logged).not.toContain(TO);
     });
 
-    it('request timeout', async () => {
+    it('TLS handshake failure: transient (no request was written)', async () => {
+      const secure = await new FakeTwilio({
+        accounts: { [ACCOUNT_SID]: AUTH_TOKEN },
+        tls: await sandboxTls(),
+      }).listen();
+      try {
+        // Node does not trust the sandbox's self-signed certificate.
+        const distrustful = new TwilioSmsAdapter({ ...options, baseUrl: secure.url });
+
+        const error = await rejection(distrustful.send(smsTo(TO)));
+
+        expect(error).toMatchObject({
+          kind: 'transient',
+          vendorCode: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+        });
+        expect(secure.requests).toHaveLength(0);
+      } finally {
+        await secure.close();
+      }
+    });
+
+    it('request timeout: outcome_unknown, not retryable', async () => {
       const impatient = new TwilioSmsAdapter({ ...options, requestTimeoutMs: 100 });
       fake.setFailurePlan({ latency: { minMs: 400, maxMs: 400 } });
 
       const error = await rejection(impatient.send(smsTo(TO)));
 
-      expect(error.kind).toBe('transient');
+      expect(error.kind).toBe('outcome_unknown');
+      expect(error.retryable).toBe(false);
       expect(['ECONNABORTED', 'ETIMEDOUT']).toContain(error.vendorCode);
     });
 
-    it('socket hang up', async () => {
+    it('socket hang up after sending: outcome_unknown', async () => {
       fake.setFailurePlan({ failNext: { count: 1, status: DROP_CONNECTION } });
 
       expect(await rejection(adapter.send(smsTo(TO)))).toMatchObject({
-        kind: 'transient',
+        kind: 'outcome_unknown',
         vendorCode: 'ECONNRESET',
       });
+      expect(fake.requests).toHaveLength(1);
+    });
+  });
+
+  describe('a 201 we cannot read is outcome_unknown, never a refusal', () => {
+    let garbled: GarbledTwilio;
+
+    beforeAll(async () => {
+      garbled = await new GarbledTwilio({ accounts: { [ACCOUNT_SID]: AUTH_TOKEN } }).listen();
+    });
+    afterAll(() => garbled.close());
+
+    it.each(['not JSON', 'no sid', 'null'] as const)('body: %s', async (body) => {
+      garbled.garble = body;
+      garbled.reset();
+      const reader = new TwilioSmsAdapter({ ...options, baseUrl: garbled.url });
+
+      const error = await rejection(reader.send(smsTo(TO)));
+
+      expect(garbled.requests[0]?.status).toBe(201);
+      expect(error).toMatchObject({
+        kind: 'outcome_unknown',
+        vendorCode: UNREADABLE_RESPONSE,
+        provider: 'twilio',
+      });
+      expect(error.message).toContain('HTTP 201');
+      // The body quoted the number; a JSON SyntaxError would have quoted the body.
+      expect(`${String(error)} ${inspect(error, { depth: 20 })}`).not.toContain(TO.slice(1));
     });
   });
 

@@ -1,16 +1,19 @@
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import {
   configurationError,
+  TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
   TWILIO_MESSAGING_ERROR_KINDS,
   TwilioMessageSender,
   type TwilioAccountOptions,
+  type VendorErrorDescriptions,
   type VendorErrorTable,
 } from './twilio-client';
 
 /** Twilio codes an SMS send can meet → our kinds; anything else falls back on the HTTP status. */
 export const TWILIO_SMS_ERROR_KINDS = {
   ...TWILIO_MESSAGING_ERROR_KINDS,
-  '21408': 'permanent', // this account may not send to the number's country; another provider may
+  // This account may not send to the number's country (Geo Permissions): another account may.
+  '21408': 'configuration',
   '21612': 'invalid_recipient', // the number cannot receive SMS (e.g. a landline)
   '21614': 'invalid_recipient', // not a mobile number
   '21617': 'permanent', // body over 1,600 characters
@@ -20,6 +23,19 @@ export const TWILIO_SMS_ERROR_KINDS = {
   '30006': 'invalid_recipient', // landline or unreachable carrier
   '30007': 'permanent', // filtered by the carrier
 } as const satisfies VendorErrorTable;
+
+/** What each SMS code means, in our words (ChannelError messages never carry Twilio's text). */
+export const TWILIO_SMS_ERROR_DESCRIPTIONS = {
+  ...TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
+  '21408': "this account may not send to the number's region",
+  '21612': 'the number cannot receive SMS',
+  '21614': 'not a mobile number',
+  '21617': 'body over 1,600 characters',
+  '30003': 'handset unreachable',
+  '30005': 'unknown handset',
+  '30006': 'landline or unreachable carrier',
+  '30007': 'filtered by the carrier',
+} as const satisfies VendorErrorDescriptions<typeof TWILIO_SMS_ERROR_KINDS>;
 
 /** Twilio's ValidityPeriod ceiling in seconds (10 hours). */
 const MAX_VALIDITY_PERIOD_SECONDS = 36_000;
@@ -50,7 +66,10 @@ export class TwilioSmsAdapter implements ChannelAdapter<'sms'> {
           : 'missing option "from" (or "messagingServiceSid")',
       );
     }
-    this.sender = new TwilioMessageSender(options, TWILIO_SMS_ERROR_KINDS);
+    this.sender = new TwilioMessageSender(options, {
+      kinds: TWILIO_SMS_ERROR_KINDS,
+      descriptions: TWILIO_SMS_ERROR_DESCRIPTIONS,
+    });
     this.providerId = options.providerId;
   }
 
@@ -61,15 +80,12 @@ export class TwilioSmsAdapter implements ChannelAdapter<'sms'> {
       messagingServiceSid && message.ttlSeconds
         ? Math.min(message.ttlSeconds, MAX_VALIDITY_PERIOD_SECONDS)
         : undefined;
-    return this.sender.send(
-      {
-        to: message.address,
-        ...(from ? { from } : { messagingServiceSid }),
-        body: message.content.text,
-        statusCallback: statusCallbackUrl,
-        validityPeriod,
-      },
-      message.messageId,
-    );
+    return this.sender.send({
+      to: message.address,
+      ...(from ? { from } : { messagingServiceSid }),
+      body: message.content.text,
+      statusCallback: statusCallbackUrl,
+      validityPeriod,
+    });
   }
 }

@@ -1,7 +1,9 @@
+import { inspect } from 'node:util';
 import { FakeTwilio, type TwilioFormFields } from '@omnigate/sandbox';
 import type { ChannelContent, OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
 import {
+  TWILIO_WHATSAPP_ERROR_DESCRIPTIONS,
   TWILIO_WHATSAPP_ERROR_KINDS,
   TwilioWhatsAppAdapter,
   type TwilioWhatsAppAdapterOptions,
@@ -142,8 +144,32 @@ describe('TwilioWhatsAppAdapter against the Twilio fake', () => {
         expect(error.kind).toBe(kind);
         expect(error.vendorCode).toBe(code);
         expect(error.provider).toBe('twilio-whatsapp');
+        const description =
+          TWILIO_WHATSAPP_ERROR_DESCRIPTIONS[
+            code as keyof typeof TWILIO_WHATSAPP_ERROR_DESCRIPTIONS
+          ];
+        expect(error.message).toMatch(
+          new RegExp(`^twilio-whatsapp: Twilio error ${code} \\(HTTP \\d{3}\\): `),
+        );
+        expect(error.message.endsWith(description)).toBe(true);
+        expect(error.message).not.toContain(TO);
       },
     );
+  });
+
+  it('keeps the address out of the error though Twilio quotes it (21211)', async () => {
+    const invalid = '+0447700900987';
+
+    const error = await rejection(adapter.send(whatsappTo({ text: 'hi' }, invalid)));
+
+    // The fake answers as Twilio: "The 'To' number whatsapp:+0447700900987 is not a valid phone number."
+    expect(fake.requests[0]).toMatchObject({ status: 400, recipient: `whatsapp:${invalid}` });
+    expect(error).toMatchObject({ kind: 'invalid_recipient', vendorCode: '21211' });
+    expect(error.message).toBe(
+      "twilio-whatsapp: Twilio error 21211 (HTTP 400): invalid 'To' phone number",
+    );
+    expect(String(error)).not.toContain(invalid);
+    expect(inspect(error, { depth: 20 })).not.toContain(invalid);
   });
 
   it('matches recipientErrors written with the whatsapp: prefix too', async () => {

@@ -2,9 +2,11 @@ import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../cha
 import {
   configurationError,
   requireOption,
+  TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
   TWILIO_MESSAGING_ERROR_KINDS,
   TwilioMessageSender,
   type TwilioAccountOptions,
+  type VendorErrorDescriptions,
   type VendorErrorTable,
 } from './twilio-client';
 
@@ -19,6 +21,18 @@ export const TWILIO_WHATSAPP_ERROR_KINDS = {
   '63016': 'permanent', // free text outside the 24-hour window: only a template may go
   '63024': 'invalid_recipient', // invalid message recipient
 } as const satisfies VendorErrorTable;
+
+/** What each WhatsApp code means, in our words (ChannelError messages never carry Twilio's text). */
+export const TWILIO_WHATSAPP_ERROR_DESCRIPTIONS = {
+  ...TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
+  '21655': 'unknown ContentSid',
+  '21656': 'ContentVariables rejected',
+  '21910': "'From' and 'To' are on different channels",
+  '63003': "the 'To' address is not on WhatsApp",
+  '63007': "no WhatsApp sender with this 'From' on the account",
+  '63016': 'free text outside the 24-hour window; only a template may be sent',
+  '63024': 'invalid message recipient',
+} as const satisfies VendorErrorDescriptions<typeof TWILIO_WHATSAPP_ERROR_KINDS>;
 
 const WHATSAPP_PREFIX = 'whatsapp:';
 const CONTENT_SID = /^HX[0-9a-fA-F]{32}$/;
@@ -51,7 +65,10 @@ export class TwilioWhatsAppAdapter implements ChannelAdapter<'whatsapp'> {
   private readonly contentSidsByTemplate = new Map<string, string>();
 
   constructor(private readonly options: TwilioWhatsAppAdapterOptions) {
-    this.sender = new TwilioMessageSender(options, TWILIO_WHATSAPP_ERROR_KINDS);
+    this.sender = new TwilioMessageSender(options, {
+      kinds: TWILIO_WHATSAPP_ERROR_KINDS,
+      descriptions: TWILIO_WHATSAPP_ERROR_DESCRIPTIONS,
+    });
     this.providerId = options.providerId;
     this.from = whatsappAddress(requireOption(options.providerId, 'from', options.from));
     for (const [name, languages] of Object.entries(options.contentSids ?? {})) {
@@ -75,7 +92,7 @@ export class TwilioWhatsAppAdapter implements ChannelAdapter<'whatsapp'> {
     };
     const content = message.content;
     if ('text' in content) {
-      return this.sender.send({ ...common, body: content.text }, message.messageId);
+      return this.sender.send({ ...common, body: content.text });
     }
     const { name, language, variables } = content.template;
     const contentSid = this.contentSidsByTemplate.get(templateKey(name, language));
@@ -88,13 +105,10 @@ export class TwilioWhatsAppAdapter implements ChannelAdapter<'whatsapp'> {
         ),
       );
     }
-    return this.sender.send(
-      {
-        ...common,
-        contentSid,
-        contentVariables: variables === undefined ? undefined : JSON.stringify(variables),
-      },
-      message.messageId,
-    );
+    return this.sender.send({
+      ...common,
+      contentSid,
+      contentVariables: variables === undefined ? undefined : JSON.stringify(variables),
+    });
   }
 }

@@ -1,9 +1,17 @@
 import { createServer } from 'node:net';
+import { inspect } from 'node:util';
 import { generateVAPIDKeys } from 'web-push';
 // Relative until libs/sandbox/src/index.ts re-exports the push fakes.
-import { DROP_CONNECTION } from '../../../sandbox/src/core';
+import {
+  DROP_CONNECTION,
+  type FailurePlan,
+  type FakeRequest,
+  type FakeResponse,
+  type ParsedRequest,
+} from '../../../sandbox/src/core';
 import {
   FakeWebPush,
+  sandboxTls,
   type FakePushSubscription,
   type PushDelivery,
 } from '../../../sandbox/src/push';
@@ -11,7 +19,10 @@ import type { OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
 import {
   buildWebPushPayload,
+  classifyWebPushNetworkError,
+  WEB_PUSH_ERROR_DESCRIPTIONS,
   WEB_PUSH_ERROR_KINDS,
+  WEB_PUSH_NETWORK_ERROR_KINDS,
   WebPushAdapter,
   webPushTopic,
   type WebPushAdapterOptions,
@@ -37,6 +48,28 @@ function thrownBy(build: () => unknown): unknown {
     return error;
   }
   throw new Error('expected an error');
+}
+
+/** The web push fake, except that its error bodies quote the subscription's endpoint. */
+class EchoingWebPush extends FakeWebPush {
+  /** Every error body it sent, to prove the endpoint really was in the service's answer. */
+  readonly errorBodies: string[] = [];
+
+  protected override respond(
+    request: FakeRequest,
+    parsed: ParsedRequest,
+    plan: FailurePlan,
+  ): FakeResponse {
+    const answer = super.respond(request, parsed, plan);
+    if (answer.status < 400) return answer;
+    const body = {
+      code: answer.status,
+      error: 'Gone',
+      message: `No subscription at ${this.url}${request.path}`,
+    };
+    this.errorBodies.push(JSON.stringify(body));
+    return { ...answer, body };
+  }
 }
 
 /** A port nothing listens on. */
@@ -210,6 +243,11 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
       const error = await scenarios[vendorCode as keyof typeof WEB_PUSH_ERROR_KINDS]();
       expect(error).toMatchObject({ kind, vendorCode, provider: 'webpush' });
       if (vendorCode === '429') expect(error.retryAfterMs).toBe(5000);
+      expect(error.message).toBe(
+        `webpush: push service answered HTTP ${vendorCode}: ${
+          WEB_PUSH_ERROR_DESCRIPTIONS[vendorCode as keyof typeof WEB_PUSH_ERROR_DESCRIPTIONS]
+        }`,
+      );
     });
 
     it.each([
@@ -243,11 +281,55 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
     });
   });
 
+  describe('personal data', () => {
+    let echoing: EchoingWebPush;
+
+    beforeAll(async () => {
+      echoing = await new EchoingWebPush({}, await sandboxTls()).listen();
+    });
+    afterAll(() => echoing.close());
+
+    it('never puts the subscription the push service echoes into the error', async () => {
+      const gone = echoing.createSubscription({ applicationServerKey: options.vapidPublicKey });
+      echoing.expireSubscription(gone.id);
+      const message = push({}, gone);
+
+      const error = await rejection(adapter.send(message));
+
+      expect(echoing.errorBodies.at(-1)).toContain(gone.subscription.endpoint);
+      expect(error).toMatchObject({ kind: 'unreachable_token', vendorCode: '410' });
+      expect(error.message).toBe(
+        'webpush: push service answered HTTP 410: subscription gone (unsubscribed)',
+      );
+      const texts = [error.message, String(error), inspect(error, { depth: 20 })];
+      const secrets = [
+        message.address,
+        gone.subscription.endpoint,
+        gone.id,
+        gone.subscription.keys.p256dh,
+        gone.subscription.keys.auth,
+      ];
+      for (const text of texts) for (const secret of secrets) expect(text).not.toContain(secret);
+      expect(texts.join(' ')).not.toContain(options.vapidPrivateKey);
+    });
+
+    it('leaves the endpoint host out of a refusal by the SSRF guard', async () => {
+      const evil = {
+        ...subscriber,
+        subscription: { ...subscriber.subscription, endpoint: 'https://evil.example/push/abc' },
+      };
+      const error = await rejection(adapter.send(push({}, evil)));
+      expect(error.vendorCode).toBe('PUSH_SERVICE_NOT_ALLOWED');
+      expect(inspect(error, { depth: 20 })).not.toContain('evil.example');
+    });
+  });
+
   describe('no usable answer', () => {
-    it('a dropped connection is transient (ECONNRESET)', async () => {
+    it('a dropped connection is outcome_unknown (ECONNRESET): the service may have it', async () => {
       fake.setFailurePlan({ failNext: { count: 1, status: DROP_CONNECTION } });
       const error = await rejection(adapter.send(push()));
-      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNRESET' });
+      expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: 'ECONNRESET' });
+      expect(fake.requests).toHaveLength(1);
     });
 
     it('a refused connection is transient (ECONNREFUSED)', async () => {
@@ -263,12 +345,23 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
       expect(error).toMatchObject({ kind: 'transient', vendorCode: 'ECONNREFUSED' });
     });
 
-    it('a slow push service is cut at requestTimeoutMs (transient TIMEOUT)', async () => {
+    it('a slow push service is cut at requestTimeoutMs (TIMEOUT, outcome_unknown)', async () => {
       fake.setFailurePlan({ latency: { minMs: 1_000, maxMs: 1_000 } });
       const started = Date.now();
       const error = await rejection(adapterWith({ requestTimeoutMs: 300 }).send(push()));
-      expect(error).toMatchObject({ kind: 'transient', vendorCode: 'TIMEOUT' });
+      expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: 'TIMEOUT' });
       expect(Date.now() - started).toBeLessThan(900);
+    });
+
+    // Only ECONNREFUSED, ECONNRESET and TIMEOUT can be provoked through the fake (it answers on
+    // 127.0.0.1, so DNS and a write to a closed socket never fail); every row is asserted here.
+    it.each(Object.entries(WEB_PUSH_NETWORK_ERROR_KINDS))('network code %s → %s', (code, kind) => {
+      expect(classifyWebPushNetworkError(code)).toBe(kind);
+    });
+
+    it('TLS failures are configuration, unknown network codes outcome_unknown', () => {
+      expect(classifyWebPushNetworkError('CERT_HAS_EXPIRED')).toBe('configuration');
+      expect(classifyWebPushNetworkError('HPE_INVALID_CONSTANT')).toBe('outcome_unknown');
     });
 
     it('an untrusted certificate is configuration', async () => {

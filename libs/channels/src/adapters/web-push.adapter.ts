@@ -16,8 +16,8 @@ export type WebPushErrorTable = Readonly<Record<string, ChannelErrorKind>>;
 
 /**
  * Push service HTTP statuses (RFC 8030 / 8292; what FCM, Mozilla autopush, Apple and WNS answer)
- * → our kinds. Unlisted statuses: 5xx transient, other 4xx permanent. No HTTP answer: transient,
- * except TLS verification failures (configuration).
+ * → our kinds. Unlisted statuses: 5xx transient, other 4xx permanent. No HTTP answer:
+ * WEB_PUSH_NETWORK_ERROR_KINDS.
  */
 export const WEB_PUSH_ERROR_KINDS = {
   '400': 'permanent', // malformed request (bad header, topic, encoding)
@@ -30,6 +30,41 @@ export const WEB_PUSH_ERROR_KINDS = {
   '410': 'unreachable_token', // gone (unsubscribed): delete it
   '413': 'permanent', // payload over 4096 bytes
   '429': 'rate_limited', // with Retry-After
+} as const satisfies WebPushErrorTable;
+
+/**
+ * What each status means, in our words. ChannelError messages are built from these, never from the
+ * push service's body, and never from the subscription (its endpoint is a capability URL).
+ */
+export const WEB_PUSH_ERROR_DESCRIPTIONS = {
+  '400': 'request refused as malformed',
+  '401': 'VAPID signature refused',
+  '403': 'VAPID key is not the one the subscription was created with',
+  '404': 'subscription unknown or expired',
+  '410': 'subscription gone (unsubscribed)',
+  '413': 'payload too large',
+  '429': 'too many requests',
+} as const satisfies Readonly<Record<keyof typeof WEB_PUSH_ERROR_KINDS, string>>;
+
+/**
+ * Errors without an HTTP answer (Node error codes, and TIMEOUT when requestTimeoutMs passed or
+ * web-push's socket timed out). Only failures before the request was written are worth another
+ * provider; once the connection carried the push, the service may have taken it and sending it
+ * again could deliver it twice. TLS verification failures are configuration; any other code is
+ * outcome_unknown.
+ */
+export const WEB_PUSH_NETWORK_ERROR_KINDS = {
+  // Nothing was sent: no connection was made.
+  ECONNREFUSED: 'transient',
+  ENOTFOUND: 'transient',
+  EAI_AGAIN: 'transient',
+  EHOSTUNREACH: 'transient',
+  ENETUNREACH: 'transient',
+  // The push may have reached the service.
+  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
+  ETIMEDOUT: 'outcome_unknown',
+  EPIPE: 'outcome_unknown',
+  TIMEOUT: 'outcome_unknown', // ours, or web-push's "Socket timeout"
 } as const satisfies WebPushErrorTable;
 
 /** Hosts of the browsers' push services, the only places a subscription may send us to. */
@@ -172,6 +207,38 @@ function hostAllowed(hostname: string, allowed: readonly string[]): boolean {
   });
 }
 
+/** The kind for a push that got no HTTP answer: TLS, then the table, then outcome_unknown. */
+export function classifyWebPushNetworkError(code: string): ChannelErrorKind {
+  if (TLS_ERROR_CODES.has(code)) return 'configuration';
+  return (WEB_PUSH_NETWORK_ERROR_KINDS as WebPushErrorTable)[code] ?? 'outcome_unknown';
+}
+
+function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
+  if (TLS_ERROR_CODES.has(code)) {
+    return `TLS handshake with the push service failed (${code}); nothing was sent`;
+  }
+  if (code === 'TIMEOUT') {
+    return 'no answer from the push service in time; it may have taken the message';
+  }
+  return kind === 'outcome_unknown'
+    ? `connection to the push service lost (${code}) after the push may have gone out; it may have taken the message`
+    : `could not connect to the push service (${code}); nothing was sent`;
+}
+
+/**
+ * The error's type and stack frames without its message: messages of errors we did not write may
+ * quote the subscription.
+ */
+function withoutMessage(error: unknown): Error {
+  const name = error instanceof Error ? error.name : typeof error;
+  const scrubbed = new Error(`${name} (message withheld)`);
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
+  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
+    '\n',
+  );
+  return scrubbed;
+}
+
 function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -251,11 +318,15 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     }
     const endpointHost = new URL(subscription.endpoint).hostname;
     if (!hostAllowed(endpointHost, this.pushServiceHosts)) {
-      throw new ChannelError(`${provider}: ${endpointHost} is not a known push service`, {
-        kind: 'invalid_recipient',
-        provider,
-        vendorCode: 'PUSH_SERVICE_NOT_ALLOWED',
-      });
+      // The host stays out of the message: it is part of the address.
+      throw new ChannelError(
+        `${provider}: the subscription endpoint is not on a known push service`,
+        {
+          kind: 'invalid_recipient',
+          provider,
+          vendorCode: 'PUSH_SERVICE_NOT_ALLOWED',
+        },
+      );
     }
     const payload = JSON.stringify(buildWebPushPayload(message));
     const options: RequestOptions = {
@@ -274,11 +345,10 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
         sendNotification(subscription, payload, options),
         this.timeoutMs,
         () =>
-          new ChannelError(`${provider}: push service did not answer within ${this.timeoutMs} ms`, {
-            kind: 'transient',
-            provider,
-            vendorCode: 'TIMEOUT',
-          }),
+          new ChannelError(
+            `${provider}: push service did not answer within ${this.timeoutMs} ms; it may have taken the message`,
+            { kind: classifyWebPushNetworkError('TIMEOUT'), provider, vendorCode: 'TIMEOUT' },
+          ),
       );
       const location = result.headers.location;
       return {
@@ -298,22 +368,25 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     return Promise.resolve();
   }
 
+  /**
+   * Messages hold statuses, codes and our own words: never the push service's body, never the
+   * subscription. Causes are rebuilt for the same reason (WebPushError carries the endpoint).
+   */
   private translate(error: unknown): ChannelError {
     if (error instanceof ChannelError) return error;
     const provider = this.providerId;
-    // Causes are rebuilt from text: WebPushError carries the endpoint, a capability URL.
     const fail = (
       kind: ChannelErrorKind,
       vendorCode: string,
       text: string,
-      retryAfterMs?: number,
+      details: { retryAfterMs?: number; cause?: Error } = {},
     ) =>
       new ChannelError(`${provider}: ${text}`, {
         kind,
         provider,
         vendorCode,
-        retryAfterMs,
-        cause: new Error(`${vendorCode}: ${text}`),
+        retryAfterMs: details.retryAfterMs,
+        cause: details.cause ?? new Error(`${vendorCode}: ${text}`),
       });
     if (error instanceof WebPushError) {
       const status = error.statusCode;
@@ -321,25 +394,29 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
       const kind =
         (WEB_PUSH_ERROR_KINDS as WebPushErrorTable)[vendorCode] ??
         (status >= 500 ? 'transient' : 'permanent');
-      const body = typeof error.body === 'string' ? error.body.slice(0, 300) : '';
-      return fail(
-        kind,
-        vendorCode,
-        `push service answered HTTP ${status}: ${body}`,
-        kind === 'rate_limited' ? parseRetryAfterMs(error.headers['retry-after']) : undefined,
-      );
+      const description =
+        (WEB_PUSH_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[vendorCode] ??
+        (status >= 500 ? 'push service error' : 'request refused');
+      return fail(kind, vendorCode, `push service answered HTTP ${status}: ${description}`, {
+        retryAfterMs:
+          kind === 'rate_limited' ? parseRetryAfterMs(error.headers['retry-after']) : undefined,
+      });
     }
     const reason = error instanceof Error ? error.message : String(error);
     const code = isRecord(error) && typeof error.code === 'string' ? error.code : undefined;
-    if (code !== undefined) {
-      const kind = TLS_ERROR_CODES.has(code) ? 'configuration' : 'transient';
-      return fail(kind, code, `no answer from the push service: ${reason}`);
-    }
     // web-push's socket timeout is a bare Error.
-    if (reason === 'Socket timeout') {
-      return fail('transient', 'TIMEOUT', `no answer from the push service: ${reason}`);
+    const networkCode = code ?? (reason === 'Socket timeout' ? 'TIMEOUT' : undefined);
+    if (networkCode !== undefined) {
+      const kind = classifyWebPushNetworkError(networkCode);
+      return fail(kind, networkCode, describeNetworkFailure(networkCode, kind), {
+        // Node's words about the socket ("socket hang up", "connect ECONNREFUSED 127.0.0.1:443").
+        cause: new Error(`${networkCode}: ${reason}`),
+      });
     }
     // Thrown before a request went out (web-push's own validation): a retry cannot help.
-    return fail('permanent', 'UNKNOWN', `web push failed: ${reason}`);
+    const name = error instanceof Error ? error.name : typeof error;
+    return fail('permanent', 'UNKNOWN', `web push not sent: ${name}`, {
+      cause: withoutMessage(error),
+    });
   }
 }
