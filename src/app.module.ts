@@ -9,11 +9,16 @@ import {
 import type { AppConfig } from './config/environment';
 import { APP_CONFIG } from './config/app-config.token';
 import { HealthController } from './controllers/health.controller';
-import { SendCommandConsumer } from './controllers/send-command.consumer';
+import { KafkaConsumers } from './controllers/kafka-consumers';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './controllers/tokens';
 import { LOGGER, type Logger } from './observability/logger';
 import { Clock, SystemClock } from './repositories/clock';
+import { ProfileRepository } from './repositories/profile.repository';
 import { ReceiptsRepository } from './repositories/receipts.repository';
+import { SchedulerRepository } from './repositories/scheduler.repository';
+import { storageProviders } from './repositories/storage.providers';
+import { DeferredDispatchWorker } from './services/deferred-dispatch.worker';
+import { ProfileUpdatesService } from './services/profile-updates.service';
 import { DispatchService } from './services/dispatch.service';
 import { ContentRenderer } from './services/content/content-renderer';
 import { TemplateRepository } from './repositories/template.repository';
@@ -70,10 +75,15 @@ export class AppModule {
           useFactory: () => new TemplateRepository(config.content.templatesDir),
         },
         ContentRenderer,
+        ...storageProviders(config, logger),
+        ProfileRepository,
+        SchedulerRepository,
         ReceiptsRepository,
         DispatchService,
         IntakeService,
-        SendCommandConsumer,
+        ProfileUpdatesService,
+        DeferredDispatchWorker,
+        KafkaConsumers,
       ],
     };
   }

@@ -1,6 +1,9 @@
 import { DEFAULT_TOPICS, type Channel } from '@omnigate/contracts';
 import type { BreakerSettings } from '@omnigate/channels';
 import { z } from 'zod';
+import type { CapRule } from '../services/policy/frequency-caps';
+import type { CategoryPolicy } from '../services/policy/model';
+import { loadCapRules, loadCategoryPolicies } from './policies';
 import { loadProviderSettings, type ProviderSettings } from './providers';
 
 /**
@@ -114,6 +117,29 @@ const environmentSchema = z.object({
   TOPIC_SEND: topicName(DEFAULT_TOPICS.send),
   TOPIC_RECEIPTS: topicName(DEFAULT_TOPICS.receipts),
   TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
+  TOPIC_PROFILES: topicName(DEFAULT_TOPICS.profiles),
+  KAFKA_PROFILES_GROUP_ID: z.string().trim().min(1).default('omnigate-profiles'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .optional()
+    .refine((v) => !v || /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL'),
+  DATABASE_POOL_SIZE: integer(1, 200, 10),
+  DATABASE_SCHEMA: z
+    .string()
+    .trim()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be lower-case letters, digits and _')
+    .optional(),
+  PGLITE_DATA_DIR: z.string().trim().optional(),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .optional()
+    .refine((v) => !v || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
+  CATEGORY_POLICIES_FILE: z.string().trim().optional(),
+  CAP_RULES_FILE: z.string().trim().optional(),
+  SCHEDULER_POLL_MS: integer(50, 60000, 500),
+  SCHEDULER_BATCH_SIZE: integer(1, 1000, 50),
   CONSUMER_CONCURRENCY: integer(1, 10000, 64),
   CONSUMER_PARTITIONS_CONCURRENTLY: integer(1, 1000, 8),
   CONSUMER_SESSION_TIMEOUT_MS: integer(6000, 300000, 30000),
@@ -165,7 +191,24 @@ export interface AppConfig {
     readonly send: string;
     readonly receipts: string;
     readonly deadLetter: string;
+    readonly profiles: string;
   };
+  readonly profilesGroupId: string;
+  readonly storage: {
+    /** Unset: an embedded PGlite database (single local instance only). */
+    readonly databaseUrl: string | undefined;
+    readonly databasePoolSize: number;
+    /** Schema for the tables (created when missing); unset uses the server's default. */
+    readonly databaseSchema: string | undefined;
+    readonly pgliteDataDir: string | undefined;
+    /** Unset: caps are counted in process (single local instance only). */
+    readonly redisUrl: string | undefined;
+  };
+  readonly policies: {
+    readonly categories: readonly CategoryPolicy[];
+    readonly capRules: readonly CapRule[];
+  };
+  readonly scheduler: { readonly pollMs: number; readonly batchSize: number };
   readonly consumer: {
     readonly concurrency: number;
     readonly partitionsConsumedConcurrently: number;
@@ -211,8 +254,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const problems = crossFieldProblems(e);
   const providers = loadProviderSettings(env, providersOf(e));
   if (!providers.ok) problems.push(...providers.problems);
+  const policies = {
+    categories: loadCategoryPolicies(e.CATEGORY_POLICIES_FILE || undefined, problems),
+    capRules: loadCapRules(e.CAP_RULES_FILE || undefined, problems),
+  };
   if (problems.length > 0 || !providers.ok) return { ok: false, problems };
-  return { ok: true, config: toConfig(e, providers.providers) };
+  return { ok: true, config: toConfig(e, providers.providers, policies) };
 }
 
 function crossFieldProblems(e: ParsedEnvironment): string[] {
@@ -222,9 +269,11 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
       'CONSUMER_HEARTBEAT_INTERVAL_MS: must be at most a third of CONSUMER_SESSION_TIMEOUT_MS',
     );
   }
-  const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER];
+  const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER, e.TOPIC_PROFILES];
   if (new Set(topics).size !== topics.length) {
-    problems.push('TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER: must be three different topics');
+    problems.push(
+      'TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES: must be four different topics',
+    );
   }
   return problems;
 }
@@ -239,7 +288,11 @@ function providersOf(e: ParsedEnvironment): Record<Channel, readonly string[]> {
   };
 }
 
-function toConfig(e: ParsedEnvironment, providerSettings: readonly ProviderSettings[]): AppConfig {
+function toConfig(
+  e: ParsedEnvironment,
+  providerSettings: readonly ProviderSettings[],
+  policies: AppConfig['policies'],
+): AppConfig {
   const providers = providersOf(e);
   return {
     kafka: {
@@ -250,7 +303,22 @@ function toConfig(e: ParsedEnvironment, providerSettings: readonly ProviderSetti
       topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
     },
-    topics: { send: e.TOPIC_SEND, receipts: e.TOPIC_RECEIPTS, deadLetter: e.TOPIC_DEAD_LETTER },
+    topics: {
+      send: e.TOPIC_SEND,
+      receipts: e.TOPIC_RECEIPTS,
+      deadLetter: e.TOPIC_DEAD_LETTER,
+      profiles: e.TOPIC_PROFILES,
+    },
+    profilesGroupId: e.KAFKA_PROFILES_GROUP_ID,
+    storage: {
+      databaseUrl: e.DATABASE_URL || undefined,
+      databasePoolSize: e.DATABASE_POOL_SIZE,
+      databaseSchema: e.DATABASE_SCHEMA,
+      pgliteDataDir: e.PGLITE_DATA_DIR || undefined,
+      redisUrl: e.REDIS_URL || undefined,
+    },
+    policies,
+    scheduler: { pollMs: e.SCHEDULER_POLL_MS, batchSize: e.SCHEDULER_BATCH_SIZE },
     consumer: {
       concurrency: e.CONSUMER_CONCURRENCY,
       partitionsConsumedConcurrently: e.CONSUMER_PARTITIONS_CONCURRENTLY,

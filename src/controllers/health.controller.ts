@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, HttpStatus, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ChannelRouter } from '@omnigate/channels';
-import { SendCommandConsumer } from './send-command.consumer';
+import { KafkaConsumers } from './kafka-consumers';
 
 /**
  * Probes for Kubernetes: liveness says the process serves; readiness says it consumes. Readiness
@@ -11,7 +11,7 @@ import { SendCommandConsumer } from './send-command.consumer';
 @Controller('health')
 export class HealthController {
   constructor(
-    private readonly consumer: SendCommandConsumer,
+    private readonly consumers: KafkaConsumers,
     private readonly router: ChannelRouter,
   ) {}
 
@@ -24,14 +24,14 @@ export class HealthController {
   @Get('ready')
   ready(@Res({ passthrough: true }) response: Response): {
     status: string;
-    consumer: string;
+    consumers: Record<string, string>;
     providers: ReturnType<ChannelRouter['breakerStates']>;
   } {
-    const ready = this.consumer.ready;
+    const ready = this.consumers.ready;
     response.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
     return {
       status: ready ? 'ready' : 'not_ready',
-      consumer: this.consumer.state,
+      consumers: this.consumers.states,
       providers: this.router.breakerStates(),
     };
   }

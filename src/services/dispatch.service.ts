@@ -8,66 +8,205 @@ import {
   type TraceEntry,
 } from '@omnigate/contracts';
 import { ChannelRouter, ChannelUnavailableError, type ProviderAttempt } from '@omnigate/channels';
-import { Clock } from '../repositories/clock';
+import type { AppConfig } from '../config/environment';
+import { APP_CONFIG } from '../config/app-config.token';
+import { policyFor } from '../config/policies';
 import { LOGGER, type Logger } from '../observability/logger';
+import { CAP_STORE, type CapStore } from '../repositories/cap-store';
+import { Clock } from '../repositories/clock';
+import { ProfileRepository } from '../repositories/profile.repository';
+import { SchedulerRepository } from '../repositories/scheduler.repository';
 import { ContentError, ContentRenderer } from './content/content-renderer';
+import { decideOverCap } from './policy/frequency-caps';
+import type { CategoryPolicy, ChannelCandidate } from './policy/model';
+import { plan } from './policy/planner';
 import { scrubContacts } from './policy/scrub-contacts';
-import { expiryOf, planChannels, type ChannelCandidate } from './policy/channel-selection';
 
 type ReceiptFields = Partial<
   Pick<
     DeliveryReceipt,
-    'channel' | 'provider' | 'providerMessageId' | 'reason' | 'trace' | 'fallbackFrom'
+    | 'channel'
+    | 'provider'
+    | 'providerMessageId'
+    | 'reason'
+    | 'trace'
+    | 'fallbackFrom'
+    | 'deferredUntil'
   >
 >;
 
+/** The scheduler job kind for a dispatch that waits (quiet hours, a cap that defers). */
+export const DEFERRED_DISPATCH = 'dispatch';
+
+export interface DeferredDispatchPayload {
+  readonly command: SendCommand;
+  readonly receivedAt: string;
+}
+
+interface ChannelOutcome {
+  readonly sent?: { provider: string; providerMessageId: string };
+  readonly outcomeUnknown?: { provider: string };
+  readonly attempts: readonly ProviderAttempt[];
+  readonly trace: readonly TraceEntry[];
+  readonly reason: { code: string; message: string };
+}
+
 /**
- * Sends a valid command: plans the channels, renders each candidate's content, and hands it to the
- * channel router (provider failover and breakers). A channel that cannot take the message passes it
- * to the next candidate. Answers the receipt that settles the command; only infrastructure
- * failures propagate, so the record is retried.
+ * Sends a valid command: loads the customer's profile, lets the pure planner order the channels
+ * (preferences, consent, quiet hours, TTL), and for each candidate reserves the frequency caps,
+ * renders the content and hands it to the channel router (provider failover, breakers). A channel
+ * that cannot take the message passes it to the next candidate. Waiting work (quiet hours, a cap
+ * that defers) goes to the scheduler, never a sleep. Answers the receipt that settles this step;
+ * only infrastructure failures propagate, so the record is retried.
  */
 @Injectable()
 export class DispatchService {
   constructor(
     private readonly router: ChannelRouter,
     private readonly renderer: ContentRenderer,
+    private readonly profiles: ProfileRepository,
+    private readonly scheduler: SchedulerRepository,
+    @Inject(CAP_STORE) private readonly caps: CapStore,
     private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   async dispatch(command: SendCommand, receivedAt: Date): Promise<DeliveryReceipt> {
     const now = this.clock.now();
-    const expiry = expiryOf(command, receivedAt);
-    if (expiry && expiry.getTime() <= now.getTime()) {
-      return this.receipt(command, 'expired', 0, {
-        reason: {
-          code: 'EXPIRED',
-          message: `the command expired at ${expiry.toISOString()} before it could be sent`,
-        },
-      });
-    }
-
-    const plan = planChannels(command, {
-      hasContent: (channel) => this.renderer.hasContentFor(command, channel),
-      isSupported: (channel) => this.router.supports(channel),
-    });
-    const trace: TraceEntry[] = plan.trace.map((entry) => ({ ...entry, at: now.toISOString() }));
-    if (plan.candidates.length === 0) {
+    const policy = policyFor(this.config.policies.categories, command.category);
+    if (!policy) {
       return this.receipt(command, 'failed', 0, {
-        trace,
         reason: {
-          code: 'NO_DELIVERABLE_CHANNEL',
-          message: 'no channel had content, a contact and a provider',
+          code: 'UNKNOWN_CATEGORY',
+          message: `no policy is configured for category "${command.category}"`,
         },
       });
     }
+    const profile = await this.profiles.get(command.customerId);
+    const planned = plan({
+      command,
+      profile,
+      policy,
+      now,
+      receivedAt,
+      capabilities: {
+        hasContent: (channel) => this.renderer.hasContentFor(command, channel),
+        isSupported: (channel) => this.router.supports(channel),
+      },
+    });
+    const trace: TraceEntry[] = [...planned.trace];
+    switch (planned.kind) {
+      case 'expired':
+        return this.receipt(command, 'expired', 0, {
+          trace,
+          reason: {
+            code: 'EXPIRED',
+            message: `the message expired at ${planned.expiresAt.toISOString()}`,
+          },
+        });
+      case 'suppress':
+        return this.receipt(command, 'suppressed', 0, {
+          trace,
+          reason: { code: planned.reasonCode, message: suppressionWords(planned.reasonCode) },
+        });
+      case 'undeliverable':
+        return this.receipt(command, 'failed', 0, {
+          trace,
+          reason: {
+            code: 'NO_DELIVERABLE_CHANNEL',
+            message: 'no channel had a contact, content and a provider',
+          },
+        });
+      case 'defer':
+        return this.defer(command, receivedAt, planned.until, trace, 'QUIET_HOURS', 'quiet hours');
+      case 'send':
+        return this.sendThroughCandidates(
+          command,
+          receivedAt,
+          policy,
+          planned.candidates,
+          planned.expiresAt,
+          planned.locale,
+          trace,
+        );
+    }
+  }
 
+  private async sendThroughCandidates(
+    command: SendCommand,
+    receivedAt: Date,
+    policy: CategoryPolicy,
+    candidates: readonly ChannelCandidate[],
+    expiresAt: Date,
+    locale: string | undefined,
+    trace: TraceEntry[],
+  ): Promise<DeliveryReceipt> {
     let providerCalls = 0;
     let firstFailed: Channel | undefined;
     let lastReason = { code: 'NO_DELIVERABLE_CHANNEL', message: 'no channel took the message' };
-    for (const candidate of plan.candidates) {
-      const outcome = await this.tryChannel(command, candidate, expiry, now);
+    let everyChannelCapped = true;
+    for (const candidate of candidates) {
+      const now = this.clock.now();
+      const reserved = await this.caps.reserve({
+        customerId: command.customerId,
+        channel: candidate.channel,
+        category: command.category,
+        rules: this.config.policies.capRules,
+        now,
+        // Stable per message and channel: a redo after a crash finds its own reservation.
+        reservationId: `${command.id}:${candidate.channel}`,
+        force: policy.transactional,
+      });
+      const decision = decideOverCap(reserved, policy.transactional);
+      if (decision.kind === 'blocked') {
+        trace.push({
+          channel: candidate.channel,
+          decision: 'skipped',
+          reasonCode: 'CAPPED',
+          detail: decision.reason,
+          at: now.toISOString(),
+        });
+        this.logger.info(
+          {
+            messageId: command.id,
+            customerId: command.customerId,
+            channel: candidate.channel,
+            rule: decision.rule.id,
+            action: decision.action,
+          },
+          'frequency cap reached',
+        );
+        if (decision.action === 'next_channel') {
+          firstFailed ??= candidate.channel;
+          lastReason = { code: 'CAPPED', message: decision.reason };
+          continue;
+        }
+        if (decision.action === 'defer' && decision.retryAt < expiresAt) {
+          return this.defer(
+            command,
+            receivedAt,
+            decision.retryAt,
+            trace,
+            'CAPPED',
+            `cap rule ${decision.rule.id}`,
+          );
+        }
+        return this.receipt(command, 'capped', providerCalls, {
+          trace,
+          reason: { code: 'CAPPED', message: decision.reason },
+        });
+      }
+      everyChannelCapped = false;
+      if (decision.note)
+        trace.push({
+          channel: candidate.channel,
+          decision: 'chosen',
+          detail: decision.note,
+          at: now.toISOString(),
+        });
+
+      const outcome = await this.tryChannel(command, candidate, expiresAt, locale);
       providerCalls += outcome.attempts.length;
       trace.push(...outcome.trace);
       if (outcome.sent) {
@@ -90,7 +229,8 @@ export class DispatchService {
         });
       }
       if (outcome.outcomeUnknown) {
-        // The provider may have delivered it: another provider or channel could send it twice.
+        // The provider may have delivered it (so the reservation stays), and another provider or
+        // channel could send it twice.
         return this.receipt(command, 'unknown', providerCalls, {
           channel: candidate.channel,
           provider: outcome.outcomeUnknown.provider,
@@ -99,6 +239,12 @@ export class DispatchService {
           ...(firstFailed ? { fallbackFrom: firstFailed } : {}),
         });
       }
+      // Only sends a provider accepted keep their place in the caps.
+      await this.caps.release({
+        customerId: command.customerId,
+        reservationId: decision.reservation.reservationId,
+        ruleIds: decision.reservation.ruleIds,
+      });
       firstFailed ??= candidate.channel;
       lastReason = outcome.reason;
       this.logger.warn(
@@ -111,26 +257,56 @@ export class DispatchService {
         'channel did not take the message',
       );
     }
+    if (everyChannelCapped) {
+      return this.receipt(command, 'capped', providerCalls, { trace, reason: lastReason });
+    }
     return this.receipt(command, 'failed', providerCalls, { trace, reason: lastReason });
+  }
+
+  private async defer(
+    command: SendCommand,
+    receivedAt: Date,
+    until: Date,
+    trace: readonly TraceEntry[],
+    code: string,
+    why: string,
+  ): Promise<DeliveryReceipt> {
+    const payload: DeferredDispatchPayload = { command, receivedAt: receivedAt.toISOString() };
+    await this.scheduler.schedule({
+      kind: DEFERRED_DISPATCH,
+      runAt: until,
+      payload,
+      // One pending dispatch per message and wake-up time: a redo of the same step schedules nothing new.
+      dedupeKey: `${DEFERRED_DISPATCH}:${command.id}:${until.toISOString()}`,
+    });
+    this.logger.info(
+      { messageId: command.id, customerId: command.customerId, until: until.toISOString(), code },
+      'dispatch deferred',
+    );
+    return this.receipt(
+      command,
+      'deferred',
+      0,
+      {
+        trace: [...trace],
+        deferredUntil: until.toISOString(),
+        reason: { code, message: `deferred by ${why} until ${until.toISOString()}` },
+      },
+      until.toISOString(),
+    );
   }
 
   private async tryChannel(
     command: SendCommand,
     candidate: ChannelCandidate,
-    expiry: Date | null,
-    now: Date,
-  ): Promise<{
-    sent?: { provider: string; providerMessageId: string };
-    outcomeUnknown?: { provider: string };
-    attempts: readonly ProviderAttempt[];
-    trace: TraceEntry[];
-    reason: { code: string; message: string };
-  }> {
+    expiresAt: Date,
+    locale: string | undefined,
+  ): Promise<ChannelOutcome> {
     const { channel, address } = candidate;
     const at = (): string => this.clock.now().toISOString();
     let rendered;
     try {
-      rendered = this.renderer.render(command, channel);
+      rendered = this.renderer.render(command, channel, locale);
     } catch (error) {
       if (!(error instanceof ContentError)) throw error;
       const reason = { code: error.code, message: error.message };
@@ -143,6 +319,10 @@ export class DispatchService {
       };
     }
     try {
+      const ttlSeconds = Math.max(
+        1,
+        Math.floor((expiresAt.getTime() - this.clock.now().getTime()) / 1000),
+      );
       const routed = await this.router.send({
         messageId: command.id,
         customerId: command.customerId,
@@ -151,16 +331,15 @@ export class DispatchService {
         content: rendered.content,
         category: command.category,
         priority: command.priority,
-        ...(expiry
-          ? { ttlSeconds: Math.max(1, Math.floor((expiry.getTime() - now.getTime()) / 1000)) }
-          : {}),
+        ttlSeconds,
       });
-      const envelope = rendered.sms
-        ? ` (${rendered.sms.encoding}, ${rendered.sms.segments} segment${rendered.sms.segments === 1 ? '' : 's'})`
+      const sms = rendered.sms;
+      const envelope = sms
+        ? ` (${sms.encoding}, ${sms.segments} segment${sms.segments === 1 ? '' : 's'})`
         : '';
       const localeNote = rendered.locale ? ` [template locale ${rendered.locale}]` : '';
-      const trace: TraceEntry[] = routed.attempts.map((attempt) => {
-        const entry = this.attemptTrace(channel, attempt, at());
+      const trace = routed.attempts.map((attempt) => {
+        const entry = attemptTrace(channel, attempt, at());
         return attempt.outcome === 'accepted'
           ? { ...entry, detail: `${entry.detail}${envelope}${localeNote}` }
           : entry;
@@ -176,7 +355,7 @@ export class DispatchService {
       };
     } catch (error) {
       if (!(error instanceof ChannelUnavailableError)) throw error;
-      const trace = error.attempts.map((attempt) => this.attemptTrace(channel, attempt, at()));
+      const trace = error.attempts.map((attempt) => attemptTrace(channel, attempt, at()));
       const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
       const reason = { code, message: scrubContacts(error.message) };
       if (error.lastError.kind === 'outcome_unknown') {
@@ -191,37 +370,23 @@ export class DispatchService {
     }
   }
 
-  private attemptTrace(channel: Channel, attempt: ProviderAttempt, at: string): TraceEntry {
-    return attempt.outcome === 'accepted'
-      ? { channel, decision: 'sent', detail: `${attempt.provider} ${attempt.detail}`, at }
-      : {
-          channel,
-          decision: 'failed',
-          reasonCode:
-            (attempt.vendorCode === 'BREAKER_OPEN'
-              ? 'BREAKER_OPEN'
-              : attempt.errorKind?.toUpperCase()) ?? 'FAILED',
-          // Adapter messages usually name their provider already.
-          detail: scrubContacts(
-            attempt.detail.startsWith(`${attempt.provider}:`)
-              ? attempt.detail
-              : `${attempt.provider}: ${attempt.detail}`,
-          ),
-          at,
-        };
-  }
-
   private receipt(
     command: SendCommand,
     status: ReceiptStatus,
     attempt: number,
     fields: ReceiptFields,
+    discriminator?: string,
   ): DeliveryReceipt {
     return {
       schemaVersion: 1,
-      // Only what redoing the command cannot change: a redo after a crash may take another
-      // provider path, yet it must publish the same eventId so consumers deduplicate it.
-      eventId: receiptEventId({ messageId: command.id, status, attempt: 0 }),
+      // Only what redoing the step cannot change: a redo after a crash may take another provider
+      // path, yet it must publish the same eventId so consumers deduplicate it.
+      eventId: receiptEventId({
+        messageId: command.id,
+        status,
+        attempt: 0,
+        ...(discriminator ? { discriminator } : {}),
+      }),
       messageId: command.id,
       customerId: command.customerId,
       status,
@@ -231,8 +396,30 @@ export class DispatchService {
       attempt,
       reason: fields.reason ?? null,
       occurredAt: this.clock.now().toISOString(),
-      trace: fields.trace ?? [],
+      trace: (fields.trace ?? []).slice(0, 100),
       ...(fields.fallbackFrom ? { fallbackFrom: fields.fallbackFrom } : {}),
+      ...(fields.deferredUntil ? { deferredUntil: fields.deferredUntil } : {}),
     };
   }
+}
+
+function attemptTrace(channel: Channel, attempt: ProviderAttempt, at: string): TraceEntry {
+  if (attempt.outcome === 'accepted') {
+    return { channel, decision: 'sent', detail: `${attempt.provider} ${attempt.detail}`, at };
+  }
+  const reasonCode =
+    attempt.vendorCode === 'BREAKER_OPEN'
+      ? 'BREAKER_OPEN'
+      : (attempt.errorKind?.toUpperCase() ?? 'FAILED');
+  // Adapter messages usually name their provider already.
+  const detail = attempt.detail.startsWith(`${attempt.provider}:`)
+    ? attempt.detail
+    : `${attempt.provider}: ${attempt.detail}`;
+  return { channel, decision: 'failed', reasonCode, detail: scrubContacts(detail), at };
+}
+
+function suppressionWords(code: string): string {
+  if (code === 'QUIET_HOURS') return 'quiet hours drop this category: not sent';
+  if (code === 'NO_CONSENT') return 'the customer has not consented to any allowed channel';
+  return 'the customer opted out of every allowed channel for this category';
 }

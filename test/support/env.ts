@@ -12,6 +12,8 @@ export function gatewayEnv(
     TOPIC_SEND: topics.send,
     TOPIC_RECEIPTS: topics.receipts,
     TOPIC_DEAD_LETTER: topics.deadLetter,
+    TOPIC_PROFILES: topics.profiles,
+    KAFKA_PROFILES_GROUP_ID: `profiles-${topics.send}`,
     MAX_COMMAND_BYTES: '16384',
     CONSUMER_SESSION_TIMEOUT_MS: '10000',
     CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',

@@ -11,6 +11,7 @@ export interface TestTopics {
   readonly send: string;
   readonly receipts: string;
   readonly deadLetter: string;
+  readonly profiles: string;
 }
 
 /** Fresh topics per test so runs never see each other's records. */
@@ -20,6 +21,7 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<Te
     send: `test.send.${suffix}`,
     receipts: `test.receipts.${suffix}`,
     deadLetter: `test.dlq.${suffix}`,
+    profiles: `test.profiles.${suffix}`,
   };
   const admin = kafka.admin();
   await admin.connect();

@@ -54,7 +54,9 @@ export interface CustomerProfile {
    * Opt-in (true) or opt-out (false) per category and channel; the category "*" applies to every
    * category, and a category's own entry wins over "*".
    */
-  readonly channelPreferences: Readonly<Record<string, Readonly<Partial<Record<Channel, boolean>>>>>;
+  readonly channelPreferences: Readonly<
+    Record<string, Readonly<Partial<Record<Channel, boolean>>>>
+  >;
   readonly consents: readonly ConsentRecord[];
   /** IANA time zone, e.g. Europe/Berlin. */
   readonly timeZone: string;
@@ -125,7 +127,11 @@ export type PlanResult =
   /** Quiet hours with the "defer" behaviour: plan again at `until`. */
   | { readonly kind: 'defer'; readonly until: Date; readonly trace: readonly TraceEntry[] }
   /** Quiet hours with the "drop" behaviour, or every channel opted out: a SUPPRESSED receipt. */
-  | { readonly kind: 'suppress'; readonly reasonCode: string; readonly trace: readonly TraceEntry[] }
+  | {
+      readonly kind: 'suppress';
+      readonly reasonCode: string;
+      readonly trace: readonly TraceEntry[];
+    }
   /** Past its time to live (also when quiet hours would end after it). */
   | { readonly kind: 'expired'; readonly expiresAt: Date; readonly trace: readonly TraceEntry[] }
   /** No channel can carry it (no contact, content or provider): a FAILED receipt. */

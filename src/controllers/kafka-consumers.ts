@@ -1,0 +1,93 @@
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { ConsumerRunner, ensureTopics, KafkaPublisher, type Kafka } from '@omnigate/kafka';
+import type { AppConfig } from '../config/environment';
+import { APP_CONFIG } from '../config/app-config.token';
+import { LOGGER, type Logger } from '../observability/logger';
+import { IntakeService } from '../services/intake.service';
+import { ProfileUpdatesService } from '../services/profile-updates.service';
+import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tokens';
+
+/**
+ * The Kafka entry points: send commands go to the intake use case, profile events to the profile
+ * updates use case, each in its own consumer group so a profile backlog never delays sends.
+ * They start after the app is up and stop before it shuts down, draining in-flight records first.
+ */
+@Injectable()
+export class KafkaConsumers implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly runners: ReadonlyArray<{
+    readonly name: string;
+    readonly runner: ConsumerRunner;
+  }>;
+
+  constructor(
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    private readonly publisher: KafkaPublisher,
+    intake: IntakeService,
+    profileUpdates: ProfileUpdatesService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(FATAL_ERROR_HANDLER) onFatal: FatalErrorHandler,
+  ) {
+    const runner = (
+      name: string,
+      groupId: string,
+      topic: string,
+      handle: IntakeService['handle'],
+    ) => ({
+      name,
+      runner: new ConsumerRunner(
+        kafka,
+        { groupId, topics: [topic], ...config.consumer },
+        handle,
+        logger.child({ component: `consumer:${name}` }),
+        onFatal,
+      ),
+    });
+    this.runners = [
+      runner('send', config.kafka.groupId, config.topics.send, (record) => intake.handle(record)),
+      runner('profiles', config.profilesGroupId, config.topics.profiles, (record) =>
+        profileUpdates.handle(record),
+      ),
+    ];
+  }
+
+  /** Ready once every consumer is a member of its group. */
+  get ready(): boolean {
+    return this.runners.every(({ runner }) => runner.isReady);
+  }
+
+  get states(): Record<string, string> {
+    return Object.fromEntries(this.runners.map(({ name, runner }) => [name, runner.state]));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.kafka.createTopics) {
+      const { topicPartitions: partitions, replicationFactor } = this.config.kafka;
+      const { profiles, ...others } = this.config.topics;
+      const created = await ensureTopics(this.kafka, [
+        ...Object.values(others).map((topic) => ({ topic, partitions, replicationFactor })),
+        // Compaction keeps the latest event per customer: the topic is the profiles' source of truth.
+        { topic: profiles, partitions, replicationFactor, config: { 'cleanup.policy': 'compact' } },
+      ]);
+      if (created.length > 0) this.logger.info({ topics: created }, 'created missing topics');
+    }
+    await this.publisher.connect();
+    for (const { runner } of this.runners) await runner.start();
+    this.logger.info({ consumers: this.states }, 'consumers started');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.logger.info({ consumers: this.states }, 'draining consumers');
+    await Promise.all(this.runners.map(({ runner }) => runner.stop()));
+    await this.publisher.disconnect();
+    const processed = Object.fromEntries(
+      this.runners.map(({ name, runner }) => [name, runner.processedCount]),
+    );
+    this.logger.info({ processed }, 'consumers drained and offsets committed');
+  }
+}

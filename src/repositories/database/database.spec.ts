@@ -1,0 +1,205 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql, type Kysely, type Migration } from 'kysely';
+import { createDatabase } from './database';
+import {
+  executedMigrations,
+  migrateDownAll,
+  migrateToLatest,
+  MigrationFailedError,
+} from './migrate';
+import { MIGRATIONS } from './migrations';
+import {
+  DATABASE_KINDS,
+  openTestDatabase,
+  RecordingLogger,
+  TEST_DATABASE_URL,
+  type TestDatabase,
+} from './testing';
+import type { Database } from './types';
+
+// Without this, PGlite cannot start inside Jest's sandbox: see pglite-outside-jest.ts.
+jest.mock('@electric-sql/pglite', () =>
+  jest
+    .requireActual<typeof import('./pglite-outside-jest')>('./pglite-outside-jest')
+    .pgliteOutsideJest(),
+);
+
+const ALL = Object.keys(MIGRATIONS);
+
+async function tablesIn(db: Kysely<Database>, schema: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    select table_name as name from information_schema.tables
+    where table_schema = ${schema} order by table_name`.execute(db);
+  return rows.map((row) => row.name);
+}
+
+async function indexesOf(db: Kysely<Database>, schema: string, table: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    select indexname as name from pg_indexes
+    where schemaname = ${schema} and tablename = ${table} order by indexname`.execute(db);
+  return rows.map((row) => row.name);
+}
+
+describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
+  let database: TestDatabase;
+  const logger = new RecordingLogger();
+
+  beforeAll(async () => {
+    database = await openTestDatabase(kind, { logger });
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it('opens the kind asked for and says which it is', () => {
+    expect(database.kind).toBe(kind);
+    expect(logger.entries).toHaveLength(1);
+    const [entry] = logger.entries;
+    if (kind === 'pglite') {
+      expect(entry).toMatchObject({
+        level: 'warn',
+        fields: { database: 'pglite', dataDir: 'in memory' },
+      });
+      expect(entry?.message).toMatch(/embedded PGlite.*multi-replica.*real PostgreSQL/s);
+    } else {
+      expect(entry).toMatchObject({
+        level: 'info',
+        fields: { maxConnections: 4 },
+        message: 'connected to PostgreSQL',
+      });
+      // host:port/database, and never credentials.
+      expect(entry?.fields).toHaveProperty('database', expect.stringMatching(/^[^@]+:\d+\/\w+$/));
+    }
+  });
+
+  it('runs every migration up from an empty schema, in name order', async () => {
+    expect(await tablesIn(database.db, database.schema)).toEqual([]);
+
+    expect(await migrateToLatest(database.db)).toEqual(ALL);
+
+    expect(await executedMigrations(database.db)).toEqual(ALL);
+    expect(await tablesIn(database.db, database.schema)).toEqual([
+      'customer_profiles',
+      'kysely_migration',
+      'kysely_migration_lock',
+      'scheduled_jobs',
+    ]);
+    expect(await indexesOf(database.db, database.schema, 'scheduled_jobs')).toEqual([
+      'scheduled_jobs_available_idx',
+      'scheduled_jobs_dedupe_key_key',
+      'scheduled_jobs_pkey',
+    ]);
+  });
+
+  it('does nothing when already at the latest migration', async () => {
+    expect(await migrateToLatest(database.db)).toEqual([]);
+  });
+
+  it('rejects a document that is not a JSON object', async () => {
+    await expect(
+      sql`insert into customer_profiles (customer_id, document) values ('x', '[]')`.execute(
+        database.db,
+      ),
+    ).rejects.toThrow(/customer_profiles_document_is_object/);
+  });
+
+  it('rolls every migration back down, newest first', async () => {
+    expect(await migrateDownAll(database.db)).toEqual([...ALL].reverse());
+
+    expect(await executedMigrations(database.db)).toEqual([]);
+    expect(await tablesIn(database.db, database.schema)).toEqual([
+      'kysely_migration',
+      'kysely_migration_lock',
+    ]);
+  });
+
+  it('names the failing migration and keeps nothing of the failed run', async () => {
+    const broken: Migration = {
+      up: async (db) => {
+        await sql`select * from no_such_table`.execute(db);
+      },
+    };
+    const failure = migrateToLatest(database.db, { ...MIGRATIONS, '0099_broken': broken });
+
+    await expect(failure).rejects.toThrow(MigrationFailedError);
+    await expect(failure).rejects.toThrow(
+      /^database migration 0099_broken failed: .*no_such_table/,
+    );
+    await expect(failure).rejects.toMatchObject({ migrationName: '0099_broken' });
+    // The whole run is one transaction, so the good migrations before it are rolled back too.
+    expect(await executedMigrations(database.db)).toEqual([]);
+    expect(await tablesIn(database.db, database.schema)).not.toContain('customer_profiles');
+  });
+
+  it('migrates up again after a rollback', async () => {
+    expect(await migrateToLatest(database.db)).toEqual(ALL);
+  });
+});
+
+describe('createDatabase', () => {
+  it('keeps PGlite data in pgliteDataDir across restarts', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'omnigate-pglite-'));
+    try {
+      const logger = new RecordingLogger();
+      const first = await createDatabase({ pgliteDataDir: dataDir, logger });
+      await migrateToLatest(first.db);
+      await sql`insert into customer_profiles (customer_id) values ('kept')`.execute(first.db);
+      await first.close();
+
+      const second = await createDatabase({ pgliteDataDir: dataDir, logger });
+      try {
+        expect(await migrateToLatest(second.db)).toEqual([]);
+        const rows = await second.db
+          .selectFrom('customer_profiles')
+          .select('customer_id')
+          .execute();
+        expect(rows).toEqual([{ customer_id: 'kept' }]);
+        expect(logger.entries[0]?.fields).toEqual({ database: 'pglite', dataDir });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails at start with the address when PostgreSQL does not answer', async () => {
+    const start = createDatabase({
+      databaseUrl: 'postgres://postgres:secret@127.0.0.1:1/test',
+      logger: new RecordingLogger(),
+      connectTimeoutMs: 2_000,
+    });
+    await expect(start).rejects.toThrow(
+      /^PostgreSQL at 127\.0\.0\.1:1\/test is unreachable: connect ECONNREFUSED/,
+    );
+    await expect(start).rejects.not.toThrow(/secret/);
+  });
+
+  it('refuses a schema name that would need quoting', async () => {
+    await expect(
+      createDatabase({ schema: 'Robert"; drop', logger: new RecordingLogger() }),
+    ).rejects.toThrow(/must be lower-case letters/);
+  });
+
+  it('keeps options already in the URL when it adds the search_path', async () => {
+    const database = await openTestDatabase('postgres');
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set('options', '-c statement_timeout=4321');
+    const second = await createDatabase({
+      databaseUrl: url.toString(),
+      schema: database.schema,
+      logger: new RecordingLogger(),
+    });
+    try {
+      const { rows } = await sql<{ path: string; timeout: string }>`
+        select current_setting('search_path') as path,
+               current_setting('statement_timeout') as timeout`.execute(second.db);
+      expect(rows).toEqual([{ path: database.schema, timeout: '4321ms' }]);
+    } finally {
+      await second.close();
+      await database.dispose();
+    }
+  });
+});

@@ -1,0 +1,12 @@
+import type { Migration } from 'kysely';
+import * as customerProfiles from './0001_customer_profiles';
+import * as scheduledJobs from './0002_scheduled_jobs';
+
+/**
+ * Every migration, by name. Listed statically instead of read from the directory so the compiled
+ * build, ts-jest and bundlers all see the same set; names sort in the order they must run.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001_customer_profiles': customerProfiles,
+  '0002_scheduled_jobs': scheduledJobs,
+};

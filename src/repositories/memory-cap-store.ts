@@ -1,0 +1,143 @@
+import {
+  capKey,
+  rulesToReserve,
+  type CapStore,
+  type CapViolation,
+  type ReleaseRequest,
+  type ReserveRequest,
+  type ReserveResult,
+} from './cap-store';
+
+interface Window {
+  /** reservationId → time counted (ms). */
+  readonly entries: Map<string, number>;
+  /** The window of the rule that last wrote it, so idle sweeping knows when it is dead. */
+  windowMs: number;
+}
+
+export interface MemoryCapStoreOptions {
+  /** Sweep idle windows after this many reservations; keeps memory bounded by active customers. */
+  readonly sweepEvery?: number;
+}
+
+/**
+ * In-process CapStore for a single local instance without Redis. Same semantics as
+ * RedisCapStore; atomic because each call runs to completion without yielding to the event loop.
+ */
+export class MemoryCapStore implements CapStore {
+  private readonly windows = new Map<string, Window>();
+  private readonly sweepEvery: number;
+  private reservesSinceSweep = 0;
+  private closed = false;
+
+  constructor(options: MemoryCapStoreOptions = {}) {
+    this.sweepEvery = options.sweepEvery ?? 1000;
+  }
+
+  /** Number of live rule windows; for tests of the sweep. */
+  get size(): number {
+    return this.windows.size;
+  }
+
+  reserve(request: ReserveRequest): Promise<ReserveResult> {
+    // The executor turns a synchronous throw into a rejection, like the Redis store's errors.
+    return new Promise((resolve) => resolve(this.reserveNow(request)));
+  }
+
+  release(reservation: ReleaseRequest): Promise<void> {
+    return new Promise((resolve) => {
+      this.assertOpen();
+      for (const ruleId of reservation.ruleIds) {
+        const key = capKey(reservation.customerId, ruleId);
+        const window = this.windows.get(key);
+        if (window === undefined) continue;
+        window.entries.delete(reservation.reservationId);
+        if (window.entries.size === 0) this.windows.delete(key);
+      }
+      resolve();
+    });
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.windows.clear();
+    return Promise.resolve();
+  }
+
+  private reserveNow(request: ReserveRequest): ReserveResult {
+    this.assertOpen();
+    const rules = rulesToReserve(request);
+    const now = request.now.getTime();
+    this.maybeSweep(now);
+    const { reservationId } = request;
+    const violated: CapViolation[] = [];
+    const windows = rules.map((rule) => {
+      const windowMs = rule.windowSeconds * 1000;
+      const key = capKey(request.customerId, rule.id);
+      const window = this.windows.get(key) ?? { entries: new Map<string, number>(), windowMs };
+      trim(window, now - windowMs);
+      // Already counted (a retried reserve): needs no new room.
+      if (!window.entries.has(reservationId) && window.entries.size >= rule.limit) {
+        violated.push({ rule, ...fullness(window, rule.limit, windowMs) });
+      }
+      return { key, window, windowMs };
+    });
+    const granted = request.force || violated.length === 0;
+    for (const { key, window, windowMs } of windows) {
+      if (granted) {
+        // Keep the first time: a retry must not push its own slot further out.
+        if (!window.entries.has(reservationId)) window.entries.set(reservationId, now);
+        window.windowMs = windowMs;
+      }
+      if (window.entries.size > 0) this.windows.set(key, window);
+      else this.windows.delete(key);
+    }
+    if (!granted) return { granted: false, violated };
+    return {
+      granted: true,
+      reservation: {
+        customerId: request.customerId,
+        reservationId,
+        ruleIds: rules.map((rule) => rule.id),
+        at: request.now,
+      },
+      violated,
+    };
+  }
+
+  private maybeSweep(now: number): void {
+    this.reservesSinceSweep += 1;
+    if (this.reservesSinceSweep < this.sweepEvery) return;
+    this.reservesSinceSweep = 0;
+    for (const [key, window] of this.windows) {
+      trim(window, now - window.windowMs);
+      if (window.entries.size === 0) this.windows.delete(key);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('MemoryCapStore is closed');
+  }
+}
+
+/** Drops entries at or before the cutoff: an entry counted at t leaves the window at t + window. */
+function trim(window: Window, cutoff: number): void {
+  for (const [id, at] of window.entries) {
+    if (at <= cutoff) window.entries.delete(id);
+  }
+}
+
+/**
+ * A slot frees when the count falls to limit - 1, i.e. when entry number count - limit (oldest
+ * first) leaves; that is the oldest entry unless forced sends pushed the count past the limit.
+ */
+function fullness(
+  window: Window,
+  limit: number,
+  windowMs: number,
+): { count: number; retryAt: Date } {
+  const times = [...window.entries.values()].sort((a, b) => a - b);
+  const count = times.length;
+  const freesWith = times[count - limit] ?? 0;
+  return { count, retryAt: new Date(freesWith + windowMs) };
+}

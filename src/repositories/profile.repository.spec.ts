@@ -1,0 +1,313 @@
+import type { ProfilePatch as ContractProfilePatch } from '@omnigate/contracts';
+import { sql } from 'kysely';
+import { migrateToLatest } from './database/migrate';
+import { DATABASE_KINDS, openTestDatabase, type TestDatabase } from './database/testing';
+import { ProfileRepository, type ProfileUpdate } from './profile.repository';
+
+// Without this, PGlite cannot start inside Jest's sandbox: see database/pglite-outside-jest.ts.
+jest.mock('@electric-sql/pglite', () =>
+  jest
+    .requireActual<typeof import('./database/pglite-outside-jest')>(
+      './database/pglite-outside-jest',
+    )
+    .pgliteOutsideJest(),
+);
+
+const T0 = '2030-01-01T09:00:00.000Z';
+const T1 = '2030-01-01T10:00:00.000Z';
+const ALICE = 'cust-alice';
+
+const phone = (value: string) => ({ value, verified: true });
+const email = (value: string) => ({ value });
+
+function update(overrides: Partial<ProfileUpdate> & Pick<ProfileUpdate, 'patch'>): ProfileUpdate {
+  return { customerId: ALICE, occurredAt: T0, ...overrides };
+}
+
+describe.each(DATABASE_KINDS)('ProfileRepository on %s', (kind) => {
+  let database: TestDatabase;
+  let profiles: ProfileRepository;
+
+  beforeAll(async () => {
+    database = await openTestDatabase(kind);
+    await migrateToLatest(database.db);
+    profiles = new ProfileRepository(database.db);
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+  beforeEach(async () => {
+    await sql`truncate customer_profiles`.execute(database.db);
+  });
+
+  async function storedRow(customerId: string) {
+    return database.db
+      .selectFrom('customer_profiles')
+      .selectAll()
+      .where('customer_id', '=', customerId)
+      .executeTakeFirst();
+  }
+
+  it('returns null for a customer it has never seen', async () => {
+    expect(await profiles.get('nobody')).toBeNull();
+  });
+
+  it('creates a profile from a partial update, with defaults for the rest', async () => {
+    const outcome = await profiles.applyUpdate(
+      update({ version: 3, patch: { phones: [phone('+14155550100')] } }),
+    );
+
+    expect(outcome).toBe('applied');
+    expect(await profiles.get(ALICE)).toEqual({
+      customerId: ALICE,
+      phones: [phone('+14155550100')],
+      emails: [],
+      whatsapp: [],
+      webPushSubscriptions: [],
+      fcmTokens: [],
+      preferredChannels: [],
+      channelPreferences: {},
+      consents: [],
+      timeZone: 'UTC',
+      version: 3,
+      updatedAt: T0,
+    });
+  });
+
+  it('replaces the fields a patch names and keeps the others', async () => {
+    await profiles.applyUpdate(
+      update({
+        version: 1,
+        patch: {
+          phones: [phone('+14155550100'), phone('+14155550101')],
+          emails: [email('a@example.com')],
+          preferredChannels: ['email', 'sms'],
+          timeZone: 'Europe/Berlin',
+          locale: 'de-DE',
+          quietHours: { start: '22:00', end: '07:00' },
+        },
+      }),
+    );
+
+    await profiles.applyUpdate(
+      update({
+        version: 2,
+        occurredAt: T1,
+        patch: { phones: [phone('+14155550199')], timeZone: 'America/New_York' },
+      }),
+    );
+
+    expect(await profiles.get(ALICE)).toMatchObject({
+      // Replaced whole, not appended to.
+      phones: [phone('+14155550199')],
+      emails: [email('a@example.com')],
+      preferredChannels: ['email', 'sms'],
+      timeZone: 'America/New_York',
+      locale: 'de-DE',
+      quietHours: { start: '22:00', end: '07:00' },
+      version: 2,
+      updatedAt: T1,
+    });
+  });
+
+  it('merges channel preferences per category', async () => {
+    await profiles.applyUpdate(
+      update({
+        version: 1,
+        patch: {
+          channelPreferences: {
+            marketing: { sms: true, email: true },
+            '*': { whatsapp: false },
+          },
+        },
+      }),
+    );
+
+    await profiles.applyUpdate(
+      update({
+        version: 2,
+        patch: { channelPreferences: { marketing: { sms: false }, billing: { email: true } } },
+      }),
+    );
+
+    expect((await profiles.get(ALICE))?.channelPreferences).toEqual({
+      // A category in the patch replaces that category; the others stay.
+      marketing: { sms: false },
+      billing: { email: true },
+      '*': { whatsapp: false },
+    });
+  });
+
+  it('clears optional fields given as null', async () => {
+    await profiles.applyUpdate(
+      update({
+        version: 1,
+        patch: { locale: 'pt-BR', quietHours: { start: '21:00', end: '08:00' } },
+      }),
+    );
+
+    await profiles.applyUpdate(update({ version: 2, patch: { locale: null, quietHours: null } }));
+
+    const profile = await profiles.get(ALICE);
+    expect(profile).not.toHaveProperty('locale');
+    expect(profile).not.toHaveProperty('quietHours');
+  });
+
+  it('ignores an event whose version is not above the stored one', async () => {
+    await profiles.applyUpdate(
+      update({ version: 5, patch: { emails: [email('new@example.com')] } }),
+    );
+
+    const older = await profiles.applyUpdate(
+      update({ version: 4, occurredAt: T1, patch: { emails: [email('old@example.com')] } }),
+    );
+    const redelivered = await profiles.applyUpdate(
+      update({ version: 5, occurredAt: T1, patch: { emails: [email('again@example.com')] } }),
+    );
+
+    expect([older, redelivered]).toEqual(['stale', 'stale']);
+    expect(await profiles.get(ALICE)).toMatchObject({
+      emails: [email('new@example.com')],
+      version: 5,
+      updatedAt: T0,
+    });
+  });
+
+  it('applies an unversioned update whatever is stored, keeping the version', async () => {
+    await profiles.applyUpdate(update({ version: 7, patch: { phones: [phone('+14155550100')] } }));
+
+    const outcome = await profiles.applyUpdate(
+      update({
+        occurredAt: T1,
+        patch: {
+          consents: [{ channel: 'sms', granted: false, source: 'sms-stop', at: T1 }],
+        },
+      }),
+    );
+
+    expect(outcome).toBe('applied');
+    expect(await profiles.get(ALICE)).toMatchObject({
+      phones: [phone('+14155550100')],
+      consents: [{ channel: 'sms', granted: false, source: 'sms-stop', at: T1 }],
+      version: 7,
+    });
+  });
+
+  it('takes the patch type of the profile event contract as it is', async () => {
+    const patch: ContractProfilePatch = {
+      whatsapp: [{ value: '+14155550123' }],
+      fcmTokens: [{ token: 'fcm-1', platform: 'android' }],
+      quietHours: null,
+    };
+    expect(await profiles.applyUpdate(update({ version: 1, patch }))).toBe('applied');
+    expect((await profiles.get(ALICE))?.fcmTokens).toEqual([
+      { token: 'fcm-1', platform: 'android' },
+    ]);
+  });
+
+  it('deletes to a tombstone that keeps the version and nothing personal', async () => {
+    await profiles.applyUpdate(
+      update({
+        version: 2,
+        patch: { phones: [phone('+14155550100')], locale: 'fr-FR', timeZone: 'Europe/Paris' },
+      }),
+    );
+
+    expect(await profiles.delete(ALICE, 3)).toBe('applied');
+
+    expect(await profiles.get(ALICE)).toBeNull();
+    const row = await storedRow(ALICE);
+    expect(row).toMatchObject({ document: {}, locale: null, time_zone: 'UTC' });
+    expect(row?.deleted_at).not.toBeNull();
+    expect(Number(row?.version)).toBe(3);
+  });
+
+  it('keeps a deleted profile deleted against older events, and revives it on a newer one', async () => {
+    await profiles.applyUpdate(
+      update({ version: 1, patch: { phones: [phone('+14155550100')], locale: 'fr-FR' } }),
+    );
+    await profiles.delete(ALICE, 5);
+
+    expect(
+      await profiles.applyUpdate(
+        update({ version: 4, patch: { emails: [email('x@example.com')] } }),
+      ),
+    ).toBe('stale');
+    expect(await profiles.get(ALICE)).toBeNull();
+
+    expect(
+      await profiles.applyUpdate(
+        update({ version: 6, patch: { emails: [email('y@example.com')] } }),
+      ),
+    ).toBe('applied');
+    // Nothing from before the delete comes back.
+    expect(await profiles.get(ALICE)).toMatchObject({
+      phones: [],
+      emails: [email('y@example.com')],
+      timeZone: 'UTC',
+      version: 6,
+    });
+    expect(await profiles.get(ALICE)).not.toHaveProperty('locale');
+  });
+
+  it('ignores a delete older than the stored profile', async () => {
+    await profiles.applyUpdate(update({ version: 9, patch: { phones: [phone('+14155550100')] } }));
+
+    expect(await profiles.delete(ALICE, 8)).toBe('stale');
+    expect(await profiles.get(ALICE)).toMatchObject({ version: 9 });
+  });
+
+  it('applies an unversioned delete (a Kafka tombstone) whatever is stored', async () => {
+    await profiles.applyUpdate(update({ version: 9, patch: { phones: [phone('+14155550100')] } }));
+
+    expect(await profiles.delete(ALICE)).toBe('applied');
+    expect(await profiles.get(ALICE)).toBeNull();
+    // The version stays, so redelivered older upserts remain stale.
+    expect(await profiles.applyUpdate(update({ version: 9, patch: {} }))).toBe('stale');
+  });
+
+  it('remembers the version of a delete for a customer it never saw', async () => {
+    expect(await profiles.delete('cust-ghost', 4)).toBe('applied');
+
+    expect(
+      await profiles.applyUpdate(update({ customerId: 'cust-ghost', version: 3, patch: {} })),
+    ).toBe('stale');
+    expect(await profiles.get('cust-ghost')).toBeNull();
+  });
+
+  it('reads several profiles in one call, leaving out unknown and deleted ones', async () => {
+    await profiles.applyUpdate(update({ customerId: 'a', version: 1, patch: {} }));
+    await profiles.applyUpdate(update({ customerId: 'b', version: 1, patch: {} }));
+    await profiles.delete('b', 2);
+
+    const found = await profiles.getMany(['a', 'b', 'c', 'a']);
+
+    expect([...found.keys()]).toEqual(['a']);
+    expect(await profiles.getMany([])).toEqual(new Map());
+  });
+
+  it('ends at the highest version when updates race in any order', async () => {
+    const versions = Array.from({ length: 30 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+
+    const outcomes = await Promise.all(
+      versions.map((version) =>
+        profiles.applyUpdate(
+          update({ version, patch: { emails: [email(`v${version}@example.com`)] } }),
+        ),
+      ),
+    );
+
+    expect(outcomes).toContain('applied');
+    expect(await profiles.get(ALICE)).toMatchObject({
+      version: 30,
+      emails: [email('v30@example.com')],
+    });
+  });
+
+  it('refuses a version that is not a non-negative integer', async () => {
+    await expect(profiles.applyUpdate(update({ version: -1, patch: {} }))).rejects.toThrow(
+      RangeError,
+    );
+    await expect(profiles.delete(ALICE, 1.5)).rejects.toThrow(RangeError);
+  });
+});

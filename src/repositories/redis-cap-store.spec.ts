@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import type Redis from 'ioredis';
+import type { CapRule } from '../services/policy/frequency-caps';
+import type { ReserveRequest } from './cap-store';
+import { connectRedis, RESERVE_SCRIPT, RedisCapStore } from './redis-cap-store';
+
+// The contract shared with MemoryCapStore is in cap-store.spec.ts; this file checks what only the
+// Redis store has: key layout, expiry, the script cache, connection failures.
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DAY_MS = 24 * 3600 * 1000;
+
+function rule(id: string, overrides: Partial<CapRule> = {}): CapRule {
+  return { id, scope: {}, windowSeconds: 24 * 3600, limit: 3, overCap: 'cap', ...overrides };
+}
+
+function request(overrides: Partial<ReserveRequest> = {}): ReserveRequest {
+  return {
+    customerId: 'cust-1',
+    channel: 'sms',
+    category: 'marketing',
+    rules: [rule('daily')],
+    now: new Date(),
+    reservationId: randomUUID(),
+    force: false,
+    ...overrides,
+  };
+}
+
+/** Stands in for ioredis where a real server cannot produce the case (an empty script cache). */
+function fakeClient(calls: { evalsha: () => Promise<unknown>; eval: () => Promise<unknown> }): {
+  client: Redis;
+  evalsha: jest.Mock;
+  eval: jest.Mock;
+} {
+  const evalsha = jest.fn(calls.evalsha);
+  const evalScript = jest.fn(calls.eval);
+  const client = { evalsha, eval: evalScript } as unknown as Redis;
+  return { client, evalsha, eval: evalScript };
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('RedisCapStore on a real Redis', () => {
+  const keyPrefix = `test:caps:${randomUUID()}:`;
+  let admin: Redis;
+  let store: RedisCapStore;
+
+  beforeAll(async () => {
+    const options = { connectTimeout: 2000, retryStrategy: () => null };
+    admin = await connectRedis(REDIS_URL, options);
+    store = new RedisCapStore(await connectRedis(REDIS_URL, options), { keyPrefix });
+  });
+  afterAll(async () => {
+    await store?.close();
+    if (admin) {
+      const keys = await admin.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
+      admin.disconnect();
+    }
+  });
+
+  it('keeps one sorted set per rule under the customer hash tag, expiring after its window', async () => {
+    const customerId = `cust:{odd} ${randomUUID()}`;
+    const rules = [rule('daily'), rule('hourly', { windowSeconds: 3600 })];
+    const now = new Date();
+    const result = await store.reserve(request({ customerId, rules, now }));
+    if (!result.granted) throw new Error('refused');
+
+    const tag = encodeURIComponent(customerId);
+    const keys = (await admin.keys(`${keyPrefix}*`)).filter((key) => key.includes(tag)).sort();
+    expect(keys).toEqual([`${keyPrefix}cap:{${tag}}:daily`, `${keyPrefix}cap:{${tag}}:hourly`]);
+    for (const key of keys) {
+      // Redis Cluster hashes the text between the first "{" and the next "}".
+      expect(key.slice(key.indexOf('{') + 1, key.indexOf('}'))).toBe(tag);
+      expect(await admin.zrange(key, 0, -1, 'WITHSCORES')).toEqual([
+        result.reservation.reservationId,
+        String(now.getTime()),
+      ]);
+    }
+    const dailyTtl = await admin.pttl(`${keyPrefix}cap:{${tag}}:daily`);
+    const hourlyTtl = await admin.pttl(`${keyPrefix}cap:{${tag}}:hourly`);
+    expect(dailyTtl).toBeGreaterThan(DAY_MS - 60_000);
+    expect(dailyTtl).toBeLessThanOrEqual(DAY_MS);
+    expect(hourlyTtl).toBeGreaterThan(3600_000 - 60_000);
+    expect(hourlyTtl).toBeLessThanOrEqual(3600_000);
+  });
+
+  it('writes nothing into the roomy rule when a tight rule refuses', async () => {
+    const customerId = `cust-${randomUUID()}`;
+    const rules = [rule('roomy', { limit: 5 }), rule('tight', { limit: 1 })];
+    const first = await store.reserve(request({ customerId, rules }));
+    const refused = await store.reserve(request({ customerId, rules, reservationId: 'refused' }));
+    expect(refused.granted).toBe(false);
+    const roomy = await admin.zrange(`${keyPrefix}cap:{${customerId}}:roomy`, 0, -1);
+    expect(roomy).toEqual([first.granted && first.reservation.reservationId]);
+  });
+
+  it('removes the key entirely once its last reservation is released', async () => {
+    const customerId = `cust-${randomUUID()}`;
+    const result = await store.reserve(request({ customerId }));
+    if (!result.granted) throw new Error('refused');
+    await store.release(result.reservation);
+    expect(await admin.exists(`${keyPrefix}cap:{${customerId}}:daily`)).toBe(0);
+  });
+
+  it('trims entries that have left the window from the stored set', async () => {
+    const customerId = `cust-${randomUUID()}`;
+    const start = Date.now();
+    await store.reserve(request({ customerId, now: new Date(start), reservationId: 'old' }));
+    await store.reserve(
+      request({ customerId, now: new Date(start + DAY_MS), reservationId: 'new' }),
+    );
+    expect(await admin.zrange(`${keyPrefix}cap:{${customerId}}:daily`, 0, -1)).toEqual(['new']);
+  });
+});
+
+describe('RedisCapStore script cache', () => {
+  const granted = [1];
+
+  it('runs the cached script by its SHA', async () => {
+    const fake = fakeClient({
+      evalsha: () => Promise.resolve(granted),
+      eval: () => Promise.reject(new Error('not expected')),
+    });
+    const result = await new RedisCapStore(fake.client).reserve(request());
+    expect(result.granted).toBe(true);
+    expect(fake.eval).not.toHaveBeenCalled();
+  });
+
+  it('falls back to EVAL when the server has no copy (NOSCRIPT)', async () => {
+    const fake = fakeClient({
+      evalsha: () => Promise.reject(new Error('NOSCRIPT No matching script. Please use EVAL.')),
+      eval: () => Promise.resolve(granted),
+    });
+    const result = await new RedisCapStore(fake.client).reserve(request());
+    expect(result.granted).toBe(true);
+    // KEYS then ARGV: now, reservation id, force, and limit + window ms per rule.
+    const args: unknown[] = [1, 'cap:{cust-1}:daily', expect.any(String), expect.any(String)];
+    expect(fake.eval).toHaveBeenCalledWith(RESERVE_SCRIPT, ...args, '0', '3', '86400000');
+  });
+
+  it('passes other errors through without retrying', async () => {
+    const fake = fakeClient({
+      evalsha: () => Promise.reject(new Error('READONLY You can not write against a replica.')),
+      eval: () => Promise.resolve(granted),
+    });
+    await expect(new RedisCapStore(fake.client).reserve(request())).rejects.toThrow('READONLY');
+    expect(fake.eval).not.toHaveBeenCalled();
+  });
+
+  it('refuses a reply it does not understand', async () => {
+    const fake = fakeClient({
+      evalsha: () => Promise.resolve('OK'),
+      eval: () => Promise.resolve(),
+    });
+    await expect(new RedisCapStore(fake.client).reserve(request())).rejects.toThrow(
+      'unexpected reply from the cap reserve script',
+    );
+  });
+
+  it('skips the round trip when no rule applies', async () => {
+    const fake = fakeClient({
+      evalsha: () => Promise.resolve(granted),
+      eval: () => Promise.resolve(),
+    });
+    const rules = [rule('email-only', { scope: { channel: 'email' } })];
+    expect((await new RedisCapStore(fake.client).reserve(request({ rules }))).granted).toBe(true);
+    expect(fake.evalsha).not.toHaveBeenCalled();
+  });
+});
+
+describe('RedisCapStore set-up', () => {
+  it('rejects a key prefix with braces, which would become the hash tag', () => {
+    const fake = fakeClient({ evalsha: () => Promise.resolve(), eval: () => Promise.resolve() });
+    expect(() => new RedisCapStore(fake.client, { keyPrefix: 'omni{x}:' })).toThrow('braces');
+  });
+
+  it('fails to connect with the socket reason and without the password', async () => {
+    const port = await closedPort();
+    const attempt = connectRedis(`redis://:hunter2@127.0.0.1:${port}`, {
+      retryStrategy: () => null,
+    });
+    await expect(attempt).rejects.toThrow(
+      /not reachable at redis:\/\/:\*\*\*@127\.0\.0\.1.*ECONNREFUSED/,
+    );
+    await expect(attempt).rejects.not.toThrow('hunter2');
+  });
+});

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import Redis, { type Cluster, type RedisOptions } from 'ioredis';
+import {
+  capKey,
+  rulesToReserve,
+  type CapRule,
+  type CapStore,
+  type CapViolation,
+  type ReleaseRequest,
+  type ReserveRequest,
+  type ReserveResult,
+} from './cap-store';
+
+/**
+ * The whole check-and-reserve in one round trip. Redis runs a script without interleaving other
+ * commands, so replicas racing on one customer cannot both take the last slot.
+ * KEYS: one sorted set per applicable rule (members: reservation ids, scores: ms), all under the
+ * customer's hash tag. ARGV: now ms, reservation id, force "1"/"0", then limit and window ms per key.
+ * Reply: {granted 1/0, then key index, count, retryAt ms for each rule without room}.
+ */
+export const RESERVE_SCRIPT = `
+local now = tonumber(ARGV[1])
+local id = ARGV[2]
+local force = ARGV[3] == '1'
+local violated = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 + 2 * i])
+  local window = tonumber(ARGV[3 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  -- An id already counted here is a retried reserve: it needs no new room.
+  if not redis.call('ZSCORE', key, id) then
+    local count = redis.call('ZCARD', key)
+    if count >= limit then
+      -- Room returns when entry number count - limit (oldest first) leaves the window.
+      local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+      violated[#violated + 1] = i
+      violated[#violated + 1] = count
+      violated[#violated + 1] = tonumber(frees[2]) + window
+    end
+  end
+end
+local granted = force or #violated == 0
+if granted then
+  for i, key in ipairs(KEYS) do
+    local window = tonumber(ARGV[3 + 2 * i])
+    -- NX keeps the first time, so a retry does not push its own slot further out.
+    redis.call('ZADD', key, 'NX', now, id)
+    local newest = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
+    redis.call('PEXPIRE', key, window + math.max(0, newest - now))
+  end
+end
+local reply = {granted and 1 or 0}
+for _, value in ipairs(violated) do reply[#reply + 1] = value end
+return reply
+`;
+
+const RESERVE_SHA = createHash('sha1').update(RESERVE_SCRIPT).digest('hex');
+
+export interface RedisCapStoreOptions {
+  /** Prepended to every key, e.g. per environment or per test run; must not contain braces. */
+  readonly keyPrefix?: string;
+}
+
+/** Duck-typed: socket errors may come from another realm (e.g. under jest), failing instanceof. */
+function messageOf(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'message' in error) {
+    return String(error.message);
+  }
+  return String(error);
+}
+
+/** The URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable REDIS_URL)';
+  }
+}
+
+/**
+ * Connects now instead of on first use, so an unreachable Redis fails start-up (or a test) with
+ * the socket's own reason, not a command stuck in the offline queue. Once connected, the client's
+ * normal reconnect rules apply.
+ */
+export async function connectRedis(url: string, options: RedisOptions = {}): Promise<Redis> {
+  const client = new Redis(url, { ...options, lazyConnect: true });
+  let firstError: unknown;
+  // Also keeps ioredis from printing "Unhandled error event" for every failed attempt.
+  const remember = (error: unknown): void => {
+    firstError ??= error;
+  };
+  client.on('error', remember);
+  try {
+    await client.connect();
+    // From here on, errors belong to whoever logs the client's events.
+    client.off('error', remember);
+    return client;
+  } catch (error) {
+    // Stops reconnect attempts; skipped when already ended, as it would then arm a needless
+    // disconnect timer on the dead socket that keeps the process alive for seconds.
+    if (client.status !== 'end') client.disconnect();
+    // The first socket error says why (ECONNREFUSED, ENOTFOUND, auth); connect() only says closed.
+    const why = firstError ?? error;
+    const reason = messageOf(why);
+    throw new Error(`Redis is not reachable at ${redactUrl(url)}: ${reason}`, { cause: error });
+  }
+}
+
+/**
+ * CapStore on Redis (standalone or Cluster). The store owns the client it is given: close() quits
+ * it. Unreachable Redis surfaces as rejected promises, per the client's retry options; whether a
+ * send then goes uncapped or waits is the caller's decision.
+ */
+export class RedisCapStore implements CapStore {
+  private readonly keyPrefix: string;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    options: RedisCapStoreOptions = {},
+  ) {
+    this.keyPrefix = options.keyPrefix ?? '';
+    // A brace in the prefix would become the hash tag and put every customer in one slot.
+    if (/[{}]/.test(this.keyPrefix)) {
+      throw new Error(`RedisCapStore keyPrefix must not contain braces: ${this.keyPrefix}`);
+    }
+  }
+
+  static async connect(
+    url: string,
+    options: RedisCapStoreOptions & { readonly redis?: RedisOptions } = {},
+  ): Promise<RedisCapStore> {
+    return new RedisCapStore(await connectRedis(url, options.redis), options);
+  }
+
+  async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    const rules = rulesToReserve(request);
+    const reservation = {
+      customerId: request.customerId,
+      reservationId: request.reservationId,
+      ruleIds: rules.map((rule) => rule.id),
+      at: request.now,
+    };
+    // No rule applies: nothing to count, so no round trip.
+    if (rules.length === 0) return { granted: true, reservation, violated: [] };
+    const keys = rules.map((rule) => this.key(request.customerId, rule.id));
+    const args = [String(request.now.getTime()), request.reservationId, request.force ? '1' : '0'];
+    for (const rule of rules) args.push(String(rule.limit), String(rule.windowSeconds * 1000));
+    const reply = parseReply(await this.evalReserve(keys, args), rules);
+    if (!reply.granted) return { granted: false, violated: reply.violated };
+    return { granted: true, reservation, violated: reply.violated };
+  }
+
+  async release(reservation: ReleaseRequest): Promise<void> {
+    if (reservation.ruleIds.length === 0) return;
+    const results = await this.client
+      .pipeline(
+        reservation.ruleIds.map((ruleId) => [
+          'zrem',
+          this.key(reservation.customerId, ruleId),
+          reservation.reservationId,
+        ]),
+      )
+      .exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit();
+  }
+
+  private key(customerId: string, ruleId: string): string {
+    return this.keyPrefix + capKey(customerId, ruleId);
+  }
+
+  private async evalReserve(keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(RESERVE_SHA, keys.length, ...keys, ...args);
+    } catch (error) {
+      // First use on this server, or its script cache was flushed: EVAL runs it and caches it.
+      if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
+      return this.client.eval(RESERVE_SCRIPT, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+function parseReply(
+  reply: unknown,
+  rules: readonly CapRule[],
+): { granted: boolean; violated: CapViolation[] } {
+  if (
+    !Array.isArray(reply) ||
+    reply.length % 3 !== 1 ||
+    !reply.every((value): value is number => typeof value === 'number')
+  ) {
+    throw new Error(`unexpected reply from the cap reserve script: ${JSON.stringify(reply)}`);
+  }
+  const numbers: number[] = reply;
+  const violated: CapViolation[] = [];
+  for (let at = 1; at < numbers.length; at += 3) {
+    const rule = rules[(numbers[at] ?? 0) - 1];
+    if (rule === undefined) throw new Error(`cap reserve script named rule #${numbers[at]}`);
+    violated.push({ rule, count: numbers[at + 1] ?? 0, retryAt: new Date(numbers[at + 2] ?? 0) });
+  }
+  return { granted: numbers[0] === 1, violated };
+}

@@ -1,0 +1,72 @@
+import type { OnApplicationShutdown, Provider } from '@nestjs/common';
+import type { AppConfig } from '../config/environment';
+import type { Logger } from '../observability/logger';
+import { CAP_STORE, type CapStore } from './cap-store';
+import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './database';
+import { MemoryCapStore } from './memory-cap-store';
+import { RedisCapStore } from './redis-cap-store';
+
+const DATABASE_HANDLE = Symbol('DATABASE_HANDLE');
+
+/** Closes the database pool and the cap store after everything that uses them has stopped. */
+class StorageLifecycle implements OnApplicationShutdown {
+  constructor(
+    private readonly database: DatabaseHandle,
+    private readonly caps: CapStore,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.caps.close();
+    await this.database.close();
+  }
+}
+
+/**
+ * PostgreSQL (or the embedded PGlite without DATABASE_URL) migrated to the latest schema, and the
+ * frequency-cap store (Redis, or in process without REDIS_URL). Each embedded default says so in
+ * the start-up log: it is right for one local instance, not for replicas.
+ */
+export function storageProviders(config: AppConfig, logger: Logger): Provider[] {
+  return [
+    {
+      provide: DATABASE_HANDLE,
+      useFactory: async (): Promise<DatabaseHandle> => {
+        const handle = await createDatabase({
+          databaseUrl: config.storage.databaseUrl,
+          pgliteDataDir: config.storage.pgliteDataDir,
+          maxConnections: config.storage.databasePoolSize,
+          schema: config.storage.databaseSchema,
+          logger: logger.child({ component: 'database' }),
+        });
+        const applied = await migrateToLatest(handle.db);
+        logger.info({ database: handle.kind, migrationsApplied: applied }, 'database ready');
+        return handle;
+      },
+    },
+    {
+      provide: KYSELY,
+      inject: [DATABASE_HANDLE],
+      useFactory: (handle: DatabaseHandle) => handle.db,
+    },
+    {
+      provide: CAP_STORE,
+      useFactory: async (): Promise<CapStore> => {
+        if (config.storage.redisUrl) {
+          const store = await RedisCapStore.connect(config.storage.redisUrl);
+          logger.info({ caps: 'redis' }, 'frequency caps counted in Redis');
+          return store;
+        }
+        logger.warn(
+          { caps: 'memory' },
+          'REDIS_URL is not set: frequency caps are counted in this process only (fine for one local instance, wrong for replicas)',
+        );
+        return new MemoryCapStore();
+      },
+    },
+    {
+      provide: StorageLifecycle,
+      inject: [DATABASE_HANDLE, CAP_STORE],
+      useFactory: (handle: DatabaseHandle, caps: CapStore) => new StorageLifecycle(handle, caps),
+    },
+  ];
+}

@@ -1,0 +1,141 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SandboxSuite } from '@omnigate/sandbox';
+import { AppModule } from '../src/app.module';
+import { loadConfig } from '../src/config/environment';
+import { createLogger } from '../src/observability/logger';
+import { Clock } from '../src/repositories/clock';
+import { ProfileRepository } from '../src/repositories/profile.repository';
+import { DeferredDispatchWorker } from '../src/services/deferred-dispatch.worker';
+import { gatewayEnv } from './support/env';
+import { createTestTopics, publish, testKafka, TopicReader } from './support/kafka';
+import { DATABASE_URL, dropSchema, REDIS_URL, uniqueSchema } from './support/storage';
+
+/** A clock the test moves by hand: the deferral is proven without waiting until morning. */
+class ManualClock extends Clock {
+  constructor(public current: Date) {
+    super();
+  }
+  now(): Date {
+    return new Date(this.current);
+  }
+}
+
+interface Receipt {
+  messageId: string;
+  status: string;
+  channel: string | null;
+  deferredUntil?: string;
+  trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
+}
+
+describe('quiet hours', () => {
+  const kafka = testKafka();
+  const schema = uniqueSchema();
+  // 23:00 in Berlin (CET, UTC+1) on a November evening.
+  const clock = new ManualClock(new Date('2026-11-24T22:00:00Z'));
+  let app: INestApplicationContext;
+  let suite: SandboxSuite;
+  let receipts: TopicReader;
+  let sendTopic: string;
+
+  beforeAll(async () => {
+    suite = await SandboxSuite.start();
+    const topics = await createTestTopics(kafka, 3);
+    sendTopic = topics.send;
+    const loaded = loadConfig(
+      gatewayEnv(topics, {
+        ...suite.gatewayEnvironment(),
+        DATABASE_URL,
+        DATABASE_SCHEMA: schema,
+        REDIS_URL,
+        // The test runs the scheduler itself, after moving the clock.
+        SCHEDULER_POLL_MS: '60000',
+        LOG_LEVEL: 'warn',
+      }),
+    );
+    if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+    app = await NestFactory.createApplicationContext(
+      AppModule.forRoot({
+        config: loaded.config,
+        logger: createLogger('warn'),
+        clock,
+        onFatal: (error) => {
+          throw error;
+        },
+      }),
+      { logger: false },
+    );
+    await app.init();
+    receipts = await new TopicReader(kafka, topics.receipts).start();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await receipts?.stop();
+    await suite?.close();
+    await dropSchema(schema);
+  });
+
+  it('defers a marketing SMS at 23:00 customer time and sends it when quiet hours end', async () => {
+    const customerId = `cust-${randomUUID().slice(0, 8)}`;
+    await app.get(ProfileRepository).applyUpdate({
+      customerId,
+      version: 1,
+      occurredAt: clock.now().toISOString(),
+      patch: {
+        phones: [{ value: '+14155550777', verified: true }],
+        timeZone: 'Europe/Berlin',
+        quietHours: { start: '22:00', end: '07:00' },
+        consents: [
+          { channel: 'sms', granted: true, source: 'signup-form', at: '2026-01-01T00:00:00Z' },
+        ],
+      },
+    });
+    const id = `cmd-${randomUUID()}`;
+    const command = {
+      id,
+      customerId,
+      category: 'marketing',
+      channels: ['sms'],
+      content: { sms: { text: 'Winter sale starts tomorrow' } },
+    };
+    await publish(kafka, sendTopic, [{ key: customerId, value: JSON.stringify(command) }]);
+    await receipts.waitFor(
+      (records) => records.some((r) => r.value.includes(id)),
+      30000,
+      'the deferral receipt',
+    );
+
+    const deferred = JSON.parse(
+      receipts.records.find((r) => r.value.includes(id))!.value,
+    ) as Receipt;
+    expect(deferred.status).toBe('deferred');
+    // 07:00 in Berlin the next morning.
+    expect(deferred.deferredUntil).toBe('2026-11-25T06:00:00.000Z');
+    expect(deferred.trace.find((t) => t.reasonCode === 'QUIET_HOURS')!.detail).toMatch(
+      /22:00.07:00 Europe\/Berlin/,
+    );
+    expect(suite.twilio.requests).toHaveLength(0);
+
+    const worker = app.get(DeferredDispatchWorker);
+    clock.current = new Date('2026-11-25T05:59:00Z');
+    expect(await worker.runDue()).toBe(0);
+
+    clock.current = new Date('2026-11-25T06:00:01Z');
+    expect(await worker.runDue()).toBe(1);
+    await receipts.waitFor(
+      (records) => records.filter((r) => r.value.includes(id)).length >= 2,
+      30000,
+      'the receipt after quiet hours',
+    );
+    const sent = receipts.records
+      .filter((r) => r.value.includes(id))
+      .map((r) => JSON.parse(r.value) as Receipt)[1]!;
+    expect(sent).toMatchObject({ status: 'sent', channel: 'sms' });
+    expect(suite.twilio.acceptedMessages.map((m) => m.To)).toEqual(['+14155550777']);
+    expect(await worker.runDue()).toBe(0);
+  });
+});
