@@ -117,8 +117,13 @@ export class ConsumerRunner {
     // A failed heartbeat usually means the group is rebalancing: finish what is in flight, start
     // nothing new, and hand the error back to the client so it rejoins.
     let interruption: Error | undefined;
-    const mayStartMore = (): boolean =>
-      failure === undefined && interruption === undefined && isRunning() && !isStale();
+    // While running, any record may start. While draining for shutdown, only records below the
+    // highest finished offset may: they fill the gaps so that everything finished gets committed
+    // and a restart redoes nothing. After a failure or a rebalance, nothing new starts.
+    const mayStart = (offset: string): boolean => {
+      if (failure !== undefined || interruption !== undefined || isStale()) return false;
+      return isRunning() || offsets.isGapBelowFinished(offset);
+    };
 
     // Mid-batch commits bound how much finished work a crash redoes. One at a time: a commit that
     // is still running already carries an offset at least as old as the next one would.
@@ -135,11 +140,11 @@ export class ConsumerRunner {
 
     const runChain = async (chain: KafkaMessage[]): Promise<void> => {
       for (const message of chain) {
-        if (!mayStartMore()) return;
+        if (!mayStart(message.offset)) return;
         await this.slots.acquire();
         try {
           // Re-check after waiting for a slot: shutdown or a rebalance may have begun meanwhile.
-          if (!mayStartMore()) return;
+          if (!mayStart(message.offset)) return;
           await this.handler(toInboundRecord(batch.topic, batch.partition, message));
         } catch (error) {
           failure ??= error instanceof Error ? error : new Error(String(error));

@@ -28,3 +28,14 @@ describe('ContiguousOffsets', () => {
     expect(offsets.finishedCount).toBe(2);
   });
 });
+
+describe('ContiguousOffsets gaps', () => {
+  it('names the unfinished offsets below the highest finished one', () => {
+    const offsets = new ContiguousOffsets(['1', '2', '3', '4']);
+    expect(offsets.isGapBelowFinished('1')).toBe(false);
+    offsets.markDone('3');
+    expect(offsets.isGapBelowFinished('1')).toBe(true);
+    expect(offsets.isGapBelowFinished('2')).toBe(true);
+    expect(offsets.isGapBelowFinished('4')).toBe(false);
+  });
+});
