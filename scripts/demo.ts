@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS } from '../libs/contracts/src';
 import { SandboxSuite } from '../libs/sandbox/src';
+import { buildScenarios } from './lib/demo-scenarios';
 import { buildWorkload } from './lib/workload';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -27,6 +28,7 @@ interface Receipt {
   provider: string | null;
   reason: { code: string; message: string } | null;
   fallbackFrom?: string;
+  deferredUntil?: string;
   trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
 }
 
@@ -138,7 +140,17 @@ async function main(): Promise<void> {
     },
   });
 
+  // One real subscription per customer on the sandbox push service, as a browser would hold.
+  const subscriptions = new Map<
+    number,
+    ReturnType<SandboxSuite['newWebPushSubscription']>['subscription']
+  >();
   const workload = buildWorkload({
+    webPushSubscription: (index) => {
+      if (!subscriptions.has(index))
+        subscriptions.set(index, sandbox.newWebPushSubscription().subscription);
+      return subscriptions.get(index)!;
+    },
     commands: COMMANDS,
     customers: CUSTOMERS,
     malformed: MALFORMED,
@@ -153,6 +165,21 @@ async function main(): Promise<void> {
   };
   const producer = kafka.producer();
   await producer.connect();
+  // Customer profiles first (the profiles topic), then a moment for the gateway to store them.
+  const scenarios = buildScenarios(runId, CUSTOMERS, new Date());
+  await producer.send({ topic: DEFAULT_TOPICS.profiles, acks: -1, messages: scenarios.profiles });
+  console.log(
+    `Published ${scenarios.profiles.length} customer profiles to ${DEFAULT_TOPICS.profiles}`,
+  );
+  await new Promise((r) => setTimeout(r, 3000));
+  workload.push(
+    ...scenarios.commands.map((c) => ({
+      key: c.key,
+      value: c.value,
+      label: 'scenario',
+      valid: true,
+    })),
+  );
   const startedAt = Date.now();
   bars.published.start(workload.length, 0);
   for (let i = 0; i < workload.length; i += 50) {
@@ -197,16 +224,27 @@ async function main(): Promise<void> {
     'Requests the sandbox providers received',
     new Map(sandbox.labelledFakes().map(([label, fake]) => [label, fake.requests.length])),
   );
-  const fellBack = receipts.find((r) => r.fallbackFrom);
-  if (fellBack) {
-    console.log(`
-Decision trace of ${fellBack.messageId}:`);
-    for (const t of fellBack.trace) {
-      console.log(
-        `  ${t.channel.padEnd(10)} ${t.decision.padEnd(7)} ${t.reasonCode ?? ''} ${t.detail}`,
-      );
+  const fellBack = receipts.find((r) => r.fallbackFrom && r.messageId.startsWith(`${runId}-0`));
+  const traced = [
+    ...(fellBack
+      ? [{ messageId: fellBack.messageId, shows: 'a channel failing over to the next' }]
+      : []),
+    ...scenarios.highlights,
+  ];
+  for (const { messageId, shows } of traced) {
+    const receipt = receipts.find((r) => r.messageId === messageId);
+    if (!receipt) continue;
+    const how = receipt.channel ? ` by ${receipt.channel}` : '';
+    const until = receipt.deferredUntil ? ` until ${receipt.deferredUntil}` : '';
+    console.log(`\nDecision trace of ${messageId} (${shows}): ${receipt.status}${how}${until}`);
+    for (const t of receipt.trace) {
+      const code = (t.reasonCode ?? '').padEnd(17);
+      console.log(`  ${t.channel.padEnd(10)} ${t.decision.padEnd(7)} ${code} ${t.detail}`);
     }
   }
+  console.log(
+    '\nMarketing needs a consent record: the workload customers have no stored profile, so their marketing is suppressed.',
+  );
   const examples = receipts.filter((r) => r.status === 'rejected').slice(0, 3);
   if (examples.length > 0) {
     console.log('\nSome rejection reasons:');

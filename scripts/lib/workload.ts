@@ -34,10 +34,26 @@ function phoneFor(index: number): string {
   return `+1415555${String(index % 10000).padStart(4, '0')}`;
 }
 
+/** A browser push subscription for a customer; the demo passes real ones from the sandbox. */
+export type WebPushSubscriptionFactory = (customerIndex: number) => {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+};
+
+const placeholderSubscription: WebPushSubscriptionFactory = (customerIndex) => ({
+  endpoint: `https://push.example.com/send/${customerIndex}`,
+  keys: {
+    p256dh:
+      'BOr3Jq6Yv2l9Xl8JmN0eKx3YkQmDq6v1Q0n3bqjH0Yx6u0H8m7Qk2h9bXo4vYb2u7Y7tq5F4XwK1v9o8m3n2b1c',
+    auth: 'a1B2c3D4e5F6g7H8i9J0kA',
+  },
+});
+
 export function validCommand(
   sequence: number,
   customerIndex: number,
   runId: string,
+  webPushSubscription: WebPushSubscriptionFactory = placeholderSubscription,
 ): { id: string; body: Record<string, unknown> } {
   const id = `${runId}-${String(sequence).padStart(6, '0')}`;
   const name = FIRST_NAMES[customerIndex % FIRST_NAMES.length]!;
@@ -65,16 +81,7 @@ export function validCommand(
         whatsapp: phoneFor(customerIndex),
         email: `customer${customerIndex}@example.com`,
         fcmTokens: [`fcm-token-${customerIndex}-${'x'.repeat(40)}`],
-        webPushSubscriptions: [
-          {
-            endpoint: `https://push.example.com/send/${customerIndex}`,
-            keys: {
-              p256dh:
-                'BOr3Jq6Yv2l9Xl8JmN0eKx3YkQmDq6v1Q0n3bqjH0Yx6u0H8m7Qk2h9bXo4vYb2u7Y7tq5F4XwK1v9o8m3n2b1c',
-              auth: 'a1B2c3D4e5F6g7H8i9J0kA',
-            },
-          },
-        ],
+        webPushSubscriptions: [webPushSubscription(customerIndex)],
       },
       content: {
         sms: { text: `Hi ${name}, your order ${order} has shipped.` },
@@ -182,6 +189,7 @@ export interface WorkloadOptions {
   readonly malformed: number;
   readonly runId: string;
   readonly maxCommandBytes: number;
+  readonly webPushSubscription?: WebPushSubscriptionFactory;
 }
 
 /** Valid commands round-robin over customers, with malformed records spread evenly among them. */
@@ -189,7 +197,7 @@ export function buildWorkload(options: WorkloadOptions): WorkloadRecord[] {
   const records: WorkloadRecord[] = [];
   for (let i = 0; i < options.commands; i += 1) {
     const customerIndex = i % options.customers;
-    const { id, body } = validCommand(i, customerIndex, options.runId);
+    const { id, body } = validCommand(i, customerIndex, options.runId, options.webPushSubscription);
     records.push({
       key: customerId(customerIndex),
       value: JSON.stringify(body),
