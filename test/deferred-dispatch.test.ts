@@ -1,5 +1,8 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SandboxSuite } from '@omnigate/sandbox';
@@ -31,7 +34,7 @@ interface Receipt {
   trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
 }
 
-describe('quiet hours', () => {
+describe('deferred dispatch: quiet hours and a cap that defers', () => {
   const kafka = testKafka();
   const schema = uniqueSchema();
   // 23:00 in Berlin (CET, UTC+1) on a November evening.
@@ -45,6 +48,20 @@ describe('quiet hours', () => {
     suite = await SandboxSuite.start();
     const topics = await createTestTopics(kafka, 3);
     sendTopic = topics.send;
+    // One marketing email an hour; the next one waits until the window frees.
+    const rulesFile = join(mkdtempSync(join(tmpdir(), 'caps-')), 'caps.json');
+    writeFileSync(
+      rulesFile,
+      JSON.stringify([
+        {
+          id: 'marketing-email-hourly',
+          scope: { channel: 'email', category: 'marketing' },
+          windowSeconds: 3600,
+          limit: 1,
+          overCap: 'defer',
+        },
+      ]),
+    );
     const loaded = loadConfig(
       gatewayEnv(topics, {
         ...suite.gatewayEnvironment(),
@@ -53,6 +70,7 @@ describe('quiet hours', () => {
         REDIS_URL,
         // The test runs the scheduler itself, after moving the clock.
         SCHEDULER_POLL_MS: '60000',
+        CAP_RULES_FILE: rulesFile,
         LOG_LEVEL: 'warn',
       }),
     );
@@ -137,5 +155,64 @@ describe('quiet hours', () => {
     expect(sent).toMatchObject({ status: 'sent', channel: 'sms' });
     expect(suite.twilio.acceptedMessages.map((m) => m.To)).toEqual(['+14155550777']);
     expect(await worker.runDue()).toBe(0);
+  });
+
+  it('defers a message over a cap whose rule says defer, and sends it when the window frees', async () => {
+    clock.current = new Date('2026-11-26T10:00:00Z');
+    const customerId = `cust-${randomUUID().slice(0, 8)}`;
+    await app.get(ProfileRepository).applyUpdate({
+      customerId,
+      version: 1,
+      occurredAt: clock.now().toISOString(),
+      patch: {
+        emails: [{ value: 'dana@example.com' }],
+        preferredChannels: ['email'],
+        consents: [
+          { channel: 'email', granted: true, source: 'signup-form', at: '2026-01-01T00:00:00Z' },
+        ],
+      },
+    });
+    const commands = [1, 2].map((n) => ({
+      id: `cmd-${randomUUID()}`,
+      customerId,
+      category: 'marketing',
+      channels: ['email'],
+      content: { email: { subject: `Offer ${n}`, text: `Offer ${n}` } },
+    }));
+    await publish(
+      kafka,
+      sendTopic,
+      commands.map((c) => ({ key: customerId, value: JSON.stringify(c) })),
+    );
+    const receiptOf = (id: string): Receipt[] =>
+      receipts.records
+        .filter((r) => r.value.includes(id))
+        .map((r) => JSON.parse(r.value) as Receipt);
+    await receipts.waitFor(
+      () => commands.every((c) => receiptOf(c.id).length >= 1),
+      30000,
+      'both receipts',
+    );
+    expect(receiptOf(commands[0]!.id)[0]).toMatchObject({ status: 'sent', channel: 'email' });
+    const deferred = receiptOf(commands[1]!.id)[0]!;
+    expect(deferred.status).toBe('deferred');
+    expect(deferred.deferredUntil).toBe('2026-11-26T11:00:00.000Z');
+    expect(deferred.trace.find((t) => t.reasonCode === 'CAPPED')!.detail).toMatch(
+      /marketing-email-hourly: 1 in 1 h/,
+    );
+
+    const worker = app.get(DeferredDispatchWorker);
+    clock.current = new Date('2026-11-26T11:00:01Z');
+    expect(await worker.runDue()).toBe(1);
+    await receipts.waitFor(
+      () => receiptOf(commands[1]!.id).length >= 2,
+      30000,
+      'the receipt once the window freed',
+    );
+    expect(receiptOf(commands[1]!.id)[1]).toMatchObject({ status: 'sent', channel: 'email' });
+    expect(suite.sendgrid.acceptedMails.map((m) => (m as { subject: string }).subject)).toEqual([
+      'Offer 1',
+      'Offer 2',
+    ]);
   });
 });
