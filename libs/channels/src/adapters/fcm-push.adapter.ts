@@ -13,9 +13,28 @@ import {
 import { getMessaging, type Messaging, type TokenMessage } from 'firebase-admin/messaging';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
+import {
+  classifyNetworkCode,
+  configurationError,
+  describeNetworkFailure,
+  failureBuilder,
+  isRecord,
+  kindForHttpStatus,
+  NETWORK_ERROR_KINDS,
+  parseRetryAfterMs,
+  requireOption,
+  requireRequestTimeout,
+  TLS_ERROR_CODES,
+  withoutMessage,
+  withTimeout,
+  type ErrorKindTable,
+  type NetworkFailureWording,
+} from './shared';
+
+export { parseRetryAfterMs };
 
 /** Vendor code → our error kind. */
-export type FcmErrorTable = Readonly<Record<string, ChannelErrorKind>>;
+export type FcmErrorTable = ErrorKindTable;
 
 /**
  * firebase-admin's error codes (and the token endpoint's, prefixed oauth2/) → our kinds. Codes not
@@ -71,16 +90,7 @@ export const FCM_ERROR_DESCRIPTIONS = {
  * token exchange come before the message is sent, so they are never outcome_unknown.
  */
 export const FCM_NETWORK_ERROR_KINDS = {
-  // Nothing was sent: no connection was made.
-  ECONNREFUSED: 'transient',
-  ENOTFOUND: 'transient',
-  EAI_AGAIN: 'transient',
-  EHOSTUNREACH: 'transient',
-  ENETUNREACH: 'transient',
-  // The send may have reached FCM.
-  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
-  ETIMEDOUT: 'outcome_unknown', // firebase-admin's own request timeout
-  EPIPE: 'outcome_unknown',
+  ...NETWORK_ERROR_KINDS, // ETIMEDOUT there is also firebase-admin's own request timeout
   TIMEOUT: 'outcome_unknown', // ours: no answer within requestTimeoutMs
 } as const satisfies FcmErrorTable;
 
@@ -133,60 +143,19 @@ const ASSERTION_LIFETIME_SECONDS = 3600;
 const APNS_COLLAPSE_ID_MAX_BYTES = 64;
 const DEFAULT_MAX_SOCKETS = 50;
 
-/** TLS verification failures: our trust store or a proxy is wrong, and retrying will not help. */
-const TLS_ERROR_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
+const NETWORK_WORDING: NetworkFailureWording = {
+  peer: 'FCM',
+  mayHaveGone: 'the send may have gone out',
+  mayHaveTaken: 'FCM may have taken the message',
+  ownTimeout: true,
+};
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
-
-function configurationError(providerId: string, problem: string): ChannelError {
-  return new ChannelError(`${providerId}: ${problem}`, {
-    kind: 'configuration',
-    provider: providerId,
-  });
-}
-
-function requireString(providerId: string, name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw configurationError(providerId, `missing option "${name}"`);
-  }
-  return value;
-}
-
-/** Milliseconds a Retry-After header asks for (delta-seconds or HTTP date); undefined if unreadable. */
-export function parseRetryAfterMs(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-function kindForStatus(status: number | undefined): ChannelErrorKind {
-  if (status === 429) return 'rate_limited';
-  if (status === 401 || status === 403) return 'configuration';
-  return status !== undefined && status >= 500 ? 'transient' : 'permanent';
-}
-
-/** The kind for a send that got no FCM answer: TLS, then the table, then outcome_unknown. */
+/**
+ * The kind for a send that got no FCM answer: the table, then TLS (configuration: our trust store
+ * or a proxy is wrong, and retrying will not help), then outcome_unknown.
+ */
 export function classifyFcmNetworkError(code: string): ChannelErrorKind {
-  if (TLS_ERROR_CODES.has(code)) return 'configuration';
-  return (FCM_NETWORK_ERROR_KINDS as FcmErrorTable)[code] ?? 'outcome_unknown';
-}
-
-function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
-  if (TLS_ERROR_CODES.has(code)) return `TLS handshake with FCM failed (${code}); nothing was sent`;
-  if (code === 'TIMEOUT') return 'no answer from FCM in time; FCM may have taken the message';
-  return kind === 'outcome_unknown'
-    ? `connection to FCM lost (${code}) after the send may have gone out; FCM may have taken the message`
-    : `could not connect to FCM (${code}); nothing was sent`;
+  return classifyNetworkCode(FCM_NETWORK_ERROR_KINDS, code, 'configuration');
 }
 
 function errnoCode(error: unknown): string | undefined {
@@ -467,28 +436,6 @@ function blamesToken(error: unknown): boolean {
 }
 
 /**
- * The error's type and stack frames without its message: messages of errors we did not write may
- * quote the message or the token.
- */
-function withoutMessage(error: unknown): Error {
-  const name = error instanceof Error ? error.name : typeof error;
-  const scrubbed = new Error(`${name} (message withheld)`);
-  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
-  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
-    '\n',
-  );
-  return scrubbed;
-}
-
-function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
  * Mobile push through Firebase Cloud Messaging HTTP v1 with firebase-admin. Each adapter owns a
  * *named* firebase-admin app (never the default app), its own credential and connection pool, so
  * two adapters never share state; `close()` deletes the app.
@@ -503,17 +450,15 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
   private readonly collapseCategories: ReadonlySet<string>;
 
   constructor(options: FcmPushAdapterOptions) {
-    const providerId = requireString('fcm', 'providerId', options.providerId);
+    const providerId = requireOption('fcm', 'providerId', options.providerId);
     if (!isRecord(options.serviceAccount)) {
       throw configurationError(providerId, 'missing option "serviceAccount"');
     }
     const account = options.serviceAccount;
-    const projectId = requireString(providerId, 'serviceAccount.project_id', account.project_id);
-    requireString(providerId, 'serviceAccount.client_email', account.client_email);
-    requireString(providerId, 'serviceAccount.private_key', account.private_key);
-    if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs <= 0) {
-      throw configurationError(providerId, 'option "requestTimeoutMs" must be a positive integer');
-    }
+    const projectId = requireOption(providerId, 'serviceAccount.project_id', account.project_id);
+    requireOption(providerId, 'serviceAccount.client_email', account.client_email);
+    requireOption(providerId, 'serviceAccount.private_key', account.private_key);
+    requireRequestTimeout(providerId, options.requestTimeoutMs);
     if (options.endpointOverride !== undefined) {
       for (const name of ['fcm', 'oauth2'] as const) {
         const url: unknown = options.endpointOverride[name];
@@ -596,19 +541,7 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
     if (error instanceof ChannelError) return error;
     const provider = this.providerId;
     const code = errnoCode(error);
-    const fail = (
-      kind: ChannelErrorKind,
-      vendorCode: string,
-      text: string,
-      details: { retryAfterMs?: number; cause?: Error } = {},
-    ) =>
-      new ChannelError(`${provider}: ${text}`, {
-        kind,
-        provider,
-        vendorCode,
-        retryAfterMs: details.retryAfterMs,
-        cause: details.cause ?? new Error(vendorCode),
-      });
+    const fail = failureBuilder(provider, (vendorCode) => new Error(vendorCode));
 
     if (code === 'app/invalid-credential') {
       const cause = isRecord(error) ? error.cause : undefined;
@@ -645,7 +578,7 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
       const networkCode =
         errnoCode(inner) ?? (code === 'app/network-timeout' ? 'ETIMEDOUT' : 'ERR_NETWORK');
       const kind = classifyFcmNetworkError(networkCode);
-      return fail(kind, networkCode, describeNetworkFailure(networkCode, kind), {
+      return fail(kind, networkCode, describeNetworkFailure(networkCode, kind, NETWORK_WORDING), {
         // Node's words about the socket ("socket hang up"), not firebase-admin's error.
         cause: new Error(
           `${networkCode}: ${inner instanceof Error ? inner.message : 'no further detail'}`,
@@ -666,7 +599,7 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
         code === 'messaging/invalid-argument' && blamesToken(error)
           ? 'messaging/invalid-registration-token'
           : code;
-      const kind = (FCM_ERROR_KINDS as FcmErrorTable)[vendorCode] ?? kindForStatus(status);
+      const kind = (FCM_ERROR_KINDS as FcmErrorTable)[vendorCode] ?? kindForHttpStatus(status);
       const description =
         (FCM_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[vendorCode] ??
         (status === undefined ? 'refused before sending' : 'unexpected answer');

@@ -3,8 +3,20 @@ import { Agent as HttpsAgent } from 'node:https';
 import { MailService, type MailDataRequired } from '@sendgrid/mail';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
-
-type ErrorKindTable = Readonly<Record<string, ChannelErrorKind>>;
+import {
+  AXIOS_NETWORK_ERROR_KINDS,
+  axiosNetworkFailure,
+  classifyAxiosNetworkError,
+  configurationError,
+  errorName,
+  kindForHttpStatus,
+  requireOption,
+  requireOptionalBaseUrl,
+  requireRequestTimeout,
+  withoutMessage,
+  type ErrorKindTable,
+  type NetworkFailureWording,
+} from './shared';
 
 /** SendGrid answers with HTTP statuses only, so the status (as a string) is the vendor code. */
 export const SENDGRID_ERROR_KINDS = {
@@ -36,59 +48,38 @@ export const SENDGRID_ERROR_DESCRIPTIONS = {
 } as const satisfies Readonly<Record<keyof typeof SENDGRID_ERROR_KINDS, string>>;
 
 /**
- * axios error codes for requests that got no HTTP answer. Only failures before the request was
- * written are worth another provider; once the connection carried the request, SendGrid may have
- * taken the mail, and sending it anywhere else could deliver it twice.
+ * axios error codes for requests that got no HTTP answer (the shared table, see
+ * AXIOS_NETWORK_ERROR_KINDS): only failures before the request was written are worth another
+ * provider. Once the connection carried the request, SendGrid may have taken the mail.
  */
-export const SENDGRID_NETWORK_ERROR_KINDS = {
-  // Nothing was sent: no connection was made.
-  ECONNREFUSED: 'transient',
-  ENOTFOUND: 'transient',
-  EAI_AGAIN: 'transient',
-  EHOSTUNREACH: 'transient',
-  ENETUNREACH: 'transient',
-  // The request may have reached SendGrid.
-  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
-  ETIMEDOUT: 'outcome_unknown',
-  ECONNABORTED: 'outcome_unknown', // axios's request timeout
-  EPIPE: 'outcome_unknown',
-  ERR_NETWORK: 'outcome_unknown', // an axios error without a code: no telling how far it got
-} as const satisfies ErrorKindTable;
+export const SENDGRID_NETWORK_ERROR_KINDS = AXIOS_NETWORK_ERROR_KINDS;
 
 /** Our vendor code for a 2xx without the X-Message-Id header. */
 export const SENDGRID_MISSING_MESSAGE_ID = 'MISSING_MESSAGE_ID';
 
-/** TLS verification failures: the handshake failed, so no request was written. */
-const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 const SENDGRID_KEY_PREFIX = 'SG.';
+
+const NETWORK_WORDING: NetworkFailureWording = {
+  peer: 'SendGrid',
+  mayHaveGone: 'the request may have been sent',
+  mayHaveTaken: 'SendGrid may have taken the mail',
+};
 
 type MailContentBlock = { type: string; value: string };
 
-/** The kind for a SendGrid HTTP status: the table first, then 4xx/5xx (never success). */
+/**
+ * The kind for a SendGrid HTTP status: the table first, then 4xx/5xx (never success). The table
+ * lists 401 and 403 itself, so for SendGrid the shared fallback means 429 rate_limited, 5xx
+ * transient, any other status permanent.
+ */
 export function classifySendGridStatus(status: number): ChannelErrorKind {
   const known = (SENDGRID_ERROR_KINDS as ErrorKindTable)[String(status)];
   if (known) return known;
-  if (status === 429) return 'rate_limited';
-  return status >= 500 ? 'transient' : 'permanent';
+  return kindForHttpStatus(status);
 }
 
-/**
- * The kind for an axios error code: the table, then TLS handshake failures (transient: nothing was
- * sent), then outcome_unknown, because an unknown failure may have come after the request went out.
- */
-export function classifySendGridNetworkError(code: string): ChannelErrorKind {
-  const listed = (SENDGRID_NETWORK_ERROR_KINDS as ErrorKindTable)[code];
-  if (listed) return listed;
-  return TLS_ERROR_CODES.has(code) ? 'transient' : 'outcome_unknown';
-}
+/** The kind for an axios error code (see classifyAxiosNetworkError). */
+export const classifySendGridNetworkError = classifyAxiosNetworkError;
 
 /**
  * How long a 429 asks us to wait: Retry-After if a proxy added one, otherwise SendGrid's
@@ -171,45 +162,11 @@ function blamedFields(body: unknown): string[] {
   return [...new Set(fields)].slice(0, 5);
 }
 
-/** The error's type and stack frames without its message, which may quote the mail. */
-function withoutMessage(error: unknown): Error {
-  const name = error instanceof Error ? error.name : typeof error;
-  const scrubbed = new Error(`${name} (message withheld)`);
-  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
-  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
-    '\n',
-  );
-  return scrubbed;
-}
-
 function describeStatus(status: number): string {
   const listed = (SENDGRID_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[String(status)];
   if (listed) return listed;
   if (status === 429) return 'too many requests';
   return status >= 500 ? 'SendGrid server error' : 'request refused';
-}
-
-function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
-  if (TLS_ERROR_CODES.has(code)) {
-    return `TLS handshake with SendGrid failed (${code}); nothing was sent`;
-  }
-  return kind === 'outcome_unknown'
-    ? `connection to SendGrid lost (${code}) after the request may have been sent; SendGrid may have taken the mail`
-    : `could not connect to SendGrid (${code}); nothing was sent`;
-}
-
-function configurationError(providerId: string, problem: string): ChannelError {
-  return new ChannelError(`${providerId}: ${problem}`, {
-    kind: 'configuration',
-    provider: providerId,
-  });
-}
-
-function requireOption(providerId: string, name: string, value: string | undefined): string {
-  if (value === undefined || value.trim() === '') {
-    throw configurationError(providerId, `missing option "${name}"`);
-  }
-  return value;
 }
 
 /** Email through SendGrid's v3 Mail Send API, with the official SDK. */
@@ -229,12 +186,8 @@ export class SendGridEmailAdapter implements ChannelAdapter<'email'> {
         `option "apiKey" must start with "${SENDGRID_KEY_PREFIX}"`,
       );
     }
-    if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs <= 0) {
-      throw configurationError(providerId, 'option "requestTimeoutMs" must be a positive integer');
-    }
-    if (options.baseUrl !== undefined && !URL.canParse(options.baseUrl)) {
-      throw configurationError(providerId, `option "baseUrl" is not a URL: ${options.baseUrl}`);
-    }
+    requireRequestTimeout(providerId, options.requestTimeoutMs);
+    requireOptionalBaseUrl(providerId, options.baseUrl);
     this.providerId = providerId;
 
     // One MailService per adapter: the SDK's default export is a process-wide singleton whose key
@@ -320,22 +273,15 @@ export class SendGridEmailAdapter implements ChannelAdapter<'email'> {
         },
       );
     }
-    if (error instanceof Error && 'isAxiosError' in error) {
-      const rawCode = (error as Error & { code?: unknown }).code;
-      const code = typeof rawCode === 'string' && rawCode !== '' ? rawCode : 'ERR_NETWORK';
-      const kind = classifySendGridNetworkError(code);
-      return new ChannelError(`${provider}: ${describeNetworkFailure(code, kind)}`, {
-        kind,
-        provider,
-        vendorCode: code,
-        // axios's own words about the socket, not the axios error itself: its config carries the
-        // Authorization header and the mail into any log.
-        cause: new Error(`${code}: ${error.message}`),
-      });
-    }
+    const networkFailure = axiosNetworkFailure(
+      provider,
+      error,
+      classifySendGridNetworkError,
+      NETWORK_WORDING,
+    );
+    if (networkFailure) return networkFailure;
     // Thrown before any request (the SDK's own validation, or a bug): asking again cannot help.
-    const name = error instanceof Error ? error.name : typeof error;
-    return new ChannelError(`${provider}: SendGrid request not sent: ${name}`, {
+    return new ChannelError(`${provider}: SendGrid request not sent: ${errorName(error)}`, {
       kind: 'permanent',
       provider,
       cause: withoutMessage(error),

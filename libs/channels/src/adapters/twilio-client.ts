@@ -6,9 +6,26 @@ import type TwilioResponse from 'twilio/lib/http/response';
 import type { MessageListInstanceCreateOptions } from 'twilio/lib/rest/api/v2010/account/message';
 import type { ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
+import {
+  AXIOS_NETWORK_ERROR_KINDS,
+  axiosNetworkFailure,
+  classifyAxiosNetworkError,
+  configurationError,
+  errorName,
+  kindForHttpStatus,
+  parseRetryAfterMs,
+  requireOption,
+  requireOptionalBaseUrl,
+  requireRequestTimeout,
+  withoutMessage,
+  type ErrorKindTable,
+  type NetworkFailureWording,
+} from './shared';
+
+export { configurationError, parseRetryAfterMs, requireOption };
 
 /** Vendor code (as a string) → our error kind. */
-export type VendorErrorTable = Readonly<Record<string, ChannelErrorKind>>;
+export type VendorErrorTable = ErrorKindTable;
 
 /**
  * Vendor code → what it means, in our words. ChannelError messages are built from these, never from
@@ -54,35 +71,17 @@ export const TWILIO_MESSAGING_ERROR_DESCRIPTIONS = {
 } as const satisfies VendorErrorDescriptions<typeof TWILIO_MESSAGING_ERROR_KINDS>;
 
 /**
- * axios error codes for requests that got no HTTP answer. Only failures before the request was
- * written are worth another provider (ENOTFOUND is a DNS outage for api.twilio.com, not a typo we
- * could fix by giving up). Once the connection carried the request, Twilio may have taken the
- * message: sending it anywhere else could deliver it twice.
+ * axios error codes for requests that got no HTTP answer (the shared table, see
+ * AXIOS_NETWORK_ERROR_KINDS): only failures before the request was written are worth another
+ * provider. Once the connection carried the request, Twilio may have taken the message.
  */
-export const TWILIO_NETWORK_ERROR_KINDS = {
-  // Nothing was sent: no connection was made.
-  ECONNREFUSED: 'transient',
-  ENOTFOUND: 'transient',
-  EAI_AGAIN: 'transient',
-  EHOSTUNREACH: 'transient',
-  ENETUNREACH: 'transient',
-  // The request may have reached Twilio.
-  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
-  ETIMEDOUT: 'outcome_unknown',
-  ECONNABORTED: 'outcome_unknown', // axios's request timeout
-  EPIPE: 'outcome_unknown',
-  ERR_NETWORK: 'outcome_unknown', // an axios error without a code: no telling how far it got
-} as const satisfies VendorErrorTable;
+export const TWILIO_NETWORK_ERROR_KINDS = AXIOS_NETWORK_ERROR_KINDS;
 
-/** TLS verification failures: the handshake failed, so no request was written. */
-const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
+const NETWORK_WORDING: NetworkFailureWording = {
+  peer: 'Twilio',
+  mayHaveGone: 'the request may have been sent',
+  mayHaveTaken: 'Twilio may have taken the message',
+};
 
 /**
  * The kind for a Twilio error: a 2xx first (an error after Twilio took the request means we do not
@@ -98,31 +97,11 @@ export function classifyTwilioError(
   if (httpStatus >= 200 && httpStatus < 300) return 'outcome_unknown';
   const known = code === undefined ? undefined : table[String(code)];
   if (known) return known;
-  if (httpStatus === 429) return 'rate_limited';
-  if (httpStatus === 401 || httpStatus === 403) return 'configuration';
-  return httpStatus >= 500 ? 'transient' : 'permanent';
+  return kindForHttpStatus(httpStatus);
 }
 
-/**
- * The kind for an axios error code: the table, then TLS handshake failures (transient: nothing was
- * sent), then outcome_unknown, because an unknown failure may have come after the request went out.
- */
-export function classifyTwilioNetworkError(code: string): ChannelErrorKind {
-  const listed = (TWILIO_NETWORK_ERROR_KINDS as VendorErrorTable)[code];
-  if (listed) return listed;
-  return TLS_ERROR_CODES.has(code) ? 'transient' : 'outcome_unknown';
-}
-
-/**
- * Milliseconds a Retry-After header asks for: delta-seconds or an HTTP date. Undefined when absent
- * or unreadable, so the caller's own backoff applies.
- */
-export function parseRetryAfterMs(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
+/** The kind for an axios error code (see classifyAxiosNetworkError). */
+export const classifyTwilioNetworkError = classifyAxiosNetworkError;
 
 /** Options shared by every adapter that talks to one Twilio account. */
 export interface TwilioAccountOptions {
@@ -138,21 +117,6 @@ export interface TwilioAccountOptions {
   readonly maxSockets?: number;
 }
 
-/** Throws a configuration ChannelError naming the option when a required string is missing. */
-export function requireOption(providerId: string, name: string, value: string | undefined): string {
-  if (value === undefined || value.trim() === '') {
-    throw configurationError(providerId, `missing option "${name}"`);
-  }
-  return value;
-}
-
-export function configurationError(providerId: string, problem: string): ChannelError {
-  return new ChannelError(`${providerId}: ${problem}`, {
-    kind: 'configuration',
-    provider: providerId,
-  });
-}
-
 function assertValidAccountOptions(options: TwilioAccountOptions): void {
   const providerId = requireOption('twilio', 'providerId', options.providerId);
   const accountSid = requireOption(providerId, 'accountSid', options.accountSid);
@@ -161,12 +125,8 @@ function assertValidAccountOptions(options: TwilioAccountOptions): void {
   if (!accountSid.startsWith('AC')) {
     throw configurationError(providerId, 'option "accountSid" must start with AC');
   }
-  if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs <= 0) {
-    throw configurationError(providerId, 'option "requestTimeoutMs" must be a positive integer');
-  }
-  if (options.baseUrl !== undefined && !URL.canParse(options.baseUrl)) {
-    throw configurationError(providerId, `option "baseUrl" is not a URL: ${options.baseUrl}`);
-  }
+  requireRequestTimeout(providerId, options.requestTimeoutMs);
+  requireOptionalBaseUrl(providerId, options.baseUrl);
 }
 
 /**
@@ -247,10 +207,6 @@ export function buildTwilioClient(options: TwilioAccountOptions): twilio.Twilio 
 /** Our vendor code for a 2xx whose body we could not read (no JSON, or no message sid). */
 export const UNREADABLE_RESPONSE = 'UNREADABLE_RESPONSE';
 
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
-}
-
 interface TwilioRestError {
   readonly status: number;
   readonly code?: number;
@@ -265,37 +221,10 @@ function isTwilioRestError(error: unknown): error is TwilioRestError {
   );
 }
 
-function networkErrorCode(error: unknown): string | undefined {
-  if (!(error instanceof Error) || !('isAxiosError' in error)) return undefined;
-  const code = (error as Error & { code?: unknown }).code;
-  return typeof code === 'string' && code !== '' ? code : 'ERR_NETWORK';
-}
-
-/**
- * The error's type and stack frames without its message: messages of errors we did not write may
- * quote the request or the answer (a JSON SyntaxError quotes the body), and so the recipient.
- */
-function withoutMessage(error: unknown): Error {
-  const scrubbed = new Error(`${errorName(error)} (message withheld)`);
-  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
-  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
-    '\n',
-  );
-  return scrubbed;
-}
-
 function describeStatus(httpStatus: number): string {
   if (httpStatus === 429) return 'too many requests';
   if (httpStatus === 401 || httpStatus === 403) return 'account credentials or permissions refused';
   return httpStatus >= 500 ? 'Twilio server error' : 'request refused';
-}
-
-function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
-  if (TLS_ERROR_CODES.has(code))
-    return `TLS handshake with Twilio failed (${code}); nothing was sent`;
-  return kind === 'outcome_unknown'
-    ? `connection to Twilio lost (${code}) after the request may have been sent; Twilio may have taken the message`
-    : `could not connect to Twilio (${code}); nothing was sent`;
 }
 
 /**
@@ -331,19 +260,13 @@ export function translateTwilioFailure(
         kind === 'rate_limited' ? parseRetryAfterMs(response.headers?.['retry-after']) : undefined,
     });
   }
-  const networkCode = networkErrorCode(error);
-  if (networkCode !== undefined) {
-    const kind = classifyTwilioNetworkError(networkCode);
-    const reason = error instanceof Error ? error.message : String(error);
-    return new ChannelError(`${provider}: ${describeNetworkFailure(networkCode, kind)}`, {
-      kind,
-      provider,
-      vendorCode: networkCode,
-      // axios's own words about the socket ("socket hang up", "timeout of 100ms exceeded"), not the
-      // axios error itself: its config carries the Authorization header and the form into any log.
-      cause: new Error(`${networkCode}: ${reason}`),
-    });
-  }
+  const networkFailure = axiosNetworkFailure(
+    provider,
+    error,
+    classifyTwilioNetworkError,
+    NETWORK_WORDING,
+  );
+  if (networkFailure) return networkFailure;
   if (response.status !== undefined) {
     // Raised after an answer arrived: after a 2xx (an unparseable body) Twilio took the request
     // and only the outcome is unknown; after anything else, the status decides as usual.

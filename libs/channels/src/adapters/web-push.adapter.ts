@@ -10,9 +10,28 @@ import {
 } from 'web-push';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
+import {
+  classifyNetworkCode,
+  configurationError,
+  describeNetworkFailure,
+  failureBuilder,
+  errorName,
+  isRecord,
+  kindForHttpStatus,
+  NETWORK_ERROR_KINDS,
+  parseRetryAfterMs,
+  requireOption,
+  requireRequestTimeout,
+  withoutMessage,
+  withTimeout,
+  type ErrorKindTable,
+  type NetworkFailureWording,
+} from './shared';
+
+export { parseRetryAfterMs };
 
 /** Vendor code → our error kind. */
-export type WebPushErrorTable = Readonly<Record<string, ChannelErrorKind>>;
+export type WebPushErrorTable = ErrorKindTable;
 
 /**
  * Push service HTTP statuses (RFC 8030 / 8292; what FCM, Mozilla autopush, Apple and WNS answer)
@@ -54,16 +73,7 @@ export const WEB_PUSH_ERROR_DESCRIPTIONS = {
  * outcome_unknown.
  */
 export const WEB_PUSH_NETWORK_ERROR_KINDS = {
-  // Nothing was sent: no connection was made.
-  ECONNREFUSED: 'transient',
-  ENOTFOUND: 'transient',
-  EAI_AGAIN: 'transient',
-  EHOSTUNREACH: 'transient',
-  ENETUNREACH: 'transient',
-  // The push may have reached the service.
-  ECONNRESET: 'outcome_unknown', // includes "socket hang up"
-  ETIMEDOUT: 'outcome_unknown',
-  EPIPE: 'outcome_unknown',
+  ...NETWORK_ERROR_KINDS,
   TIMEOUT: 'outcome_unknown', // ours, or web-push's "Socket timeout"
 } as const satisfies WebPushErrorTable;
 
@@ -117,43 +127,15 @@ const URGENCY: Readonly<Record<OutboundMessage['priority'], Urgency>> = {
   low: 'low',
 };
 const TOPIC = /^[A-Za-z0-9_-]{1,32}$/;
-const TLS_ERROR_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
-
-function configurationError(providerId: string, problem: string): ChannelError {
-  return new ChannelError(`${providerId}: ${problem}`, {
-    kind: 'configuration',
-    provider: providerId,
-  });
-}
-
-function requireString(providerId: string, name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw configurationError(providerId, `missing option "${name}"`);
-  }
-  return value;
-}
+const NETWORK_WORDING: NetworkFailureWording = {
+  peer: 'the push service',
+  mayHaveGone: 'the push may have gone out',
+  mayHaveTaken: 'it may have taken the message',
+  ownTimeout: true,
+};
 
 function base64UrlBytes(value: string): Buffer | undefined {
   return /^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, 'base64url') : undefined;
-}
-
-/** Milliseconds a Retry-After header asks for (delta-seconds or HTTP date); undefined if unreadable. */
-export function parseRetryAfterMs(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 export function buildWebPushPayload(message: OutboundMessage<'webpush'>): WebPushPayload {
@@ -207,44 +189,12 @@ function hostAllowed(hostname: string, allowed: readonly string[]): boolean {
   });
 }
 
-/** The kind for a push that got no HTTP answer: TLS, then the table, then outcome_unknown. */
-export function classifyWebPushNetworkError(code: string): ChannelErrorKind {
-  if (TLS_ERROR_CODES.has(code)) return 'configuration';
-  return (WEB_PUSH_NETWORK_ERROR_KINDS as WebPushErrorTable)[code] ?? 'outcome_unknown';
-}
-
-function describeNetworkFailure(code: string, kind: ChannelErrorKind): string {
-  if (TLS_ERROR_CODES.has(code)) {
-    return `TLS handshake with the push service failed (${code}); nothing was sent`;
-  }
-  if (code === 'TIMEOUT') {
-    return 'no answer from the push service in time; it may have taken the message';
-  }
-  return kind === 'outcome_unknown'
-    ? `connection to the push service lost (${code}) after the push may have gone out; it may have taken the message`
-    : `could not connect to the push service (${code}); nothing was sent`;
-}
-
 /**
- * The error's type and stack frames without its message: messages of errors we did not write may
- * quote the subscription.
+ * The kind for a push that got no HTTP answer: the table, then TLS (configuration: our trust store
+ * is wrong, another provider would not help), then outcome_unknown.
  */
-function withoutMessage(error: unknown): Error {
-  const name = error instanceof Error ? error.name : typeof error;
-  const scrubbed = new Error(`${name} (message withheld)`);
-  const frames = error instanceof Error ? (error.stack ?? '').split('\n').slice(1) : [];
-  scrubbed.stack = [`Error: ${scrubbed.message}`, ...frames.filter((l) => /^\s+at /.test(l))].join(
-    '\n',
-  );
-  return scrubbed;
-}
-
-function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+export function classifyWebPushNetworkError(code: string): ChannelErrorKind {
+  return classifyNetworkCode(WEB_PUSH_NETWORK_ERROR_KINDS, code, 'configuration');
 }
 
 /**
@@ -262,10 +212,10 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
   private readonly collapseCategories: ReadonlySet<string>;
 
   constructor(options: WebPushAdapterOptions) {
-    const providerId = requireString('webpush', 'providerId', options.providerId);
-    const subject = requireString(providerId, 'vapidSubject', options.vapidSubject);
-    const publicKey = requireString(providerId, 'vapidPublicKey', options.vapidPublicKey);
-    const privateKey = requireString(providerId, 'vapidPrivateKey', options.vapidPrivateKey);
+    const providerId = requireOption('webpush', 'providerId', options.providerId);
+    const subject = requireOption(providerId, 'vapidSubject', options.vapidSubject);
+    const publicKey = requireOption(providerId, 'vapidPublicKey', options.vapidPublicKey);
+    const privateKey = requireOption(providerId, 'vapidPrivateKey', options.vapidPrivateKey);
     if (!/^(mailto:|https:\/\/)/.test(subject)) {
       throw configurationError(
         providerId,
@@ -290,9 +240,7 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     if (!derived.getPublicKey().equals(publicPoint)) {
       throw configurationError(providerId, 'vapidPublicKey does not belong to vapidPrivateKey');
     }
-    if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs <= 0) {
-      throw configurationError(providerId, 'option "requestTimeoutMs" must be a positive integer');
-    }
+    requireRequestTimeout(providerId, options.requestTimeoutMs);
     this.providerId = providerId;
     this.vapidDetails = { subject, publicKey, privateKey };
     this.timeoutMs = options.requestTimeoutMs;
@@ -375,25 +323,16 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
   private translate(error: unknown): ChannelError {
     if (error instanceof ChannelError) return error;
     const provider = this.providerId;
-    const fail = (
-      kind: ChannelErrorKind,
-      vendorCode: string,
-      text: string,
-      details: { retryAfterMs?: number; cause?: Error } = {},
-    ) =>
-      new ChannelError(`${provider}: ${text}`, {
-        kind,
-        provider,
-        vendorCode,
-        retryAfterMs: details.retryAfterMs,
-        cause: details.cause ?? new Error(`${vendorCode}: ${text}`),
-      });
+    const fail = failureBuilder(
+      provider,
+      (vendorCode, text) => new Error(`${vendorCode}: ${text}`),
+    );
     if (error instanceof WebPushError) {
       const status = error.statusCode;
       const vendorCode = String(status);
+      // The table lists 401, 403 and 429, so the fallback means: 5xx transient, other 4xx permanent.
       const kind =
-        (WEB_PUSH_ERROR_KINDS as WebPushErrorTable)[vendorCode] ??
-        (status >= 500 ? 'transient' : 'permanent');
+        (WEB_PUSH_ERROR_KINDS as WebPushErrorTable)[vendorCode] ?? kindForHttpStatus(status);
       const description =
         (WEB_PUSH_ERROR_DESCRIPTIONS as Readonly<Record<string, string>>)[vendorCode] ??
         (status >= 500 ? 'push service error' : 'request refused');
@@ -408,14 +347,13 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     const networkCode = code ?? (reason === 'Socket timeout' ? 'TIMEOUT' : undefined);
     if (networkCode !== undefined) {
       const kind = classifyWebPushNetworkError(networkCode);
-      return fail(kind, networkCode, describeNetworkFailure(networkCode, kind), {
+      return fail(kind, networkCode, describeNetworkFailure(networkCode, kind, NETWORK_WORDING), {
         // Node's words about the socket ("socket hang up", "connect ECONNREFUSED 127.0.0.1:443").
         cause: new Error(`${networkCode}: ${reason}`),
       });
     }
     // Thrown before a request went out (web-push's own validation): a retry cannot help.
-    const name = error instanceof Error ? error.name : typeof error;
-    return fail('permanent', 'UNKNOWN', `web push not sent: ${name}`, {
+    return fail('permanent', 'UNKNOWN', `web push not sent: ${errorName(error)}`, {
       cause: withoutMessage(error),
     });
   }
