@@ -165,7 +165,8 @@ describe('profiles, preferences, caps and fallback', () => {
     const [second] = await sendAll([command(id, 'order_updates')]);
     expect(second).toMatchObject({ status: 'sent', channel: 'sms' });
 
-    // A stale event (compaction redelivers) changes nothing.
+    // A stale event (compaction redelivers) changes nothing: a newer event that leaves the
+    // channel order alone is stored after it, and the order is still the one of version 2.
     const stale = {
       type: 'upsert',
       customerId: id,
@@ -174,7 +175,7 @@ describe('profiles, preferences, caps and fallback', () => {
       profile: { preferredChannels: ['email'] },
     };
     await publish(kafka, topics.profiles, [{ key: id, value: JSON.stringify(stale) }]);
-    await new Promise((r) => setTimeout(r, 1000));
+    await publishProfile(id, 3, { locale: 'en' });
     const [third] = await sendAll([command(id, 'order_updates')]);
     expect(third).toMatchObject({ status: 'sent', channel: 'sms' });
   });
@@ -238,6 +239,26 @@ describe('profiles, preferences, caps and fallback', () => {
         (m) => m.To === `+1415555${String(1003).slice(-4)}`,
       ).length;
     expect(smsSent).toBe(5);
+  });
+
+  it('transactional sends count against the cap: after three of them, marketing SMS is already capped', async () => {
+    const id = customer();
+    await publishProfile(id, 1, {
+      ...contacts(4),
+      preferredChannels: ['sms', 'email'],
+      consents: CONSENTED,
+    });
+    const transactional = await sendAll(
+      [1, 2, 3].map(() => command(id, 'order_updates', { channels: ['sms'] })),
+    );
+    expect(transactional.map((r) => `${r.status}:${r.channel}`)).toEqual([
+      'sent:sms',
+      'sent:sms',
+      'sent:sms',
+    ]);
+    const [marketing] = await sendAll([command(id, 'marketing')]);
+    expect(marketing).toMatchObject({ status: 'sent', channel: 'email', fallbackFrom: 'sms' });
+    expect(marketing!.trace.find((t) => t.reasonCode === 'CAPPED')!.detail).toMatch(/sms-daily/);
   });
 
   it('two gateway processes consuming together never exceed a cap', async () => {

@@ -269,6 +269,9 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
       'CONSUMER_HEARTBEAT_INTERVAL_MS: must be at most a third of CONSUMER_SESSION_TIMEOUT_MS',
     );
   }
+  if (e.KAFKA_GROUP_ID === e.KAFKA_PROFILES_GROUP_ID) {
+    problems.push('KAFKA_PROFILES_GROUP_ID: must differ from KAFKA_GROUP_ID');
+  }
   const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER, e.TOPIC_PROFILES];
   if (new Set(topics).size !== topics.length) {
     problems.push(

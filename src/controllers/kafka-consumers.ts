@@ -3,6 +3,7 @@ import {
   Injectable,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConsumerRunner, ensureTopics, KafkaPublisher, type Kafka } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
@@ -18,7 +19,9 @@ import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tok
  * They start after the app is up and stop before it shuts down, draining in-flight records first.
  */
 @Injectable()
-export class KafkaConsumers implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class KafkaConsumers
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly runners: ReadonlyArray<{
     readonly name: string;
     readonly runner: ConsumerRunner;
@@ -42,7 +45,13 @@ export class KafkaConsumers implements OnApplicationBootstrap, BeforeApplication
       name,
       runner: new ConsumerRunner(
         kafka,
-        { groupId, topics: [topic], ...config.consumer },
+        // Leave half the grace period for what follows the drain (the worker, the producer).
+        {
+          groupId,
+          topics: [topic],
+          ...config.consumer,
+          drainBudgetMs: Math.floor(config.shutdownGraceMs / 2),
+        },
         handle,
         logger.child({ component: `consumer:${name}` }),
         onFatal,
@@ -84,10 +93,14 @@ export class KafkaConsumers implements OnApplicationBootstrap, BeforeApplication
   async beforeApplicationShutdown(): Promise<void> {
     this.logger.info({ consumers: this.states }, 'draining consumers');
     await Promise.all(this.runners.map(({ runner }) => runner.stop()));
-    await this.publisher.disconnect();
     const processed = Object.fromEntries(
       this.runners.map(({ name, runner }) => [name, runner.processedCount]),
     );
     this.logger.info({ processed }, 'consumers drained and offsets committed');
+  }
+
+  /** After every before-shutdown hook (the scheduler worker's too): nothing publishes any more. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.publisher.disconnect();
   }
 }

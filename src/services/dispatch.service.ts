@@ -41,6 +41,8 @@ export const DEFERRED_DISPATCH = 'dispatch';
 export interface DeferredDispatchPayload {
   readonly command: SendCommand;
   readonly receivedAt: string;
+  /** How many times this message has been deferred, this deferral included. */
+  readonly deferrals: number;
 }
 
 interface ChannelOutcome {
@@ -72,7 +74,11 @@ export class DispatchService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async dispatch(command: SendCommand, receivedAt: Date): Promise<DeliveryReceipt> {
+  /**
+   * @param deferrals how many times the message was deferred before this run (0 from Kafka); it
+   *   keys the next deferral, so a redo of the same step schedules nothing twice.
+   */
+  async dispatch(command: SendCommand, receivedAt: Date, deferrals = 0): Promise<DeliveryReceipt> {
     const now = this.clock.now();
     const policy = policyFor(this.config.policies.categories, command.category);
     if (!policy) {
@@ -119,11 +125,20 @@ export class DispatchService {
           },
         });
       case 'defer':
-        return this.defer(command, receivedAt, planned.until, trace, 'QUIET_HOURS', 'quiet hours');
+        return this.defer(
+          command,
+          receivedAt,
+          deferrals,
+          planned.until,
+          trace,
+          'QUIET_HOURS',
+          'quiet hours',
+        );
       case 'send':
         return this.sendThroughCandidates(
           command,
           receivedAt,
+          deferrals,
           policy,
           planned.candidates,
           planned.expiresAt,
@@ -136,6 +151,7 @@ export class DispatchService {
   private async sendThroughCandidates(
     command: SendCommand,
     receivedAt: Date,
+    deferrals: number,
     policy: CategoryPolicy,
     candidates: readonly ChannelCandidate[],
     expiresAt: Date,
@@ -186,6 +202,7 @@ export class DispatchService {
           return this.defer(
             command,
             receivedAt,
+            deferrals,
             decision.retryAt,
             trace,
             'CAPPED',
@@ -206,7 +223,21 @@ export class DispatchService {
           at: now.toISOString(),
         });
 
-      const outcome = await this.tryChannel(command, candidate, expiresAt, locale);
+      const release = () =>
+        this.caps.release({
+          customerId: command.customerId,
+          reservationId: decision.reservation.reservationId,
+          ruleIds: decision.reservation.ruleIds,
+        });
+      let outcome: ChannelOutcome;
+      try {
+        outcome = await this.tryChannel(command, candidate, expiresAt, locale);
+      } catch (error) {
+        // Nothing was sent (the failure came before or outside the provider call): give the
+        // slot back, since the retry of this record may take another path.
+        await release();
+        throw error;
+      }
       providerCalls += outcome.attempts.length;
       trace.push(...outcome.trace);
       if (outcome.sent) {
@@ -240,11 +271,7 @@ export class DispatchService {
         });
       }
       // Only sends a provider accepted keep their place in the caps.
-      await this.caps.release({
-        customerId: command.customerId,
-        reservationId: decision.reservation.reservationId,
-        ruleIds: decision.reservation.ruleIds,
-      });
+      await release();
       firstFailed ??= candidate.channel;
       lastReason = outcome.reason;
       this.logger.warn(
@@ -266,18 +293,24 @@ export class DispatchService {
   private async defer(
     command: SendCommand,
     receivedAt: Date,
+    deferrals: number,
     until: Date,
     trace: readonly TraceEntry[],
     code: string,
     why: string,
   ): Promise<DeliveryReceipt> {
-    const payload: DeferredDispatchPayload = { command, receivedAt: receivedAt.toISOString() };
+    const payload: DeferredDispatchPayload = {
+      command,
+      receivedAt: receivedAt.toISOString(),
+      deferrals: deferrals + 1,
+    };
     await this.scheduler.schedule({
       kind: DEFERRED_DISPATCH,
       runAt: until,
       payload,
-      // One pending dispatch per message and wake-up time: a redo of the same step schedules nothing new.
-      dedupeKey: `${DEFERRED_DISPATCH}:${command.id}:${until.toISOString()}`,
+      // One pending dispatch per message and deferral: a redo of the same step (even one that plans
+      // another wake-up time) finds the job it already scheduled.
+      dedupeKey: `${DEFERRED_DISPATCH}:${command.id}:${deferrals + 1}`,
     });
     this.logger.info(
       { messageId: command.id, customerId: command.customerId, until: until.toISOString(), code },

@@ -23,6 +23,8 @@ export interface ConsumerRunnerOptions {
   /** Commit finished work at least this often, and after this many finished records, mid-batch. */
   readonly commitIntervalMs: number;
   readonly commitThreshold: number;
+  /** During a shutdown drain, stop starting gap-filling records after this long. */
+  readonly drainBudgetMs?: number;
 }
 
 export type ConsumerState =
@@ -120,9 +122,13 @@ export class ConsumerRunner {
     // While running, any record may start. While draining for shutdown, only records below the
     // highest finished offset may: they fill the gaps so that everything finished gets committed
     // and a restart redoes nothing. After a failure or a rebalance, nothing new starts.
+    let drainStartedAt: number | undefined;
     const mayStart = (offset: string): boolean => {
       if (failure !== undefined || interruption !== undefined || isStale()) return false;
-      return isRunning() || offsets.isGapBelowFinished(offset);
+      if (isRunning()) return true;
+      drainStartedAt ??= Date.now();
+      const withinBudget = Date.now() - drainStartedAt < (this.options.drainBudgetMs ?? Infinity);
+      return withinBudget && offsets.isGapBelowFinished(offset);
     };
 
     // Mid-batch commits bound how much finished work a crash redoes. One at a time: a commit that

@@ -7,7 +7,7 @@ import type { KafkaLogger, OutboundRecord } from './types';
  */
 export class KafkaPublisher {
   private readonly producer: Producer;
-  private connected = false;
+  private connecting: Promise<void> | undefined;
 
   constructor(
     kafka: Kafka,
@@ -16,14 +16,19 @@ export class KafkaPublisher {
     this.producer = kafka.producer({ allowAutoTopicCreation: false });
   }
 
+  /** Idempotent; concurrent callers share one connection attempt. */
   async connect(): Promise<void> {
-    if (this.connected) return;
-    await this.producer.connect();
-    this.connected = true;
+    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    await this.connecting;
   }
 
   async publish(topic: string, records: readonly OutboundRecord[]): Promise<void> {
     if (records.length === 0) return;
+    // Any caller may publish first (the scheduler worker can start before the consumers).
+    await this.connect();
     await this.producer.send({
       topic,
       acks: -1,
@@ -37,8 +42,8 @@ export class KafkaPublisher {
   }
 
   async disconnect(): Promise<void> {
-    if (!this.connected) return;
-    this.connected = false;
+    if (!this.connecting) return;
+    this.connecting = undefined;
     await this.producer.disconnect();
     this.logger.info({ component: 'kafka-publisher' }, 'producer disconnected');
   }

@@ -10,6 +10,7 @@ import type {
   SkipReason,
 } from './model';
 import { checkQuietHours, type QuietHoursCheck } from './quiet-hours';
+import { scrubContacts } from './scrub-contacts';
 
 /*
  * The planner: for one send command, which channels may carry it and in what order. Pure: it reads
@@ -208,7 +209,7 @@ function consider(channel: Channel, input: PlanInput): Consideration {
       return {
         channel,
         skip: 'NO_CONSENT',
-        detail: `the customer withdrew consent to ${name} messages on ${consent.at} (via ${clip(consent.source)})`,
+        detail: `the customer withdrew consent to ${name} messages on ${consent.at} (via ${clip(scrubContacts(consent.source))})`,
       };
     }
   }
