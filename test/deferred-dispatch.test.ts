@@ -215,4 +215,74 @@ describe('deferred dispatch: quiet hours and a cap that defers', () => {
       'Offer 2',
     ]);
   });
+
+  it('retries a provider failing 503 twice through the scheduler with backoff, honours Retry-After, and does not hold up later messages', async () => {
+    // The TTL runs from the real Kafka timestamp, so this test starts from the real time.
+    clock.current = new Date();
+    suite.reset();
+    const customerId = `cust-${randomUUID().slice(0, 8)}`;
+    const message = (text: string) => ({
+      id: `cmd-${randomUUID()}`,
+      customerId,
+      category: 'order_updates',
+      channels: ['whatsapp'],
+      recipient: { whatsapp: '+14155550888' },
+      content: { whatsapp: { text } },
+    });
+    const receiptOf = (id: string): Receipt[] =>
+      receipts.records
+        .filter((r) => r.value.includes(id))
+        .map((r) => JSON.parse(r.value) as Receipt);
+    const worker = app.get(DeferredDispatchWorker);
+
+    // WhatsApp has one provider here, so a 503 leaves nothing to fail over to.
+    suite.twilio.setFailurePlan({ failNext: { count: 1, status: 503 } });
+    const first = message('Your parcel is out for delivery');
+    await publish(kafka, sendTopic, [{ key: customerId, value: JSON.stringify(first) }]);
+    await receipts.waitFor(() => receiptOf(first.id).length >= 1, 30000, 'the first deferral');
+    const retry1 = receiptOf(first.id)[0]!;
+    expect(retry1.status).toBe('deferred');
+    expect(retry1.trace.map((t) => t.reasonCode)).toContain('PROVIDER_RETRY');
+
+    // While it waits, the next message of the same customer (same partition) goes straight out.
+    const second = message('Your parcel was delivered');
+    await publish(kafka, sendTopic, [{ key: customerId, value: JSON.stringify(second) }]);
+    await receipts.waitFor(() => receiptOf(second.id).length >= 1, 30000, 'the later message');
+    expect(receiptOf(second.id)[0]).toMatchObject({ status: 'sent', channel: 'whatsapp' });
+
+    // The provider is still down for the first retry.
+    suite.twilio.setFailurePlan({ failNext: { count: 1, status: 503 } });
+    clock.current = new Date(new Date(retry1.deferredUntil!).getTime() + 1);
+    expect(await worker.runDue()).toBe(1);
+    await receipts.waitFor(() => receiptOf(first.id).length >= 2, 30000, 'the second deferral');
+    const retry2 = receiptOf(first.id)[1]!;
+    expect(retry2.status).toBe('deferred');
+    expect(new Date(retry2.deferredUntil!).getTime()).toBeGreaterThan(clock.current.getTime());
+
+    clock.current = new Date(new Date(retry2.deferredUntil!).getTime() + 1);
+    expect(await worker.runDue()).toBe(1);
+    await receipts.waitFor(
+      () => receiptOf(first.id).length >= 3,
+      30000,
+      'the delivery on the third attempt',
+    );
+    expect(receiptOf(first.id)[2]).toMatchObject({ status: 'sent', channel: 'whatsapp' });
+    const toCustomer = suite.twilio.requests.filter((r) => r.recipient?.includes('+14155550888'));
+    expect(toCustomer.map((r) => r.status)).toEqual([503, 201, 503, 201]);
+
+    // A 429 with Retry-After: the retry waits at least that long.
+    suite.twilio.setFailurePlan({ failNext: { count: 1, status: 429, retryAfterSeconds: 120 } });
+    const third = message('Rate the delivery');
+    await publish(kafka, sendTopic, [{ key: customerId, value: JSON.stringify(third) }]);
+    await receipts.waitFor(
+      () => receiptOf(third.id).length >= 1,
+      30000,
+      'the rate-limited deferral',
+    );
+    const throttled = receiptOf(third.id)[0]!;
+    expect(throttled.status).toBe('deferred');
+    expect(
+      new Date(throttled.deferredUntil!).getTime() - clock.current.getTime(),
+    ).toBeGreaterThanOrEqual(120000);
+  });
 });

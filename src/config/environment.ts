@@ -3,6 +3,7 @@ import type { BreakerSettings } from '@omnigate/channels';
 import { z } from 'zod';
 import type { CapRule } from '../services/policy/frequency-caps';
 import type { CategoryPolicy } from '../services/policy/model';
+import type { RetryPolicy } from '../services/policy/retry-backoff';
 import { loadCapRules, loadCategoryPolicies } from './policies';
 import { loadProviderSettings, type ProviderSettings } from './providers';
 
@@ -139,6 +140,9 @@ const environmentSchema = z.object({
   CATEGORY_POLICIES_FILE: z.string().trim().optional(),
   CAP_RULES_FILE: z.string().trim().optional(),
   SCHEDULER_POLL_MS: integer(50, 60000, 500),
+  RETRY_MAX_RETRIES: integer(0, 50, 5),
+  RETRY_BASE_DELAY_MS: integer(10, 3600000, 2000),
+  RETRY_MAX_DELAY_MS: integer(10, 86400000, 300000),
   SCHEDULER_BATCH_SIZE: integer(1, 1000, 50),
   CONSUMER_CONCURRENCY: integer(1, 10000, 64),
   CONSUMER_PARTITIONS_CONCURRENTLY: integer(1, 1000, 8),
@@ -209,6 +213,8 @@ export interface AppConfig {
     readonly capRules: readonly CapRule[];
   };
   readonly scheduler: { readonly pollMs: number; readonly batchSize: number };
+  /** Retries, through the scheduler, when every candidate failed on the provider side. */
+  readonly retry: RetryPolicy;
   readonly consumer: {
     readonly concurrency: number;
     readonly partitionsConsumedConcurrently: number;
@@ -322,6 +328,11 @@ function toConfig(
     },
     policies,
     scheduler: { pollMs: e.SCHEDULER_POLL_MS, batchSize: e.SCHEDULER_BATCH_SIZE },
+    retry: {
+      maxRetries: e.RETRY_MAX_RETRIES,
+      baseDelayMs: e.RETRY_BASE_DELAY_MS,
+      maxDelayMs: e.RETRY_MAX_DELAY_MS,
+    },
     consumer: {
       concurrency: e.CONSUMER_CONCURRENCY,
       partitionsConsumedConcurrently: e.CONSUMER_PARTITIONS_CONCURRENTLY,

@@ -32,6 +32,7 @@ const dispatchPayloadSchema = z.object({
   command: sendCommandSchema,
   receivedAt: z.string(),
   deferrals: z.int().nonnegative().default(1),
+  retries: z.int().nonnegative().default(0),
 });
 const receiptPayloadSchema = z.object({ receipt: deliveryReceiptSchema, key: z.string() });
 
@@ -131,7 +132,7 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
       this.logger.error({ jobId: job.id }, 'deferred dispatch with an unreadable payload dropped');
       return;
     }
-    const { command, receivedAt, deferrals } = parsed.data;
+    const { command, receivedAt, deferrals, retries } = parsed.data;
     if (job.attempts >= MAX_DISPATCH_ATTEMPTS) {
       const now = this.clock.now();
       await this.receipts.publish(
@@ -161,7 +162,12 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
       );
       return;
     }
-    const receipt = await this.dispatcher.dispatch(command, new Date(receivedAt), deferrals);
+    const receipt = await this.dispatcher.dispatch(
+      command,
+      new Date(receivedAt),
+      deferrals,
+      retries,
+    );
     try {
       await this.receipts.publish(receipt, command.customerId);
     } catch (error) {

@@ -20,6 +20,7 @@ import { ContentError, ContentRenderer } from './content/content-renderer';
 import { decideOverCap } from './policy/frequency-caps';
 import type { CategoryPolicy, ChannelCandidate } from './policy/model';
 import { plan } from './policy/planner';
+import { nextRetry } from './policy/retry-backoff';
 import { scrubContacts } from './policy/scrub-contacts';
 
 type ReceiptFields = Partial<
@@ -43,10 +44,14 @@ export interface DeferredDispatchPayload {
   readonly receivedAt: string;
   /** How many times this message has been deferred, this deferral included. */
   readonly deferrals: number;
+  /** How many provider retries this deferral is, if it is one (0 for quiet hours and caps). */
+  readonly retries: number;
 }
 
 interface ChannelOutcome {
   readonly sent?: { provider: string; providerMessageId: string };
+  /** Every provider failed on its side (down, throttled, breaker open): worth trying later. */
+  readonly retryable?: { retryAfterMs?: number };
   readonly outcomeUnknown?: { provider: string };
   readonly attempts: readonly ProviderAttempt[];
   readonly trace: readonly TraceEntry[];
@@ -78,7 +83,12 @@ export class DispatchService {
    * @param deferrals how many times the message was deferred before this run (0 from Kafka); it
    *   keys the next deferral, so a redo of the same step schedules nothing twice.
    */
-  async dispatch(command: SendCommand, receivedAt: Date, deferrals = 0): Promise<DeliveryReceipt> {
+  async dispatch(
+    command: SendCommand,
+    receivedAt: Date,
+    deferrals = 0,
+    retries = 0,
+  ): Promise<DeliveryReceipt> {
     const now = this.clock.now();
     const policy = policyFor(this.config.policies.categories, command.category);
     if (!policy) {
@@ -138,7 +148,7 @@ export class DispatchService {
         return this.sendThroughCandidates(
           command,
           receivedAt,
-          deferrals,
+          { deferrals, retries },
           policy,
           planned.candidates,
           planned.expiresAt,
@@ -151,7 +161,7 @@ export class DispatchService {
   private async sendThroughCandidates(
     command: SendCommand,
     receivedAt: Date,
-    deferrals: number,
+    { deferrals, retries }: { deferrals: number; retries: number },
     policy: CategoryPolicy,
     candidates: readonly ChannelCandidate[],
     expiresAt: Date,
@@ -162,6 +172,7 @@ export class DispatchService {
     let firstFailed: Channel | undefined;
     let lastReason = { code: 'NO_DELIVERABLE_CHANNEL', message: 'no channel took the message' };
     let everyChannelCapped = true;
+    let retryable: { retryAfterMs?: number } | undefined;
     for (const candidate of candidates) {
       const now = this.clock.now();
       const reserved = await this.caps.reserve({
@@ -272,6 +283,11 @@ export class DispatchService {
       }
       // Only sends a provider accepted keep their place in the caps.
       await release();
+      if (outcome.retryable) {
+        retryable = {
+          retryAfterMs: Math.max(retryable?.retryAfterMs ?? 0, outcome.retryable.retryAfterMs ?? 0),
+        };
+      }
       firstFailed ??= candidate.channel;
       lastReason = outcome.reason;
       this.logger.warn(
@@ -287,6 +303,40 @@ export class DispatchService {
     if (everyChannelCapped) {
       return this.receipt(command, 'capped', providerCalls, { trace, reason: lastReason });
     }
+    if (retryable) {
+      const now = this.clock.now();
+      const next = nextRetry({
+        policy: this.config.retry,
+        retriesSoFar: retries,
+        now,
+        expiresAt,
+        retryAfterMs: retryable.retryAfterMs || undefined,
+        random: Math.random,
+      });
+      if (next.retry) {
+        trace.push({
+          channel: firstFailed ?? candidates[0]!.channel,
+          decision: 'skipped',
+          reasonCode: 'PROVIDER_RETRY',
+          detail: `every provider failed on its side; retry ${retries + 1} of ${this.config.retry.maxRetries} in ${Math.round(next.delayMs / 1000)} s`,
+          at: now.toISOString(),
+        });
+        return this.defer(
+          command,
+          receivedAt,
+          deferrals,
+          next.at,
+          trace,
+          'PROVIDER_RETRY',
+          `retry ${retries + 1} after provider failures`,
+          retries + 1,
+        );
+      }
+      lastReason = {
+        ...lastReason,
+        message: `${lastReason.message} (${next.why === 'WOULD_EXPIRE' ? 'no retry before the message expires' : 'retries exhausted'})`,
+      };
+    }
     return this.receipt(command, 'failed', providerCalls, { trace, reason: lastReason });
   }
 
@@ -298,11 +348,13 @@ export class DispatchService {
     trace: readonly TraceEntry[],
     code: string,
     why: string,
+    retries = 0,
   ): Promise<DeliveryReceipt> {
     const payload: DeferredDispatchPayload = {
       command,
       receivedAt: receivedAt.toISOString(),
       deferrals: deferrals + 1,
+      retries,
     };
     await this.scheduler.schedule({
       kind: DEFERRED_DISPATCH,
@@ -399,7 +451,10 @@ export class DispatchService {
           outcomeUnknown: { provider: error.lastError.provider },
         };
       }
-      return { attempts: error.attempts, trace, reason };
+      const retryable = error.lastError.retryable
+        ? { retryAfterMs: error.lastError.retryAfterMs }
+        : undefined;
+      return { attempts: error.attempts, trace, reason, ...(retryable ? { retryable } : {}) };
     }
   }
 
