@@ -5,7 +5,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { deliveryReceiptSchema, receiptEventId, sendCommandSchema } from '@omnigate/contracts';
+import { buildReceipt, deliveryReceiptSchema, sendCommandSchema } from '@omnigate/contracts';
 import { z } from 'zod';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
@@ -134,30 +134,18 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     }
     const { command, receivedAt, deferrals, retries } = parsed.data;
     if (job.attempts >= MAX_DISPATCH_ATTEMPTS) {
-      const now = this.clock.now();
       await this.receipts.publish(
-        {
-          schemaVersion: 1,
-          eventId: receiptEventId({
-            messageId: command.id,
-            status: 'failed',
-            attempt: 0,
-            discriminator: `job:${job.id}`,
-          }),
+        buildReceipt({
           messageId: command.id,
           customerId: command.customerId,
           status: 'failed',
-          channel: null,
-          provider: null,
-          providerMessageId: null,
-          attempt: 0,
           reason: {
             code: 'DEFERRED_DISPATCH_FAILED',
-            message: `the deferred dispatch failed ${job.attempts} times: ${job.lastError ?? 'unknown error'}`,
+            message: `the deferred dispatch failed ${job.attempts} times: ${(job.lastError ?? 'unknown error').slice(0, 500)}`,
           },
-          occurredAt: now.toISOString(),
-          trace: [],
-        },
+          occurredAt: this.clock.now(),
+          discriminator: `job:${job.id}`,
+        }),
         command.customerId,
       );
       return;

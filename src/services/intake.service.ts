@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeSendCommand, receiptEventId, type DeliveryReceipt } from '@omnigate/contracts';
+import { buildReceipt, decodeSendCommand } from '@omnigate/contracts';
 import { DeadLetterPublisher, type InboundRecord } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
@@ -48,7 +48,10 @@ export class IntakeService {
     // An unreadable record has no command id; its position in the log identifies it for good.
     const messageId =
       rejection.commandId ?? `kafka:${record.topic}:${record.partition}:${record.offset}`;
-    const customerId = rejection.customerId ?? record.key;
+    // The record key stands in for an unreadable customerId, when it fits the receipt's field.
+    const key =
+      record.key !== null && record.key.length > 0 && record.key.length <= 128 ? record.key : null;
+    const customerId = rejection.customerId ?? key;
     this.logger.warn(
       {
         messageId,
@@ -65,26 +68,15 @@ export class IntakeService {
       { code: rejection.code, message: rejection.message },
       now,
     );
-    const receipt: DeliveryReceipt = {
-      schemaVersion: 1,
-      // The record position makes the id stable even when two records share a bad command id.
-      eventId: receiptEventId({
-        messageId,
-        status: 'rejected',
-        attempt: 0,
-        discriminator: `${record.topic}:${record.partition}:${record.offset}`,
-      }),
+    const receipt = buildReceipt({
       messageId,
       customerId,
       status: 'rejected',
-      channel: null,
-      provider: null,
-      providerMessageId: null,
-      attempt: 0,
       reason: { code: rejection.code, message: rejection.message },
-      occurredAt: now.toISOString(),
-      trace: [],
-    };
+      occurredAt: now,
+      // The record position makes the id stable even when two records share a bad command id.
+      discriminator: `${record.topic}:${record.partition}:${record.offset}`,
+    });
     await this.receipts.publish(receipt, customerId ?? messageId);
   }
 }

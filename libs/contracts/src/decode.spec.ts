@@ -124,6 +124,15 @@ describe('decodeSendCommand', () => {
     expect(rejection).toMatchObject({ commandId: null, customerId: null });
   });
 
+  it('echoes only ids that fit the REJECTED receipt (messageId up to 256, customerId up to 128)', () => {
+    const rejection = rejectionOf(
+      decodeSendCommand(json({ ...command, id: 'x'.repeat(200), customerId: 'y'.repeat(200) }), {
+        maxBytes: MAX,
+      }),
+    );
+    expect(rejection).toMatchObject({ commandId: 'x'.repeat(200), customerId: null });
+  });
+
   it('still names an id that breaks the id rules, so the receipt can be matched', () => {
     const rejection = rejectionOf(
       decodeSendCommand(json({ ...command, id: 'has spaces' }), { maxBytes: MAX }),

@@ -36,7 +36,12 @@ export interface DecodeOptions {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Longer values cannot be valid ids, and echoing them into receipts would only add noise. */
-const MAX_ECHOED_ID_LENGTH = 256;
+// Echoed ids end up on the REJECTED receipt, so they must fit its fields (messageId 256,
+// customerId 128); a longer one is dropped rather than making that receipt break the contract.
+const MAX_ECHOED_LENGTH: Readonly<Record<'id' | 'customerId', number>> = {
+  id: 256,
+  customerId: 128,
+};
 
 function reject(
   code: RejectionCode,
@@ -52,7 +57,7 @@ function reject(
 function readIdField(input: unknown, key: 'id' | 'customerId'): string | null {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return null;
   const value: unknown = (input as Record<string, unknown>)[key];
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ECHOED_ID_LENGTH
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ECHOED_LENGTH[key]
     ? value
     : null;
 }
