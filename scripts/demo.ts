@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS } from '../libs/contracts/src';
+import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, type DeliveryReceipt } from '../libs/contracts/src';
 import { SandboxSuite } from '../libs/sandbox/src';
 import { buildScenarios } from './lib/demo-scenarios';
 import { buildWorkload } from './lib/workload';
@@ -21,16 +21,7 @@ const MALFORMED = Number(process.env.DEMO_MALFORMED ?? 12);
 const HTTP_PORT = process.env.DEMO_HTTP_PORT ?? '8080';
 const MAX_COMMAND_BYTES = 65536;
 
-interface Receipt {
-  messageId: string;
-  status: string;
-  channel: string | null;
-  provider: string | null;
-  reason: { code: string; message: string } | null;
-  fallbackFrom?: string;
-  deferredUntil?: string;
-  trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
-}
+type Receipt = DeliveryReceipt;
 
 async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
   const admin = kafka.admin();

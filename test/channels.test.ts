@@ -1,57 +1,28 @@
-import { resolve } from 'node:path';
+import type { DeliveryReceipt } from '@omnigate/contracts';
 import { SandboxSuite } from '@omnigate/sandbox';
 import { describeSms } from '@omnigate/channels';
 import { sendCommand } from './support/commands';
-import { gatewayEnv } from './support/env';
-import { GatewayProcess, ROOT } from './support/gateway';
-import {
-  createTestTopics,
-  publish,
-  testKafka,
-  TopicReader,
-  type TestTopics,
-} from './support/kafka';
+import { startSandboxGateway, type SandboxGateway } from './support/sandbox-gateway';
+import { publish, testKafka, TopicReader, type TestTopics } from './support/kafka';
 
-interface Receipt {
-  messageId: string;
-  status: string;
-  channel: string | null;
-  provider: string | null;
-  providerMessageId: string | null;
-  reason: { code: string; message: string } | null;
-  fallbackFrom?: string;
-  trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
-}
+type Receipt = DeliveryReceipt;
 
 /**
  * Commands through Kafka, the gateway, the real provider SDKs and the sandbox fakes.
  */
 describe('channels through the real SDKs and the sandbox', () => {
   const kafka = testKafka();
+  let harness: SandboxGateway | undefined;
   let suite: SandboxSuite;
   let topics: TestTopics;
-  let gateway: GatewayProcess;
   let receipts: TopicReader;
 
   beforeAll(async () => {
-    suite = await SandboxSuite.start();
-    topics = await createTestTopics(kafka, 3);
-    gateway = await GatewayProcess.start(
-      gatewayEnv(topics, {
-        ...suite.gatewayEnvironment(),
-        TEMPLATES_DIR: resolve(ROOT, 'templates'),
-        BREAKER_VOLUME_THRESHOLD: '1000',
-      }),
-      'channels',
-    );
-    receipts = await new TopicReader(kafka, topics.receipts).start();
+    harness = await startSandboxGateway('channels', 3, { BREAKER_VOLUME_THRESHOLD: '1000' });
+    ({ suite, topics, receipts } = harness);
   });
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await receipts?.stop();
-    await suite?.close();
-  });
+  afterAll(() => harness?.stop());
 
   beforeEach(() => suite.reset());
 
@@ -294,35 +265,25 @@ describe('channels through the real SDKs and the sandbox', () => {
 /** The breaker needs a gateway with a single SMS provider so "no request while open" is visible. */
 describe('circuit breaker on the SMS provider', () => {
   const kafka = testKafka();
+  let harness: SandboxGateway | undefined;
   let suite: SandboxSuite;
   let topics: TestTopics;
-  let gateway: GatewayProcess;
   let receipts: TopicReader;
 
   beforeAll(async () => {
-    suite = await SandboxSuite.start();
-    topics = await createTestTopics(kafka, 1);
-    gateway = await GatewayProcess.start(
-      gatewayEnv(topics, {
-        ...suite.gatewayEnvironment(),
-        PROVIDERS_SMS: 'twilio',
-        BREAKER_VOLUME_THRESHOLD: '5',
-        // Retries are tested elsewhere; here each failure must end at once.
-        RETRY_MAX_RETRIES: '0',
-        BREAKER_ERROR_THRESHOLD_PERCENT: '50',
-        BREAKER_RESET_MS: '3000',
-        BREAKER_ROLLING_WINDOW_MS: '60000',
-      }),
-      'breaker',
-    );
-    receipts = await new TopicReader(kafka, topics.receipts).start();
+    harness = await startSandboxGateway('breaker', 1, {
+      PROVIDERS_SMS: 'twilio',
+      BREAKER_VOLUME_THRESHOLD: '5',
+      // Retries are tested elsewhere; here each failure must end at once.
+      RETRY_MAX_RETRIES: '0',
+      BREAKER_ERROR_THRESHOLD_PERCENT: '50',
+      BREAKER_RESET_MS: '3000',
+      BREAKER_ROLLING_WINDOW_MS: '60000',
+    });
+    ({ suite, topics, receipts } = harness);
   });
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await receipts?.stop();
-    await suite?.close();
-  });
+  afterAll(() => harness?.stop());
 
   async function sendBurst(count: number, phone: string): Promise<Receipt[]> {
     const commands = Array.from({ length: count }, () =>

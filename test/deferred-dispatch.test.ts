@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { DeliveryReceipt } from '@omnigate/contracts';
 import { SandboxSuite } from '@omnigate/sandbox';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config/environment';
@@ -26,13 +27,7 @@ class ManualClock extends Clock {
   }
 }
 
-interface Receipt {
-  messageId: string;
-  status: string;
-  channel: string | null;
-  deferredUntil?: string;
-  trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
-}
+type Receipt = DeliveryReceipt;
 
 describe('deferred dispatch: quiet hours and a cap that defers', () => {
   const kafka = testKafka();

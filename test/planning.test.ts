@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DeliveryReceipt } from '@omnigate/contracts';
 import { SandboxSuite } from '@omnigate/sandbox';
 import { gatewayEnv } from './support/env';
 import { GatewayProcess } from './support/gateway';
@@ -20,15 +21,7 @@ import {
   uniqueSchema,
 } from './support/storage';
 
-interface Receipt {
-  messageId: string;
-  customerId: string;
-  status: string;
-  channel: string | null;
-  reason: { code: string; message: string } | null;
-  fallbackFrom?: string;
-  trace: Array<{ channel: string; decision: string; reasonCode?: string; detail: string }>;
-}
+type Receipt = DeliveryReceipt;
 
 const CONSENTED = ['sms', 'email', 'whatsapp'].map((channel) => ({
   channel,

@@ -1,3 +1,4 @@
+import type { DeliveryReceipt } from '@omnigate/contracts';
 import { resolve } from 'node:path';
 import { BROKERS, type TestTopics } from './kafka';
 
@@ -23,13 +24,5 @@ export function gatewayEnv(
   };
 }
 
-export interface ParsedReceipt {
-  readonly eventId: string;
-  readonly messageId: string;
-  readonly customerId: string | null;
-  readonly status: string;
-  readonly channel: string | null;
-  readonly provider: string | null;
-  readonly providerMessageId: string | null;
-  readonly reason: { code: string; message: string } | null;
-}
+/** Receipts as the tests read them back from the receipts topic. */
+export type ParsedReceipt = DeliveryReceipt;
