@@ -22,7 +22,7 @@ import { ProfileUpdatesService } from './services/profile-updates.service';
 import { DispatchService } from './services/dispatch.service';
 import { ContentRenderer } from './services/content/content-renderer';
 import { TemplateRepository } from './repositories/template.repository';
-import { buildChannelRouter } from './config/channel-router.factory';
+import { buildChannelRouter, ChannelsLifecycle } from './config/channel-router.factory';
 import { IntakeService } from './services/intake.service';
 
 export interface AppModuleOptions {
@@ -75,6 +75,11 @@ export class AppModule {
           useFactory: () => new TemplateRepository(config.content.templatesDir),
         },
         ContentRenderer,
+        {
+          provide: ChannelsLifecycle,
+          inject: [ChannelRouter],
+          useFactory: (router: ChannelRouter) => new ChannelsLifecycle(router),
+        },
         ...storageProviders(config, logger),
         ProfileRepository,
         SchedulerRepository,

@@ -1,3 +1,4 @@
+import type { OnApplicationShutdown } from '@nestjs/common';
 import type { Channel } from '@omnigate/contracts';
 import {
   ChannelRouter,
@@ -106,4 +107,13 @@ export function buildChannelRouter(
     if (adapters.length > 0) byChannel.set(channel, adapters);
   }
   return new ChannelRouter(byChannel);
+}
+
+/** Closes the router's breakers and adapters once nothing sends any more. */
+export class ChannelsLifecycle implements OnApplicationShutdown {
+  constructor(private readonly router: ChannelRouter) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.router.shutdown();
+  }
 }

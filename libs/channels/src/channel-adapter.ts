@@ -35,4 +35,6 @@ export interface ChannelAdapter<C extends Channel = Channel> {
   readonly channel: C;
   readonly providerId: string;
   send(message: OutboundMessage<C>): Promise<ProviderAcceptance>;
+  /** Releases what the adapter holds (SDK apps, pooled connections); called once at shutdown. */
+  close?(): Promise<void>;
 }

@@ -77,7 +77,7 @@ describe('ChannelRouter', () => {
       ['twilio', 'failed'],
       ['twilio-backup', 'accepted'],
     ]);
-    protectedAdapters.forEach((p) => p.shutdown());
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 
   it.each(['transient', 'rate_limited', 'configuration'] as const)(
@@ -88,7 +88,7 @@ describe('ChannelRouter', () => {
       const { router: r, protectedAdapters } = router(primary, backup);
       const routed = await r.send(message);
       expect(routed.acceptance.provider).toBe('twilio-backup');
-      protectedAdapters.forEach((p) => p.shutdown());
+      await Promise.all(protectedAdapters.map((p) => p.shutdown()));
     },
   );
 
@@ -100,7 +100,7 @@ describe('ChannelRouter', () => {
     expect(error).toBeInstanceOf(ChannelUnavailableError);
     expect((error as ChannelUnavailableError).lastError.kind).toBe('outcome_unknown');
     expect(backup.calls).toBe(0);
-    protectedAdapters.forEach((p) => p.shutdown());
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 
   it.each(['invalid_recipient', 'recipient_opted_out', 'unreachable_token', 'permanent'] as const)(
@@ -111,7 +111,7 @@ describe('ChannelRouter', () => {
       const { router: r, protectedAdapters } = router(primary, backup);
       await expect(r.send(message)).rejects.toBeInstanceOf(ChannelUnavailableError);
       expect(backup.calls).toBe(0);
-      protectedAdapters.forEach((p) => p.shutdown());
+      await Promise.all(protectedAdapters.map((p) => p.shutdown()));
     },
   );
 
@@ -138,7 +138,7 @@ describe('ChannelRouter', () => {
       'open->half_open',
       'half_open->closed',
     ]);
-    protectedAdapters.forEach((p) => p.shutdown());
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 
   it('never opens the breaker on invalid recipients', async () => {
@@ -148,7 +148,7 @@ describe('ChannelRouter', () => {
       await expect(r.send(message)).rejects.toBeInstanceOf(ChannelUnavailableError);
     expect(protectedAdapters[0]!.state).toBe('closed');
     expect(primary.calls).toBe(20);
-    protectedAdapters.forEach((p) => p.shutdown());
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 
   it('reports when every provider was skipped because its breaker is open', async () => {
@@ -158,6 +158,6 @@ describe('ChannelRouter', () => {
     const error = await r.send(message).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChannelUnavailableError);
     expect((error as ChannelUnavailableError).allBreakersOpen).toBe(true);
-    protectedAdapters.forEach((p) => p.shutdown());
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 });

@@ -69,8 +69,9 @@ export class ChannelRouter {
       .map((p) => ({ channel: p.channel, provider: p.providerId, state: p.state }));
   }
 
-  shutdown(): void {
-    for (const provider of [...this.providers.values()].flat()) provider.shutdown();
+  /** Stops every breaker's timers and closes every adapter. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.providers.values()].flat().map((provider) => provider.shutdown()));
   }
 
   async send(message: OutboundMessage): Promise<RoutedAcceptance> {

@@ -93,8 +93,9 @@ export class ProtectedAdapter {
     }
   }
 
-  shutdown(): void {
+  async shutdown(): Promise<void> {
     this.breaker.shutdown();
+    await this.adapter.close?.();
   }
 
   private translate(error: unknown): ChannelError {

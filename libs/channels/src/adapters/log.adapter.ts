@@ -23,7 +23,6 @@ export interface LogAdapterOptions {
   readonly recordFile?: string;
   /** Pretend each send takes this long, to exercise concurrency and shutdown like a real provider. */
   readonly latencyMs?: number;
-  readonly onSend?: (send: LoggedSend) => void;
 }
 
 /**
@@ -61,7 +60,6 @@ export class LogChannelAdapter<C extends Channel> implements ChannelAdapter<C> {
         });
       }
     }
-    this.options.onSend?.(record);
     return { provider: LOG_PROVIDER_ID, providerMessageId: record.providerMessageId, acceptedAt };
   }
 }
