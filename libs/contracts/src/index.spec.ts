@@ -21,6 +21,7 @@ describe('public API', () => {
         'RECEIPT_EVENT_ID_NAMESPACE',
         'RECEIPT_HEADERS',
         'RECEIPT_STATUSES',
+        'REDRIVE_HEADERS',
         'REJECTION_CODES',
         'SCHEMA_IDS',
         'SEND_COMMAND_SCHEMA_VERSION',

@@ -53,7 +53,13 @@ export type { JsonValue } from './primitives';
 export { RECEIPT_EVENT_ID_NAMESPACE, receiptEventId } from './event-id';
 export type { ReceiptEventIdParts } from './event-id';
 
-export { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, RECEIPT_HEADERS, SCHEMA_IDS } from './topics';
+export {
+  DEAD_LETTER_HEADERS,
+  DEFAULT_TOPICS,
+  RECEIPT_HEADERS,
+  REDRIVE_HEADERS,
+  SCHEMA_IDS,
+} from './topics';
 export type { TopicRole } from './topics';
 
 export { JSON_SCHEMA_DIR, renderJsonSchemas } from './json-schema';

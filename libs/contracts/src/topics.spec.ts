@@ -1,10 +1,17 @@
-import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, RECEIPT_HEADERS, SCHEMA_IDS } from './topics';
+import {
+  DEAD_LETTER_HEADERS,
+  DEFAULT_TOPICS,
+  RECEIPT_HEADERS,
+  REDRIVE_HEADERS,
+  SCHEMA_IDS,
+} from './topics';
 
 // These strings are wire contract: producers and consumers outside this repo hard-code them.
 describe('topic and header names', () => {
   it('keeps the default topics', () => {
     expect(DEFAULT_TOPICS).toEqual({
       send: 'omnigate.send.v1',
+      sendPriority: 'omnigate.send.priority',
       receipts: 'omnigate.receipts.v1',
       deadLetter: 'omnigate.send.dlq.v1',
       profiles: 'omnigate.profiles.v1',
@@ -30,8 +37,16 @@ describe('topic and header names', () => {
     });
   });
 
+  it('keeps the re-drive header', () => {
+    expect(REDRIVE_HEADERS).toEqual({ redrivenFrom: 'omnigate.redrive.from' });
+  });
+
   it('has no header name used twice', () => {
-    const names = [...Object.values(DEAD_LETTER_HEADERS), ...Object.values(RECEIPT_HEADERS)];
+    const names = [
+      ...Object.values(DEAD_LETTER_HEADERS),
+      ...Object.values(RECEIPT_HEADERS),
+      ...Object.values(REDRIVE_HEADERS),
+    ];
     expect(new Set(names).size).toBe(names.length);
   });
 

@@ -1,6 +1,13 @@
 /** Default topic names; deployments may override them, so treat these as defaults only. */
 export const DEFAULT_TOPICS = {
+  /** SendCommand v1, keyed by customerId: everything, including bulk marketing. */
   send: 'omnigate.send.v1',
+  /**
+   * The priority lane: the same SendCommand v1 contract, for OTP and transactional commands only.
+   * Consumed by its own group with its own concurrency, so a backlog on `send` never delays it.
+   * Per-customer order holds within one topic, not across the two.
+   */
+  sendPriority: 'omnigate.send.priority',
   receipts: 'omnigate.receipts.v1',
   deadLetter: 'omnigate.send.dlq.v1',
   /** Compacted, keyed by customerId: ProfileEvent v1. */
@@ -21,6 +28,16 @@ export const DEAD_LETTER_HEADERS = {
   sourceOffset: 'omnigate.dlq.source-offset',
   /** ISO 8601 date-time. */
   failedAt: 'omnigate.dlq.failed-at',
+} as const;
+
+/**
+ * Header on a record that the re-drive command re-published from the dead-letter topic. It replaces
+ * the dead-letter headers, so a record that fails again shows, once dead-lettered anew, which
+ * dead-letter record it came from.
+ */
+export const REDRIVE_HEADERS = {
+  /** `<dead-letter topic>:<partition>:<offset>` of the dead-letter record that was re-driven. */
+  redrivenFrom: 'omnigate.redrive.from',
 } as const;
 
 /** Headers on a receipt record, so consumers can filter without parsing the value. */

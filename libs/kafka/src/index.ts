@@ -2,6 +2,35 @@ export { createKafkaClient } from './client';
 export { ConsumerRunner, type ConsumerRunnerOptions, type ConsumerState } from './consumer-runner';
 export { ContiguousOffsets } from './contiguous-offsets';
 export { DeadLetterPublisher, type DeadLetterReason } from './dead-letter';
+export {
+  RedriveInputError,
+  RedrivePublishError,
+  buildRedriveRecord,
+  describeEntry,
+  formatPosition,
+  hasCriteria,
+  judgeEntry,
+  parseInstant,
+  parseOffsetRange,
+  parsePosition,
+  parseReasonCode,
+  planRedrive,
+  publishRedrive,
+  readDeadLetterTopic,
+  redriveMarker,
+  toDeadLetterEntry,
+  type DeadLetterEntry,
+  type DeadLetterSnapshot,
+  type LogPosition,
+  type OffsetRange,
+  type RawDeadLetterRecord,
+  type ReadDeadLetterOptions,
+  type RedrivePlan,
+  type RedriveSelection,
+  type RefusedDuplicate,
+  type SelectionVerdict,
+  type SourcePosition,
+} from './dead-letter-redrive';
 export { groupIntoKeyChains } from './key-chains';
 export { KafkaPublisher } from './publisher';
 export { Semaphore } from './semaphore';
