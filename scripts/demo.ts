@@ -5,7 +5,7 @@
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, type DeliveryReceipt } from '../libs/contracts/src';
@@ -96,6 +96,8 @@ async function main(): Promise<void> {
         TEMPLATES_DIR: join(ROOT, 'templates'),
         ...sandbox.gatewayEnvironment(),
         MAX_COMMAND_BYTES: String(MAX_COMMAND_BYTES),
+        // A fresh key per demo run: the demo's embedded database lives no longer than the run.
+        MESSAGE_LOG_KEY: process.env.MESSAGE_LOG_KEY ?? randomBytes(32).toString('base64'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

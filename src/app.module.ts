@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ChannelRouter } from '@omnigate/channels';
+import { ChannelRouter, type SendPermits } from '@omnigate/channels';
 import {
   createKafkaClient,
   DeadLetterPublisher,
@@ -14,9 +14,11 @@ import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './con
 import { LOGGER, type Logger } from './observability/logger';
 import { Clock, SystemClock } from './repositories/clock';
 import { ProfileRepository } from './repositories/profile.repository';
-import { ReceiptsRepository } from './repositories/receipts.repository';
+import { InstanceRepository } from './repositories/instance.repository';
+import { MessageLogRepository } from './repositories/message-log.repository';
+import { ReceiptOutboxRepository } from './repositories/receipt-outbox.repository';
 import { SchedulerRepository } from './repositories/scheduler.repository';
-import { storageProviders } from './repositories/storage.providers';
+import { SEND_PERMITS, storageProviders } from './repositories/storage.providers';
 import { DeferredDispatchWorker } from './services/deferred-dispatch.worker';
 import { ProfileUpdatesService } from './services/profile-updates.service';
 import { DispatchService } from './services/dispatch.service';
@@ -24,6 +26,11 @@ import { ContentRenderer } from './services/content/content-renderer';
 import { TemplateRepository } from './repositories/template.repository';
 import { buildChannelRouter, ChannelsLifecycle } from './config/channel-router.factory';
 import { IntakeService } from './services/intake.service';
+import { GatewayInstance } from './services/gateway-instance';
+import { MessageProcessingService } from './services/message-processing.service';
+import { MessageRetentionService } from './services/message-retention.service';
+import { ReceiptRelay } from './services/receipt-relay.service';
+import { ShutdownSequence } from './services/shutdown-sequence';
 
 export interface AppModuleOptions {
   readonly config: AppConfig;
@@ -65,9 +72,13 @@ export class AppModule {
         },
         {
           provide: ChannelRouter,
-          useFactory: () =>
-            buildChannelRouter(config, (change) =>
-              logger.warn({ ...change, component: 'breaker' }, `circuit breaker ${change.to}`),
+          inject: [SEND_PERMITS],
+          useFactory: (permits: SendPermits) =>
+            buildChannelRouter(
+              config,
+              (change) =>
+                logger.warn({ ...change, component: 'breaker' }, `circuit breaker ${change.to}`),
+              permits,
             ),
         },
         {
@@ -83,12 +94,24 @@ export class AppModule {
         ...storageProviders(config, logger),
         ProfileRepository,
         SchedulerRepository,
-        ReceiptsRepository,
+        InstanceRepository,
+        ReceiptOutboxRepository,
+        MessageLogRepository,
+        {
+          provide: GatewayInstance,
+          inject: [InstanceRepository],
+          useFactory: (instances: InstanceRepository) =>
+            GatewayInstance.start(instances, logger, config.messageLog.instanceStaleAfterMs),
+        },
+        ReceiptRelay,
+        MessageRetentionService,
+        MessageProcessingService,
         DispatchService,
         IntakeService,
         ProfileUpdatesService,
         DeferredDispatchWorker,
         KafkaConsumers,
+        ShutdownSequence,
       ],
     };
   }

@@ -26,6 +26,11 @@ describe('start-up configuration', () => {
       mentions: ['HTTP_PORT', 'LOG_LEVEL', 'TOPIC_SEND'],
     },
     {
+      name: 'a message-log key that is not 32 bytes',
+      env: { KAFKA_BROKERS: '127.0.0.1:9092', MESSAGE_LOG_KEY: 'c2hvcnQ=' },
+      mentions: ['MESSAGE_LOG_KEY', '32 random bytes'],
+    },
+    {
       name: 'a bad boolean',
       env: { KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_CREATE_TOPICS: 'perhaps' },
       mentions: ['KAFKA_CREATE_TOPICS'],

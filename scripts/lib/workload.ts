@@ -2,7 +2,7 @@
  * Realistic sample traffic shared by the demo, the tests and the benchmark: valid send commands
  * over many customers and channels, and malformed records of every kind the intake must reject.
  */
-import type { Channel } from '../../libs/contracts/src';
+import type { Channel, ProfileEvent, SendCommandInput } from '../../libs/contracts/src';
 
 export interface WorkloadRecord {
   readonly key: string | null;
@@ -218,4 +218,72 @@ export function buildWorkload(options: WorkloadOptions): WorkloadRecord[] {
     records.splice(Math.min(records.length, j * every + j), 0, bad);
   }
   return records;
+}
+
+/*
+ * Lane traffic for the priority-lane benchmark: bulk marketing by email on the send topic, and
+ * one-time passcodes by SMS on the priority topic. Customer ids are given by the caller, so a run
+ * can keep its customers apart from earlier runs' frequency caps (Redis keeps them for a day).
+ */
+
+/** A marketing email; the customer needs a granted consent (consentProfile) or it is suppressed. */
+export function marketingEmailCommand(
+  id: string,
+  customer: string,
+  sequence: number,
+): SendCommandInput {
+  const name = FIRST_NAMES[sequence % FIRST_NAMES.length]!;
+  return {
+    schemaVersion: 1,
+    id,
+    customerId: customer,
+    category: 'marketing',
+    priority: 'low',
+    recipient: { email: `${customer}@example.com` },
+    content: {
+      email: {
+        subject: 'Winter sale: 20% off this weekend',
+        html: `<p>Hi ${name}, everything is <b>20% off</b> this weekend.</p>`,
+        text: `Hi ${name}, everything is 20% off this weekend.`,
+      },
+    },
+    metadata: { source: 'workload', kind: 'marketing' },
+  };
+}
+
+/** A one-time passcode by SMS (the otp policy falls back to WhatsApp, then email). */
+export function otpSmsCommand(id: string, customer: string, sequence: number): SendCommandInput {
+  const code = String(100000 + ((sequence * 7919) % 900000));
+  return {
+    schemaVersion: 1,
+    id,
+    customerId: customer,
+    category: 'otp',
+    priority: 'high',
+    recipient: { phone: phoneFor(sequence), email: `${customer}@example.com` },
+    content: {
+      sms: { text: `Your code is ${code}. It expires in 10 minutes.` },
+      email: { subject: 'Your sign-in code', text: `Your code is ${code}.` },
+    },
+    ttlSeconds: 600,
+    metadata: { source: 'workload', kind: 'otp' },
+  };
+}
+
+/** A profile upsert that grants marketing consent on every channel, as a signup form would. */
+export function consentProfile(customer: string, occurredAt: Date): ProfileEvent {
+  const at = occurredAt.toISOString();
+  const channels: Channel[] = ['email', 'sms', 'whatsapp', 'mobilepush', 'webpush'];
+  return {
+    schemaVersion: 1,
+    type: 'upsert',
+    customerId: customer,
+    version: occurredAt.getTime(),
+    occurredAt: at,
+    profile: {
+      emails: [{ value: `${customer}@example.com`, verified: true }],
+      consents: channels.map((channel) => ({ channel, granted: true, source: 'signup-form', at })),
+      timeZone: 'Europe/Berlin',
+    },
+  };
 }

@@ -11,6 +11,9 @@ import {
   TwilioWhatsAppAdapter,
   type BreakerStateChange,
   type ChannelAdapter,
+  type SendPermits,
+  type SendRate,
+  type SendRateTable,
 } from '@omnigate/channels';
 import type { AppConfig } from './environment';
 import type { ProviderSettings } from './providers';
@@ -82,12 +85,27 @@ function adapterFor(
 }
 
 /**
+ * Each provider's PROVIDER_<ID>_RATE_LIMIT, for the SendPermits store. A provider serving two
+ * channels (Twilio for SMS and WhatsApp) has one budget for both; give a sender its own budget by
+ * configuring it as a provider id of its own.
+ */
+export function sendRateTable(config: AppConfig): SendRateTable {
+  const rates = new Map<string, SendRate>();
+  for (const settings of config.channels.providerSettings) {
+    if (settings.rateLimit) rates.set(settings.id, settings.rateLimit);
+  }
+  return { rates, guardMs: config.channels.rateLimitGuardMs };
+}
+
+/**
  * One breaker-protected adapter per (provider, channel), grouped by channel in the priority order
- * of PROVIDERS_<CHANNEL>.
+ * of PROVIDERS_<CHANNEL>. With `permits`, every provider call first takes a permit under its
+ * provider's send rate.
  */
 export function buildChannelRouter(
   config: AppConfig,
   onBreakerChange: (change: BreakerStateChange) => void,
+  permits?: SendPermits,
 ): ChannelRouter {
   const byId = new Map(config.channels.providerSettings.map((s) => [s.id, s]));
   const byChannel = new Map<Channel, ProtectedAdapter[]>();
@@ -106,7 +124,7 @@ export function buildChannelRouter(
     });
     if (adapters.length > 0) byChannel.set(channel, adapters);
   }
-  return new ChannelRouter(byChannel);
+  return new ChannelRouter(byChannel, { permits });
 }
 
 /** Closes the router's breakers and adapters once nothing sends any more. */

@@ -1,6 +1,9 @@
 import { loadConfig } from './environment';
 
-const base = { KAFKA_BROKERS: '127.0.0.1:9092' };
+const base = {
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
+};
 const twilio = {
   PROVIDER_TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
   PROVIDER_TWILIO_AUTH_TOKEN: 'secret',
@@ -49,6 +52,71 @@ describe('loadConfig', () => {
       ['twilio', 'twilio'],
       ['twilio_backup', 'twilio'],
     ]);
+  });
+
+  describe('the priority lane', () => {
+    const laneOf = (env: Record<string, string>) => {
+      const result = loadConfig({ ...base, ...env });
+      if (!result.ok) throw new Error(result.problems.join('\n'));
+      return result.config.priorityLane;
+    };
+
+    it('is on with the default topic and a group derived from KAFKA_GROUP_ID', () => {
+      expect(laneOf({})).toEqual({
+        topic: 'omnigate.send.priority',
+        groupId: 'omnigate-dispatch-priority',
+        concurrency: 32,
+      });
+      expect(laneOf({ KAFKA_GROUP_ID: 'eu-dispatch' })?.groupId).toBe('eu-dispatch-priority');
+    });
+
+    it('takes its own topic, group and concurrency', () => {
+      expect(
+        laneOf({
+          TOPIC_SEND_PRIORITY: 'otp.send',
+          KAFKA_PRIORITY_GROUP_ID: 'otp-dispatch',
+          PRIORITY_CONSUMER_CONCURRENCY: '8',
+        }),
+      ).toEqual({ topic: 'otp.send', groupId: 'otp-dispatch', concurrency: 8 });
+    });
+
+    // Two deployments with their own send topics must not both consume the shared default lane.
+    it('is off when TOPIC_SEND is renamed and no priority topic is named', () => {
+      expect(laneOf({ TOPIC_SEND: 'staging.send' })).toBeUndefined();
+      expect(
+        laneOf({ TOPIC_SEND: 'staging.send', TOPIC_SEND_PRIORITY: 'staging.send.priority' })?.topic,
+      ).toBe('staging.send.priority');
+    });
+
+    it.each([
+      [
+        'a bad topic name',
+        { TOPIC_SEND_PRIORITY: 'otp send!' },
+        'TOPIC_SEND_PRIORITY: must be a Kafka topic name',
+      ],
+      [
+        'the send topic reused',
+        { TOPIC_SEND_PRIORITY: 'omnigate.send.v1' },
+        'TOPIC_SEND_PRIORITY: must be different topics',
+      ],
+      [
+        'the send group reused',
+        { KAFKA_PRIORITY_GROUP_ID: 'omnigate-dispatch' },
+        'KAFKA_PRIORITY_GROUP_ID: must differ',
+      ],
+      [
+        'the profiles group reused',
+        { KAFKA_PRIORITY_GROUP_ID: 'omnigate-profiles' },
+        'KAFKA_PRIORITY_GROUP_ID: must differ',
+      ],
+      [
+        'no concurrency',
+        { PRIORITY_CONSUMER_CONCURRENCY: '0' },
+        'PRIORITY_CONSUMER_CONCURRENCY: must be between 1',
+      ],
+    ])('refuses %s', (_name, env, expected) => {
+      expect(problems(env).join('\n')).toContain(expected);
+    });
   });
 
   it.each([

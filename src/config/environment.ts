@@ -64,6 +64,19 @@ const topicName = (fallback: string) =>
       return value;
     });
 
+/** A topic name, or undefined when the variable is unset or empty (the caller derives a default). */
+const optionalTopicName = z
+  .string()
+  .trim()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw === '') return undefined;
+    const parsed = topicName(raw).safeParse(raw);
+    if (parsed.success) return parsed.data;
+    for (const { message } of parsed.error.issues) ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  });
+
 const brokerList = z
   .string({ error: 'is required (comma-separated host:port list, e.g. 127.0.0.1:9092)' })
   .trim()
@@ -82,6 +95,45 @@ const brokerList = z
       return z.NEVER;
     }
     return brokers;
+  });
+
+const KEY_HELP = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)';
+
+function decodeKey(raw: string): Buffer | undefined {
+  const key = Buffer.from(raw, 'base64');
+  return key.length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? key : undefined;
+}
+
+/** Seals contacts and content in the message log; required, since a lost key loses resends. */
+const messageLogKey = z
+  .string({ error: `is required: ${KEY_HELP}` })
+  .trim()
+  .min(1, `is required: ${KEY_HELP}`)
+  .transform((raw, ctx) => {
+    const key = decodeKey(raw);
+    if (!key) {
+      ctx.addIssue({ code: 'custom', message: `must be ${KEY_HELP}` });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+/** Keys retired by a rotation, comma-separated: rows sealed with them still open. */
+const previousMessageLogKeys = z
+  .string()
+  .trim()
+  .optional()
+  .transform((raw, ctx) => {
+    const parts = (raw ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0);
+    const keys = parts.map(decodeKey);
+    if (keys.some((key) => key === undefined)) {
+      ctx.addIssue({ code: 'custom', message: `every entry must be ${KEY_HELP}` });
+      return z.NEVER;
+    }
+    return keys.filter((key): key is Buffer => key !== undefined);
   });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -116,6 +168,11 @@ const environmentSchema = z.object({
   KAFKA_TOPIC_PARTITIONS: integer(1, 1000, 3),
   KAFKA_REPLICATION_FACTOR: integer(1, 10, 1),
   TOPIC_SEND: topicName(DEFAULT_TOPICS.send),
+  // Unset: the default priority topic while TOPIC_SEND keeps its default (see priorityLaneOf).
+  TOPIC_SEND_PRIORITY: optionalTopicName,
+  // Unset: KAFKA_GROUP_ID + "-priority", so a deployment that renames its group renames both.
+  KAFKA_PRIORITY_GROUP_ID: z.string().trim().optional(),
+  PRIORITY_CONSUMER_CONCURRENCY: integer(1, 10000, 32),
   TOPIC_RECEIPTS: topicName(DEFAULT_TOPICS.receipts),
   TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
   TOPIC_PROFILES: topicName(DEFAULT_TOPICS.profiles),
@@ -140,10 +197,21 @@ const environmentSchema = z.object({
   CATEGORY_POLICIES_FILE: z.string().trim().optional(),
   CAP_RULES_FILE: z.string().trim().optional(),
   SCHEDULER_POLL_MS: integer(50, 60000, 500),
+  MESSAGE_LOG_KEY: messageLogKey,
+  MESSAGE_LOG_PREVIOUS_KEYS: previousMessageLogKeys,
+  MESSAGE_RETENTION_DAYS: integer(1, 3650, 30),
+  MESSAGE_PURGE_INTERVAL_MS: integer(1000, 86400000, 600000),
+  INFLIGHT_ATTEMPTS: z
+    .enum(['resend', 'unknown'], { error: 'must be resend or unknown' })
+    .default('resend'),
+  INSTANCE_STALE_AFTER_MS: integer(2000, 600000, 10000),
+  RECEIPT_RELAY_POLL_MS: integer(10, 60000, 250),
+  RECEIPT_RELAY_BATCH_SIZE: integer(1, 5000, 500),
   RETRY_MAX_RETRIES: integer(0, 50, 5),
   RETRY_BASE_DELAY_MS: integer(10, 3600000, 2000),
   RETRY_MAX_DELAY_MS: integer(10, 86400000, 300000),
   SCHEDULER_BATCH_SIZE: integer(1, 1000, 50),
+  SCHEDULER_CONCURRENCY: integer(1, 256, 16),
   CONSUMER_CONCURRENCY: integer(1, 10000, 64),
   CONSUMER_PARTITIONS_CONCURRENTLY: integer(1, 1000, 8),
   CONSUMER_SESSION_TIMEOUT_MS: integer(6000, 300000, 30000),
@@ -173,6 +241,8 @@ const environmentSchema = z.object({
   BREAKER_RESET_MS: integer(100, 3600000, 30000),
   BREAKER_ROLLING_WINDOW_MS: integer(1000, 3600000, 10000),
   BREAKER_VOLUME_THRESHOLD: integer(0, 100000, 5),
+  // Added to every PROVIDER_<ID>_RATE_LIMIT window, for jitter between permit and provider.
+  RATE_LIMIT_GUARD_MS: integer(0, 10000, 50),
   PROVIDERS_SMS: providerList,
   PROVIDERS_EMAIL: providerList,
   PROVIDERS_WHATSAPP: providerList,
@@ -181,6 +251,14 @@ const environmentSchema = z.object({
 });
 
 type ParsedEnvironment = z.output<typeof environmentSchema>;
+
+const providerChoiceSchema = environmentSchema.pick({
+  PROVIDERS_SMS: true,
+  PROVIDERS_EMAIL: true,
+  PROVIDERS_WHATSAPP: true,
+  PROVIDERS_WEBPUSH: true,
+  PROVIDERS_MOBILEPUSH: true,
+});
 
 export interface AppConfig {
   readonly kafka: {
@@ -198,6 +276,12 @@ export interface AppConfig {
     readonly profiles: string;
   };
   readonly profilesGroupId: string;
+  /**
+   * The priority lane for OTP and transactional commands: its own topic, group and concurrency, so
+   * a backlog on the send topic never sits in front of it. Undefined when the lane is off.
+   */
+  readonly priorityLane:
+    { readonly topic: string; readonly groupId: string; readonly concurrency: number } | undefined;
   readonly storage: {
     /** Unset: an embedded PGlite database (single local instance only). */
     readonly databaseUrl: string | undefined;
@@ -212,7 +296,23 @@ export interface AppConfig {
     readonly categories: readonly CategoryPolicy[];
     readonly capRules: readonly CapRule[];
   };
-  readonly scheduler: { readonly pollMs: number; readonly batchSize: number };
+  readonly scheduler: {
+    readonly pollMs: number;
+    readonly batchSize: number;
+    /** Jobs run at once by one instance. */
+    readonly concurrency: number;
+  };
+  readonly messageLog: {
+    readonly key: Buffer;
+    readonly previousKeys: readonly Buffer[];
+    readonly retentionDays: number;
+    readonly purgeIntervalMs: number;
+    /** What a restart does with a provider call that was in flight when its instance died. */
+    readonly inflightAttempts: 'resend' | 'unknown';
+    /** An instance whose heartbeat is older than this is dead, and its messages are taken over. */
+    readonly instanceStaleAfterMs: number;
+  };
+  readonly receiptRelay: { readonly pollMs: number; readonly batchSize: number };
   /** Retries, through the scheduler, when every candidate failed on the provider side. */
   readonly retry: RetryPolicy;
   readonly consumer: {
@@ -240,6 +340,8 @@ export interface AppConfig {
     readonly logAdapterLatencyMs: number;
     readonly providerSettings: readonly ProviderSettings[];
     readonly breaker: BreakerSettings;
+    /** Widens each provider's rate-limit window (see SendRateTable.guardMs for why). */
+    readonly rateLimitGuardMs: number;
   };
 }
 
@@ -254,6 +356,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       const variable = issue.path.map(String).join('.') || '(environment)';
       return `${variable}: ${issue.message}`;
     });
+    // Still name the provider variables that are wrong, so one start shows every problem.
+    const channels = providerChoiceSchema.safeParse(env);
+    if (channels.success) {
+      const providers = loadProviderSettings(env, providersOf(channels.data));
+      if (!providers.ok) problems.push(...providers.problems);
+    }
     return { ok: false, problems };
   }
   const e = parsed.data;
@@ -278,16 +386,51 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
   if (e.KAFKA_GROUP_ID === e.KAFKA_PROFILES_GROUP_ID) {
     problems.push('KAFKA_PROFILES_GROUP_ID: must differ from KAFKA_GROUP_ID');
   }
+  const lane = priorityLaneOf(e);
+  // One group over two topics would let Kafka hand send partitions to the priority consumer.
+  if (lane && [e.KAFKA_GROUP_ID, e.KAFKA_PROFILES_GROUP_ID].includes(lane.groupId)) {
+    problems.push(
+      'KAFKA_PRIORITY_GROUP_ID: must differ from KAFKA_GROUP_ID and KAFKA_PROFILES_GROUP_ID',
+    );
+  }
   const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER, e.TOPIC_PROFILES];
+  if (lane) topics.push(lane.topic);
   if (new Set(topics).size !== topics.length) {
     problems.push(
-      'TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES: must be four different topics',
+      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
     );
   }
   return problems;
 }
 
-function providersOf(e: ParsedEnvironment): Record<Channel, readonly string[]> {
+/**
+ * The lane is on when TOPIC_SEND_PRIORITY is set, or when both send topics keep their default
+ * names. A deployment that renamed its send topic (another environment, a test) gets no lane until
+ * it names one: falling back to the shared default topic would let two deployments on one cluster
+ * each consume it in their own group, and send every OTP twice.
+ */
+function priorityLaneOf(e: ParsedEnvironment): AppConfig['priorityLane'] {
+  const topic =
+    e.TOPIC_SEND_PRIORITY ??
+    (e.TOPIC_SEND === DEFAULT_TOPICS.send ? DEFAULT_TOPICS.sendPriority : undefined);
+  if (topic === undefined) return undefined;
+  return {
+    topic,
+    groupId: e.KAFKA_PRIORITY_GROUP_ID || `${e.KAFKA_GROUP_ID}-priority`,
+    concurrency: e.PRIORITY_CONSUMER_CONCURRENCY,
+  };
+}
+
+function providersOf(
+  e: Pick<
+    ParsedEnvironment,
+    | 'PROVIDERS_SMS'
+    | 'PROVIDERS_EMAIL'
+    | 'PROVIDERS_WHATSAPP'
+    | 'PROVIDERS_WEBPUSH'
+    | 'PROVIDERS_MOBILEPUSH'
+  >,
+): Record<Channel, readonly string[]> {
   return {
     sms: e.PROVIDERS_SMS,
     email: e.PROVIDERS_EMAIL,
@@ -319,6 +462,7 @@ function toConfig(
       profiles: e.TOPIC_PROFILES,
     },
     profilesGroupId: e.KAFKA_PROFILES_GROUP_ID,
+    priorityLane: priorityLaneOf(e),
     storage: {
       databaseUrl: e.DATABASE_URL || undefined,
       databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -327,7 +471,20 @@ function toConfig(
       redisUrl: e.REDIS_URL || undefined,
     },
     policies,
-    scheduler: { pollMs: e.SCHEDULER_POLL_MS, batchSize: e.SCHEDULER_BATCH_SIZE },
+    scheduler: {
+      pollMs: e.SCHEDULER_POLL_MS,
+      batchSize: e.SCHEDULER_BATCH_SIZE,
+      concurrency: e.SCHEDULER_CONCURRENCY,
+    },
+    messageLog: {
+      key: e.MESSAGE_LOG_KEY,
+      previousKeys: e.MESSAGE_LOG_PREVIOUS_KEYS,
+      retentionDays: e.MESSAGE_RETENTION_DAYS,
+      purgeIntervalMs: e.MESSAGE_PURGE_INTERVAL_MS,
+      inflightAttempts: e.INFLIGHT_ATTEMPTS,
+      instanceStaleAfterMs: e.INSTANCE_STALE_AFTER_MS,
+    },
+    receiptRelay: { pollMs: e.RECEIPT_RELAY_POLL_MS, batchSize: e.RECEIPT_RELAY_BATCH_SIZE },
     retry: {
       maxRetries: e.RETRY_MAX_RETRIES,
       baseDelayMs: e.RETRY_BASE_DELAY_MS,
@@ -364,6 +521,7 @@ function toConfig(
         rollingCountTimeoutMs: e.BREAKER_ROLLING_WINDOW_MS,
         volumeThreshold: e.BREAKER_VOLUME_THRESHOLD,
       },
+      rateLimitGuardMs: e.RATE_LIMIT_GUARD_MS,
     },
   };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Channel } from '@omnigate/contracts';
+import type { SendRate } from '@omnigate/channels';
 
 /**
  * Provider settings come from variables named after the provider id: PROVIDERS_SMS=twilio,backup
@@ -22,6 +23,8 @@ interface CommonSettings {
   readonly id: string;
   readonly channels: readonly Channel[];
   readonly timeoutMs: number;
+  /** PROVIDER_<ID>_RATE_LIMIT: the most calls the provider takes per window; unset is unlimited. */
+  readonly rateLimit?: SendRate;
 }
 
 export type ProviderSettings =
@@ -168,6 +171,12 @@ export function loadProviderSettings(
         .filter(([name]) => name.startsWith(prefix))
         .map(([name, value]) => [name.slice(prefix.length), value]),
     );
+    const rateLimit = parseRateLimit(scoped.RATE_LIMIT);
+    if ('problem' in rateLimit) {
+      problems.push(
+        `${prefix}RATE_LIMIT: ${rateLimit.problem} (provider "${id}", ${type}, for ${channels.join(', ')})`,
+      );
+    }
     const parsed = SCHEMAS[type].safeParse(scoped);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
@@ -178,7 +187,8 @@ export function loadProviderSettings(
       continue;
     }
     const built = buildSettings(id, type, channels, parsed.data, prefix, problems);
-    if (built) providers.push(built);
+    const rate = 'rate' in rateLimit ? rateLimit.rate : undefined;
+    if (built) providers.push(rate ? { ...built, rateLimit: rate } : built);
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, providers };
 }
@@ -271,6 +281,37 @@ function buildSettings(
       };
     }
   }
+}
+
+const RATE_WINDOWS_MS: Readonly<Record<string, number>> = { s: 1000, min: 60_000, h: 3_600_000 };
+/**
+ * The sliding window keeps one entry per call inside it (that is what makes it exact), so a huge
+ * count per window costs memory in Redis; the same rate over a shorter window is stricter and
+ * cheaper (600000/min → 10000/s).
+ */
+const MAX_CALLS_PER_WINDOW = 100_000;
+
+/** "5/s", "80/s", "600/min" or "1000/h"; unset or empty is no limit. */
+export function parseRateLimit(
+  raw: string | undefined,
+): { readonly rate: SendRate | undefined } | { readonly problem: string } {
+  const text = raw?.trim() ?? '';
+  if (text === '') return { rate: undefined };
+  const match = /^(\d+)\s*\/\s*(s|min|h)$/.exec(text);
+  const windowMs = match ? RATE_WINDOWS_MS[match[2]!] : undefined;
+  const limit = match ? Number(match[1]) : 0;
+  if (windowMs === undefined || limit < 1) {
+    return {
+      problem: `must be a number of calls per s, min or h, like 5/s, 80/s or 600/min; got "${text}"`,
+    };
+  }
+  if (limit > MAX_CALLS_PER_WINDOW) {
+    const perSecond = Math.floor((limit * 1000) / windowMs);
+    return {
+      problem: `at most ${MAX_CALLS_PER_WINDOW} calls per window; give about the same rate over a shorter one, e.g. ${perSecond}/s; got "${text}"`,
+    };
+  }
+  return { rate: { limit, windowMs } };
 }
 
 function parseJsonMap(

@@ -15,13 +15,16 @@ import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tok
 
 /**
  * The Kafka entry points: send commands go to the intake use case, profile events to the profile
- * updates use case, each in its own consumer group so a profile backlog never delays sends.
+ * updates use case, each in its own consumer group so a profile backlog never delays sends. The
+ * priority lane (OTP, transactional) feeds the same intake from its own topic, group and slots, so
+ * a marketing backlog on the send topic never sits in front of it.
  * They start after the app is up and stop before it shuts down, draining in-flight records first.
  */
 @Injectable()
 export class KafkaConsumers
   implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
+  private stopping: Promise<void> | undefined;
   private readonly runners: ReadonlyArray<{
     readonly name: string;
     readonly runner: ConsumerRunner;
@@ -41,6 +44,7 @@ export class KafkaConsumers
       groupId: string,
       topic: string,
       handle: IntakeService['handle'],
+      concurrency = config.consumer.concurrency,
     ) => ({
       name,
       runner: new ConsumerRunner(
@@ -50,6 +54,7 @@ export class KafkaConsumers
           groupId,
           topics: [topic],
           ...config.consumer,
+          concurrency,
           drainBudgetMs: Math.floor(config.shutdownGraceMs / 2),
         },
         handle,
@@ -57,8 +62,20 @@ export class KafkaConsumers
         onFatal,
       ),
     });
+    const lane = config.priorityLane;
     this.runners = [
       runner('send', config.kafka.groupId, config.topics.send, (record) => intake.handle(record)),
+      ...(lane
+        ? [
+            runner(
+              'priority',
+              lane.groupId,
+              lane.topic,
+              (record) => intake.handle(record),
+              lane.concurrency,
+            ),
+          ]
+        : []),
       runner('profiles', config.profilesGroupId, config.topics.profiles, (record) =>
         profileUpdates.handle(record),
       ),
@@ -78,8 +95,10 @@ export class KafkaConsumers
     if (this.config.kafka.createTopics) {
       const { topicPartitions: partitions, replicationFactor } = this.config.kafka;
       const { profiles, ...others } = this.config.topics;
+      const lane = this.config.priorityLane;
+      const plain = [...Object.values(others), ...(lane ? [lane.topic] : [])];
       const created = await ensureTopics(this.kafka, [
-        ...Object.values(others).map((topic) => ({ topic, partitions, replicationFactor })),
+        ...plain.map((topic) => ({ topic, partitions, replicationFactor })),
         // Compaction keeps the latest event per customer: the topic is the profiles' source of truth.
         { topic: profiles, partitions, replicationFactor, config: { 'cleanup.policy': 'compact' } },
       ]);
@@ -87,10 +106,28 @@ export class KafkaConsumers
     }
     await this.publisher.connect();
     for (const { runner } of this.runners) await runner.start();
-    this.logger.info({ consumers: this.states }, 'consumers started');
+    const lane = this.config.priorityLane;
+    // Said at start because an unnamed lane is off when TOPIC_SEND is renamed (see environment.ts).
+    this.logger.info(
+      {
+        consumers: this.states,
+        priorityLane: lane ? lane.topic : 'off (TOPIC_SEND_PRIORITY unset)',
+      },
+      'consumers started',
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Drains every consumer and commits; the shutdown sequence waits on it. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  private async drain(): Promise<void> {
     this.logger.info({ consumers: this.states }, 'draining consumers');
     await Promise.all(this.runners.map(({ runner }) => runner.stop()));
     const processed = Object.fromEntries(

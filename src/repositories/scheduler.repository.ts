@@ -64,7 +64,11 @@ const AVAILABLE_AT = sql<Date>`coalesce(locked_until, run_at)`;
 export class SchedulerRepository {
   constructor(@Inject(KYSELY) private readonly db: Kysely<Database>) {}
 
-  async schedule(request: ScheduleRequest): Promise<ScheduleResult> {
+  /** `executor` lets a caller schedule inside its own transaction. */
+  async schedule(
+    request: ScheduleRequest,
+    executor: Kysely<Database> = this.db,
+  ): Promise<ScheduleResult> {
     const payload = JSON.stringify(request.payload);
     // JSON.stringify returns undefined (despite its type) for undefined, functions and symbols.
     if (typeof payload !== 'string') {
@@ -73,7 +77,7 @@ export class SchedulerRepository {
     const id = randomUUID();
     // The no-op DO UPDATE (rather than DO NOTHING) makes RETURNING yield the existing row, in the
     // same statement: a separate SELECT could miss a row committed meanwhile.
-    const row = await this.db
+    const row = await executor
       .insertInto('scheduled_jobs')
       .values({
         id,
@@ -131,8 +135,12 @@ export class SchedulerRepository {
   }
 
   /** Removes a finished job; false when the lease was lost (another worker owns it now). */
-  async complete(id: string, workerId: string): Promise<boolean> {
-    const row = await this.db
+  async complete(
+    id: string,
+    workerId: string,
+    executor: Kysely<Database> = this.db,
+  ): Promise<boolean> {
+    const row = await executor
       .deleteFrom('scheduled_jobs')
       .where('id', '=', id)
       .where('locked_by', '=', workerId)
@@ -142,15 +150,22 @@ export class SchedulerRepository {
   }
 
   /**
-   * Releases the job to run again at `runAt`, counting the attempt; false when the lease was
-   * lost. `error` replaces the previous one, so a deferral without error clears it.
+   * Releases the job to run again at `runAt`, counting the attempt unless told it was only a
+   * wait; false when the lease was lost. `error` replaces the previous one, so a deferral without error clears it.
    */
-  async reschedule(id: string, workerId: string, runAt: Date, error?: string): Promise<boolean> {
+  async reschedule(
+    id: string,
+    workerId: string,
+    runAt: Date,
+    error?: string,
+    options: { readonly countAttempt?: boolean } = {},
+  ): Promise<boolean> {
+    const counted = options.countAttempt ?? true;
     const row = await this.db
       .updateTable('scheduled_jobs')
       .set((eb) => ({
         run_at: runAt,
-        attempts: eb('attempts', '+', 1),
+        attempts: eb('attempts', '+', counted ? 1 : 0),
         locked_by: null,
         locked_until: null,
         last_error: error ?? null,

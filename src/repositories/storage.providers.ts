@@ -1,12 +1,30 @@
 import type { OnApplicationShutdown, Provider } from '@nestjs/common';
+import { describeSendRate, type SendPermits } from '@omnigate/channels';
+import { sendRateTable } from '../config/channel-router.factory';
 import type { AppConfig } from '../config/environment';
 import type { Logger } from '../observability/logger';
 import { CAP_STORE, type CapStore } from './cap-store';
 import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './database';
 import { MemoryCapStore } from './memory-cap-store';
+import { MemorySendPermits } from './memory-send-permits';
 import { RedisCapStore } from './redis-cap-store';
+import { RedisSendPermits } from './redis-send-permits';
 
 const DATABASE_HANDLE = Symbol('DATABASE_HANDLE');
+
+/** Nest injection token for the configured SendPermits (providers' send rates). */
+export const SEND_PERMITS = Symbol('SendPermits');
+
+type SendPermitStore = SendPermits & { close(): Promise<void> };
+
+/** Closes the send-rate store's connection once nothing sends any more. */
+class SendPermitsLifecycle implements OnApplicationShutdown {
+  constructor(private readonly permits: SendPermitStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.permits.close();
+  }
+}
 
 /** Closes the database pool and the cap store after everything that uses them has stopped. */
 class StorageLifecycle implements OnApplicationShutdown {
@@ -62,6 +80,35 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
         );
         return new MemoryCapStore();
       },
+    },
+    {
+      provide: SEND_PERMITS,
+      useFactory: async (): Promise<SendPermitStore> => {
+        const table = sendRateTable(config);
+        // Nothing to count: no connection, and nothing to warn about.
+        if (table.rates.size === 0) return new MemorySendPermits(table);
+        const sendRates = Object.fromEntries(
+          [...table.rates].map(([id, rate]) => [id, describeSendRate(rate)]),
+        );
+        if (config.storage.redisUrl) {
+          const store = await RedisSendPermits.connect(config.storage.redisUrl, table);
+          logger.info(
+            { sendRates, guardMs: table.guardMs },
+            'provider send rates counted in Redis',
+          );
+          return store;
+        }
+        logger.warn(
+          { sendRates, guardMs: table.guardMs },
+          'REDIS_URL is not set: provider send rates are counted in this process only (fine for one local instance; replicas would each send at the full rate)',
+        );
+        return new MemorySendPermits(table);
+      },
+    },
+    {
+      provide: SendPermitsLifecycle,
+      inject: [SEND_PERMITS],
+      useFactory: (permits: SendPermitStore) => new SendPermitsLifecycle(permits),
     },
     {
       provide: StorageLifecycle,

@@ -5,43 +5,34 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { buildReceipt, deliveryReceiptSchema, sendCommandSchema } from '@omnigate/contracts';
 import { z } from 'zod';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Clock } from '../repositories/clock';
-import { ReceiptsRepository } from '../repositories/receipts.repository';
+import { MessageLogRepository } from '../repositories/message-log.repository';
 import { SchedulerRepository, type ScheduledJob } from '../repositories/scheduler.repository';
-import { DEFERRED_DISPATCH, DispatchService } from './dispatch.service';
-
-/** A job that only publishes a receipt whose send already happened. */
-export const PENDING_RECEIPT = 'receipt';
+import { DISPATCH_JOB, MessageProcessingService, RECOVER_JOB } from './message-processing.service';
 
 /**
- * How long a claimed job is ours. One job is claimed at a time, and a dispatch is bounded by the
+ * How long a claimed job is ours. A claimed batch runs at once, and a dispatch is bounded by the
  * providers' timeouts, so the lease outlives the work it covers.
  */
 const LEASE_MS = 120_000;
 /** Backoff for a job whose run failed on infrastructure (the database or Kafka was unreachable). */
 const RETRY_AFTER_FAILURE_MS = 5_000;
-/** A dispatch job failing this often ends with a FAILED receipt instead of trying forever. */
-const MAX_DISPATCH_ATTEMPTS = 10;
+/** A message job failing this often ends its message with a FAILED receipt instead of looping. */
+const MAX_JOB_ATTEMPTS = 10;
 
-const dispatchPayloadSchema = z.object({
-  command: sendCommandSchema,
-  receivedAt: z.string(),
-  deferrals: z.int().nonnegative().default(1),
-  retries: z.int().nonnegative().default(0),
-});
-const receiptPayloadSchema = z.object({ receipt: deliveryReceiptSchema, key: z.string() });
+const messageJobSchema = z.object({ messageId: z.string().min(1) });
 
 /**
- * Runs deferred work when it is due: dispatches whose quiet hours ended or whose cap window freed,
- * and receipts that could not be published at the time. Jobs are claimed one at a time with
- * SKIP LOCKED and a lease, so any number of replicas share them and a crashed replica's jobs are
- * taken over once its lease runs out. A send that happened is never repeated because its receipt
- * could not be published: the receipt is kept as a job of its own.
+ * Runs the scheduler's due jobs: dispatches whose wait ended (quiet hours, a cap window, a retry's
+ * backoff, a sender's rate) and recovery checks on messages another instance was working on.
+ * Jobs are claimed in small batches with SKIP LOCKED and a lease, so any number of replicas share
+ * them and a crashed replica's jobs are taken over once its lease runs out. The job is completed
+ * in the transaction that settles its message, so a step is never lost or run twice by the
+ * scheduler itself.
  */
 @Injectable()
 export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -52,8 +43,8 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
 
   constructor(
     private readonly scheduler: SchedulerRepository,
-    private readonly dispatcher: DispatchService,
-    private readonly receipts: ReceiptsRepository,
+    private readonly messages: MessageLogRepository,
+    private readonly processing: MessageProcessingService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -74,43 +65,46 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     }, this.config.scheduler.pollMs);
   }
 
-  /** Stops claiming and lets the job in hand finish; runs before the Kafka producer disconnects. */
-  async beforeApplicationShutdown(): Promise<void> {
+  /** Stops claiming and lets the job in hand finish; safe to call more than once. */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
   }
 
-  /** Claims and runs the jobs due now, one at a time; returns how many ran. Tests drive it directly. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /**
+   * Claims and runs the jobs due now, up to SCHEDULER_CONCURRENCY at once (each job is one message,
+   * and a message is owned by one runner at a time); returns how many ran. Tests drive it directly.
+   */
   async runDue(): Promise<number> {
     let ran = 0;
-    while (ran < this.config.scheduler.batchSize && !this.stopped) {
-      const [job] = await this.scheduler.claimDue(this.clock.now(), {
-        limit: 1,
+    const { batchSize, concurrency } = this.config.scheduler;
+    while (ran < batchSize && !this.stopped) {
+      const jobs = await this.scheduler.claimDue(this.clock.now(), {
+        limit: Math.min(concurrency, batchSize - ran),
         workerId: this.workerId,
         leaseMs: LEASE_MS,
       });
-      if (!job) break;
-      ran += 1;
-      await this.runJob(job);
+      if (jobs.length === 0) break;
+      ran += jobs.length;
+      await Promise.all(jobs.map((job) => this.runJob(job)));
     }
     return ran;
   }
 
   private async runJob(job: ScheduledJob): Promise<void> {
     try {
-      if (job.kind === PENDING_RECEIPT) {
-        const { receipt, key } = receiptPayloadSchema.parse(job.payload);
-        await this.receipts.publish(receipt, key);
-      } else if (job.kind === DEFERRED_DISPATCH) {
-        await this.runDispatch(job);
-      } else {
-        // Nothing can be done with it, and retrying will not change that.
-        this.logger.error({ jobId: job.id, kind: job.kind }, 'unknown job kind dropped');
+      if (job.kind === DISPATCH_JOB || job.kind === RECOVER_JOB) {
+        await this.runMessageJob(job);
+        return;
       }
-      const completed = await this.scheduler.complete(job.id, this.workerId);
-      if (!completed)
-        this.logger.warn({ jobId: job.id, kind: job.kind }, 'job lease lost before completion');
+      // Nothing can be done with it, and retrying will not change that.
+      this.logger.error({ jobId: job.id, kind: job.kind }, 'unknown job kind dropped');
+      await this.complete(job);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.logger.error(
@@ -126,54 +120,74 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     }
   }
 
-  private async runDispatch(job: ScheduledJob): Promise<void> {
-    const parsed = dispatchPayloadSchema.safeParse(job.payload);
+  private async runMessageJob(job: ScheduledJob): Promise<void> {
+    const parsed = messageJobSchema.safeParse(job.payload);
     if (!parsed.success) {
-      this.logger.error({ jobId: job.id }, 'deferred dispatch with an unreadable payload dropped');
-      return;
-    }
-    const { command, receivedAt, deferrals, retries } = parsed.data;
-    if (job.attempts >= MAX_DISPATCH_ATTEMPTS) {
-      await this.receipts.publish(
-        buildReceipt({
-          messageId: command.id,
-          customerId: command.customerId,
-          status: 'failed',
-          reason: {
-            code: 'DEFERRED_DISPATCH_FAILED',
-            message: `the deferred dispatch failed ${job.attempts} times: ${(job.lastError ?? 'unknown error').slice(0, 500)}`,
-          },
-          occurredAt: this.clock.now(),
-          discriminator: `job:${job.id}`,
-        }),
-        command.customerId,
+      this.logger.error(
+        { jobId: job.id, kind: job.kind },
+        'message job with an unreadable payload dropped',
       );
+      await this.complete(job);
       return;
     }
-    const receipt = await this.dispatcher.dispatch(
-      command,
-      new Date(receivedAt),
-      deferrals,
-      retries,
-    );
-    try {
-      await this.receipts.publish(receipt, command.customerId);
-    } catch (error) {
-      // The provider already has the message: keep the receipt, never dispatch this job again.
-      await this.scheduler.schedule({
-        kind: PENDING_RECEIPT,
-        runAt: new Date(this.clock.now().getTime() + RETRY_AFTER_FAILURE_MS),
-        payload: { receipt, key: command.customerId },
-        dedupeKey: `${PENDING_RECEIPT}:${receipt.eventId}`,
+    const { messageId } = parsed.data;
+    const ran = await this.processing.exclusively(messageId, () => this.runMessage(job, messageId));
+    if (!ran) {
+      // A handler of this instance has the message right now; look again shortly.
+      await this.scheduler.reschedule(
+        job.id,
+        this.workerId,
+        new Date(this.clock.now().getTime() + this.config.scheduler.pollMs),
+        undefined,
+        { countAttempt: false },
+      );
+    }
+  }
+
+  private async runMessage(job: ScheduledJob, messageId: string): Promise<void> {
+    const staleMs = this.config.messageLog.instanceStaleAfterMs;
+    const taken = await this.messages.takeOver(messageId, this.processing.owner, staleMs, {
+      fromDeferred: job.kind === DISPATCH_JOB,
+    });
+    if (!taken || taken.kind !== 'taken_over') {
+      if (taken?.kind === 'busy') {
+        // Its instance is alive and working on it; look again once it could have died.
+        await this.scheduler.reschedule(
+          job.id,
+          this.workerId,
+          new Date(this.clock.now().getTime() + staleMs),
+          undefined,
+          { countAttempt: false },
+        );
+        return;
+      }
+      // Purged, or settled meanwhile: nothing left for this job.
+      await this.complete(job);
+      return;
+    }
+    const { message } = taken;
+    const command = this.processing.open(message);
+    const state = {
+      deferrals: message.deferrals,
+      retries: message.retries,
+      abandoned: taken.abandoned,
+      ...(taken.accepted && { accepted: taken.accepted }),
+      job: { id: job.id, workerId: this.workerId },
+    };
+    if (job.attempts >= MAX_JOB_ATTEMPTS) {
+      await this.processing.giveUp(command, state, {
+        code: 'DEFERRED_DISPATCH_FAILED',
+        message: `the deferred dispatch failed ${job.attempts} times: ${(job.lastError ?? 'unknown error').slice(0, 500)}`,
       });
-      this.logger.warn(
-        {
-          jobId: job.id,
-          messageId: command.id,
-          error: error instanceof Error ? error.message : String(error),
-        },
-        'receipt kept for a later publish',
-      );
+      return;
+    }
+    await this.processing.run(command, message.receivedAt, state);
+  }
+
+  private async complete(job: ScheduledJob): Promise<void> {
+    const completed = await this.scheduler.complete(job.id, this.workerId);
+    if (!completed) {
+      this.logger.warn({ jobId: job.id, kind: job.kind }, 'job lease lost before completion');
     }
   }
 }

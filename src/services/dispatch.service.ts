@@ -7,7 +7,12 @@ import {
   type SendCommand,
   type TraceEntry,
 } from '@omnigate/contracts';
-import { ChannelRouter, ChannelUnavailableError, type ProviderAttempt } from '@omnigate/channels';
+import {
+  ChannelRouter,
+  ChannelUnavailableError,
+  type AttemptObserver,
+  type ProviderAttempt,
+} from '@omnigate/channels';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { policyFor } from '../config/policies';
@@ -15,7 +20,6 @@ import { LOGGER, type Logger } from '../observability/logger';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { Clock } from '../repositories/clock';
 import { ProfileRepository } from '../repositories/profile.repository';
-import { SchedulerRepository } from '../repositories/scheduler.repository';
 import { ContentError, ContentRenderer } from './content/content-renderer';
 import { decideOverCap } from './policy/frequency-caps';
 import type { CategoryPolicy, ChannelCandidate } from './policy/model';
@@ -36,22 +40,39 @@ type ReceiptFields = Partial<
   >
 >;
 
-/** The scheduler job kind for a dispatch that waits (quiet hours, a cap that defers). */
-export const DEFERRED_DISPATCH = 'dispatch';
-
-export interface DeferredDispatchPayload {
-  readonly command: SendCommand;
-  readonly receivedAt: string;
+/** The message waits and runs again at `runAt` (quiet hours, a cap, a retry, a sender's rate). */
+export interface Deferral {
+  readonly runAt: Date;
   /** How many times this message has been deferred, this deferral included. */
   readonly deferrals: number;
-  /** How many provider retries this deferral is, if it is one (0 for quiet hours and caps). */
+  /** How many provider retries were spent so far, this one included if it is one. */
   readonly retries: number;
+  readonly reasonCode: string;
+}
+
+/** How one dispatch step ended: its receipt, and the deferral when the message waits. */
+export interface DispatchOutcome {
+  readonly receipt: DeliveryReceipt;
+  readonly deferral?: Deferral;
+}
+
+export interface DispatchContext {
+  /** Deferrals before this run (0 from Kafka); the next one is numbered after it. */
+  readonly deferrals: number;
+  /** Provider retries spent before this run. */
+  readonly retries: number;
+  /** Hooks around each provider call on a channel (the message log's attempt rows). */
+  readonly observe?: (channel: Channel) => AttemptObserver;
+  /** Trace entries that come before the plan's (e.g. why a run was resumed after a crash). */
+  readonly notes?: readonly TraceEntry[];
 }
 
 interface ChannelOutcome {
   readonly sent?: { provider: string; providerMessageId: string };
   /** Every provider failed on its side (down, throttled, breaker open): worth trying later. */
   readonly retryable?: { retryAfterMs?: number };
+  /** No provider was asked: each was at its configured send rate (or its breaker was open). */
+  readonly throttled?: { retryAfterMs: number };
   readonly outcomeUnknown?: { provider: string };
   readonly attempts: readonly ProviderAttempt[];
   readonly trace: readonly TraceEntry[];
@@ -63,8 +84,8 @@ interface ChannelOutcome {
  * (preferences, consent, quiet hours, TTL), and for each candidate reserves the frequency caps,
  * renders the content and hands it to the channel router (provider failover, breakers). A channel
  * that cannot take the message passes it to the next candidate. Waiting work (quiet hours, a cap
- * that defers) goes to the scheduler, never a sleep. Answers the receipt that settles this step;
- * only infrastructure failures propagate, so the record is retried.
+ * that defers) is answered as a deferral for the scheduler, never a sleep. Answers the receipt
+ * that settles this step; only infrastructure failures propagate, so the step is retried.
  */
 @Injectable()
 export class DispatchService {
@@ -72,23 +93,18 @@ export class DispatchService {
     private readonly router: ChannelRouter,
     private readonly renderer: ContentRenderer,
     private readonly profiles: ProfileRepository,
-    private readonly scheduler: SchedulerRepository,
     @Inject(CAP_STORE) private readonly caps: CapStore,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /**
-   * @param deferrals how many times the message was deferred before this run (0 from Kafka); it
-   *   keys the next deferral, so a redo of the same step schedules nothing twice.
-   */
   async dispatch(
     command: SendCommand,
     receivedAt: Date,
-    deferrals = 0,
-    retries = 0,
-  ): Promise<DeliveryReceipt> {
+    context: DispatchContext = { deferrals: 0, retries: 0 },
+  ): Promise<DispatchOutcome> {
+    const { deferrals, retries } = context;
     const now = this.clock.now();
     const policy = policyFor(this.config.policies.categories, command.category);
     if (!policy) {
@@ -111,7 +127,7 @@ export class DispatchService {
         isSupported: (channel) => this.router.supports(channel),
       },
     });
-    const trace: TraceEntry[] = [...planned.trace];
+    const trace: TraceEntry[] = [...(context.notes ?? []), ...planned.trace];
     switch (planned.kind) {
       case 'expired':
         return this.receipt(command, 'expired', 0, {
@@ -143,12 +159,13 @@ export class DispatchService {
           trace,
           'QUIET_HOURS',
           'quiet hours',
+          retries,
         );
       case 'send':
         return this.sendThroughCandidates(
           command,
           receivedAt,
-          { deferrals, retries },
+          context,
           policy,
           planned.candidates,
           planned.expiresAt,
@@ -161,13 +178,13 @@ export class DispatchService {
   private async sendThroughCandidates(
     command: SendCommand,
     receivedAt: Date,
-    { deferrals, retries }: { deferrals: number; retries: number },
+    { deferrals, retries, observe }: DispatchContext,
     policy: CategoryPolicy,
     candidates: readonly ChannelCandidate[],
     expiresAt: Date,
     locale: string | undefined,
     trace: TraceEntry[],
-  ): Promise<DeliveryReceipt> {
+  ): Promise<DispatchOutcome> {
     let providerCalls = 0;
     let firstFailed: Channel | undefined;
     let lastReason = { code: 'NO_DELIVERABLE_CHANNEL', message: 'no channel took the message' };
@@ -218,6 +235,7 @@ export class DispatchService {
             trace,
             'CAPPED',
             `cap rule ${decision.rule.id}`,
+            retries,
           );
         }
         return this.receipt(command, 'capped', providerCalls, {
@@ -242,7 +260,7 @@ export class DispatchService {
         });
       let outcome: ChannelOutcome;
       try {
-        outcome = await this.tryChannel(command, candidate, expiresAt, locale);
+        outcome = await this.tryChannel(command, candidate, expiresAt, locale, observe);
       } catch (error) {
         // Nothing was sent (the failure came before or outside the provider call): give the
         // slot back, since the retry of this record may take another path.
@@ -283,6 +301,26 @@ export class DispatchService {
       }
       // Only sends a provider accepted keep their place in the caps.
       await release();
+      if (outcome.throttled) {
+        // The sender is busy, not broken: the message waits for its slot on this channel rather
+        // than falling back, and the wait spends no provider retry. The spread keeps a burst of
+        // waiting messages from all waking at the same instant.
+        const now = this.clock.now();
+        const spreadMs = Math.random() * 1000 * Math.min(8, deferrals + 1);
+        const until = new Date(now.getTime() + outcome.throttled.retryAfterMs + spreadMs);
+        if (until < expiresAt) {
+          return this.defer(
+            command,
+            receivedAt,
+            deferrals,
+            until,
+            trace,
+            'THROTTLED',
+            `the ${candidate.channel} sender's configured send rate`,
+            retries,
+          );
+        }
+      }
       if (outcome.retryable) {
         retryable = {
           retryAfterMs: Math.max(retryable?.retryAfterMs ?? 0, outcome.retryable.retryAfterMs ?? 0),
@@ -340,7 +378,7 @@ export class DispatchService {
     return this.receipt(command, 'failed', providerCalls, { trace, reason: lastReason });
   }
 
-  private async defer(
+  private defer(
     command: SendCommand,
     receivedAt: Date,
     deferrals: number,
@@ -349,26 +387,12 @@ export class DispatchService {
     code: string,
     why: string,
     retries = 0,
-  ): Promise<DeliveryReceipt> {
-    const payload: DeferredDispatchPayload = {
-      command,
-      receivedAt: receivedAt.toISOString(),
-      deferrals: deferrals + 1,
-      retries,
-    };
-    await this.scheduler.schedule({
-      kind: DEFERRED_DISPATCH,
-      runAt: until,
-      payload,
-      // One pending dispatch per message and deferral: a redo of the same step (even one that plans
-      // another wake-up time) finds the job it already scheduled.
-      dedupeKey: `${DEFERRED_DISPATCH}:${command.id}:${deferrals + 1}`,
-    });
+  ): DispatchOutcome {
     this.logger.info(
       { messageId: command.id, customerId: command.customerId, until: until.toISOString(), code },
       'dispatch deferred',
     );
-    return this.receipt(
+    const { receipt } = this.receipt(
       command,
       'deferred',
       0,
@@ -379,6 +403,10 @@ export class DispatchService {
       },
       until.toISOString(),
     );
+    return {
+      receipt,
+      deferral: { runAt: until, deferrals: deferrals + 1, retries, reasonCode: code },
+    };
   }
 
   private async tryChannel(
@@ -386,6 +414,7 @@ export class DispatchService {
     candidate: ChannelCandidate,
     expiresAt: Date,
     locale: string | undefined,
+    observe: DispatchContext['observe'],
   ): Promise<ChannelOutcome> {
     const { channel, address } = candidate;
     const at = (): string => this.clock.now().toISOString();
@@ -408,16 +437,19 @@ export class DispatchService {
         1,
         Math.floor((expiresAt.getTime() - this.clock.now().getTime()) / 1000),
       );
-      const routed = await this.router.send({
-        messageId: command.id,
-        customerId: command.customerId,
-        channel,
-        address,
-        content: rendered.content,
-        category: command.category,
-        priority: command.priority,
-        ttlSeconds,
-      });
+      const routed = await this.router.send(
+        {
+          messageId: command.id,
+          customerId: command.customerId,
+          channel,
+          address,
+          content: rendered.content,
+          category: command.category,
+          priority: command.priority,
+          ttlSeconds,
+        },
+        observe?.(channel),
+      );
       const sms = rendered.sms;
       const envelope = sms
         ? ` (${sms.encoding}, ${sms.segments} segment${sms.segments === 1 ? '' : 's'})`
@@ -443,6 +475,14 @@ export class DispatchService {
       const trace = error.attempts.map((attempt) => attemptTrace(channel, attempt, at()));
       const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
       const reason = { code, message: scrubContacts(error.message) };
+      if (error.throttledOnly) {
+        return {
+          attempts: [],
+          trace,
+          reason: { code: 'THROTTLED', message: reason.message },
+          throttled: { retryAfterMs: error.lastError.retryAfterMs ?? 1000 },
+        };
+      }
       if (error.lastError.kind === 'outcome_unknown') {
         return {
           attempts: error.attempts,
@@ -464,8 +504,8 @@ export class DispatchService {
     attempt: number,
     fields: ReceiptFields,
     discriminator?: string,
-  ): DeliveryReceipt {
-    return {
+  ): DispatchOutcome {
+    const receipt: DeliveryReceipt = {
       schemaVersion: 1,
       // Only what redoing the step cannot change: a redo after a crash may take another provider
       // path, yet it must publish the same eventId so consumers deduplicate it.
@@ -488,6 +528,7 @@ export class DispatchService {
       ...(fields.fallbackFrom ? { fallbackFrom: fields.fallbackFrom } : {}),
       ...(fields.deferredUntil ? { deferredUntil: fields.deferredUntil } : {}),
     };
+    return { receipt };
   }
 }
 

@@ -1,23 +1,43 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { buildReceipt, decodeSendCommand } from '@omnigate/contracts';
+import { buildReceipt, decodeSendCommand, type SendCommand } from '@omnigate/contracts';
 import { DeadLetterPublisher, type InboundRecord } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Clock } from '../repositories/clock';
-import { ReceiptsRepository } from '../repositories/receipts.repository';
-import { DispatchService } from './dispatch.service';
+import { MessageLogRepository, type StoredMessage } from '../repositories/message-log.repository';
+import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
+import { SchedulerRepository } from '../repositories/scheduler.repository';
+import {
+  MessageProcessingService,
+  RECOVER_JOB,
+  type MessageJobPayload,
+} from './message-processing.service';
+import { ReceiptRelay } from './receipt-relay.service';
+
+interface Rejection {
+  readonly code: string;
+  readonly message: string;
+  readonly commandId: string | null;
+  readonly customerId: string | null;
+}
 
 /**
- * Settles one record from the send topic: a record that is not a valid command goes to the
- * dead-letter topic with its reason and gets a REJECTED receipt; a valid one is dispatched and its
- * receipt published. It resolves only when the outcome is durable in Kafka.
+ * Settles one record from a send topic. A record that is not a valid command goes to the
+ * dead-letter topic with its reason and gets a REJECTED receipt. A valid one claims its command id
+ * in the message log: a new id is dispatched; a repeat of an id is acknowledged with a DUPLICATE
+ * receipt (same payload) or rejected (another payload); a redelivery of the record that claimed
+ * the id resumes the message if its instance died. It resolves once the outcome is durable in the
+ * database; the receipts follow through the outbox.
  */
 @Injectable()
 export class IntakeService {
   constructor(
-    private readonly dispatcher: DispatchService,
-    private readonly receipts: ReceiptsRepository,
+    private readonly processing: MessageProcessingService,
+    private readonly messages: MessageLogRepository,
+    private readonly outbox: ReceiptOutboxRepository,
+    private readonly scheduler: SchedulerRepository,
+    private readonly relay: ReceiptRelay,
     private readonly deadLetters: DeadLetterPublisher,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -30,24 +50,114 @@ export class IntakeService {
       await this.reject(record, decoded.rejection);
       return;
     }
-    const receivedAt = new Date(Number(record.timestamp));
-    const receipt = await this.dispatcher.dispatch(decoded.command, receivedAt);
-    await this.receipts.publish(receipt, decoded.command.customerId);
+    const command = decoded.command;
+    const handled = await this.processing.exclusively(command.id, () =>
+      this.claimAndRun(record, command),
+    );
+    if (!handled) {
+      // Another handler of this instance is on it (a copy of the command, or its recovery).
+      const message = await this.messages.get(command.id);
+      if (message) await this.watch(message);
+    }
   }
 
-  private async reject(
+  private async claimAndRun(record: InboundRecord, command: SendCommand): Promise<void> {
+    const receivedAt = new Date(Number(record.timestamp));
+    const claim = await this.messages.claim(
+      {
+        id: command.id,
+        customerId: command.customerId,
+        category: command.category,
+        ...this.processing.seal(command),
+        source: positionOf(record),
+        receivedAt,
+      },
+      this.processing.owner,
+      this.config.messageLog.instanceStaleAfterMs,
+    );
+    switch (claim.kind) {
+      case 'claimed':
+        await this.processing.run(command, receivedAt, { deferrals: 0, retries: 0 });
+        return;
+      case 'taken_over':
+        this.logger.warn(
+          { messageId: command.id, abandonedAttempts: claim.abandoned.length },
+          'resuming a message its instance left unfinished',
+        );
+        await this.processing.run(command, claim.message.receivedAt, {
+          deferrals: claim.message.deferrals,
+          retries: claim.message.retries,
+          abandoned: claim.abandoned,
+          ...(claim.accepted && { accepted: claim.accepted }),
+        });
+        return;
+      case 'busy':
+        await this.watch(claim.message);
+        return;
+      case 'settled':
+        this.logger.info(
+          { messageId: command.id, status: claim.message.status },
+          'redelivered record was already settled',
+        );
+        return;
+      case 'duplicate':
+        await this.acknowledgeDuplicate(record, command, claim.message);
+        return;
+      case 'conflict':
+        await this.reject(record, {
+          code: 'ID_CONFLICT',
+          message: `command id ${command.id} was already used by a command with a different payload`,
+          commandId: command.id,
+          customerId: command.customerId,
+        });
+        return;
+    }
+  }
+
+  /** A live instance holds the message; a recovery job takes it over if that instance dies. */
+  private async watch(message: StoredMessage): Promise<void> {
+    const staleMs = this.config.messageLog.instanceStaleAfterMs;
+    await this.scheduler.schedule({
+      kind: RECOVER_JOB,
+      runAt: new Date(this.clock.now().getTime() + staleMs),
+      payload: { messageId: message.id } satisfies MessageJobPayload,
+      dedupeKey: `${RECOVER_JOB}:${message.id}:${message.owner ?? ''}`,
+    });
+    this.logger.info(
+      { messageId: message.id, owner: message.owner },
+      'redelivered record is being processed by another instance; watching it',
+    );
+  }
+
+  private async acknowledgeDuplicate(
     record: InboundRecord,
-    rejection: {
-      code: string;
-      message: string;
-      commandId: string | null;
-      customerId: string | null;
-    },
+    command: SendCommand,
+    original: StoredMessage,
   ): Promise<void> {
+    this.logger.info(
+      { messageId: command.id, customerId: command.customerId, originalStatus: original.status },
+      'duplicate command acknowledged, not sent again',
+    );
+    const receipt = buildReceipt({
+      messageId: command.id,
+      customerId: command.customerId,
+      status: 'duplicate',
+      reason: {
+        code: 'DUPLICATE',
+        message: `command id ${command.id} was received before (status ${original.status}); this copy is ignored`,
+      },
+      occurredAt: this.clock.now(),
+      // Each repeat is its own event: the record position tells the copies apart.
+      discriminator: positionOf(record),
+    });
+    await this.outbox.enqueue([{ receipt, key: command.customerId }]);
+    this.relay.kick();
+  }
+
+  private async reject(record: InboundRecord, rejection: Rejection): Promise<void> {
     const now = this.clock.now();
     // An unreadable record has no command id; its position in the log identifies it for good.
-    const messageId =
-      rejection.commandId ?? `kafka:${record.topic}:${record.partition}:${record.offset}`;
+    const messageId = rejection.commandId ?? `kafka:${positionOf(record)}`;
     // The record key stands in for an unreadable customerId, when it fits the receipt's field.
     const key =
       record.key !== null && record.key.length > 0 && record.key.length <= 128 ? record.key : null;
@@ -75,8 +185,13 @@ export class IntakeService {
       reason: { code: rejection.code, message: rejection.message },
       occurredAt: now,
       // The record position makes the id stable even when two records share a bad command id.
-      discriminator: `${record.topic}:${record.partition}:${record.offset}`,
+      discriminator: positionOf(record),
     });
-    await this.receipts.publish(receipt, customerId ?? messageId);
+    await this.outbox.enqueue([{ receipt, key: customerId ?? messageId }]);
+    this.relay.kick();
   }
+}
+
+function positionOf(record: InboundRecord): string {
+  return `${record.topic}:${record.partition}:${record.offset}`;
 }

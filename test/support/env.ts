@@ -1,6 +1,10 @@
 import type { DeliveryReceipt } from '@omnigate/contracts';
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { BROKERS, type TestTopics } from './kafka';
+
+/** One message-log key per test file, so a restarted gateway opens what the last one sealed. */
+export const MESSAGE_LOG_KEY = randomBytes(32).toString('base64');
 
 /** Gateway environment for a test: its own topics and group, the log adapter everywhere. */
 export function gatewayEnv(
@@ -16,6 +20,7 @@ export function gatewayEnv(
     TOPIC_PROFILES: topics.profiles,
     KAFKA_PROFILES_GROUP_ID: `profiles-${topics.send}`,
     MAX_COMMAND_BYTES: '16384',
+    MESSAGE_LOG_KEY,
     CONSUMER_SESSION_TIMEOUT_MS: '10000',
     CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
     SHUTDOWN_GRACE_MS: '20000',

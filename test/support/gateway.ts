@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const OUTPUT_DIR = join(ROOT, 'test-output');
-const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+/** The build under test; OMNIGATE_BUILD_DIR points elsewhere when several builds share a checkout. */
+export const BUILD_DIR = process.env.OMNIGATE_BUILD_DIR ?? join(ROOT, 'dist');
+const MAIN = join(BUILD_DIR, 'src', 'main.js');
 // kafkajs 2.2.4 schedules a negative timeout that Node 24 warns about; it is harmless noise.
 const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 

@@ -1,8 +1,14 @@
 import type { Channel } from '@omnigate/contracts';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from './channel-adapter';
 import { ChannelError, type ChannelErrorKind } from './channel-error';
-import { ChannelRouter, ChannelUnavailableError } from './channel-router';
+import {
+  ChannelRouter,
+  ChannelUnavailableError,
+  type AttemptObserver,
+  type ProviderAttempt,
+} from './channel-router';
 import { ProtectedAdapter, type BreakerStateChange } from './provider-breaker';
+import type { GrantedPermit, SendPermit, SendPermits } from './send-permits';
 
 /** A scripted provider: answers each call with the next outcome of its script. */
 class ScriptedAdapter implements ChannelAdapter {
@@ -11,9 +17,12 @@ class ScriptedAdapter implements ChannelAdapter {
   constructor(
     readonly providerId: string,
     private readonly outcome: () => ChannelErrorKind | 'ok',
+    /** Shared with an observer, to check what ran in which order. */
+    private readonly events: string[] = [],
   ) {}
   send(): Promise<ProviderAcceptance> {
     this.calls += 1;
+    this.events.push(`send ${this.providerId}`);
     const result = this.outcome();
     if (result === 'ok') {
       return Promise.resolve({
@@ -55,15 +64,92 @@ function router(...adapters: ScriptedAdapter[]): {
   changes: BreakerStateChange[];
   protectedAdapters: ProtectedAdapter[];
 } {
+  return limitedRouter(undefined, ...adapters);
+}
+
+function limitedRouter(
+  permits: SendPermits | undefined,
+  ...adapters: ScriptedAdapter[]
+): {
+  router: ChannelRouter;
+  changes: BreakerStateChange[];
+  protectedAdapters: ProtectedAdapter[];
+} {
   const changes: BreakerStateChange[] = [];
   const protectedAdapters = adapters.map(
     (a) => new ProtectedAdapter(a, settings, (c) => changes.push(c)),
   );
   return {
-    router: new ChannelRouter(new Map([['sms', protectedAdapters]])),
+    router: new ChannelRouter(new Map([['sms', protectedAdapters]]), { permits }),
     changes,
     protectedAdapters,
   };
+}
+
+/** Permits answered from a table: a provider listed with a wait is refused; others are granted. */
+class TablePermits implements SendPermits {
+  readonly asked: string[] = [];
+  constructor(
+    private readonly waits: Readonly<Record<string, number>>,
+    private readonly events: string[] = [],
+    private readonly completion: () => Promise<void> = () => Promise.resolve(),
+  ) {}
+  acquire(providerId: string): Promise<SendPermit> {
+    this.asked.push(providerId);
+    this.events.push(`permit ${providerId}`);
+    const wait = this.waits[providerId];
+    return Promise.resolve(
+      wait === undefined
+        ? { granted: true, id: `${providerId}-grant` }
+        : { granted: false, retryAfterMs: wait },
+    );
+  }
+  complete(_providerId: string, permit: GrantedPermit): Promise<void> {
+    this.events.push(`complete ${permit.id}`);
+    return this.completion();
+  }
+}
+
+/** Records every hook call in a shared event list; can be told to fail. */
+class RecordingObserver implements AttemptObserver {
+  readonly seen: Array<{ providerId: string; attempt: ProviderAttempt; accepted: boolean }> = [];
+  constructor(
+    private readonly events: string[],
+    private readonly failing: { before?: string; after?: string } = {},
+  ) {}
+  beforeCall(providerId: string): Promise<void> {
+    this.events.push(`before ${providerId}`);
+    if (this.failing.before === providerId) return Promise.reject(new Error('database is down'));
+    return Promise.resolve();
+  }
+  afterCall(
+    providerId: string,
+    attempt: ProviderAttempt,
+    acceptance?: ProviderAcceptance,
+  ): Promise<void> {
+    this.events.push(`after ${providerId} ${attempt.outcome}`);
+    this.seen.push({ providerId, attempt, accepted: acceptance !== undefined });
+    if (this.failing.after === providerId) return Promise.reject(new Error('database is down'));
+    return Promise.resolve();
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ChannelUnavailableError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ChannelUnavailableError)) {
+    throw new Error(`expected ChannelUnavailableError, got ${String(error)}`);
+  }
+  return error;
+}
+
+async function openBreaker(r: ChannelRouter, adapter: ProtectedAdapter): Promise<void> {
+  for (let i = 0; i < settings.volumeThreshold && adapter.state !== 'open'; i += 1) {
+    await r.send(message).catch(() => undefined);
+  }
+  if (adapter.state !== 'open') throw new Error('breaker did not open');
 }
 
 describe('ChannelRouter', () => {
@@ -158,6 +244,242 @@ describe('ChannelRouter', () => {
     const error = await r.send(message).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChannelUnavailableError);
     expect((error as ChannelUnavailableError).allBreakersOpen).toBe(true);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+});
+
+describe('ChannelRouter with send permits', () => {
+  it('skips a provider at its send rate without calling it and fails over to the next', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok');
+    const permits = new TablePermits({ twilio: 180 });
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    const routed = await r.send(message);
+    expect(routed.acceptance.provider).toBe('twilio_backup');
+    expect(primary.calls).toBe(0);
+    expect(routed.attempts[0]).toEqual({
+      provider: 'twilio',
+      outcome: 'failed',
+      errorKind: 'rate_limited',
+      vendorCode: 'LOCAL_RATE_LIMIT',
+      detail: 'twilio is at its configured send rate; retry in 180 ms',
+    });
+    expect(permits.asked).toEqual(['twilio', 'twilio_backup']);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('takes a permit only for the providers it calls', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok');
+    const permits = new TablePermits({});
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    await r.send(message);
+    expect(permits.asked).toEqual(['twilio']);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('when every provider is throttled: a retryable rate_limited error with the smallest wait, and throttledOnly', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok');
+    const permits = new TablePermits({ twilio: 700, twilio_backup: 250 });
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    const error = await rejection(r.send(message));
+    expect(error.throttledOnly).toBe(true);
+    expect(error.allBreakersOpen).toBe(false);
+    expect(error.lastError).toBeInstanceOf(ChannelError);
+    expect(error.lastError).toMatchObject({
+      kind: 'rate_limited',
+      provider: 'twilio_backup',
+      vendorCode: 'LOCAL_RATE_LIMIT',
+      retryAfterMs: 250,
+    });
+    expect(error.lastError.retryable).toBe(true);
+    expect(error.attempts.map((a) => a.vendorCode)).toEqual([
+      'LOCAL_RATE_LIMIT',
+      'LOCAL_RATE_LIMIT',
+    ]);
+    expect(primary.calls + backup.calls).toBe(0);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('counts an open breaker beside a throttled provider as throttled only, without spending a permit on it', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'transient');
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok');
+    // The backup is throttled from the start, so only the primary is ever called.
+    const permits = new TablePermits({ twilio_backup: 400 });
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    await openBreaker(r, protectedAdapters[0]!);
+    permits.asked.length = 0;
+
+    const error = await rejection(r.send(message));
+    expect(error.attempts.map((a) => [a.provider, a.vendorCode])).toEqual([
+      ['twilio', 'BREAKER_OPEN'],
+      ['twilio_backup', 'LOCAL_RATE_LIMIT'],
+    ]);
+    expect(error.throttledOnly).toBe(true);
+    expect(error.allBreakersOpen).toBe(false);
+    expect(error.lastError).toMatchObject({ kind: 'rate_limited', retryAfterMs: 400 });
+    expect(permits.asked).toEqual(['twilio_backup']);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('is not throttled only once a provider was actually asked', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'transient');
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok');
+    const permits = new TablePermits({ twilio_backup: 400 });
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    const error = await rejection(r.send(message));
+    expect(error.throttledOnly).toBe(false);
+    // The last word is the local refusal, like any rate-limited provider ending the channel.
+    expect(error.lastError).toMatchObject({ kind: 'rate_limited', retryAfterMs: 400 });
+    expect(primary.calls).toBe(1);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('is not throttled only when a later provider refuses the message itself', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const backup = new ScriptedAdapter('twilio_backup', () => 'invalid_recipient');
+    const { router: r, protectedAdapters } = limitedRouter(
+      new TablePermits({ twilio: 100 }),
+      primary,
+      backup,
+    );
+    const error = await rejection(r.send(message));
+    expect(error.throttledOnly).toBe(false);
+    expect(error.lastError.kind).toBe('invalid_recipient');
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('is not throttled only when every breaker is open and nothing was throttled', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'transient');
+    const { router: r, protectedAdapters } = limitedRouter(new TablePermits({}), primary);
+    await openBreaker(r, protectedAdapters[0]!);
+    const error = await rejection(r.send(message));
+    expect(error.allBreakersOpen).toBe(true);
+    expect(error.throttledOnly).toBe(false);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('tells the store when a call ended, whether the provider accepted or failed', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'transient', events);
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok', events);
+    const permits = new TablePermits({}, events);
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    await r.send(message);
+    expect(events).toEqual([
+      'permit twilio',
+      'send twilio',
+      'complete twilio-grant',
+      'permit twilio_backup',
+      'send twilio_backup',
+      'complete twilio_backup-grant',
+    ]);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('keeps an accepted send when recording its completion fails: failing now could send it twice', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const permits = new TablePermits({}, [], () => Promise.reject(new Error('Redis went away')));
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary);
+    const routed = await r.send(message);
+    expect(routed.acceptance.provider).toBe('twilio');
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('lets a failing permit store fail the send before any provider is called', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const permits: SendPermits = {
+      acquire: () => Promise.reject(new Error('Redis is not reachable')),
+      complete: () => Promise.reject(new Error('not expected')),
+    };
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary);
+    await expect(r.send(message)).rejects.toThrow('Redis is not reachable');
+    expect(primary.calls).toBe(0);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+});
+
+describe('ChannelRouter attempt observer', () => {
+  it('runs beforeCall right before each provider call and afterCall right after, after the permit', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'transient', events);
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok', events);
+    const observer = new RecordingObserver(events);
+    const { router: r, protectedAdapters } = limitedRouter(
+      new TablePermits({}, events),
+      primary,
+      backup,
+    );
+    const routed = await r.send(message, observer);
+    expect(events).toEqual([
+      'permit twilio',
+      'before twilio',
+      'send twilio',
+      'complete twilio-grant',
+      'after twilio failed',
+      'permit twilio_backup',
+      'before twilio_backup',
+      'send twilio_backup',
+      'complete twilio_backup-grant',
+      'after twilio_backup accepted',
+    ]);
+    // afterCall sees the attempts exactly as the result reports them, and the acceptance.
+    expect(observer.seen.map((s) => s.attempt)).toEqual(routed.attempts);
+    expect(observer.seen.map((s) => s.accepted)).toEqual([false, true]);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('is not told about a provider skipped by its send rate', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'ok', events);
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok', events);
+    const { router: r, protectedAdapters } = limitedRouter(
+      new TablePermits({ twilio: 50 }),
+      primary,
+      backup,
+    );
+    await r.send(message, new RecordingObserver(events));
+    expect(events).toEqual([
+      'before twilio_backup',
+      'send twilio_backup',
+      'after twilio_backup accepted',
+    ]);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('calls no provider when beforeCall throws, and lets the error through', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'ok', events);
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok', events);
+    const { router: r, protectedAdapters } = router(primary, backup);
+    const observer = new RecordingObserver(events, { before: 'twilio' });
+    await expect(r.send(message, observer)).rejects.toThrow('database is down');
+    expect(events).toEqual(['before twilio']);
+    expect(primary.calls + backup.calls).toBe(0);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('lets an afterCall error through even after the provider accepted', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'ok', events);
+    const { router: r, protectedAdapters } = router(primary);
+    const observer = new RecordingObserver(events, { after: 'twilio' });
+    await expect(r.send(message, observer)).rejects.toThrow('database is down');
+    expect(primary.calls).toBe(1);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('sees a BREAKER_OPEN refusal as a call, since the breaker answers for the provider', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'transient', events);
+    const { router: r, protectedAdapters } = router(primary);
+    await openBreaker(r, protectedAdapters[0]!);
+    events.length = 0;
+    const observer = new RecordingObserver(events);
+    await rejection(r.send(message, observer));
+    expect(events).toEqual(['before twilio', 'after twilio failed']);
+    expect(observer.seen[0]!.attempt.vendorCode).toBe('BREAKER_OPEN');
     await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 });

@@ -2,6 +2,7 @@ import type { Channel } from '@omnigate/contracts';
 import type { OutboundMessage, ProviderAcceptance } from './channel-adapter';
 import { ChannelError } from './channel-error';
 import type { ProtectedAdapter } from './provider-breaker';
+import { LOCAL_RATE_LIMIT, type GrantedPermit, type SendPermits } from './send-permits';
 
 /** One provider tried for a message, and how it went. */
 export interface ProviderAttempt {
@@ -15,6 +16,34 @@ export interface ProviderAttempt {
 export interface RoutedAcceptance {
   readonly acceptance: ProviderAcceptance;
   readonly attempts: readonly ProviderAttempt[];
+}
+
+/**
+ * Hooks around each provider call of one `send`, e.g. to record an attempt durably before the
+ * request leaves, so a crash mid-call leaves a trace of a send that may have happened.
+ *
+ * - `beforeCall` runs right before a provider is called: after its send permit was granted, never
+ *   for a provider skipped by its send rate. An open breaker still counts as a call (it answers
+ *   BREAKER_OPEN without a request). If it throws, that provider is not called, the router tries
+ *   no other, and the error propagates out of `send`.
+ * - `afterCall` runs right after the provider accepted or failed with a ChannelError, with the
+ *   attempt as it will appear in the result (and the acceptance when there is one). If it throws,
+ *   the error propagates out of `send`, even though the provider may have taken the message.
+ *
+ * Both are awaited in turn; the router calls one provider at a time, so calls never overlap.
+ */
+export interface AttemptObserver {
+  beforeCall(providerId: string): Promise<void>;
+  afterCall(
+    providerId: string,
+    attempt: ProviderAttempt,
+    acceptance?: ProviderAcceptance,
+  ): Promise<void>;
+}
+
+export interface ChannelRouterOptions {
+  /** Send rates per provider; without it, every provider is called as often as asked. */
+  readonly permits?: SendPermits;
 }
 
 /** Every provider of the channel refused or was unavailable; `lastError` says how it ended. */
@@ -36,6 +65,16 @@ export class ChannelUnavailableError extends Error {
   get allBreakersOpen(): boolean {
     return this.attempts.length > 0 && this.attempts.every((a) => a.vendorCode === 'BREAKER_OPEN');
   }
+
+  /**
+   * True when no provider request was made because of local throttling: at least one provider was
+   * at its configured send rate and every other one was too, or had its breaker open. Nothing went
+   * wrong at any provider, so waiting `lastError.retryAfterMs` (the soonest free slot) and trying
+   * again is not a provider retry. Every breaker open without any throttling is `allBreakersOpen`.
+   */
+  get throttledOnly(): boolean {
+    return isThrottledOnly(this.attempts);
+  }
 }
 
 /**
@@ -45,7 +84,14 @@ export class ChannelUnavailableError extends Error {
  * because another provider would refuse it too.
  */
 export class ChannelRouter {
-  constructor(private readonly providers: ReadonlyMap<Channel, readonly ProtectedAdapter[]>) {}
+  private readonly permits: SendPermits | undefined;
+
+  constructor(
+    private readonly providers: ReadonlyMap<Channel, readonly ProtectedAdapter[]>,
+    options: ChannelRouterOptions = {},
+  ) {
+    this.permits = options.permits;
+  }
 
   providersFor(channel: Channel): readonly ProtectedAdapter[] {
     return this.providers.get(channel) ?? [];
@@ -74,41 +120,125 @@ export class ChannelRouter {
     await Promise.all([...this.providers.values()].flat().map((provider) => provider.shutdown()));
   }
 
-  async send(message: OutboundMessage): Promise<RoutedAcceptance> {
+  /**
+   * A provider at its send rate is skipped like a rate-limited one (failover, attempt recorded with
+   * vendorCode LOCAL_RATE_LIMIT); when that leaves no provider that was actually asked, the error
+   * is `throttledOnly` and its `lastError` says when the soonest slot frees.
+   */
+  async send(message: OutboundMessage, observer?: AttemptObserver): Promise<RoutedAcceptance> {
     const attempts: ProviderAttempt[] = [];
+    const waits: Array<{ provider: string; retryAfterMs: number }> = [];
     let lastError: ChannelError | undefined;
+    const permits = this.permits;
     for (const provider of this.providersFor(message.channel)) {
+      // An open breaker answers without a request, so it must not use up a slot of the rate.
+      const permit =
+        permits && provider.state !== 'open'
+          ? await permits.acquire(provider.providerId)
+          : undefined;
+      if (permit && !permit.granted) {
+        const { retryAfterMs } = permit;
+        waits.push({ provider: provider.providerId, retryAfterMs });
+        lastError = localRateLimit(
+          provider.providerId,
+          retryAfterMs,
+          `${provider.providerId} is at its configured send rate; retry in ${retryAfterMs} ms`,
+        );
+        attempts.push(failedAttempt(provider.providerId, lastError));
+        continue;
+      }
+      await observer?.beforeCall(provider.providerId);
+      let acceptance: ProviderAcceptance;
       try {
-        const acceptance = await provider.send(message);
-        attempts.push({
-          provider: provider.providerId,
-          outcome: 'accepted',
-          detail: `accepted as ${acceptance.providerMessageId}`,
-        });
-        return { acceptance, attempts };
+        acceptance = await this.call(provider, message, permit);
       } catch (error) {
         if (!(error instanceof ChannelError)) throw error;
         lastError = error;
-        attempts.push({
-          provider: provider.providerId,
-          outcome: 'failed',
-          errorKind: error.kind,
-          vendorCode: error.vendorCode,
-          detail: error.message,
-        });
+        const attempt = failedAttempt(provider.providerId, error);
+        attempts.push(attempt);
+        await observer?.afterCall(provider.providerId, attempt);
         if (!isProviderSide(error)) break;
+        continue;
       }
+      const attempt: ProviderAttempt = {
+        provider: provider.providerId,
+        outcome: 'accepted',
+        detail: `accepted as ${acceptance.providerMessageId}`,
+      };
+      attempts.push(attempt);
+      await observer?.afterCall(provider.providerId, attempt, acceptance);
+      return { acceptance, attempts };
     }
     throw new ChannelUnavailableError(
       message.channel,
       attempts,
-      lastError ??
+      (isThrottledOnly(attempts) ? soonestSlot(message.channel, waits) : lastError) ??
         new ChannelError(`no provider is configured for ${message.channel}`, {
           kind: 'configuration',
           provider: 'none',
         }),
     );
   }
+
+  /** Calls the provider, then tells the permit store the call has ended. */
+  private async call(
+    provider: ProtectedAdapter,
+    message: OutboundMessage,
+    permit: GrantedPermit | undefined,
+  ): Promise<ProviderAcceptance> {
+    try {
+      return await provider.send(message);
+    } finally {
+      // Best effort: the call has happened, and failing the send now could send it twice. A lost
+      // completion leaves the call counted from its grant, which the guard is there for.
+      if (permit) await this.permits?.complete(provider.providerId, permit).catch(() => undefined);
+    }
+  }
+}
+
+function failedAttempt(providerId: string, error: ChannelError): ProviderAttempt {
+  return {
+    provider: providerId,
+    outcome: 'failed',
+    errorKind: error.kind,
+    vendorCode: error.vendorCode,
+    detail: error.message,
+  };
+}
+
+function localRateLimit(providerId: string, retryAfterMs: number, detail: string): ChannelError {
+  return new ChannelError(detail, {
+    kind: 'rate_limited',
+    provider: providerId,
+    vendorCode: LOCAL_RATE_LIMIT,
+    retryAfterMs,
+  });
+}
+
+/**
+ * Breaker-open providers count as "not asked" as well, since their breaker refused without a
+ * request: a channel whose other providers are merely throttled should wait for the soonest slot,
+ * not spend a provider retry.
+ */
+function isThrottledOnly(attempts: readonly ProviderAttempt[]): boolean {
+  return (
+    attempts.some((a) => a.vendorCode === LOCAL_RATE_LIMIT) &&
+    attempts.every((a) => a.vendorCode === LOCAL_RATE_LIMIT || a.vendorCode === 'BREAKER_OPEN')
+  );
+}
+
+/** One rate-limited error for the whole channel: the provider whose slot frees first, and when. */
+function soonestSlot(
+  channel: Channel,
+  waits: ReadonlyArray<{ provider: string; retryAfterMs: number }>,
+): ChannelError | undefined {
+  const [soonest] = [...waits].sort((a, b) => a.retryAfterMs - b.retryAfterMs);
+  if (!soonest) return undefined;
+  return localRateLimit(
+    soonest.provider,
+    soonest.retryAfterMs,
+    `every ${channel} provider is at its send rate; ${soonest.provider} has room in ${soonest.retryAfterMs} ms`,
+  );
 }
 
 function isProviderSide(error: ChannelError): boolean {

@@ -20,9 +20,21 @@ export { describeSms, type SmsEncoding, type SmsEnvelope } from './content/sms-e
 export {
   ChannelRouter,
   ChannelUnavailableError,
+  type AttemptObserver,
+  type ChannelRouterOptions,
   type ProviderAttempt,
   type RoutedAcceptance,
 } from './channel-router';
+export {
+  LOCAL_RATE_LIMIT,
+  describeSendRate,
+  sendRateTableProblems,
+  type GrantedPermit,
+  type SendPermit,
+  type SendPermits,
+  type SendRate,
+  type SendRateTable,
+} from './send-permits';
 export {
   ProtectedAdapter,
   type BreakerSettings,

@@ -3,9 +3,11 @@ import { CHANNELS, channelSchema, isChannel } from './channels';
 import { isoDateTime, jsonValueSchema, stringRecord, unlessMissing } from './primitives';
 
 /**
- * SendCommand v1: what an upstream producer puts on the send topic. Nested objects are strict as
- * well as the top level, because a misspelt optional field (`recipient.emial`) would otherwise be
- * dropped silently and the message would go nowhere.
+ * SendCommand v1: what an upstream producer puts on the send topic, or on the priority lane topic
+ * for OTP and transactional commands (DEFAULT_TOPICS). The topic picks the lane; `priority` only
+ * reaches the providers (push urgency). Nested objects are strict as well as the top level, because
+ * a misspelt optional field (`recipient.emial`) would otherwise be dropped silently and the message
+ * would go nowhere.
  *
  * Strings are never trimmed or normalised: text in any script, emoji and RTL marks must reach the
  * provider exactly as the producer wrote it. Length limits count UTF-16 code units (JS `length`).

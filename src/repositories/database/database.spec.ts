@@ -82,9 +82,19 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
     expect(await executedMigrations(database.db)).toEqual(ALL);
     expect(await tablesIn(database.db, database.schema)).toEqual([
       'customer_profiles',
+      'gateway_instances',
       'kysely_migration',
       'kysely_migration_lock',
+      'message_attempts',
+      'message_events',
+      'messages',
       'scheduled_jobs',
+    ]);
+    expect(await indexesOf(database.db, database.schema, 'message_events')).toEqual([
+      'message_events_event_id_key',
+      'message_events_message_idx',
+      'message_events_pkey',
+      'message_events_unpublished_idx',
     ]);
     expect(await indexesOf(database.db, database.schema, 'scheduled_jobs')).toEqual([
       'scheduled_jobs_available_idx',

@@ -8,6 +8,10 @@ import type { CustomerProfile } from '../../services/policy/model';
 export interface Database {
   customer_profiles: CustomerProfilesTable;
   scheduled_jobs: ScheduledJobsTable;
+  messages: MessagesTable;
+  message_attempts: MessageAttemptsTable;
+  message_events: MessageEventsTable;
+  gateway_instances: GatewayInstancesTable;
 }
 
 /**
@@ -15,6 +19,9 @@ export interface Database {
  * PGlite, so readers must convert; writers send numbers.
  */
 export type Int8 = ColumnType<string | number | bigint, number, number>;
+
+/** A bigserial key: generated on insert, read like int8. */
+export type BigSerial = ColumnType<string | number | bigint, never, never>;
 
 /** timestamptz: both drivers return Date; writes accept a Date or an ISO string. */
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -64,4 +71,58 @@ export interface ScheduledJobsTable {
   locked_until: NullableTimestamp;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   last_error: string | null;
+}
+
+export interface MessagesTable {
+  id: string;
+  customer_id: string;
+  category: string;
+  payload_hash: string;
+  sealed_command: string;
+  status: string;
+  reason_code: string | null;
+  channel: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  trace: ColumnType<unknown[], string | undefined, string>;
+  source: string;
+  owner: string | null;
+  deferrals: Generated<number>;
+  retries: Generated<number>;
+  received_at: Timestamp;
+  resend_of: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface MessageAttemptsTable {
+  id: BigSerial;
+  message_id: string;
+  channel: string;
+  provider: string;
+  owner: string;
+  started_at: Timestamp;
+  finished_at: NullableTimestamp;
+  outcome: string | null;
+  error_kind: string | null;
+  vendor_code: string | null;
+  provider_message_id: string | null;
+  detail: string | null;
+}
+
+export interface MessageEventsTable {
+  id: BigSerial;
+  message_id: string;
+  event_id: string;
+  status: string;
+  receipt: Jsonb<unknown>;
+  kafka_key: string;
+  occurred_at: Timestamp;
+  published_at: NullableTimestamp;
+}
+
+export interface GatewayInstancesTable {
+  id: string;
+  started_at: ColumnType<Date, Date | string | undefined, never>;
+  heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }

@@ -9,7 +9,11 @@ import { ContentError, ContentRenderer } from './content-renderer';
 const TEMPLATES = resolve(__dirname, '..', '..', '..', 'templates');
 
 function config(overrides: Record<string, string> = {}): AppConfig {
-  const loaded = loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', ...overrides });
+  const loaded = loadConfig({
+    KAFKA_BROKERS: '127.0.0.1:9092',
+    MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
+    ...overrides,
+  });
   if (!loaded.ok) throw new Error(loaded.problems.join('; '));
   return loaded.config;
 }

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as customerProfiles from './0001_customer_profiles';
 import * as scheduledJobs from './0002_scheduled_jobs';
+import * as messageLog from './0003_message_log';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -9,4 +10,5 @@ import * as scheduledJobs from './0002_scheduled_jobs';
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_customer_profiles': customerProfiles,
   '0002_scheduled_jobs': scheduledJobs,
+  '0003_message_log': messageLog,
 };

@@ -1,0 +1,65 @@
+import { loadProviderSettings, parseRateLimit } from './providers';
+
+const NONE = { sms: [], email: [], whatsapp: [], webpush: [], mobilepush: [] };
+
+describe('PROVIDER_<ID>_RATE_LIMIT', () => {
+  it.each([
+    ['5/s', { limit: 5, windowMs: 1000 }],
+    ['80/s', { limit: 80, windowMs: 1000 }],
+    [' 600 / min ', { limit: 600, windowMs: 60_000 }],
+    ['1000/h', { limit: 1000, windowMs: 3_600_000 }],
+  ])('reads %j', (raw, rate) => {
+    expect(parseRateLimit(raw)).toEqual({ rate });
+  });
+
+  it.each([undefined, '', '  '])('is no limit when %j', (raw) => {
+    expect(parseRateLimit(raw)).toEqual({ rate: undefined });
+  });
+
+  /** The problem text, or a failure when the value was accepted. */
+  function problemOf(raw: string): string {
+    const result = parseRateLimit(raw);
+    if (!('problem' in result)) throw new Error(`accepted "${raw}"`);
+    return result.problem;
+  }
+
+  it.each(['fast', '5', '5/sec', '0/s', '-1/s', '1.5/s', '5/ms', '5/m'])('refuses %j', (raw) => {
+    expect(problemOf(raw)).toContain(`got "${raw}"`);
+  });
+
+  it('refuses a window too large to keep exactly, and suggests a shorter one', () => {
+    expect(problemOf('600000/min')).toContain('10000/s');
+  });
+
+  it('is carried on the provider settings, per provider', () => {
+    const result = loadProviderSettings(
+      {
+        PROVIDER_TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+        PROVIDER_TWILIO_AUTH_TOKEN: 'secret',
+        PROVIDER_TWILIO_FROM: '+14155550100',
+        PROVIDER_TWILIO_RATE_LIMIT: '5/s',
+      },
+      { ...NONE, sms: ['twilio', 'log'] },
+    );
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    const byId = Object.fromEntries(result.providers.map((p) => [p.id, p.rateLimit]));
+    expect(byId).toEqual({ twilio: { limit: 5, windowMs: 1000 }, log: undefined });
+  });
+
+  it('fails with the variable named, beside the other problems of the same provider', () => {
+    const result = loadProviderSettings(
+      { PROVIDER_TWILIO_RATE_LIMIT: 'lots', PROVIDER_LOG_RATE_LIMIT: '5/ms' },
+      { ...NONE, sms: ['twilio', 'log'] },
+    );
+    if (result.ok) throw new Error('accepted a bad rate limit');
+    expect(result.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^PROVIDER_TWILIO_RATE_LIMIT: must be .*got "lots" \(provider "twilio"/,
+        ),
+        expect.stringMatching(/^PROVIDER_TWILIO_ACCOUNT_SID: /),
+        expect.stringMatching(/^PROVIDER_LOG_RATE_LIMIT: must be .*got "5\/ms"/),
+      ]),
+    );
+  });
+});

@@ -1,0 +1,261 @@
+import { buildReceipt, type DeliveryReceipt } from '@omnigate/contracts';
+import { sql } from 'kysely';
+import { migrateToLatest } from './database/migrate';
+import { DATABASE_KINDS, openTestDatabase, type TestDatabase } from './database/testing';
+import { InstanceRepository } from './instance.repository';
+import {
+  MessageLogRepository,
+  OwnershipLostError,
+  type NewMessage,
+} from './message-log.repository';
+import { ReceiptOutboxRepository } from './receipt-outbox.repository';
+import { SchedulerRepository } from './scheduler.repository';
+
+// Without this, PGlite cannot start inside Jest's sandbox: see database/pglite-outside-jest.ts.
+jest.mock('@electric-sql/pglite', () =>
+  jest
+    .requireActual<typeof import('./database/pglite-outside-jest')>(
+      './database/pglite-outside-jest',
+    )
+    .pgliteOutsideJest(),
+);
+
+const STALE_MS = 10_000;
+
+function message(overrides: Partial<NewMessage> = {}): NewMessage {
+  return {
+    id: 'm-1',
+    customerId: 'c-1',
+    category: 'otp',
+    payloadHash: 'hash-a',
+    sealedCommand: 'v1.sealed',
+    source: 'send:0:10',
+    receivedAt: new Date('2030-01-01T00:00:00Z'),
+    ...overrides,
+  };
+}
+
+function receipt(status: DeliveryReceipt['status'], code?: string, discriminator?: string) {
+  return buildReceipt({
+    messageId: 'm-1',
+    customerId: 'c-1',
+    status,
+    ...(code && { reason: { code, message: code } }),
+    ...(status === 'deferred' && { deferredUntil: '2030-01-01T00:01:00Z' }),
+    ...(discriminator && { discriminator }),
+  });
+}
+
+describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
+  let database: TestDatabase;
+  let log: MessageLogRepository;
+  let outbox: ReceiptOutboxRepository;
+  let instances: InstanceRepository;
+
+  beforeAll(async () => {
+    database = await openTestDatabase(kind);
+    await migrateToLatest(database.db);
+    outbox = new ReceiptOutboxRepository(database.db);
+    log = new MessageLogRepository(database.db, outbox, new SchedulerRepository(database.db));
+    instances = new InstanceRepository(database.db);
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+  beforeEach(async () => {
+    await sql`truncate messages, message_attempts, message_events, gateway_instances, scheduled_jobs`.execute(
+      database.db,
+    );
+    await instances.register('gw-a');
+    await instances.register('gw-b');
+  });
+
+  const settle = (status: DeliveryReceipt['status'], owner = 'gw-a', code?: string) =>
+    log.settle({
+      quietIfRepeated: code === 'THROTTLED',
+      messageId: 'm-1',
+      owner,
+      status,
+      reasonCode: code ?? null,
+      channel: null,
+      provider: null,
+      providerMessageId: null,
+      trace: [],
+      receipt: receipt(status, code, code),
+      kafkaKey: 'c-1',
+      deferrals: 0,
+      retries: 0,
+    });
+
+  it('claims a new id once; the same record again is not a duplicate, another record is', async () => {
+    expect(await log.claim(message(), 'gw-a', STALE_MS)).toEqual({ kind: 'claimed' });
+    await settle('sent');
+
+    expect((await log.claim(message(), 'gw-b', STALE_MS)).kind).toBe('settled');
+    expect((await log.claim(message({ source: 'send:1:99' }), 'gw-b', STALE_MS)).kind).toBe(
+      'duplicate',
+    );
+    expect(
+      (await log.claim(message({ source: 'send:1:99', payloadHash: 'hash-b' }), 'gw-b', STALE_MS))
+        .kind,
+    ).toBe('conflict');
+  });
+
+  it('leaves a message with its live owner and takes it from a dead one, abandoning its in-flight call', async () => {
+    await log.claim(message(), 'gw-a', STALE_MS);
+    const attempt = await log.startAttempt({
+      messageId: 'm-1',
+      channel: 'sms',
+      provider: 'twilio',
+      owner: 'gw-a',
+      startedAt: new Date(),
+    });
+
+    expect((await log.claim(message(), 'gw-b', STALE_MS)).kind).toBe('busy');
+
+    await instances.deregister('gw-a');
+    const taken = await log.claim(message(), 'gw-b', STALE_MS);
+    expect(taken.kind).toBe('taken_over');
+    if (taken.kind !== 'taken_over') return;
+    expect(taken.abandoned.map((a) => [a.id, a.outcome])).toEqual([[attempt, 'abandoned']]);
+    expect(taken.accepted).toBeUndefined();
+    expect((await log.get('m-1'))?.owner).toBe('gw-b');
+    // The old owner can no longer settle it.
+    await expect(settle('sent', 'gw-a')).rejects.toBeInstanceOf(OwnershipLostError);
+  });
+
+  it('treats an instance whose heartbeat is older than the staleness window as dead', async () => {
+    await log.claim(message(), 'gw-a', STALE_MS);
+    await sql`update gateway_instances set heartbeat_at = now() - interval '11 seconds' where id = 'gw-a'`.execute(
+      database.db,
+    );
+    expect((await log.claim(message(), 'gw-b', STALE_MS)).kind).toBe('taken_over');
+  });
+
+  it('reports a send a provider accepted before its owner died, so it is not repeated', async () => {
+    await log.claim(message(), 'gw-a', STALE_MS);
+    const id = await log.startAttempt({
+      messageId: 'm-1',
+      channel: 'sms',
+      provider: 'twilio',
+      owner: 'gw-a',
+      startedAt: new Date(),
+    });
+    await log.finishAttempt(id, {
+      outcome: 'accepted',
+      finishedAt: new Date(),
+      providerMessageId: 'SM123',
+    });
+    await instances.deregister('gw-a');
+
+    const taken = await log.claim(message(), 'gw-b', STALE_MS);
+    expect(taken.kind === 'taken_over' && taken.accepted?.providerMessageId).toBe('SM123');
+    expect(taken.kind === 'taken_over' && taken.abandoned).toEqual([]);
+  });
+
+  it('writes the receipt with the state change, once per event id, and a repeated deferral reason only once', async () => {
+    await log.claim(message(), 'gw-a', STALE_MS);
+    expect(await settle('deferred', 'gw-a', 'THROTTLED')).toBe(true);
+    // The scheduler takes it, and it is throttled again: the state changes, no new receipt.
+    expect((await log.takeOver('m-1', 'gw-a', STALE_MS, { fromDeferred: true }))?.kind).toBe(
+      'taken_over',
+    );
+    expect(await settle('deferred', 'gw-a', 'THROTTLED')).toBe(false);
+    await log.takeOver('m-1', 'gw-a', STALE_MS, { fromDeferred: true });
+    expect(await settle('sent')).toBe(true);
+
+    const events = await outbox.eventsOf('m-1');
+    expect(events.map((e) => e.receipt.status)).toEqual(['deferred', 'sent']);
+    expect((await log.get('m-1'))?.status).toBe('sent');
+  });
+
+  it('schedules the follow-up job and completes the current one in the same transaction', async () => {
+    const scheduler = new SchedulerRepository(database.db);
+    await log.claim(message(), 'gw-a', STALE_MS);
+    const { id: jobId } = await scheduler.schedule({
+      kind: 'dispatch',
+      runAt: new Date('2000-01-01T00:00:00Z'),
+      payload: { messageId: 'm-1' },
+    });
+    const [claimed] = await scheduler.claimDue(new Date(), {
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 60_000,
+    });
+    expect(claimed?.id).toBe(jobId);
+
+    await log.settle({
+      messageId: 'm-1',
+      owner: 'gw-a',
+      status: 'deferred',
+      reasonCode: 'QUIET_HOURS',
+      channel: null,
+      provider: null,
+      providerMessageId: null,
+      trace: [],
+      receipt: receipt('deferred', 'QUIET_HOURS'),
+      kafkaKey: 'c-1',
+      deferrals: 1,
+      retries: 0,
+      schedule: {
+        kind: 'dispatch',
+        runAt: new Date(),
+        payload: { messageId: 'm-1' },
+        dedupeKey: 'dispatch:m-1:1',
+      },
+      completeJob: { id: jobId, workerId: 'w' },
+    });
+    const jobs = await sql<{
+      dedupe_key: string | null;
+    }>`select dedupe_key from scheduled_jobs`.execute(database.db);
+    expect(jobs.rows).toEqual([{ dedupe_key: 'dispatch:m-1:1' }]);
+    expect((await log.get('m-1'))?.deferrals).toBe(1);
+  });
+
+  it('publishes the outbox oldest first, marks only what the publish confirmed, and keeps a failed batch', async () => {
+    await outbox.enqueue([
+      { receipt: receipt('rejected', 'A', 'a'), key: 'k' },
+      { receipt: receipt('rejected', 'B', 'b'), key: 'k' },
+      { receipt: receipt('rejected', 'C', 'c'), key: 'k' },
+    ]);
+    await expect(
+      outbox.publishOldest(2, () => Promise.reject(new Error('broker down'))),
+    ).rejects.toThrow('broker down');
+    expect(await outbox.backlog()).toBe(3);
+
+    const seen: string[] = [];
+    const publish = (batch: readonly { receipt: DeliveryReceipt }[]) => {
+      seen.push(...batch.map((entry) => entry.receipt.reason!.code));
+      return Promise.resolve();
+    };
+    expect(await outbox.publishOldest(2, publish)).toBe(2);
+    expect(await outbox.publishOldest(2, publish)).toBe(1);
+    expect(await outbox.publishOldest(2, publish)).toBe(0);
+    expect(seen).toEqual(['A', 'B', 'C']);
+    expect(await outbox.backlog()).toBe(0);
+  });
+
+  it('purges settled messages past retention, with their attempts and published receipts, freeing the id', async () => {
+    await log.claim(message(), 'gw-a', STALE_MS);
+    await log.startAttempt({
+      messageId: 'm-1',
+      channel: 'sms',
+      provider: 'twilio',
+      owner: 'gw-a',
+      startedAt: new Date(),
+    });
+    await settle('sent');
+    await outbox.publishOldest(10, () => Promise.resolve());
+    await log.claim(message({ id: 'm-2' }), 'gw-a', STALE_MS);
+
+    // Nothing is old enough yet.
+    expect(await log.purgeOlderThan(new Date(Date.now() - 60_000))).toBe(0);
+    // m-2 is still being processed, so only m-1 goes.
+    expect(await log.purgeOlderThan(new Date(Date.now() + 60_000))).toBe(1);
+    expect(await log.get('m-1')).toBeUndefined();
+    expect(await log.attempts('m-1')).toEqual([]);
+    expect(await outbox.eventsOf('m-1')).toEqual([]);
+    expect(await log.get('m-2')).toBeDefined();
+    expect(await log.claim(message(), 'gw-a', STALE_MS)).toEqual({ kind: 'claimed' });
+  });
+});

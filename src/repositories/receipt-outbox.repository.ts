@@ -1,0 +1,122 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { DeliveryReceipt } from '@omnigate/contracts';
+import { sql, type Kysely } from 'kysely';
+import { KYSELY } from './database/database';
+import type { Database } from './database/types';
+
+export interface OutboxEntry {
+  readonly receipt: DeliveryReceipt;
+  /** The Kafka key it is published under (the customer, so one customer's receipts stay in order). */
+  readonly key: string;
+}
+
+export interface PendingReceipt extends OutboxEntry {
+  readonly id: string;
+}
+
+/**
+ * The receipts outbox: receipts are rows of message_events, written in the transaction that
+ * changes the message, and published later by the relay. The eventId is unique, so a step redone
+ * after a crash cannot queue its receipt twice.
+ */
+@Injectable()
+export class ReceiptOutboxRepository {
+  constructor(@Inject(KYSELY) private readonly db: Kysely<Database>) {}
+
+  async enqueue(
+    entries: readonly OutboxEntry[],
+    executor: Kysely<Database> = this.db,
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    await executor
+      .insertInto('message_events')
+      .values(
+        entries.map(({ receipt, key }) => ({
+          message_id: receipt.messageId,
+          event_id: receipt.eventId,
+          status: receipt.status,
+          receipt: JSON.stringify(receipt),
+          kafka_key: key,
+          occurred_at: receipt.occurredAt,
+        })),
+      )
+      .onConflict((conflict) => conflict.column('event_id').doNothing())
+      .execute();
+  }
+
+  /**
+   * Hands the oldest unpublished receipts, in the order they were written, to `publish`, and
+   * marks them published once it resolves. One relay at a time per schema holds the transaction's
+   * advisory lock, which keeps each message's receipts in order across replicas; answers null when
+   * another relay holds it. If `publish` throws, nothing is marked and the batch comes back.
+   */
+  async publishOldest(
+    limit: number,
+    publish: (batch: readonly PendingReceipt[]) => Promise<void>,
+  ): Promise<number | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{ locked: boolean }>`
+        select pg_try_advisory_xact_lock(hashtext(current_schema() || '.omnigate.receipt-relay')) as locked
+      `.execute(trx);
+      if (!rows[0]?.locked) return null;
+      const batch = await trx
+        .selectFrom('message_events')
+        .select(['id', 'receipt', 'kafka_key'])
+        .where('published_at', 'is', null)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      if (batch.length === 0) return 0;
+      await publish(
+        batch.map((row) => ({
+          id: String(row.id),
+          receipt: row.receipt as DeliveryReceipt,
+          key: row.kafka_key,
+        })),
+      );
+      await trx
+        .updateTable('message_events')
+        .set({ published_at: new Date() })
+        .where(
+          'id',
+          'in',
+          batch.map((row) => row.id),
+        )
+        .execute();
+      return batch.length;
+    });
+  }
+
+  /** Receipts written but not yet published. */
+  async backlog(): Promise<number> {
+    const row = await this.db
+      .selectFrom('message_events')
+      .select(sql<number>`count(*)::int`.as('count'))
+      .where('published_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return row.count;
+  }
+
+  async eventsOf(messageId: string): Promise<Array<PendingReceipt & { publishedAt: Date | null }>> {
+    const rows = await this.db
+      .selectFrom('message_events')
+      .select(['id', 'receipt', 'kafka_key', 'published_at'])
+      .where('message_id', '=', messageId)
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => ({
+      id: String(row.id),
+      receipt: row.receipt as DeliveryReceipt,
+      key: row.kafka_key,
+      publishedAt: row.published_at,
+    }));
+  }
+
+  async purgePublishedBefore(cutoff: Date): Promise<void> {
+    await this.db
+      .deleteFrom('message_events')
+      .where('occurred_at', '<', cutoff)
+      .where('published_at', 'is not', null)
+      .execute();
+  }
+}

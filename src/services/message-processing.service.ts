@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  receiptEventId,
+  sendCommandSchema,
+  type Channel,
+  type DeliveryReceipt,
+  type SendCommand,
+  type TraceEntry,
+} from '@omnigate/contracts';
+import type { AttemptObserver } from '@omnigate/channels';
+import stringify from 'safe-stable-stringify';
+import type { AppConfig } from '../config/environment';
+import { APP_CONFIG } from '../config/app-config.token';
+import { LOGGER, type Logger } from '../observability/logger';
+import { Clock } from '../repositories/clock';
+import {
+  MessageLogRepository,
+  type AttemptRecord,
+  type StoredMessage,
+} from '../repositories/message-log.repository';
+import { MessageSealer } from '../repositories/message-sealer';
+import { DispatchService, type DispatchOutcome } from './dispatch.service';
+import { GatewayInstance } from './gateway-instance';
+import { ReceiptRelay } from './receipt-relay.service';
+
+/** Scheduler job kinds this service continues. */
+export const DISPATCH_JOB = 'dispatch';
+/** Checks on a message another instance was working on, in case that instance died. */
+export const RECOVER_JOB = 'recover';
+
+export interface MessageJobPayload {
+  readonly messageId: string;
+}
+
+/** How far the message had come before this run. */
+export interface RunState {
+  readonly deferrals: number;
+  readonly retries: number;
+  /** Calls found in flight after their instance died (now `abandoned`). */
+  readonly abandoned?: readonly AttemptRecord[];
+  /** A call a provider accepted before the message could be settled. */
+  readonly accepted?: AttemptRecord;
+  /** The scheduler job this run came from; completed when the run settles. */
+  readonly job?: { readonly id: string; readonly workerId: string };
+}
+
+/**
+ * Runs a message this instance owns (claimed from Kafka, or taken over from the scheduler or from
+ * a dead instance) and settles it in the message log: attempts are written around each provider
+ * call, and the outcome, its receipt and any follow-up job are written in one transaction.
+ *
+ * The rule for a crash: a call found in flight is `abandoned`; if a provider had accepted one, the
+ * message is settled as sent without another request; otherwise INFLIGHT_ATTEMPTS decides: resend
+ * (the default: the provider may get it twice, which only an in-flight call can cause) or unknown
+ * (an UNKNOWN receipt, no second request).
+ */
+@Injectable()
+export class MessageProcessingService {
+  private readonly sealer: MessageSealer;
+  private readonly active = new Set<string>();
+
+  constructor(
+    private readonly dispatcher: DispatchService,
+    private readonly log: MessageLogRepository,
+    private readonly relay: ReceiptRelay,
+    private readonly instance: GatewayInstance,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.sealer = new MessageSealer(config.messageLog.key, config.messageLog.previousKeys);
+  }
+
+  get owner(): string {
+    return this.instance.id;
+  }
+
+  /**
+   * Runs `work` as this instance's only handler of the message, or answers false at once when
+   * another handler here has it (a recovery job and a redelivered record may meet). The database
+   * claim tells instances apart; this tells apart two handlers of one instance, which share its
+   * owner name.
+   */
+  async exclusively(messageId: string, work: () => Promise<void>): Promise<boolean> {
+    if (this.active.has(messageId)) return false;
+    this.active.add(messageId);
+    try {
+      await work();
+      return true;
+    } finally {
+      this.active.delete(messageId);
+    }
+  }
+
+  /** The sealed command and the hash that tells a repeat from a conflicting reuse of its id. */
+  seal(command: SendCommand): { sealedCommand: string; payloadHash: string } {
+    const canonical = stringify(command);
+    return {
+      sealedCommand: this.sealer.seal(canonical, command.id),
+      payloadHash: createHash('sha256').update(canonical).digest('hex'),
+    };
+  }
+
+  open(message: StoredMessage): SendCommand {
+    return sendCommandSchema.parse(JSON.parse(this.sealer.open(message.sealedCommand, message.id)));
+  }
+
+  async run(command: SendCommand, receivedAt: Date, state: RunState): Promise<void> {
+    const notes: TraceEntry[] = [];
+    const at = this.clock.now().toISOString();
+    if (state.accepted) {
+      await this.settleRecoveredSend(command, state);
+      return;
+    }
+    for (const attempt of state.abandoned ?? []) {
+      notes.push({
+        channel: attempt.channel as Channel,
+        decision: 'failed',
+        reasonCode: 'IN_FLIGHT_AT_CRASH',
+        detail: `a call to ${attempt.provider} was in flight when its gateway instance stopped; INFLIGHT_ATTEMPTS=${this.config.messageLog.inflightAttempts}`,
+        at,
+      });
+    }
+    if (notes.length > 0 && this.config.messageLog.inflightAttempts === 'unknown') {
+      const last = state.abandoned![state.abandoned!.length - 1]!;
+      await this.settle(command, state, {
+        receipt: this.plainReceipt(command, 'unknown', {
+          channel: last.channel as Channel,
+          provider: last.provider,
+          trace: notes,
+          reason: {
+            code: 'PROVIDER_OUTCOME_UNKNOWN',
+            message: `a call to ${last.provider} was in flight when its gateway instance stopped, so the provider may or may not have the message; it is not sent again`,
+          },
+        }),
+      });
+      return;
+    }
+    const outcome = await this.dispatcher.dispatch(command, receivedAt, {
+      deferrals: state.deferrals,
+      retries: state.retries,
+      notes,
+      observe: (channel) => this.attemptRecorder(command.id, channel),
+    });
+    await this.settle(command, state, outcome);
+  }
+
+  /** Ends a message whose step keeps failing on infrastructure, with a FAILED receipt. */
+  async giveUp(
+    command: SendCommand,
+    state: RunState,
+    reason: { code: string; message: string },
+  ): Promise<void> {
+    await this.settle(command, state, {
+      receipt: this.plainReceipt(command, 'failed', {
+        channel: null,
+        provider: null,
+        trace: [],
+        reason,
+      }),
+    });
+  }
+
+  /** A provider took the message, but the instance died before writing the outcome. */
+  private async settleRecoveredSend(command: SendCommand, state: RunState): Promise<void> {
+    const accepted = state.accepted!;
+    this.logger.info(
+      { messageId: command.id, provider: accepted.provider },
+      'recovered a send a provider had accepted before a restart',
+    );
+    await this.settle(command, state, {
+      receipt: this.plainReceipt(command, 'sent', {
+        channel: accepted.channel as Channel,
+        provider: accepted.provider,
+        providerMessageId: accepted.providerMessageId,
+        trace: [
+          {
+            channel: accepted.channel as Channel,
+            decision: 'sent',
+            detail: `${accepted.provider} had accepted it as ${accepted.providerMessageId ?? 'an unknown id'} before its gateway instance stopped`,
+            at: accepted.finishedAt?.toISOString() ?? this.clock.now().toISOString(),
+          },
+        ],
+      }),
+    });
+  }
+
+  private async settle(
+    command: SendCommand,
+    state: RunState,
+    outcome: DispatchOutcome,
+  ): Promise<void> {
+    const { receipt, deferral } = outcome;
+    const published = await this.log.settle({
+      messageId: command.id,
+      owner: this.owner,
+      status: receipt.status,
+      reasonCode: receipt.reason?.code ?? null,
+      channel: receipt.channel,
+      provider: receipt.provider,
+      providerMessageId: receipt.providerMessageId,
+      trace: receipt.trace,
+      receipt,
+      kafkaKey: command.customerId,
+      deferrals: deferral?.deferrals ?? state.deferrals,
+      retries: deferral?.retries ?? state.retries,
+      ...(deferral && {
+        schedule: {
+          kind: DISPATCH_JOB,
+          runAt: deferral.runAt,
+          payload: { messageId: command.id } satisfies MessageJobPayload,
+          // One job per message and deferral: a redo of the same step finds the one it made.
+          dedupeKey: `${DISPATCH_JOB}:${command.id}:${deferral.deferrals}`,
+        },
+      }),
+      ...(state.job && { completeJob: state.job }),
+      // A message still waiting for its sender's rate has nothing new to tell.
+      quietIfRepeated: deferral?.reasonCode === 'THROTTLED',
+    });
+    if (published) this.relay.kick();
+  }
+
+  /** Writes each provider call as an attempt row before it starts, and its outcome after. */
+  private attemptRecorder(messageId: string, channel: Channel): AttemptObserver {
+    let current: string | undefined;
+    return {
+      beforeCall: async (provider) => {
+        current = await this.log.startAttempt({
+          messageId,
+          channel,
+          provider,
+          owner: this.owner,
+          startedAt: this.clock.now(),
+        });
+      },
+      afterCall: async (_provider, attempt, acceptance) => {
+        if (current === undefined) return;
+        const id = current;
+        current = undefined;
+        await this.log.finishAttempt(id, {
+          outcome: attempt.outcome,
+          finishedAt: this.clock.now(),
+          ...(attempt.errorKind && { errorKind: attempt.errorKind }),
+          ...(attempt.vendorCode && { vendorCode: attempt.vendorCode }),
+          ...(acceptance && { providerMessageId: acceptance.providerMessageId }),
+          detail: attempt.detail,
+        });
+      },
+    };
+  }
+
+  private plainReceipt(
+    command: SendCommand,
+    status: DeliveryReceipt['status'],
+    fields: Pick<DeliveryReceipt, 'channel' | 'provider' | 'trace'> &
+      Partial<Pick<DeliveryReceipt, 'providerMessageId' | 'reason'>>,
+  ): DeliveryReceipt {
+    return {
+      schemaVersion: 1,
+      // The same id a normal run of this step would give, so a recovered step is one event.
+      eventId: receiptEventId({ messageId: command.id, status, attempt: 0 }),
+      messageId: command.id,
+      customerId: command.customerId,
+      status,
+      channel: fields.channel,
+      provider: fields.provider,
+      providerMessageId: fields.providerMessageId ?? null,
+      attempt: 0,
+      reason: fields.reason ?? null,
+      occurredAt: this.clock.now().toISOString(),
+      trace: fields.trace,
+    };
+  }
+}
