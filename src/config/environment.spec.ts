@@ -166,3 +166,33 @@ describe('loadConfig', () => {
     for (const variable of variables) expect(found).toContain(variable);
   });
 });
+
+describe('message log settings', () => {
+  const key = (byte: number) => Buffer.alloc(32, byte).toString('base64');
+
+  it('reads the key, the retired keys, retention and the in-flight rule', () => {
+    const loaded = loadConfig({
+      ...base,
+      MESSAGE_LOG_KEY: key(1),
+      MESSAGE_LOG_PREVIOUS_KEYS: `${key(2)}, ${key(3)}`,
+      MESSAGE_RETENTION_DAYS: '7',
+      INFLIGHT_ATTEMPTS: 'unknown',
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+    const { messageLog } = loaded.config;
+    expect(messageLog.key.equals(Buffer.alloc(32, 1))).toBe(true);
+    expect(messageLog.previousKeys.map((k) => k[0])).toEqual([2, 3]);
+    expect(messageLog.retentionDays).toBe(7);
+    expect(messageLog.inflightAttempts).toBe('unknown');
+  });
+
+  it.each([
+    ['an empty key', { MESSAGE_LOG_KEY: '' }, 'MESSAGE_LOG_KEY: is required'],
+    ['a 16-byte key', { MESSAGE_LOG_KEY: Buffer.alloc(16).toString('base64') }, 'MESSAGE_LOG_KEY'],
+    ['a key that is not base64', { MESSAGE_LOG_KEY: '!'.repeat(44) }, 'MESSAGE_LOG_KEY'],
+    ['a bad retired key', { MESSAGE_LOG_PREVIOUS_KEYS: 'short' }, 'MESSAGE_LOG_PREVIOUS_KEYS'],
+    ['an unknown in-flight rule', { INFLIGHT_ATTEMPTS: 'maybe' }, 'INFLIGHT_ATTEMPTS'],
+  ])('refuses %s', (_name, env, expected) => {
+    expect(problems(env).join('\n')).toContain(expected);
+  });
+});
