@@ -79,6 +79,15 @@ export class AppModule {
               (change) =>
                 logger.warn({ ...change, component: 'breaker' }, `circuit breaker ${change.to}`),
               permits,
+              (provider, error) =>
+                logger.warn(
+                  {
+                    provider,
+                    component: 'send-permits',
+                    error: error instanceof Error ? error.message : String(error),
+                  },
+                  'could not record the end of a provider call; its slot counts from the grant',
+                ),
             ),
         },
         {

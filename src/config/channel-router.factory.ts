@@ -106,6 +106,7 @@ export function buildChannelRouter(
   config: AppConfig,
   onBreakerChange: (change: BreakerStateChange) => void,
   permits?: SendPermits,
+  onPermitCompletionFailed?: (providerId: string, error: unknown) => void,
 ): ChannelRouter {
   const byId = new Map(config.channels.providerSettings.map((s) => [s.id, s]));
   const byChannel = new Map<Channel, ProtectedAdapter[]>();
@@ -124,7 +125,10 @@ export function buildChannelRouter(
     });
     if (adapters.length > 0) byChannel.set(channel, adapters);
   }
-  return new ChannelRouter(byChannel, { permits });
+  return new ChannelRouter(byChannel, {
+    ...(permits && { permits }),
+    ...(onPermitCompletionFailed && { onPermitCompletionFailed }),
+  });
 }
 
 /** Closes the router's breakers and adapters once nothing sends any more. */

@@ -107,6 +107,42 @@ describe('MemorySendPermits', () => {
     expect(await store.acquire('twilio')).toEqual({ granted: false, retryAfterMs: 10 });
   });
 
+  it('leaves a permit used within half the guard as it is', async () => {
+    const { store, clock } = storeAt({ twilio: { limit: 1, windowMs: 1000 } }, 50);
+    const permit = await store.acquire('twilio');
+    if (!permit.granted) throw new Error('refused');
+    clock.ms += 25;
+    expect(await store.renew('twilio', permit)).toBe(permit);
+    clock.ms += 1025;
+    expect((await store.acquire('twilio')).granted).toBe(true);
+  });
+
+  it('counts a permit held up past half the guard from its renewal', async () => {
+    const { store, clock } = storeAt({ twilio: { limit: 1, windowMs: 1000 } }, 50);
+    const permit = await store.acquire('twilio');
+    if (!permit.granted) throw new Error('refused');
+    clock.ms += 300;
+    expect(await store.renew('twilio', permit)).toEqual({
+      granted: true,
+      id: permit.id,
+      askedAt: clock.ms,
+    });
+    clock.ms += 800;
+    expect(await store.acquire('twilio')).toEqual({ granted: false, retryAfterMs: 250 });
+  });
+
+  it('refuses the renewal of a permit that lapsed while the window filled, and grants it with room', async () => {
+    const { store, clock } = storeAt({ twilio: { limit: 1, windowMs: 1000 } });
+    const held = await store.acquire('twilio');
+    if (!held.granted) throw new Error('refused');
+    clock.ms += 1000;
+    expect((await store.acquire('twilio')).granted).toBe(true);
+    clock.ms += 10;
+    expect(await store.renew('twilio', held)).toEqual({ granted: false, retryAfterMs: 990 });
+    clock.ms += 990;
+    expect((await store.renew('twilio', held)).granted).toBe(true);
+  });
+
   it('counts each provider on its own, and never throttles one without a rate', async () => {
     const { store } = storeAt({ twilio: { limit: 1, windowMs: 1000 } });
     expect(granted(await acquireMany(store, 'twilio', 3))).toBe(1);

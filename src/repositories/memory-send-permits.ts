@@ -1,4 +1,5 @@
 import {
+  heldUpPastGuard,
   sendRateTableProblems,
   type GrantedPermit,
   type SendPermit,
@@ -20,8 +21,8 @@ interface Grant {
 /**
  * In-process SendPermits for a single local instance without Redis, with the rule of
  * RedisSendPermits: at most `limit` grants in any window of the provider's window plus the guard.
- * Each provider keeps its grants in the window, oldest first (never more than `limit`). Atomic
- * because each call runs to completion without yielding to the event loop.
+ * Each provider keeps the calls in its window, oldest first. Atomic because each call runs to
+ * completion without yielding to the event loop.
  */
 export class MemorySendPermits implements SendPermits {
   private readonly windows = new Map<string, Grant[]>();
@@ -43,13 +44,20 @@ export class MemorySendPermits implements SendPermits {
     // The executor turns a synchronous throw into a rejection, like the Redis store's errors.
     return new Promise((resolve) => {
       this.grants += 1;
-      resolve(this.count(providerId, String(this.grants), false));
+      resolve(this.count(providerId, String(this.grants), 'new'));
+    });
+  }
+
+  renew(providerId: string, permit: GrantedPermit): Promise<SendPermit> {
+    return new Promise((resolve) => {
+      if (!heldUpPastGuard(permit, this.table.guardMs, this.now())) resolve(permit);
+      else resolve(this.count(providerId, permit.id, 'renewed'));
     });
   }
 
   complete(providerId: string, permit: GrantedPermit): Promise<void> {
     return new Promise((resolve) => {
-      this.count(providerId, permit.id, true);
+      this.count(providerId, permit.id, 'ended');
       resolve();
     });
   }
@@ -61,25 +69,25 @@ export class MemorySendPermits implements SendPermits {
   }
 
   /**
-   * Counts the grant at now if there is room, or always when `ended` (the call has reached the
-   * provider by now, so counting it from now on is never too early; see SendPermits).
+   * Counts the call `id` from now: moved here if it is still in the window, else added when there
+   * is room, or in any case once it has ended (it has reached the provider by now).
    */
-  private count(providerId: string, id: string, ended: boolean): SendPermit {
+  private count(providerId: string, id: string, call: 'new' | 'renewed' | 'ended'): SendPermit {
     if (this.closed) throw new Error('MemorySendPermits is closed');
-    const rate = this.table.rates.get(providerId);
-    if (rate === undefined) return { granted: true, id: '' };
     const now = this.now();
+    const rate = this.table.rates.get(providerId);
+    if (rate === undefined) return { granted: true, id: '', askedAt: now };
     const windowMs = rate.windowMs + this.table.guardMs;
     const grants = this.windowOf(providerId, now - windowMs);
-    if (ended) {
-      const counted = grants.findIndex((grant) => grant.id === id);
-      if (counted >= 0) grants.splice(counted, 1);
-    } else if (grants.length >= rate.limit) {
+    // A new id cannot be there yet: no need to search a window of up to `limit` calls for it.
+    const counted = call === 'new' ? -1 : grants.findIndex((grant) => grant.id === id);
+    if (counted >= 0) grants.splice(counted, 1);
+    else if (call !== 'ended' && grants.length >= rate.limit) {
       return refusal(grants, rate, windowMs, now);
     }
     // now is the latest time yet, so pushing keeps the window sorted.
     grants.push({ id, at: now });
-    return { granted: true, id };
+    return { granted: true, id, askedAt: now };
   }
 
   /** The provider's grants after `cutoff`: a grant at t counts while now - t < window. */

@@ -164,6 +164,41 @@ describe('RedisSendPermits on a real Redis', () => {
     expect(await admin.zcard(`${keyPrefix}${sendRateKey(id)}`)).toBe(2);
   });
 
+  it('leaves a permit used within half the guard untouched, without a round trip', async () => {
+    const id = provider();
+    await connectReplicas({ [id]: { limit: 2, windowMs: 5000 } }, 1000);
+    const permit = await replica(0).acquire(id);
+    if (!permit.granted) throw new Error('refused');
+    const key = `${keyPrefix}${sendRateKey(id)}`;
+    const before = await admin.zscore(key, permit.id);
+    expect(await replica(0).renew(id, permit)).toBe(permit);
+    expect(await admin.zscore(key, permit.id)).toBe(before);
+  });
+
+  it('moves a held-up permit to the server time of its renewal', async () => {
+    const id = provider();
+    await connectReplicas({ [id]: { limit: 1, windowMs: 5000 } });
+    const permit = await replica(0).acquire(id);
+    if (!permit.granted) throw new Error('refused');
+    const key = `${keyPrefix}${sendRateKey(id)}`;
+    const before = Number(await admin.zscore(key, permit.id));
+    await sleep(30);
+    // The window is full (limit 1), yet the permit's own slot is still there to move.
+    expect(await replica(1).renew(id, permit)).toMatchObject({ granted: true, id: permit.id });
+    expect(Number(await admin.zscore(key, permit.id)) - before).toBeGreaterThanOrEqual(25_000);
+    expect(await admin.zcard(key)).toBe(1);
+  });
+
+  it('refuses the renewal of a permit that lapsed while the window filled', async () => {
+    const id = provider();
+    await connectReplicas({ [id]: { limit: 1, windowMs: 100 } });
+    const held = await replica(0).acquire(id);
+    if (!held.granted) throw new Error('refused');
+    await sleep(120);
+    expect((await replica(1).acquire(id)).granted).toBe(true);
+    expect((await replica(0).renew(id, held)).granted).toBe(false);
+  });
+
   it('makes no round trip for a provider without a rate', async () => {
     const id = provider();
     await connectReplicas({});
@@ -187,7 +222,7 @@ describe('RedisSendPermits script cache', () => {
     // One key, then ARGV: limit, window ms with the guard, a grant id, the operation.
     const args = fake.eval.mock.calls[0] as unknown[];
     expect(args.slice(0, 5)).toEqual([SEND_RATE_SCRIPT, 1, 'send-rate:twilio', '5', '1050']);
-    expect(args.slice(6)).toEqual(['acquire']);
+    expect(args.slice(6)).toEqual(['if room']);
   });
 
   it('lets other errors through', async () => {

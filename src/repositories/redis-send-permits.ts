@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Cluster, RedisOptions } from 'ioredis';
 import {
+  heldUpPastGuard,
   sendRateTableProblems,
   type GrantedPermit,
   type SendPermit,
@@ -14,11 +15,12 @@ import { connectRedis } from './redis-cap-store';
  * A sliding-window log of calls, checked and written in one script so that replicas racing on one
  * provider cannot both take the last slot. The clock is the Redis server's (TIME), so replicas
  * whose clocks disagree still share one timeline. Times are microseconds (exact in a Lua double).
- * One script for both operations: an acquire adds the call at now if there is room; a completion
- * moves the ended call to now (re-adding it if it already left the window), since it has reached
- * the provider by then (see SendPermits in @omnigate/channels).
+ * One script counts a call from now: a call still in the window is moved here (a renewal), any
+ * other needs room (an acquire, or a renewal that lapsed), except a call that has ended, which is
+ * always counted since it has reached the provider by now (see SendPermits in @omnigate/channels).
+ * Moving a call later never makes room for anyone.
  * KEYS: the provider's sorted set (members: grant ids, scores: µs).
- * ARGV: limit, window ms (provider window + guard), the grant id, "acquire" or "complete".
+ * ARGV: limit, window ms (provider window + guard), the grant id, "if room" or "always".
  * Reply: {1, 0} counted, or {0, µs until the window has room again}.
  */
 export const SEND_RATE_SCRIPT = `
@@ -32,7 +34,7 @@ local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 -- A call at t counts while now - t < window.
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
-if ARGV[4] == 'complete' or count < limit then
+if ARGV[4] == 'always' or count < limit or redis.call('ZSCORE', key, ARGV[3]) then
   redis.call('ZADD', key, now, ARGV[3])
   -- The newest call is now's, so nothing in the set matters after one more window.
   redis.call('PEXPIRE', key, math.ceil(window / 1000))
@@ -88,26 +90,32 @@ export class RedisSendPermits implements SendPermits {
 
   async acquire(providerId: string): Promise<SendPermit> {
     this.grants += 1;
-    return this.count(providerId, `${this.instanceId}:${this.grants}`, 'acquire');
+    return this.count(providerId, `${this.instanceId}:${this.grants}`, 'if room');
+  }
+
+  async renew(providerId: string, permit: GrantedPermit): Promise<SendPermit> {
+    if (!heldUpPastGuard(permit, this.table.guardMs)) return permit;
+    return this.count(providerId, permit.id, 'if room');
   }
 
   async complete(providerId: string, permit: GrantedPermit): Promise<void> {
-    await this.count(providerId, permit.id, 'complete');
+    await this.count(providerId, permit.id, 'always');
   }
 
   private async count(
     providerId: string,
     id: string,
-    operation: 'acquire' | 'complete',
+    when: 'if room' | 'always',
   ): Promise<SendPermit> {
+    const askedAt = performance.now();
     const rate = this.table.rates.get(providerId);
     // Not rate-limited: nothing to count, so no round trip.
-    if (rate === undefined) return { granted: true, id: '' };
+    if (rate === undefined) return { granted: true, id: '', askedAt };
     const reply = await this.evalScript(this.keyPrefix + sendRateKey(providerId), [
       String(rate.limit),
       String(rate.windowMs + this.table.guardMs),
       id,
-      operation,
+      when,
     ]);
     if (
       !Array.isArray(reply) ||
@@ -117,7 +125,7 @@ export class RedisSendPermits implements SendPermits {
       throw new Error(`unexpected reply from the send-rate script: ${JSON.stringify(reply)}`);
     }
     const [counted, waitMicros] = reply as [number, number];
-    if (counted === 1) return { granted: true, id };
+    if (counted === 1) return { granted: true, id, askedAt };
     return { granted: false, retryAfterMs: Math.max(1, Math.ceil(waitMicros / 1000)) };
   }
 

@@ -86,28 +86,38 @@ function limitedRouter(
   };
 }
 
-/** Permits answered from a table: a provider listed with a wait is refused; others are granted. */
+/**
+ * Permits answered from tables: a provider listed in `waits` is refused; others are granted, and
+ * their renewal is refused when listed in `lapsed`.
+ */
 class TablePermits implements SendPermits {
   readonly asked: string[] = [];
   constructor(
     private readonly waits: Readonly<Record<string, number>>,
     private readonly events: string[] = [],
-    private readonly completion: () => Promise<void> = () => Promise.resolve(),
+    private readonly options: {
+      lapsed?: Readonly<Record<string, number>>;
+      completion?: () => Promise<void>;
+    } = {},
   ) {}
   acquire(providerId: string): Promise<SendPermit> {
     this.asked.push(providerId);
     this.events.push(`permit ${providerId}`);
-    const wait = this.waits[providerId];
-    return Promise.resolve(
-      wait === undefined
-        ? { granted: true, id: `${providerId}-grant` }
-        : { granted: false, retryAfterMs: wait },
-    );
+    return Promise.resolve(answer(providerId, this.waits[providerId]));
+  }
+  renew(providerId: string, permit: GrantedPermit): Promise<SendPermit> {
+    this.events.push(`renew ${permit.id}`);
+    return Promise.resolve(answer(providerId, this.options.lapsed?.[providerId]));
   }
   complete(_providerId: string, permit: GrantedPermit): Promise<void> {
     this.events.push(`complete ${permit.id}`);
-    return this.completion();
+    return this.options.completion?.() ?? Promise.resolve();
   }
+}
+
+function answer(providerId: string, wait: number | undefined): SendPermit {
+  if (wait !== undefined) return { granted: false, retryAfterMs: wait };
+  return { granted: true, id: `${providerId}-grant`, askedAt: 0 };
 }
 
 /** Records every hook call in a shared event list; can be told to fail. */
@@ -369,9 +379,11 @@ describe('ChannelRouter with send permits', () => {
     await r.send(message);
     expect(events).toEqual([
       'permit twilio',
+      'renew twilio-grant',
       'send twilio',
       'complete twilio-grant',
       'permit twilio_backup',
+      'renew twilio_backup-grant',
       'send twilio_backup',
       'complete twilio_backup-grant',
     ]);
@@ -380,7 +392,9 @@ describe('ChannelRouter with send permits', () => {
 
   it('keeps an accepted send when recording its completion fails: failing now could send it twice', async () => {
     const primary = new ScriptedAdapter('twilio', () => 'ok');
-    const permits = new TablePermits({}, [], () => Promise.reject(new Error('Redis went away')));
+    const permits = new TablePermits({}, [], {
+      completion: () => Promise.reject(new Error('Redis went away')),
+    });
     const { router: r, protectedAdapters } = limitedRouter(permits, primary);
     const routed = await r.send(message);
     expect(routed.acceptance.provider).toBe('twilio');
@@ -391,6 +405,7 @@ describe('ChannelRouter with send permits', () => {
     const primary = new ScriptedAdapter('twilio', () => 'ok');
     const permits: SendPermits = {
       acquire: () => Promise.reject(new Error('Redis is not reachable')),
+      renew: () => Promise.reject(new Error('not expected')),
       complete: () => Promise.reject(new Error('not expected')),
     };
     const { router: r, protectedAdapters } = limitedRouter(permits, primary);
@@ -415,11 +430,13 @@ describe('ChannelRouter attempt observer', () => {
     expect(events).toEqual([
       'permit twilio',
       'before twilio',
+      'renew twilio-grant',
       'send twilio',
       'complete twilio-grant',
       'after twilio failed',
       'permit twilio_backup',
       'before twilio_backup',
+      'renew twilio_backup-grant',
       'send twilio_backup',
       'complete twilio_backup-grant',
       'after twilio_backup accepted',
@@ -445,6 +462,47 @@ describe('ChannelRouter attempt observer', () => {
       'send twilio_backup',
       'after twilio_backup accepted',
     ]);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('does not call a provider whose permit lapsed while beforeCall held it up, and says so in afterCall', async () => {
+    const events: string[] = [];
+    const primary = new ScriptedAdapter('twilio', () => 'ok', events);
+    const backup = new ScriptedAdapter('twilio_backup', () => 'ok', events);
+    const permits = new TablePermits({}, events, { lapsed: { twilio: 90 } });
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary, backup);
+    const observer = new RecordingObserver(events);
+    const routed = await r.send(message, observer);
+    expect(events).toEqual([
+      'permit twilio',
+      'before twilio',
+      'renew twilio-grant',
+      'after twilio failed',
+      'permit twilio_backup',
+      'before twilio_backup',
+      'renew twilio_backup-grant',
+      'send twilio_backup',
+      'complete twilio_backup-grant',
+      'after twilio_backup accepted',
+    ]);
+    expect(primary.calls).toBe(0);
+    expect(routed.attempts[0]).toMatchObject({
+      provider: 'twilio',
+      vendorCode: 'LOCAL_RATE_LIMIT',
+      detail: 'twilio is at its configured send rate; retry in 90 ms',
+    });
+    expect(observer.seen[0]!.attempt).toEqual(routed.attempts[0]);
+    await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+
+  it('counts a lapsed permit as throttled only: no provider request was made', async () => {
+    const primary = new ScriptedAdapter('twilio', () => 'ok');
+    const permits = new TablePermits({}, [], { lapsed: { twilio: 90 } });
+    const { router: r, protectedAdapters } = limitedRouter(permits, primary);
+    const error = await rejection(r.send(message, new RecordingObserver([])));
+    expect(error.throttledOnly).toBe(true);
+    expect(error.lastError).toMatchObject({ kind: 'rate_limited', retryAfterMs: 90 });
+    expect(primary.calls).toBe(0);
     await Promise.all(protectedAdapters.map((p) => p.shutdown()));
   });
 

@@ -29,6 +29,9 @@ export interface RoutedAcceptance {
  * - `afterCall` runs right after the provider accepted or failed with a ChannelError, with the
  *   attempt as it will appear in the result (and the acceptance when there is one). If it throws,
  *   the error propagates out of `send`, even though the provider may have taken the message.
+ *   One rare case makes no request after `beforeCall`: the hook took so long that the permit
+ *   lapsed and the window filled meanwhile (SendPermits.renew); `afterCall` then gets the
+ *   LOCAL_RATE_LIMIT attempt and the router moves on, as for any throttled provider.
  *
  * Both are awaited in turn; the router calls one provider at a time, so calls never overlap.
  */
@@ -44,6 +47,11 @@ export interface AttemptObserver {
 export interface ChannelRouterOptions {
   /** Send rates per provider; without it, every provider is called as often as asked. */
   readonly permits?: SendPermits;
+  /**
+   * Told when the permit store could not record that a call ended. The send itself stands (the
+   * call happened, and failing it now could send twice); the caller logs it.
+   */
+  readonly onPermitCompletionFailed?: (providerId: string, error: unknown) => void;
 }
 
 /** Every provider of the channel refused or was unavailable; `lastError` says how it ended. */
@@ -88,7 +96,7 @@ export class ChannelRouter {
 
   constructor(
     private readonly providers: ReadonlyMap<Channel, readonly ProtectedAdapter[]>,
-    options: ChannelRouterOptions = {},
+    private readonly options: ChannelRouterOptions = {},
   ) {
     this.permits = options.permits;
   }
@@ -132,22 +140,34 @@ export class ChannelRouter {
     const permits = this.permits;
     for (const provider of this.providersFor(message.channel)) {
       // An open breaker answers without a request, so it must not use up a slot of the rate.
-      const permit =
-        permits && provider.state !== 'open'
-          ? await permits.acquire(provider.providerId)
-          : undefined;
-      if (permit && !permit.granted) {
-        const { retryAfterMs } = permit;
+      const throttled = (retryAfterMs: number): ProviderAttempt => {
         waits.push({ provider: provider.providerId, retryAfterMs });
         lastError = localRateLimit(
           provider.providerId,
           retryAfterMs,
           `${provider.providerId} is at its configured send rate; retry in ${retryAfterMs} ms`,
         );
-        attempts.push(failedAttempt(provider.providerId, lastError));
+        const attempt = failedAttempt(provider.providerId, lastError);
+        attempts.push(attempt);
+        return attempt;
+      };
+      let permit =
+        permits && provider.state !== 'open'
+          ? await permits.acquire(provider.providerId)
+          : undefined;
+      if (permit && !permit.granted) {
+        throttled(permit.retryAfterMs);
         continue;
       }
       await observer?.beforeCall(provider.providerId);
+      if (permits && permit) {
+        permit = await permits.renew(provider.providerId, permit);
+        if (!permit.granted) {
+          // Held up so long that the grant lapsed, and the window filled meanwhile: no call.
+          await observer?.afterCall(provider.providerId, throttled(permit.retryAfterMs));
+          continue;
+        }
+      }
       let acceptance: ProviderAcceptance;
       try {
         acceptance = await this.call(provider, message, permit);
@@ -191,7 +211,13 @@ export class ChannelRouter {
     } finally {
       // Best effort: the call has happened, and failing the send now could send it twice. A lost
       // completion leaves the call counted from its grant, which the guard is there for.
-      if (permit) await this.permits?.complete(provider.providerId, permit).catch(() => undefined);
+      if (permit) {
+        await this.permits
+          ?.complete(provider.providerId, permit)
+          .catch((error: unknown) =>
+            this.options.onPermitCompletionFailed?.(provider.providerId, error),
+          );
+      }
     }
   }
 }

@@ -28,6 +28,7 @@ export {
 export {
   LOCAL_RATE_LIMIT,
   describeSendRate,
+  heldUpPastGuard,
   sendRateTableProblems,
   type GrantedPermit,
   type SendPermit,

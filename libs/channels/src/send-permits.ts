@@ -15,6 +15,8 @@ export interface GrantedPermit {
   readonly granted: true;
   /** The grant's entry in the store's window; unique per call. Empty for an unlimited provider. */
   readonly id: string;
+  /** When it was asked for, on this process's monotonic clock (performance.now()). */
+  readonly askedAt: number;
 }
 
 /** A permit taken, or how long until the provider's window has room again. */
@@ -28,22 +30,40 @@ export type SendPermit =
 
 /**
  * The port the router uses. Implementations know each provider's configured rate; a provider
- * without one is always granted, without I/O. `acquire` never waits for room: it grants and counts
- * the call at once, or refuses without counting anything. A rejected promise (e.g. the shared
- * store is unreachable) propagates out of the router as an infrastructure failure.
+ * without one is always granted, without I/O. Nothing here waits for room: a call is counted at
+ * once or refused without counting anything. A rejected promise (e.g. the shared store is
+ * unreachable) propagates out of the router as an infrastructure failure.
  *
- * Why `complete`: the provider counts a request when it arrives, which can be well after the grant
- * (in a burst, the attempt observer's database write held calls up for half a second). A window
- * that counted such a call from its grant could free its slot early and let one call too many
- * reach the provider within its window. Once the call has ended it has certainly arrived, so
- * moving its entry to that moment makes the count exact, as long as a call ends within the window
- * (plus guard) of its grant; an ordinary provider call takes a fraction of any window in seconds.
+ * The provider counts a request when it arrives, which can be well after the grant: in a burst,
+ * the attempt observer's database write held calls up for more than a second. A window that
+ * counted such a call from its grant could free its slot early and let one call too many reach
+ * the provider within its window. Hence the two later steps, which keep each call counted from a
+ * moment no earlier than its request could have left: `renew` right before the request (when it
+ * was held up), and `complete` once it has surely arrived.
  */
 export interface SendPermits {
   /** Counts one call of the provider now, if its window has room. */
   acquire(providerId: string): Promise<SendPermit>;
-  /** The granted call has ended (accepted or failed): count it from now on. */
+  /**
+   * Right before the request. A permit used promptly comes back as it is, without I/O. One held
+   * up past what the guard absorbs is counted from now instead; if it already left the window in
+   * the meantime, it needs room again like a new call, and is refused without it.
+   */
+  renew(providerId: string, permit: GrantedPermit): Promise<SendPermit>;
+  /** The call has ended (accepted or failed): count it from now on. */
   complete(providerId: string, permit: GrantedPermit): Promise<void>;
+}
+
+/**
+ * Whether a permit was held up long enough before its request to need renewing. Half the guard is
+ * left for what follows the renewal: the request leaving the process and crossing the network.
+ */
+export function heldUpPastGuard(
+  permit: GrantedPermit,
+  guardMs: number,
+  now: number = performance.now(),
+): boolean {
+  return now - permit.askedAt > guardMs / 2;
 }
 
 /** The vendorCode of an attempt the router skipped because the provider was at its send rate. */
@@ -58,9 +78,10 @@ export interface SendRateTable {
    * but the provider counts the request when it arrives, and the time in between varies (event
    * loop, connection pool, network, which replica sent it): two requests granted exactly one
    * window apart can arrive less than a window apart, one request too many in a window of the
-   * provider. `complete` fixes that for calls that have ended; the guard is the margin for the rest
-   * (a completion that could not be recorded, a call slower than the window, the provider's own
-   * clock), at the cost of a rate of limit / (window + guard) instead of limit / window.
+   * provider. `renew` and `complete` (SendPermits) correct the count for calls held up or slow;
+   * the guard is the margin for the rest (the time between a renewal and the request's arrival, a
+   * completion that could not be recorded, the provider's own clock), at the cost of a rate of
+   * limit / (window + guard) instead of limit / window.
    */
   readonly guardMs: number;
 }
