@@ -49,11 +49,15 @@ describe('stopping the gateway', () => {
       runId: randomUUID().slice(0, 8),
       maxCommandBytes: 16384,
     });
+    const schema = uniqueSchema();
+    schemas.push(schema);
     // A provider that takes 25 ms keeps the stream busy long enough to stop it mid-way.
     const env = gatewayEnv(topics, {
       CONSUMER_CONCURRENCY: '16',
       LOG_ADAPTER_LATENCY_MS: '25',
       SHUTDOWN_GRACE_MS: '15000',
+      DATABASE_URL,
+      DATABASE_SCHEMA: schema,
     });
     const receipts = await new TopicReader(kafka, topics.receipts).start();
     readers.push(receipts);

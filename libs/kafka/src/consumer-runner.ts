@@ -144,8 +144,17 @@ export class ConsumerRunner {
         .finally(() => (commitInFlight = undefined));
     };
 
-    const runChain = async (chain: KafkaMessage[]): Promise<void> => {
-      for (const message of chain) {
+    // While draining for shutdown the member is leaving anyway and heartbeats may fail; that must
+    // not stop the gap filling, or finished records above a gap would go uncommitted.
+    const onHeartbeatError = (error: unknown): void => {
+      if (!isRunning()) return;
+      interruption ??= error instanceof Error ? error : new Error(String(error));
+    };
+
+    // Each chain remembers where it stopped, so the drain can resume it (see below).
+    const runChain = async (chain: { messages: KafkaMessage[]; next: number }): Promise<void> => {
+      for (; chain.next < chain.messages.length; chain.next += 1) {
+        const message = chain.messages[chain.next]!;
         if (!mayStart(message.offset)) return;
         await this.slots.acquire();
         try {
@@ -164,21 +173,28 @@ export class ConsumerRunner {
           resolveOffset(commitPoint);
           commitIfDue();
         }
-        await heartbeat().catch((error: unknown) => {
-          interruption ??= error instanceof Error ? error : new Error(String(error));
-        });
+        await heartbeat().catch(onHeartbeatError);
       }
     };
 
     // Heartbeat on a timer too: with every slot waiting on a slow provider no record finishes, and
     // the group would otherwise evict this member and hand its records to another one mid-flight.
     const heartbeatTimer = setInterval(() => {
-      heartbeat().catch((error: unknown) => {
-        interruption ??= error instanceof Error ? error : new Error(String(error));
-      });
+      heartbeat().catch(onHeartbeatError);
     }, this.options.heartbeatIntervalMs);
+    const chainStates = chains.map((messages) => ({ messages, next: 0 }));
     try {
-      await Promise.all(chains.map(runChain));
+      await Promise.all(chainStates.map(runChain));
+      // A chain that stopped at shutdown because its record was not yet below anything finished
+      // may have become a gap since, as the records in flight finished: resume those until none is.
+      for (;;) {
+        const resumable = chainStates.filter(
+          (chain) =>
+            chain.next < chain.messages.length && mayStart(chain.messages[chain.next]!.offset),
+        );
+        if (resumable.length === 0 || isRunning()) break;
+        await Promise.all(resumable.map(runChain));
+      }
     } finally {
       clearInterval(heartbeatTimer);
     }
