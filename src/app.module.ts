@@ -6,6 +6,7 @@ import {
   KafkaPublisher,
   type Kafka,
 } from '@omnigate/kafka';
+import { adminControllers, adminProviders } from './admin/admin.providers';
 import type { AppConfig } from './config/environment';
 import { APP_CONFIG } from './config/app-config.token';
 import { HealthController } from './controllers/health.controller';
@@ -45,7 +46,7 @@ export class AppModule {
     const { config, logger } = options;
     return {
       module: AppModule,
-      controllers: [HealthController],
+      controllers: [HealthController, ...adminControllers],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -121,6 +122,7 @@ export class AppModule {
         DeferredDispatchWorker,
         KafkaConsumers,
         ShutdownSequence,
+        ...adminProviders(config, logger),
       ],
     };
   }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ChannelRouter } from '@omnigate/channels';
+import { adminBodyParser } from './admin/body-limit';
 import { AppModule } from './app.module';
 import { loadConfig } from './config/environment';
 import { createLogger, NestPinoLogger } from './observability/logger';
@@ -54,6 +55,8 @@ async function bootstrap(): Promise<void> {
     { logger: new NestPinoLogger(logger.child({ component: 'nest' })), abortOnError: false },
   );
   running.app = app;
+  // Before Nest's own parser, so the admin routes' smaller body limit is the one that applies.
+  app.use('/admin', ...adminBodyParser(config.admin.bodyLimitBytes));
   process.once('SIGTERM', () => exitAfterClose(0, 'SIGTERM'));
   process.once('SIGINT', () => exitAfterClose(0, 'SIGINT'));
 

@@ -6,6 +6,7 @@ import type { CategoryPolicy } from '../services/policy/model';
 import type { RetryPolicy } from '../services/policy/retry-backoff';
 import { loadCapRules, loadCategoryPolicies } from './policies';
 import { loadProviderSettings, type ProviderSettings } from './providers';
+import { adminEnvironmentShape, loadAdminConfig, type AdminConfig } from '../admin/admin-config';
 
 /**
  * Every environment variable the service reads, validated at start-up. A bad or missing value
@@ -248,6 +249,7 @@ const environmentSchema = z.object({
   PROVIDERS_WHATSAPP: providerList,
   PROVIDERS_WEBPUSH: providerList,
   PROVIDERS_MOBILEPUSH: providerList,
+  ...adminEnvironmentShape,
 });
 
 type ParsedEnvironment = z.output<typeof environmentSchema>;
@@ -261,6 +263,8 @@ const providerChoiceSchema = environmentSchema.pick({
 });
 
 export interface AppConfig {
+  /** The support agents' HTTP API under /admin/v1 (credentials, abuse limits). */
+  readonly admin: AdminConfig;
   readonly kafka: {
     readonly brokers: readonly string[];
     readonly clientId: string;
@@ -372,8 +376,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     categories: loadCategoryPolicies(e.CATEGORY_POLICIES_FILE || undefined, problems),
     capRules: loadCapRules(e.CAP_RULES_FILE || undefined, problems),
   };
+  const admin = loadAdminConfig(e, problems);
   if (problems.length > 0 || !providers.ok) return { ok: false, problems };
-  return { ok: true, config: toConfig(e, providers.providers, policies) };
+  return { ok: true, config: { ...toConfig(e, providers.providers, policies), admin } };
 }
 
 function crossFieldProblems(e: ParsedEnvironment): string[] {
@@ -444,7 +449,7 @@ function toConfig(
   e: ParsedEnvironment,
   providerSettings: readonly ProviderSettings[],
   policies: AppConfig['policies'],
-): AppConfig {
+): Omit<AppConfig, 'admin'> {
   const providers = providersOf(e);
   return {
     kafka: {

@@ -22,7 +22,7 @@ import { Clock } from '../repositories/clock';
 import { ProfileRepository } from '../repositories/profile.repository';
 import { ContentError, ContentRenderer } from './content/content-renderer';
 import { decideOverCap } from './policy/frequency-caps';
-import type { CategoryPolicy, ChannelCandidate } from './policy/model';
+import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from './policy/model';
 import { plan } from './policy/planner';
 import { nextRetry } from './policy/retry-backoff';
 import { scrubContacts } from './policy/scrub-contacts';
@@ -65,6 +65,8 @@ export interface DispatchContext {
   readonly observe?: (channel: Channel) => AttemptObserver;
   /** Trace entries that come before the plan's (e.g. why a run was resumed after a crash). */
   readonly notes?: readonly TraceEntry[];
+  /** An admin's audited overrides for one resend; absent for every other run. */
+  readonly overrides?: PlanOverrides;
 }
 
 interface ChannelOutcome {
@@ -126,6 +128,7 @@ export class DispatchService {
         hasContent: (channel) => this.renderer.hasContentFor(command, channel),
         isSupported: (channel) => this.router.supports(channel),
       },
+      ...(context.overrides && { overrides: context.overrides }),
     });
     const trace: TraceEntry[] = [...(context.notes ?? []), ...planned.trace];
     switch (planned.kind) {
@@ -178,7 +181,7 @@ export class DispatchService {
   private async sendThroughCandidates(
     command: SendCommand,
     receivedAt: Date,
-    { deferrals, retries, observe }: DispatchContext,
+    { deferrals, retries, observe, overrides }: DispatchContext,
     policy: CategoryPolicy,
     candidates: readonly ChannelCandidate[],
     expiresAt: Date,
@@ -200,9 +203,12 @@ export class DispatchService {
         now,
         // Stable per message and channel: a redo after a crash finds its own reservation.
         reservationId: `${command.id}:${candidate.channel}`,
-        force: policy.transactional,
+        force: policy.transactional || overrides?.ignoreCaps === true,
       });
-      const decision = decideOverCap(reserved, policy.transactional);
+      const decision = decideOverCap(
+        reserved,
+        policy.transactional || overrides?.ignoreCaps === true,
+      );
       if (decision.kind === 'blocked') {
         trace.push({
           channel: candidate.channel,

@@ -21,6 +21,7 @@ import {
 } from '../repositories/message-log.repository';
 import { MessageSealer } from '../repositories/message-sealer';
 import { DispatchService, type DispatchOutcome } from './dispatch.service';
+import type { PlanOverrides } from './policy/model';
 import { GatewayInstance } from './gateway-instance';
 import { ReceiptRelay } from './receipt-relay.service';
 
@@ -43,6 +44,8 @@ export interface RunState {
   readonly accepted?: AttemptRecord;
   /** The scheduler job this run came from; completed when the run settles. */
   readonly job?: { readonly id: string; readonly workerId: string };
+  /** An admin's audited overrides (admin resend); not kept if the message is deferred. */
+  readonly overrides?: PlanOverrides;
 }
 
 /**
@@ -142,6 +145,7 @@ export class MessageProcessingService {
       retries: state.retries,
       notes,
       observe: (channel) => this.attemptRecorder(command.id, channel),
+      ...(state.overrides && { overrides: state.overrides }),
     });
     await this.settle(command, state, outcome);
   }

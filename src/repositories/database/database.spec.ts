@@ -81,6 +81,7 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
 
     expect(await executedMigrations(database.db)).toEqual(ALL);
     expect(await tablesIn(database.db, database.schema)).toEqual([
+      'admin_audit',
       'customer_profiles',
       'gateway_instances',
       'kysely_migration',

@@ -12,6 +12,7 @@ export interface Database {
   message_attempts: MessageAttemptsTable;
   message_events: MessageEventsTable;
   gateway_instances: GatewayInstancesTable;
+  admin_audit: AdminAuditTable;
 }
 
 /**
@@ -125,4 +126,16 @@ export interface GatewayInstancesTable {
   id: string;
   started_at: ColumnType<Date, Date | string | undefined, never>;
   heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface AdminAuditTable {
+  id: BigSerial;
+  at: ColumnType<Date, Date | string | undefined, never>;
+  actor_id: string;
+  actor_role: string;
+  action: string;
+  message_id: string | null;
+  customer_id: string | null;
+  reason: string;
+  details: Jsonb<Record<string, unknown>>;
 }

@@ -113,6 +113,15 @@ export interface PlanInput {
     hasContent(channel: Channel): boolean;
     isSupported(channel: Channel): boolean;
   };
+  /** Decisions an admin took over for one resend (audited by the admin API). */
+  readonly overrides?: PlanOverrides;
+}
+
+export interface PlanOverrides {
+  /** Send on a channel the customer opted out of. */
+  readonly ignoreOptOut?: boolean;
+  /** Send past full frequency caps (still counted); read by dispatch, not by the planner. */
+  readonly ignoreCaps?: boolean;
 }
 
 export type PlanResult =

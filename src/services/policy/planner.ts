@@ -30,6 +30,8 @@ import { scrubContacts } from './scrub-contacts';
  *                                category says nothing for the channel, ["*"][channel] is false.
  *                                Only when policy.optOutAllowed: for a required category the
  *                                opt-out does not apply and the chosen entry says so;
+ *                                nor when input.overrides.ignoreOptOut (an audited admin
+ *                                resend), and the chosen entry says so too;
  *      NO_CONSENT                policy.requiresConsent and the deciding consent record for the
  *                                channel is missing or not granted. The latest record for the
  *                                command's category beats the latest general one (no category),
@@ -192,7 +194,8 @@ function consider(channel: Channel, input: PlanInput): Consideration {
     optOut === 'category'
       ? `the customer opted out of ${name} for "${category}" messages`
       : `the customer opted out of ${name} for all messages`;
-  if (optOut !== undefined && policy.optOutAllowed) {
+  const overridden = optOut !== undefined && input.overrides?.ignoreOptOut === true;
+  if (optOut !== undefined && policy.optOutAllowed && !overridden) {
     return { channel, skip: 'OPTED_OUT', detail: optOutWords };
   }
 
@@ -238,7 +241,9 @@ function consider(channel: Channel, input: PlanInput): Consideration {
   const requiredNote =
     optOut === undefined
       ? ''
-      : `; ${optOutWords}, but "${category}" is a required category, so the opt-out does not apply`;
+      : policy.optOutAllowed
+        ? `; ${optOutWords}, but an admin overrode the opt-out for this resend`
+        : `; ${optOutWords}, but "${category}" is a required category, so the opt-out does not apply`;
   return {
     channel,
     address: contact.address,

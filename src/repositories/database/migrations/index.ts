@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as customerProfiles from './0001_customer_profiles';
 import * as scheduledJobs from './0002_scheduled_jobs';
 import * as messageLog from './0003_message_log';
+import * as adminAudit from './0004_admin_audit';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -11,4 +12,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_customer_profiles': customerProfiles,
   '0002_scheduled_jobs': scheduledJobs,
   '0003_message_log': messageLog,
+  '0004_admin_audit': adminAudit,
 };

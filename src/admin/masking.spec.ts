@@ -1,0 +1,79 @@
+import type { CustomerProfile } from '../services/policy/model';
+import {
+  maskEmail,
+  maskEndpoint,
+  maskPhone,
+  maskProfile,
+  maskRecipient,
+  maskToken,
+} from './masking';
+
+const profile: CustomerProfile = {
+  customerId: 'c-1',
+  phones: [{ value: '+14155550142', verified: true }],
+  emails: [{ value: 'li.wei@example.com' }],
+  whatsapp: [{ value: '+4915112345678' }],
+  webPushSubscriptions: [
+    {
+      subscription: {
+        endpoint: 'https://push.example.net/wpush/v2/abcdefghijklmnopqrstuvwxyz0123',
+        keys: { p256dh: 'BPublicKeyMaterial', auth: 'authSecret' },
+      },
+    },
+  ],
+  fcmTokens: [{ token: 'fcm-token-1234567890-abcdefghijkl' }],
+  preferredChannels: ['sms'],
+  channelPreferences: { '*': { email: false } },
+  consents: [],
+  timeZone: 'UTC',
+  version: 3,
+  updatedAt: '2026-01-01T00:00:00.000Z',
+};
+
+describe('contact masking', () => {
+  it('keeps the country and area code and the last four digits of a phone', () => {
+    expect(maskPhone('+14155550142')).toBe('+1415•••0142');
+    expect(maskPhone('+4930901820')).toBe('+4930•••1820');
+    expect(maskPhone('+123')).toBe('+•••');
+  });
+
+  it('keeps the first letter and the domain of an email', () => {
+    expect(maskEmail('li.wei@example.com')).toBe('l•••@example.com');
+    expect(maskEmail('broken')).toBe('b•••');
+  });
+
+  it('shortens push tokens and endpoints', () => {
+    expect(maskToken('fcm-token-1234567890-abcdefghijkl')).toBe('fcm-to•••ijkl');
+    expect(maskToken('short')).toBe('•••');
+    expect(maskEndpoint('https://push.example.net/wpush/v2/abcdefghijklmnopqrstuvwxyz0123')).toBe(
+      'https://push.example.net/•••0123',
+    );
+  });
+
+  it.each(['viewer', 'agent'] as const)('leaves no full contact in a profile for %s', (role) => {
+    const text = JSON.stringify(maskProfile(profile, role));
+    for (const secret of [
+      '+14155550142',
+      'li.wei@example.com',
+      '+4915112345678',
+      'fcm-token-1234567890-abcdefghijkl',
+      'abcdefghijklmnopqrstuvwxyz0123',
+      'BPublicKeyMaterial',
+      'authSecret',
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain('+1415•••0142');
+    expect(text).toContain('l•••@example.com');
+  });
+
+  it('shows an admin everything', () => {
+    expect(maskProfile(profile, 'admin')).toBe(profile);
+  });
+
+  it('masks a command recipient the same way', () => {
+    expect(maskRecipient({ phone: '+14155550142', email: 'li.wei@example.com' }, 'viewer')).toEqual(
+      { phone: '+1415•••0142', email: 'l•••@example.com' },
+    );
+  });
+});

@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { auditQuerySchema, listMessagesQuerySchema, resendBodySchema } from './schemas';
+
+/*
+ * The admin API's OpenAPI 3.1 document. Bodies and queries come from the same zod schemas that
+ * validate the requests (z.toJSONSchema emits draft 2020-12, which OpenAPI 3.1 uses), so the
+ * document cannot drift from what is enforced; responses are described by hand.
+ */
+
+type JsonObject = Record<string, unknown>;
+
+const jsonSchema = (schema: z.ZodType): JsonObject => {
+  const document = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonObject;
+  // The dialect is the document's (OpenAPI 3.1 is draft 2020-12), not repeated per schema.
+  delete document.$schema;
+  return document;
+};
+
+function queryParameters(schema: z.ZodObject): JsonObject[] {
+  const object = jsonSchema(schema) as { properties?: Record<string, JsonObject> };
+  return Object.entries(object.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: property,
+  }));
+}
+
+const problemResponses = (codes: readonly number[]): JsonObject =>
+  Object.fromEntries(
+    codes.map((code) => [
+      String(code),
+      {
+        description: PROBLEM_WORDS[code] ?? 'Problem',
+        content: {
+          'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } },
+        },
+      },
+    ]),
+  );
+
+const PROBLEM_WORDS: Record<number, string> = {
+  400: 'Invalid request (the detail names each bad field)',
+  401: 'No valid credential (missing, unknown, expired or for another audience)',
+  403: 'The caller role is below the route minimum',
+  404: 'Not found',
+  409: 'Refused: the customer opted out of the channel (an admin may override, audited)',
+  413: 'Body too large',
+  422: 'The message cannot be resent as asked',
+  429: 'Rate limited; see Retry-After',
+};
+
+const json = (schema: JsonObject, description: string): JsonObject => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+const pathId = (name: string): JsonObject => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string', maxLength: 128 },
+});
+
+const roleNote = (role: string): string => `Needs the ${role} role or above.`;
+
+export function adminOpenApiDocument(): JsonObject {
+  const common = [400, 401, 403, 429];
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Omnigate admin API',
+      version: '1.0.0',
+      description:
+        'Support tools: find messages, read a timeline, look up a customer, resend. Roles: viewer < agent < admin. Contacts are masked below admin.',
+    },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    paths: {
+      '/admin/v1/messages': {
+        get: {
+          summary: 'List messages, newest first, cursor-paged',
+          description: roleNote('viewer'),
+          parameters: queryParameters(listMessagesQuerySchema),
+          responses: {
+            '200': json({ $ref: '#/components/schemas/MessagePage' }, 'A page of messages'),
+            ...problemResponses(common),
+          },
+        },
+      },
+      '/admin/v1/messages/{id}': {
+        get: {
+          summary: 'A message timeline: state, command summary, attempts, receipts, trace, resends',
+          description: roleNote('viewer'),
+          parameters: [pathId('id')],
+          responses: {
+            '200': json({ type: 'object' }, 'The timeline'),
+            ...problemResponses([...common, 404]),
+          },
+        },
+      },
+      '/admin/v1/messages/{id}/resend': {
+        post: {
+          summary: 'Resend a message as a new one linked by resendOf (or dry-run the decision)',
+          description: `${roleNote('agent')} overrideCaps, overrideOptOut and a contact not already known need admin. Limited per customer per hour.`,
+          parameters: [pathId('id')],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: jsonSchema(resendBodySchema) } },
+          },
+          responses: {
+            '202': json(
+              {
+                type: 'object',
+                required: ['messageId', 'resendOf', 'auditId'],
+                properties: {
+                  messageId: { type: 'string' },
+                  resendOf: { type: 'string' },
+                  auditId: { type: 'string' },
+                },
+              },
+              'Accepted: the resend runs in the background',
+            ),
+            '200': json({ type: 'object' }, 'Dry run: the planner decision, nothing sent'),
+            ...problemResponses([...common, 404, 409, 413, 422]),
+          },
+        },
+      },
+      '/admin/v1/customers/{customerId}': {
+        get: {
+          summary: 'A customer profile and preferences',
+          description: roleNote('viewer'),
+          parameters: [pathId('customerId')],
+          responses: {
+            '200': json({ type: 'object' }, 'The profile, masked below admin'),
+            ...problemResponses([...common, 404]),
+          },
+        },
+      },
+      '/admin/v1/audit': {
+        get: {
+          summary: 'The audit log of resends and overrides, newest first',
+          description: roleNote('admin'),
+          parameters: queryParameters(auditQuerySchema),
+          responses: {
+            '200': json({ type: 'object' }, 'A page of audit records'),
+            ...problemResponses(common),
+          },
+        },
+      },
+      '/admin/v1/openapi.json': {
+        get: {
+          summary: 'This document',
+          description: roleNote('viewer'),
+          responses: {
+            '200': json({ type: 'object' }, 'OpenAPI 3.1'),
+            ...problemResponses(common),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An admin API key, or an OIDC access token (JWT) from the configured issuer',
+        },
+      },
+      schemas: {
+        Problem: {
+          type: 'object',
+          required: ['type', 'title', 'status', 'detail'],
+          properties: {
+            type: { type: 'string' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string' },
+          },
+        },
+        MessagePage: {
+          type: 'object',
+          required: ['items', 'nextCursor'],
+          properties: {
+            items: { type: 'array', items: { type: 'object' } },
+            nextCursor: { type: ['string', 'null'] },
+          },
+        },
+      },
+    },
+  };
+}

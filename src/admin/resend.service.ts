@@ -1,0 +1,381 @@
+import { randomUUID } from 'node:crypto';
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
+import {
+  sendCommandSchema,
+  type Channel,
+  type Recipient,
+  type SendCommand,
+  type TraceEntry,
+} from '@omnigate/contracts';
+import { ChannelRouter } from '@omnigate/channels';
+import { z } from 'zod';
+import type { AppConfig } from '../config/environment';
+import { APP_CONFIG } from '../config/app-config.token';
+import { policyFor } from '../config/policies';
+import { LOGGER, type Logger } from '../observability/logger';
+import { Clock } from '../repositories/clock';
+import { MessageLogRepository } from '../repositories/message-log.repository';
+import { ProfileRepository } from '../repositories/profile.repository';
+import { SchedulerRepository } from '../repositories/scheduler.repository';
+import { ContentRenderer } from '../services/content/content-renderer';
+import {
+  MessageProcessingService,
+  RECOVER_JOB,
+  type MessageJobPayload,
+} from '../services/message-processing.service';
+import type { CustomerProfile, PlanOverrides, PlanResult } from '../services/policy/model';
+import { plan } from '../services/policy/planner';
+import { AdminAuditRepository } from './admin-audit.repository';
+import type { AdminPrincipal } from './auth/roles';
+import { maskEmail, maskPhone, maskToken } from './masking';
+import { conflict, forbidden, notFound, ProblemError, tooManyRequests } from './problem';
+import { ADMIN_RATE_LIMITS, type RateLimitStore } from './rate-limit.repository';
+import type { ResendBody } from './schemas';
+
+export interface ResendAccepted {
+  readonly messageId: string;
+  readonly resendOf: string;
+  readonly auditId: string;
+}
+
+export interface DryRunDecision {
+  readonly dryRun: true;
+  readonly resendOf: string;
+  /** The planner's verdict: send, defer, suppress, expired or undeliverable. */
+  readonly decision: PlanResult['kind'];
+  /** Channels that would be tried, in order. */
+  readonly channels: readonly Channel[];
+  readonly skipped: ReadonlyArray<{ channel: Channel; reasonCode: string; detail: string }>;
+  readonly trace: readonly TraceEntry[];
+  /** Frequency caps are reserved atomically at send time; a dry run does not count against them. */
+  readonly capsChecked: false;
+}
+
+/**
+ * Resends a message as a new one (linked by resend_of) through the normal pipeline: same planner,
+ * caps, preferences and breakers. The new command is claimed in the message log under the audit
+ * record's id, then run in the background; the caller gets 202 at once. A dry run asks the pure
+ * planner only: no provider request, no message, no audit record.
+ */
+@Injectable()
+export class ResendService {
+  constructor(
+    private readonly log: MessageLogRepository,
+    private readonly processing: MessageProcessingService,
+    private readonly profiles: ProfileRepository,
+    private readonly audit: AdminAuditRepository,
+    private readonly scheduler: SchedulerRepository,
+    private readonly renderer: ContentRenderer,
+    private readonly router: ChannelRouter,
+    @Inject(ADMIN_RATE_LIMITS) private readonly limits: RateLimitStore,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async resend(
+    messageId: string,
+    body: ResendBody,
+    caller: AdminPrincipal,
+  ): Promise<ResendAccepted | DryRunDecision> {
+    if ((body.overrideCaps === true || body.overrideOptOut === true) && caller.role !== 'admin') {
+      throw forbidden('overrideCaps and overrideOptOut need the admin role');
+    }
+    if (body.contact !== undefined && body.channel === undefined) {
+      throw unprocessable('contact-needs-channel', 'a contact needs the channel it is for');
+    }
+    const original = await this.log.get(messageId);
+    if (!original) throw notFound(`no message ${messageId}`);
+    const originalCommand = this.processing.open(original);
+    const profile = await this.profiles.get(originalCommand.customerId);
+    if (body.contact !== undefined && body.channel !== undefined) {
+      const known = knownContact(body.channel, body.contact, originalCommand, profile);
+      if (!known && caller.role !== 'admin') {
+        throw forbidden(
+          `the contact is not on the customer's profile or the original command; only an admin may send to a new ${body.channel} address`,
+        );
+      }
+    }
+    const command = this.buildCommand(originalCommand, body, profile);
+    const now = this.clock.now();
+    const overrides: PlanOverrides = {
+      ...(body.overrideOptOut === true && { ignoreOptOut: true }),
+      ...(body.overrideCaps === true && { ignoreCaps: true }),
+    };
+    const planned = this.plan(command, profile, now, {});
+    const optedOut = optOutRefusal(planned, body.channel);
+    if (optedOut !== undefined && body.overrideOptOut !== true) {
+      throw conflict('opted-out', optedOut, {
+        hint: 'an admin may resend anyway with overrideOptOut: true (audited)',
+      });
+    }
+    if (body.dryRun === true) {
+      return this.dryRun(messageId, this.plan(command, profile, now, overrides));
+    }
+
+    const limit = this.config.admin.resendsPerCustomerPerHour;
+    const verdict = await this.limits.hit(
+      `resend:${command.customerId}`,
+      limit,
+      3600000,
+      now.getTime(),
+    );
+    if (!verdict.allowed) {
+      throw tooManyRequests(
+        `customer ${command.customerId} has had ${limit} resends this hour already`,
+        verdict.retryAfterSeconds,
+      );
+    }
+
+    const usedOverrides = [
+      ...(body.overrideOptOut === true ? ['optOut'] : []),
+      ...(body.overrideCaps === true ? ['caps'] : []),
+    ];
+    const auditId = await this.audit.record({
+      actorId: caller.id,
+      actorRole: caller.role,
+      action: usedOverrides.length > 0 ? 'resend_with_override' : 'resend',
+      messageId,
+      customerId: command.customerId,
+      reason: body.reason,
+      details: {
+        newMessageId: command.id,
+        channel: body.channel ?? null,
+        contact: body.contact === undefined ? null : maskContact(body.channel, body.contact),
+        overrides: usedOverrides,
+        optOutOverridden: optedOut !== undefined && body.overrideOptOut === true,
+      },
+    });
+    const claim = await this.log.claim(
+      {
+        id: command.id,
+        customerId: command.customerId,
+        category: command.category,
+        ...this.processing.seal(command),
+        source: `admin:${auditId}`,
+        receivedAt: now,
+        resendOf: messageId,
+      },
+      this.processing.owner,
+      this.config.messageLog.instanceStaleAfterMs,
+    );
+    if (claim.kind !== 'claimed') {
+      throw new Error(`resend id ${command.id} was already claimed (${claim.kind})`);
+    }
+    this.logger.info(
+      {
+        messageId: command.id,
+        resendOf: messageId,
+        actor: caller.id,
+        auditId,
+        overrides: usedOverrides,
+      },
+      'admin resend accepted',
+    );
+    this.runInBackground(command, now, overrides);
+    return { messageId: command.id, resendOf: messageId, auditId };
+  }
+
+  private plan(
+    command: SendCommand,
+    profile: CustomerProfile | null,
+    now: Date,
+    overrides: PlanOverrides,
+  ): PlanResult {
+    const policy = policyFor(this.config.policies.categories, command.category);
+    if (!policy) {
+      throw unprocessable('unknown-category', `no policy is configured for "${command.category}"`);
+    }
+    return plan({
+      command,
+      profile,
+      policy,
+      now,
+      receivedAt: now,
+      capabilities: {
+        hasContent: (channel) => this.renderer.hasContentFor(command, channel),
+        isSupported: (channel) => this.router.supports(channel),
+      },
+      overrides,
+    });
+  }
+
+  private dryRun(resendOf: string, planned: PlanResult): DryRunDecision {
+    return {
+      dryRun: true,
+      resendOf,
+      decision: planned.kind,
+      channels: planned.kind === 'send' ? planned.candidates.map((c) => c.channel) : [],
+      skipped: planned.trace
+        .filter((entry) => entry.decision === 'skipped')
+        .map((entry) => ({
+          channel: entry.channel,
+          reasonCode: entry.reasonCode ?? 'SKIPPED',
+          detail: entry.detail ?? '',
+        })),
+      trace: planned.trace,
+      capsChecked: false,
+    };
+  }
+
+  /** The original command with a new id, the requested channel and contact, and a fresh TTL. */
+  private buildCommand(
+    original: SendCommand,
+    body: ResendBody,
+    profile: CustomerProfile | null,
+  ): SendCommand {
+    // A fresh lifetime: the resend's TTL runs from now, not from the original's creation.
+    const rest: Partial<SendCommand> = { ...original };
+    delete rest.expiresAt;
+    delete rest.createdAt;
+    const recipient: Recipient = { ...(original.recipient ?? {}) };
+    if (body.channel !== undefined && body.contact !== undefined) {
+      Object.assign(recipient, recipientFor(body.channel, body.contact, original, profile));
+    }
+    const candidate = {
+      ...rest,
+      id: `resend-${randomUUID()}`,
+      ...(body.channel !== undefined && { channels: [body.channel] }),
+      ...(Object.keys(recipient).length > 0 && { recipient }),
+      metadata: { ...(original.metadata ?? {}), resendOf: original.id },
+    };
+    const parsed = sendCommandSchema.safeParse(candidate);
+    if (!parsed.success) {
+      throw unprocessable(
+        'cannot-resend',
+        `the resend would not be a valid command: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  private runInBackground(command: SendCommand, receivedAt: Date, overrides: PlanOverrides): void {
+    const work = async (): Promise<void> => {
+      const handled = await this.processing.exclusively(command.id, () =>
+        this.processing.run(command, receivedAt, {
+          deferrals: 0,
+          retries: 0,
+          ...(Object.keys(overrides).length > 0 && { overrides }),
+        }),
+      );
+      if (!handled) this.logger.warn({ messageId: command.id }, 'resend already running');
+    };
+    work().catch(async (error: unknown) => {
+      this.logger.error(
+        { messageId: command.id, error: error instanceof Error ? error.message : String(error) },
+        'admin resend failed; a recovery job will pick it up',
+      );
+      // The claim is ours and unsettled: the scheduler's recovery job takes it over and finishes it.
+      await this.scheduler
+        .schedule({
+          kind: RECOVER_JOB,
+          runAt: new Date(this.clock.now().getTime() + this.config.messageLog.instanceStaleAfterMs),
+          payload: { messageId: command.id } satisfies MessageJobPayload,
+          dedupeKey: `${RECOVER_JOB}:${command.id}:admin`,
+        })
+        .catch((scheduleError: unknown) =>
+          this.logger.error(
+            { messageId: command.id, error: String(scheduleError) },
+            'could not schedule recovery of an admin resend',
+          ),
+        );
+    });
+  }
+}
+
+function unprocessable(slug: string, detail: string): ProblemError {
+  return new ProblemError(HttpStatus.UNPROCESSABLE_ENTITY, slug, 'Cannot resend', detail);
+}
+
+/** Words for a 409 when the customer opted out of the channel the resend would use, else undefined. */
+function optOutRefusal(planned: PlanResult, channel: Channel | undefined): string | undefined {
+  const optedOut = planned.trace.filter(
+    (entry) => entry.decision === 'skipped' && entry.reasonCode === 'OPTED_OUT',
+  );
+  if (channel !== undefined) {
+    const entry = optedOut.find((e) => e.channel === channel);
+    return entry ? `refused: ${entry.detail ?? `the customer opted out of ${channel}`}` : undefined;
+  }
+  if (planned.kind === 'suppress' && planned.reasonCode === 'OPTED_OUT') {
+    return `refused: ${optedOut.map((e) => e.detail).join('; ')}`;
+  }
+  return undefined;
+}
+
+function sameContact(channel: Channel, a: string, b: string): boolean {
+  return channel === 'email' ? a.toLowerCase() === b.toLowerCase() : a === b;
+}
+
+/** Whether the address is one the customer already gave us for this channel. */
+function knownContact(
+  channel: Channel,
+  contact: string,
+  command: SendCommand,
+  profile: CustomerProfile | null,
+): boolean {
+  const r = command.recipient;
+  const known: string[] = [];
+  switch (channel) {
+    case 'sms':
+      known.push(...(r?.phone ? [r.phone] : []), ...(profile?.phones.map((p) => p.value) ?? []));
+      break;
+    case 'whatsapp':
+      known.push(
+        ...(r?.whatsapp ? [r.whatsapp] : []),
+        ...(profile?.whatsapp.map((p) => p.value) ?? []),
+      );
+      break;
+    case 'email':
+      known.push(...(r?.email ? [r.email] : []), ...(profile?.emails.map((p) => p.value) ?? []));
+      break;
+    case 'mobilepush':
+      known.push(...(r?.fcmTokens ?? []), ...(profile?.fcmTokens.map((t) => t.token) ?? []));
+      break;
+    case 'webpush':
+      known.push(
+        ...(r?.webPushSubscriptions?.map((s) => s.endpoint) ?? []),
+        ...(profile?.webPushSubscriptions.map((s) => s.subscription.endpoint) ?? []),
+      );
+      break;
+  }
+  return known.some((value) => sameContact(channel, value, contact));
+}
+
+/** The recipient fields that send the resend to `contact` on `channel`. */
+function recipientFor(
+  channel: Channel,
+  contact: string,
+  command: SendCommand,
+  profile: CustomerProfile | null,
+): Recipient {
+  switch (channel) {
+    case 'sms':
+      return { phone: contact };
+    case 'whatsapp':
+      return { whatsapp: contact };
+    case 'email':
+      return { email: contact };
+    case 'mobilepush':
+      return { fcmTokens: [contact] };
+    case 'webpush': {
+      // A web push contact is named by its endpoint; the keys come from where it is stored.
+      const subscription =
+        command.recipient?.webPushSubscriptions?.find((s) => s.endpoint === contact) ??
+        profile?.webPushSubscriptions.find((s) => s.subscription.endpoint === contact)
+          ?.subscription;
+      if (!subscription) {
+        throw unprocessable(
+          'unknown-subscription',
+          'a web push contact must be the endpoint of a stored subscription',
+        );
+      }
+      return { webPushSubscriptions: [subscription] };
+    }
+  }
+}
+
+function maskContact(channel: Channel | undefined, contact: string): string {
+  if (channel === 'email') return maskEmail(contact);
+  if (channel === 'sms' || channel === 'whatsapp') return maskPhone(contact);
+  return maskToken(contact);
+}

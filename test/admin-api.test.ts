@@ -1,0 +1,531 @@
+import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SandboxSuite } from '@omnigate/sandbox';
+import { gatewayEnv, type ParsedReceipt } from './support/env';
+import { GatewayProcess } from './support/gateway';
+import {
+  createTestTopics,
+  publish,
+  testKafka,
+  TopicReader,
+  type TestTopics,
+} from './support/kafka';
+import {
+  DATABASE_URL,
+  dropSchema,
+  REDIS_URL,
+  storedProfileVersion,
+  uniqueSchema,
+} from './support/storage';
+import { createHash } from 'node:crypto';
+
+/**
+ * The admin API against the built gateway, the real broker, PostgreSQL, Redis and the provider
+ * sandbox: every route refuses bad credentials and low roles, viewers never see whole contacts,
+ * and a resend goes through the normal pipeline to the sandbox, is linked and audited, and
+ * respects opt-outs unless an admin overrides them.
+ */
+const kafka = testKafka();
+const schema = uniqueSchema();
+const secrets = {
+  viewer: randomBytes(24).toString('base64url'),
+  agent: randomBytes(24).toString('base64url'),
+  admin: randomBytes(24).toString('base64url'),
+};
+const sha = (value: string): string => createHash('sha256').update(value).digest('hex');
+const kid = randomUUID();
+const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ISSUER = 'https://idp.omnigate.test';
+const AUDIENCE = 'omnigate-admin';
+
+const PHONE = '+14155550142';
+const EMAIL = 'li.wei@example.com';
+const WHATSAPP = '+14155550143';
+const FCM_TOKEN = 'fcm-token-abcdefghijklmnopqrstuvwxyz-0123456789';
+
+let jwks: Server;
+let suite: SandboxSuite;
+let topics: TestTopics;
+let gateway: GatewayProcess;
+let receipts: TopicReader;
+let base: string;
+const customerId = `cust-${randomUUID().slice(0, 8)}`;
+const originalId = `cmd-${randomUUID()}`;
+
+const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey): string {
+  const input = `${b64({ alg: 'RS256', typ: 'JWT', kid })}.${b64(claims)}`;
+  return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
+}
+const now = (): number => Math.floor(Date.now() / 1000);
+const claims = (role: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  iss: ISSUER,
+  aud: AUDIENCE,
+  sub: `person-${role}`,
+  iat: now(),
+  exp: now() + 600,
+  omnigate_role: role,
+  ...extra,
+});
+
+async function call(
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{
+  status: number;
+  type: string;
+  json: Record<string, unknown>;
+  text: string;
+  headers: Headers;
+}> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(token !== undefined && { authorization: `Bearer ${token}` }),
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // not JSON; the assertion on status or type will say so
+  }
+  return {
+    status: response.status,
+    type: response.headers.get('content-type') ?? '',
+    json,
+    text,
+    headers: response.headers,
+  };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  ms = 30000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+beforeAll(async () => {
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+  jwks = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  const jwksPort = (jwks.address() as AddressInfo).port;
+
+  suite = await SandboxSuite.start();
+  topics = await createTestTopics(kafka, 2);
+  gateway = await GatewayProcess.start(
+    gatewayEnv(topics, {
+      ...suite.gatewayEnvironment(),
+      DATABASE_URL,
+      DATABASE_SCHEMA: schema,
+      REDIS_URL,
+      ADMIN_API_KEYS: JSON.stringify(
+        (['viewer', 'agent', 'admin'] as const).map((role) => ({
+          id: `key-${role}`,
+          role,
+          sha256: sha(secrets[role]),
+        })),
+      ),
+      ADMIN_OIDC_JWKS_URL: `http://127.0.0.1:${jwksPort}/jwks.json`,
+      ADMIN_OIDC_ISSUER: ISSUER,
+      ADMIN_OIDC_AUDIENCE: AUDIENCE,
+      ADMIN_RESENDS_PER_CUSTOMER_PER_HOUR: '4',
+    }),
+    'admin-api',
+  );
+  base = `http://127.0.0.1:${gateway.port}`;
+  receipts = await new TopicReader(kafka, topics.receipts).start();
+
+  const event = {
+    type: 'upsert',
+    customerId,
+    version: 1,
+    occurredAt: new Date().toISOString(),
+    profile: {
+      phones: [{ value: PHONE, verified: true }],
+      emails: [{ value: EMAIL }],
+      whatsapp: [{ value: WHATSAPP }],
+      fcmTokens: [{ token: FCM_TOKEN }],
+      channelPreferences: { '*': { whatsapp: false } },
+    },
+  };
+  await publish(kafka, topics.profiles, [{ key: customerId, value: JSON.stringify(event) }]);
+  await until(
+    'the profile',
+    async () => ((await storedProfileVersion(schema, customerId)) ?? 0) >= 1,
+  );
+
+  const command = {
+    id: originalId,
+    customerId,
+    category: 'order_updates',
+    channels: ['sms'],
+    content: {
+      sms: { text: 'Your order shipped' },
+      email: { subject: 'Shipped', text: 'Your order shipped' },
+      whatsapp: { text: 'Your order shipped' },
+    },
+  };
+  await publish(kafka, topics.send, [{ key: customerId, value: JSON.stringify(command) }]);
+  await receipts.waitFor(
+    (records) =>
+      records.some((r) => {
+        const receipt = JSON.parse(r.value) as ParsedReceipt;
+        return receipt.messageId === originalId && receipt.status === 'sent';
+      }),
+    60000,
+    'the original message to be sent',
+  );
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await receipts?.stop();
+  await suite?.close();
+  await new Promise<void>((resolve) => (jwks ? jwks.close(() => resolve()) : resolve()));
+  await dropSchema(schema);
+});
+
+describe('admin API authentication and roles', () => {
+  const routes: Array<{
+    name: string;
+    method: string;
+    path: () => string;
+    need: string;
+    body?: unknown;
+  }> = [
+    { name: 'list messages', method: 'GET', path: () => '/admin/v1/messages', need: 'viewer' },
+    {
+      name: 'timeline',
+      method: 'GET',
+      path: () => `/admin/v1/messages/${originalId}`,
+      need: 'viewer',
+    },
+    {
+      name: 'customer',
+      method: 'GET',
+      path: () => `/admin/v1/customers/${customerId}`,
+      need: 'viewer',
+    },
+    {
+      name: 'resend',
+      method: 'POST',
+      path: () => `/admin/v1/messages/${originalId}/resend`,
+      need: 'agent',
+      body: { reason: 'customer asked again', dryRun: true },
+    },
+    { name: 'audit', method: 'GET', path: () => '/admin/v1/audit', need: 'admin' },
+    { name: 'openapi', method: 'GET', path: () => '/admin/v1/openapi.json', need: 'viewer' },
+  ];
+  const below: Record<string, string | undefined> = {
+    viewer: undefined,
+    agent: 'viewer',
+    admin: 'agent',
+  };
+  const badCredentials: Array<[string, () => string | undefined]> = [
+    ['no token', () => undefined],
+    ['an unknown API key', () => randomBytes(24).toString('base64url')],
+    ['a malformed JWT', () => 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln'],
+    ['an expired JWT', () => jwt(claims('admin', { exp: now() - 120, iat: now() - 600 }))],
+    ['a JWT for another audience', () => jwt(claims('admin', { aud: 'another-service' }))],
+    ['a JWT from another issuer', () => jwt(claims('admin', { iss: 'https://evil.test' }))],
+    [
+      'a JWT signed by another key',
+      () => jwt(claims('admin'), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
+    ],
+    ['a JWT without a role', () => jwt(claims('admin', { omnigate_role: undefined }))],
+  ];
+
+  for (const route of routes) {
+    it.each(badCredentials)(`${route.name} refuses %s with a 401 problem`, async (_what, token) => {
+      const response = await call(route.method, route.path(), token(), route.body);
+      expect(response.status).toBe(401);
+      expect(response.type).toContain('application/problem+json');
+      expect(response.json).toMatchObject({ status: 401, title: 'Unauthenticated' });
+      expect(typeof response.json.type).toBe('string');
+      expect(typeof response.json.detail).toBe('string');
+    });
+
+    const lower = below[route.need];
+    if (lower !== undefined) {
+      it.each([
+        ['API key', () => secrets[lower as 'viewer' | 'agent']],
+        ['JWT', () => jwt(claims(lower))],
+      ])(`${route.name} refuses the ${lower} role (%s) with a 403 problem`, async (_via, token) => {
+        const response = await call(route.method, route.path(), token(), route.body);
+        expect(response.status).toBe(403);
+        expect(response.type).toContain('application/problem+json');
+        expect(response.json).toMatchObject({ status: 403, title: 'Forbidden' });
+        expect(String(response.json.detail)).toContain(route.need);
+      });
+    }
+
+    it(`${route.name} answers the ${route.need} role`, async () => {
+      const byKey = await call(
+        route.method,
+        route.path(),
+        secrets[route.need as 'viewer'],
+        route.body,
+      );
+      expect(byKey.status).toBe(200);
+      const byJwt = await call(route.method, route.path(), jwt(claims(route.need)), route.body);
+      expect(byJwt.status).toBe(200);
+    });
+  }
+});
+
+describe('admin API reads', () => {
+  const wholeContacts = [PHONE, EMAIL, WHATSAPP, FCM_TOKEN];
+
+  it('shows a viewer and an agent no whole phone, email or push token', async () => {
+    for (const token of [secrets.viewer, jwt(claims('agent'))]) {
+      const customer = await call('GET', `/admin/v1/customers/${customerId}`, token);
+      const timeline = await call('GET', `/admin/v1/messages/${originalId}`, token);
+      expect(customer.status).toBe(200);
+      expect(timeline.status).toBe(200);
+      for (const text of [customer.text, timeline.text]) {
+        for (const contact of wholeContacts) expect(text).not.toContain(contact);
+      }
+      expect(customer.text).toContain('+1415•••0142');
+      expect(customer.text).toContain('l•••@example.com');
+      expect(customer.json).toMatchObject({ masked: true });
+    }
+  });
+
+  it('shows an admin the contacts whole', async () => {
+    const customer = await call('GET', `/admin/v1/customers/${customerId}`, secrets.admin);
+    expect(customer.text).toContain(PHONE);
+    expect(customer.text).toContain(EMAIL);
+    expect(customer.json).toMatchObject({ masked: false });
+  });
+
+  it('lists messages by customer, with a cursor over pages', async () => {
+    const page = await call(
+      'GET',
+      `/admin/v1/messages?customerId=${customerId}&limit=1`,
+      secrets.viewer,
+    );
+    expect(page.status).toBe(200);
+    const items = page.json.items as Array<Record<string, unknown>>;
+    expect(items.map((m) => m.id)).toContain(originalId);
+    const bad = await call('GET', '/admin/v1/messages?limit=0&cursor=nope', secrets.viewer);
+    expect(bad.status).toBe(400);
+    expect(bad.type).toContain('application/problem+json');
+  });
+
+  it('tells the timeline of a message: state, attempts, receipts and trace', async () => {
+    const timeline = await call('GET', `/admin/v1/messages/${originalId}`, secrets.viewer);
+    expect(timeline.json).toMatchObject({
+      message: { id: originalId, status: 'sent', channel: 'sms' },
+      attempts: [expect.objectContaining({ channel: 'sms', outcome: 'accepted' })],
+    });
+    const events = timeline.json.events as Array<{ status: string }>;
+    expect(events.map((e) => e.status)).toContain('sent');
+    expect((timeline.json.message as { trace: unknown[] }).trace.length).toBeGreaterThan(0);
+  });
+
+  it('describes every route in an OpenAPI 3.1 document', async () => {
+    const doc = await call('GET', '/admin/v1/openapi.json', secrets.viewer);
+    expect(doc.json.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.json.paths as object).sort()).toEqual([
+      '/admin/v1/audit',
+      '/admin/v1/customers/{customerId}',
+      '/admin/v1/messages',
+      '/admin/v1/messages/{id}',
+      '/admin/v1/messages/{id}/resend',
+      '/admin/v1/openapi.json',
+    ]);
+  });
+});
+
+describe('admin resend', () => {
+  const resendPath = (): string => `/admin/v1/messages/${originalId}/resend`;
+
+  it('refuses a body without a good reason, and one that is too large', async () => {
+    const short = await call('POST', resendPath(), secrets.agent, { reason: 'x' });
+    expect(short.status).toBe(400);
+    expect(String(short.json.detail)).toContain('reason');
+    const huge = await call('POST', resendPath(), secrets.agent, { reason: 'x'.repeat(40000) });
+    expect(huge.status).toBe(413);
+    expect(huge.type).toContain('application/problem+json');
+  });
+
+  it('dry-runs the decision without a provider request or a new message', async () => {
+    const before = suite.sendgrid.requests.length + suite.twilio.requests.length;
+    const dry = await call('POST', resendPath(), secrets.agent, {
+      reason: 'check before resending',
+      channel: 'email',
+      dryRun: true,
+    });
+    expect(dry.status).toBe(200);
+    expect(dry.json).toMatchObject({ dryRun: true, decision: 'send', channels: ['email'] });
+    const opted = await call('POST', resendPath(), secrets.admin, {
+      reason: 'check the override',
+      channel: 'whatsapp',
+      overrideOptOut: true,
+      dryRun: true,
+    });
+    expect(opted.json).toMatchObject({ decision: 'send', channels: ['whatsapp'] });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(suite.sendgrid.requests.length + suite.twilio.requests.length).toBe(before);
+    const list = await call('GET', `/admin/v1/messages?customerId=${customerId}`, secrets.viewer);
+    expect((list.json.items as unknown[]).length).toBe(1);
+  });
+
+  it('resends on the requested channel, links it to the original and audits it', async () => {
+    const mailsBefore = suite.sendgrid.acceptedMails.length;
+    const accepted = await call('POST', resendPath(), jwt(claims('agent')), {
+      reason: 'customer did not get the SMS',
+      channel: 'email',
+    });
+    expect(accepted.status).toBe(202);
+    expect(accepted.json).toMatchObject({ resendOf: originalId });
+    const resendId = String(accepted.json.messageId);
+
+    await until('the resent mail', () => suite.sendgrid.acceptedMails.length > mailsBefore);
+    expect(JSON.stringify(suite.sendgrid.acceptedMails.slice(mailsBefore))).toContain(EMAIL);
+
+    const resent = await until('the resend to settle', async () => {
+      const t = await call('GET', `/admin/v1/messages/${resendId}`, secrets.viewer);
+      const message = t.json.message as { status?: string } | undefined;
+      return message?.status === 'sent' ? t : undefined;
+    });
+    expect(resent.json).toMatchObject({ message: { resendOf: originalId, channel: 'email' } });
+    expect(String((resent.json.message as { source: string }).source)).toMatch(/^admin:\d+$/);
+
+    const timeline = await call('GET', `/admin/v1/messages/${originalId}`, secrets.viewer);
+    expect((timeline.json.resends as Array<{ id: string }>).map((r) => r.id)).toContain(resendId);
+
+    const audit = await call('GET', '/admin/v1/audit', secrets.admin);
+    expect(audit.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: 'oidc:person-agent',
+          actorRole: 'agent',
+          action: 'resend',
+          messageId: originalId,
+          customerId,
+          reason: 'customer did not get the SMS',
+          details: expect.objectContaining({
+            newMessageId: resendId,
+            channel: 'email',
+          }) as unknown,
+        }),
+      ]),
+    );
+  });
+
+  it('refuses a channel the customer opted out of, unless an admin overrides it (audited)', async () => {
+    const refused = await call('POST', resendPath(), secrets.agent, {
+      reason: 'customer wants WhatsApp',
+      channel: 'whatsapp',
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.type).toContain('application/problem+json');
+    expect(String(refused.json.detail)).toMatch(/opted out of WhatsApp/);
+
+    const agentOverride = await call('POST', resendPath(), secrets.agent, {
+      reason: 'customer wants WhatsApp',
+      channel: 'whatsapp',
+      overrideOptOut: true,
+    });
+    expect(agentOverride.status).toBe(403);
+
+    const before = suite.twilio.acceptedMessages.length;
+    const overridden = await call('POST', resendPath(), secrets.admin, {
+      reason: 'customer asked on the phone to get it on WhatsApp once',
+      channel: 'whatsapp',
+      overrideOptOut: true,
+    });
+    expect(overridden.status).toBe(202);
+    await until('the WhatsApp message', () =>
+      suite.twilio.acceptedMessages
+        .slice(before)
+        .some((m) => String(m.To) === `whatsapp:${WHATSAPP}`),
+    );
+    const audit = await call('GET', '/admin/v1/audit?limit=10', secrets.admin);
+    expect(audit.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: 'key-admin',
+          action: 'resend_with_override',
+          details: expect.objectContaining({
+            overrides: ['optOut'],
+            optOutOverridden: true,
+            newMessageId: overridden.json.messageId,
+          }) as unknown,
+        }),
+      ]),
+    );
+  });
+
+  it('lets only an admin send to an address the customer never gave', async () => {
+    const agent = await call('POST', resendPath(), secrets.agent, {
+      reason: 'send to the new address',
+      channel: 'email',
+      contact: 'someone.else@example.com',
+      dryRun: true,
+    });
+    expect(agent.status).toBe(403);
+    const admin = await call('POST', resendPath(), secrets.admin, {
+      reason: 'send to the new address',
+      channel: 'email',
+      contact: 'someone.else@example.com',
+      dryRun: true,
+    });
+    expect(admin.status).toBe(200);
+  });
+
+  it('pages through every message of the customer with the cursor, each once', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+      const page = await call(
+        'GET',
+        `/admin/v1/messages?customerId=${customerId}&limit=2${query}`,
+        secrets.viewer,
+      );
+      expect(page.status).toBe(200);
+      seen.push(...(page.json.items as Array<{ id: string }>).map((m) => m.id));
+      cursor = page.json.nextCursor as string | null;
+    } while (cursor !== null);
+    // The original and its two resends so far.
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(3);
+    expect(seen[seen.length - 1]).toBe(originalId);
+  });
+
+  it('limits resends per customer with a 429 problem and Retry-After', async () => {
+    // Two real resends so far; the limit is 4 an hour.
+    const statuses: number[] = [];
+    let last: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 3; i += 1) {
+      last = await call('POST', resendPath(), secrets.agent, {
+        reason: `resend number ${i}`,
+        channel: 'sms',
+      });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([202, 202, 429]);
+    expect(last?.type).toContain('application/problem+json');
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
