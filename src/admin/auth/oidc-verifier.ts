@@ -1,4 +1,14 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+
+type Jose = typeof import('jose');
+
+/**
+ * jose ships as ES modules only. Loading it on first use keeps every module that merely imports
+ * the admin API loadable where ES modules cannot be required (jest without VM modules); Node 24
+ * itself loads it either way.
+ */
+let loading: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (loading ??= import('jose'));
 import { isAdminRole, ADMIN_ROLES, type AdminPrincipal, type AdminRole } from './roles';
 
 export interface OidcSettings {
@@ -33,19 +43,20 @@ function roleFrom(payload: JWTPayload, claim: string): AdminRole | undefined {
  * expiry, which is required rather than optional.
  */
 export class OidcVerifier {
-  private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
+  private jwks: ReturnType<Jose['createRemoteJWKSet']> | undefined;
 
-  constructor(private readonly settings: OidcSettings) {
-    this.jwks = createRemoteJWKSet(new URL(settings.jwksUrl), {
+  constructor(private readonly settings: OidcSettings) {}
+
+  async verify(token: string): Promise<AdminPrincipal> {
+    const jose = await loadJose();
+    // One key set per verifier, so its cache of the provider's keys lives as long as it does.
+    this.jwks ??= jose.createRemoteJWKSet(new URL(this.settings.jwksUrl), {
       timeoutDuration: 5000,
       cooldownDuration: 30000,
     });
-  }
-
-  async verify(token: string): Promise<AdminPrincipal> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.jwks, {
+      ({ payload } = await jose.jwtVerify(token, this.jwks, {
         issuer: this.settings.issuer,
         audience: this.settings.audience,
         algorithms: [...this.settings.algorithms],
@@ -53,7 +64,7 @@ export class OidcVerifier {
         clockTolerance: 5,
       }));
     } catch (error) {
-      throw new TokenRejectedError(describe(error));
+      throw new TokenRejectedError(describe(error, jose.errors));
     }
     const role = roleFrom(payload, this.settings.roleClaim);
     if (role === undefined) {
@@ -65,7 +76,7 @@ export class OidcVerifier {
   }
 }
 
-function describe(error: unknown): string {
+function describe(error: unknown, errors: Jose['errors']): string {
   if (error instanceof errors.JWTExpired) return 'the token has expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
     return `the token's ${error.claim} claim is not accepted here`;
