@@ -162,6 +162,10 @@ export class ResendService {
     if (claim.kind !== 'claimed') {
       throw new Error(`resend id ${command.id} was already claimed (${claim.kind})`);
     }
+    // No Kafka record will ever redeliver a resend, so a recovery job watches it from the start:
+    // if this instance dies mid-run, the job takes the message over; once it is settled or
+    // waiting in the scheduler, the job ends without doing anything.
+    await this.scheduleRecovery(command.id);
     this.logger.info(
       {
         messageId: command.id,
@@ -260,25 +264,21 @@ export class ResendService {
       );
       if (!handled) this.logger.warn({ messageId: command.id }, 'resend already running');
     };
-    work().catch(async (error: unknown) => {
+    work().catch((error: unknown) => {
+      // The claim is ours and unsettled: the recovery job scheduled with it takes it over.
       this.logger.error(
         { messageId: command.id, error: error instanceof Error ? error.message : String(error) },
-        'admin resend failed; a recovery job will pick it up',
+        'admin resend failed; its recovery job will pick it up',
       );
-      // The claim is ours and unsettled: the scheduler's recovery job takes it over and finishes it.
-      await this.scheduler
-        .schedule({
-          kind: RECOVER_JOB,
-          runAt: new Date(this.clock.now().getTime() + this.config.messageLog.instanceStaleAfterMs),
-          payload: { messageId: command.id } satisfies MessageJobPayload,
-          dedupeKey: `${RECOVER_JOB}:${command.id}:admin`,
-        })
-        .catch((scheduleError: unknown) =>
-          this.logger.error(
-            { messageId: command.id, error: String(scheduleError) },
-            'could not schedule recovery of an admin resend',
-          ),
-        );
+    });
+  }
+
+  private async scheduleRecovery(messageId: string): Promise<void> {
+    await this.scheduler.schedule({
+      kind: RECOVER_JOB,
+      runAt: new Date(this.clock.now().getTime() + this.config.messageLog.instanceStaleAfterMs),
+      payload: { messageId } satisfies MessageJobPayload,
+      dedupeKey: `${RECOVER_JOB}:${messageId}:admin`,
     });
   }
 }
