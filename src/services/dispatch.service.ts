@@ -156,7 +156,6 @@ export class DispatchService {
       case 'defer':
         return this.defer(
           command,
-          receivedAt,
           deferrals,
           planned.until,
           trace,
@@ -167,7 +166,6 @@ export class DispatchService {
       case 'send':
         return this.sendThroughCandidates(
           command,
-          receivedAt,
           context,
           policy,
           planned.candidates,
@@ -180,7 +178,6 @@ export class DispatchService {
 
   private async sendThroughCandidates(
     command: SendCommand,
-    receivedAt: Date,
     { deferrals, retries, observe, overrides }: DispatchContext,
     policy: CategoryPolicy,
     candidates: readonly ChannelCandidate[],
@@ -235,7 +232,6 @@ export class DispatchService {
         if (decision.action === 'defer' && decision.retryAt < expiresAt) {
           return this.defer(
             command,
-            receivedAt,
             deferrals,
             decision.retryAt,
             trace,
@@ -317,7 +313,6 @@ export class DispatchService {
         if (until < expiresAt) {
           return this.defer(
             command,
-            receivedAt,
             deferrals,
             until,
             trace,
@@ -367,7 +362,6 @@ export class DispatchService {
         });
         return this.defer(
           command,
-          receivedAt,
           deferrals,
           next.at,
           trace,
@@ -386,7 +380,6 @@ export class DispatchService {
 
   private defer(
     command: SendCommand,
-    receivedAt: Date,
     deferrals: number,
     until: Date,
     trace: readonly TraceEntry[],

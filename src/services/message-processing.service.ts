@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
-  receiptEventId,
+  buildReceipt,
   sendCommandSchema,
   type Channel,
   type DeliveryReceipt,
@@ -260,20 +260,14 @@ export class MessageProcessingService {
     fields: Pick<DeliveryReceipt, 'channel' | 'provider' | 'trace'> &
       Partial<Pick<DeliveryReceipt, 'providerMessageId' | 'reason'>>,
   ): DeliveryReceipt {
-    return {
-      schemaVersion: 1,
-      // The same id a normal run of this step would give, so a recovered step is one event.
-      eventId: receiptEventId({ messageId: command.id, status, attempt: 0 }),
+    // Attempt 0 and no discriminator: the eventId a normal run of this step gives, so a recovered
+    // step is the same event.
+    return buildReceipt({
       messageId: command.id,
       customerId: command.customerId,
       status,
-      channel: fields.channel,
-      provider: fields.provider,
-      providerMessageId: fields.providerMessageId ?? null,
-      attempt: 0,
-      reason: fields.reason ?? null,
-      occurredAt: this.clock.now().toISOString(),
-      trace: fields.trace,
-    };
+      ...fields,
+      occurredAt: this.clock.now(),
+    });
   }
 }
