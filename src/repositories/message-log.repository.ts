@@ -3,6 +3,7 @@ import type { DeliveryReceipt, TraceEntry } from '@omnigate/contracts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database, MessageAttemptsTable, MessagesTable } from './database/types';
+import type { PlanOverrides } from '../services/policy/model';
 import { ReceiptOutboxRepository } from './receipt-outbox.repository';
 import { SchedulerRepository, type ScheduleRequest } from './scheduler.repository';
 
@@ -19,6 +20,8 @@ export interface NewMessage {
   readonly source: string;
   readonly receivedAt: Date;
   readonly resendOf?: string;
+  /** An admin's audited overrides; kept with the message so every later run applies them. */
+  readonly overrides?: PlanOverrides;
 }
 
 export interface StoredMessage {
@@ -38,6 +41,7 @@ export interface StoredMessage {
   readonly retries: number;
   readonly receivedAt: Date;
   readonly resendOf: string | null;
+  readonly overrides: PlanOverrides | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -148,6 +152,7 @@ export class MessageLogRepository {
           owner,
           received_at: message.receivedAt,
           resend_of: message.resendOf ?? null,
+          overrides: message.overrides === undefined ? null : JSON.stringify(message.overrides),
         })
         .onConflict((conflict) => conflict.column('id').doNothing())
         .returning('id')
@@ -436,6 +441,7 @@ function toMessage(row: Selectable<MessagesTable>): StoredMessage {
     retries: row.retries,
     receivedAt: row.received_at,
     resendOf: row.resend_of,
+    overrides: toOverrides(row.overrides),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -456,4 +462,15 @@ function toAttempt(row: Selectable<MessageAttemptsTable>): AttemptRecord {
     providerMessageId: row.provider_message_id,
     detail: row.detail,
   };
+}
+
+/** Only the two known flags, each only when true: a stored row cannot grant more than it says. */
+function toOverrides(value: unknown): PlanOverrides | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const stored = value as Record<string, unknown>;
+  const overrides: PlanOverrides = {
+    ...(stored.ignoreOptOut === true && { ignoreOptOut: true }),
+    ...(stored.ignoreCaps === true && { ignoreCaps: true }),
+  };
+  return Object.keys(overrides).length > 0 ? overrides : null;
 }

@@ -173,6 +173,7 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
       abandoned: taken.abandoned,
       ...(taken.accepted && { accepted: taken.accepted }),
       job: { id: job.id, workerId: this.workerId },
+      ...(message.overrides && { overrides: message.overrides }),
     };
     if (job.attempts >= MAX_JOB_ATTEMPTS) {
       await this.processing.giveUp(command, state, {

@@ -89,6 +89,7 @@ export class IntakeService {
           retries: claim.message.retries,
           abandoned: claim.abandoned,
           ...(claim.accepted && { accepted: claim.accepted }),
+          ...(claim.message.overrides && { overrides: claim.message.overrides }),
         });
         return;
       case 'busy':

@@ -44,7 +44,7 @@ export interface RunState {
   readonly accepted?: AttemptRecord;
   /** The scheduler job this run came from; completed when the run settles. */
   readonly job?: { readonly id: string; readonly workerId: string };
-  /** An admin's audited overrides (admin resend); not kept if the message is deferred. */
+  /** An admin's audited overrides (admin resend), as stored with the message. */
   readonly overrides?: PlanOverrides;
 }
 

@@ -92,6 +92,8 @@ export interface MessagesTable {
   retries: Generated<number>;
   received_at: Timestamp;
   resend_of: string | null;
+  /** PlanOverrides of an admin resend; null for every other message. */
+  overrides: ColumnType<unknown, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }

@@ -3,6 +3,7 @@ import * as customerProfiles from './0001_customer_profiles';
 import * as scheduledJobs from './0002_scheduled_jobs';
 import * as messageLog from './0003_message_log';
 import * as adminAudit from './0004_admin_audit';
+import * as messageOverrides from './0005_message_overrides';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -13,4 +14,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0002_scheduled_jobs': scheduledJobs,
   '0003_message_log': messageLog,
   '0004_admin_audit': adminAudit,
+  '0005_message_overrides': messageOverrides,
 };
