@@ -146,7 +146,10 @@ beforeAll(async () => {
       ADMIN_OIDC_JWKS_URL: `http://127.0.0.1:${jwksPort}/jwks.json`,
       ADMIN_OIDC_ISSUER: ISSUER,
       ADMIN_OIDC_AUDIENCE: AUDIENCE,
-      ADMIN_RESENDS_PER_CUSTOMER_PER_HOUR: '4',
+      ADMIN_RESENDS_PER_CUSTOMER_PER_HOUR: '5',
+      // A provider failure is retried within a second, so a retried resend settles quickly.
+      RETRY_BASE_DELAY_MS: '200',
+      SCHEDULER_POLL_MS: '200',
     }),
     'admin-api',
   );
@@ -375,14 +378,28 @@ describe('admin resend', () => {
       dryRun: true,
     });
     expect(dry.status).toBe(200);
-    expect(dry.json).toMatchObject({ dryRun: true, decision: 'send', channels: ['email'] });
+    expect(dry.json).toMatchObject({
+      dryRun: true,
+      decision: 'send',
+      channel: 'email',
+      provider: 'sendgrid',
+      channels: ['email'],
+      steps: [{ channel: 'email', step: 'send', provider: 'sendgrid' }],
+      capsChecked: true,
+    });
     const opted = await call('POST', resendPath(), secrets.admin, {
       reason: 'check the override',
       channel: 'whatsapp',
       overrideOptOut: true,
       dryRun: true,
     });
-    expect(opted.json).toMatchObject({ decision: 'send', channels: ['whatsapp'] });
+    expect(opted.json).toMatchObject({ decision: 'send', channel: 'whatsapp', provider: 'twilio' });
+    const refused = await call('POST', resendPath(), secrets.agent, {
+      reason: 'check the opt-out',
+      channel: 'whatsapp',
+      dryRun: true,
+    });
+    expect(refused.status).toBe(409);
     await new Promise((r) => setTimeout(r, 1000));
     expect(suite.sendgrid.requests.length + suite.twilio.requests.length).toBe(before);
     const list = await call('GET', `/admin/v1/messages?customerId=${customerId}`, secrets.viewer);
@@ -476,6 +493,37 @@ describe('admin resend', () => {
     );
   });
 
+  it('keeps an admin override when the resend is retried from the scheduler', async () => {
+    // The first WhatsApp call fails with 503, so the resend waits for a retry; the retry runs
+    // from the scheduler and must still carry the opt-out override, or it would be suppressed.
+    const before = suite.twilio.acceptedMessages.length;
+    suite.twilio.setFailurePlan({ failNext: { count: 1, status: 503 } });
+    try {
+      const overridden = await call('POST', resendPath(), secrets.admin, {
+        reason: 'customer asked on the phone for WhatsApp again',
+        channel: 'whatsapp',
+        overrideOptOut: true,
+      });
+      expect(overridden.status).toBe(202);
+      const resendId = String(overridden.json.messageId);
+      const settled = await until('the retried resend to settle', async () => {
+        const t = await call('GET', `/admin/v1/messages/${resendId}`, secrets.viewer);
+        const status = (t.json.message as { status?: string } | undefined)?.status;
+        return status === 'sent' || status === 'suppressed' || status === 'failed' ? t : undefined;
+      });
+      const events = (settled.json.events as Array<{ status: string }>).map((e) => e.status);
+      expect(events).toEqual(['deferred', 'sent']);
+      expect(settled.json.message).toMatchObject({ status: 'sent', channel: 'whatsapp' });
+      expect(
+        suite.twilio.acceptedMessages
+          .slice(before)
+          .filter((m) => String(m.To) === `whatsapp:${WHATSAPP}`),
+      ).toHaveLength(1);
+    } finally {
+      suite.twilio.setFailurePlan({});
+    }
+  });
+
   it('lets only an admin send to an address the customer never gave', async () => {
     const agent = await call('POST', resendPath(), secrets.agent, {
       reason: 'send to the new address',
@@ -507,14 +555,14 @@ describe('admin resend', () => {
       seen.push(...(page.json.items as Array<{ id: string }>).map((m) => m.id));
       cursor = page.json.nextCursor as string | null;
     } while (cursor !== null);
-    // The original and its two resends so far.
-    expect(seen).toHaveLength(3);
-    expect(new Set(seen).size).toBe(3);
+    // The original and its three resends so far.
+    expect(seen).toHaveLength(4);
+    expect(new Set(seen).size).toBe(4);
     expect(seen[seen.length - 1]).toBe(originalId);
   });
 
   it('limits resends per customer with a 429 problem and Retry-After', async () => {
-    // Two real resends so far; the limit is 4 an hour.
+    // Three real resends so far; the limit is 5 an hour.
     const statuses: number[] = [];
     let last: Awaited<ReturnType<typeof call>> | undefined;
     for (let i = 0; i < 3; i += 1) {

@@ -121,7 +121,10 @@ export function adminOpenApiDocument(): JsonObject {
               },
               'Accepted: the resend runs in the background',
             ),
-            '200': json({ type: 'object' }, 'Dry run: the planner decision, nothing sent'),
+            '200': json(
+              { $ref: '#/components/schemas/DryRunDecision' },
+              'Dry run: what a resend would do now; nothing sent, counted or audited',
+            ),
             ...problemResponses([...common, 404, 409, 413, 422]),
           },
         },
@@ -176,6 +179,37 @@ export function adminOpenApiDocument(): JsonObject {
             title: { type: 'string' },
             status: { type: 'integer' },
             detail: { type: 'string' },
+          },
+        },
+        DryRunDecision: {
+          type: 'object',
+          required: ['dryRun', 'resendOf', 'decision', 'channel', 'provider', 'channels', 'steps'],
+          properties: {
+            dryRun: { const: true },
+            resendOf: { type: 'string' },
+            decision: {
+              enum: ['send', 'defer', 'capped', 'suppress', 'expired', 'undeliverable'],
+            },
+            channel: { type: ['string', 'null'] },
+            provider: { type: ['string', 'null'] },
+            until: { type: ['string', 'null'], format: 'date-time' },
+            channels: { type: 'array', items: { type: 'string' } },
+            steps: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['channel', 'step'],
+                properties: {
+                  channel: { type: 'string' },
+                  step: { enum: ['send', 'capped', 'breakers_open'] },
+                  provider: { type: 'string' },
+                  detail: { type: 'string' },
+                },
+              },
+            },
+            skipped: { type: 'array', items: { type: 'object' } },
+            trace: { type: 'array', items: { type: 'object' } },
+            capsChecked: { const: true },
           },
         },
         MessagePage: {

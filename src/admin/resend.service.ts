@@ -25,6 +25,8 @@ import {
 } from '../services/message-processing.service';
 import type { CustomerProfile, PlanOverrides, PlanResult } from '../services/policy/model';
 import { plan } from '../services/policy/planner';
+import { predictDispatch, type CandidateView, type Prediction } from '../services/policy/dry-run';
+import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
 import { maskEmail, maskPhone, maskToken } from './masking';
@@ -41,21 +43,29 @@ export interface ResendAccepted {
 export interface DryRunDecision {
   readonly dryRun: true;
   readonly resendOf: string;
-  /** The planner's verdict: send, defer, suppress, expired or undeliverable. */
-  readonly decision: PlanResult['kind'];
-  /** Channels that would be tried, in order. */
+  /** What a real resend would get first: send, defer, capped, suppress, expired or undeliverable. */
+  readonly decision: Prediction['outcome'];
+  /** The channel and provider that would carry it, when the decision is send. */
+  readonly channel: Channel | null;
+  readonly provider: string | null;
+  /** When a deferred resend would run again. */
+  readonly until: string | null;
+  /** Channels the planner would try, in order. */
   readonly channels: readonly Channel[];
+  /** Each planned channel until the one that decides: its caps and breakers as they are now. */
+  readonly steps: Prediction['steps'];
   readonly skipped: ReadonlyArray<{ channel: Channel; reasonCode: string; detail: string }>;
   readonly trace: readonly TraceEntry[];
-  /** Frequency caps are reserved atomically at send time; a dry run does not count against them. */
-  readonly capsChecked: false;
+  /** The caps were read, not reserved: a real resend still reserves them atomically. */
+  readonly capsChecked: true;
 }
 
 /**
  * Resends a message as a new one (linked by resend_of) through the normal pipeline: same planner,
  * caps, preferences and breakers. The new command is claimed in the message log under the audit
  * record's id, then run in the background; the caller gets 202 at once. A dry run asks the pure
- * planner only: no provider request, no message, no audit record.
+ * planner and reads the caps and breakers as they are now: no provider request, no message, no
+ * count against a cap, no audit record.
  */
 @Injectable()
 export class ResendService {
@@ -67,6 +77,7 @@ export class ResendService {
     private readonly scheduler: SchedulerRepository,
     private readonly renderer: ContentRenderer,
     private readonly router: ChannelRouter,
+    @Inject(CAP_STORE) private readonly caps: CapStore,
     @Inject(ADMIN_RATE_LIMITS) private readonly limits: RateLimitStore,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -110,7 +121,7 @@ export class ResendService {
       });
     }
     if (body.dryRun === true) {
-      return this.dryRun(messageId, this.plan(command, profile, now, overrides));
+      return this.dryRun(messageId, command, this.plan(command, profile, now, overrides), body);
     }
 
     const limit = this.config.admin.resendsPerCustomerPerHour;
@@ -155,6 +166,7 @@ export class ResendService {
         source: `admin:${auditId}`,
         receivedAt: now,
         resendOf: messageId,
+        ...(Object.keys(overrides).length > 0 && { overrides }),
       },
       this.processing.owner,
       this.config.messageLog.instanceStaleAfterMs,
@@ -204,12 +216,44 @@ export class ResendService {
     });
   }
 
-  private dryRun(resendOf: string, planned: PlanResult): DryRunDecision {
+  private async dryRun(
+    resendOf: string,
+    command: SendCommand,
+    planned: PlanResult,
+    body: ResendBody,
+  ): Promise<DryRunDecision> {
+    const policy = policyFor(this.config.policies.categories, command.category);
+    const candidates = planned.kind === 'send' ? planned.candidates : [];
+    const now = this.clock.now();
+    const views: CandidateView[] = await Promise.all(
+      candidates.map(async ({ channel }) => ({
+        channel,
+        providers: this.router
+          .providersFor(channel)
+          .map((provider) => ({ id: provider.providerId, breaker: provider.state })),
+        fullRules: await this.caps.peek({
+          customerId: command.customerId,
+          channel,
+          category: command.category,
+          rules: this.config.policies.capRules,
+          now,
+        }),
+      })),
+    );
+    const prediction = predictDispatch(
+      planned,
+      views,
+      policy?.transactional === true || body.overrideCaps === true,
+    );
     return {
       dryRun: true,
       resendOf,
-      decision: planned.kind,
-      channels: planned.kind === 'send' ? planned.candidates.map((c) => c.channel) : [],
+      decision: prediction.outcome,
+      channel: prediction.channel,
+      provider: prediction.provider,
+      until: prediction.until?.toISOString() ?? null,
+      channels: candidates.map((c) => c.channel),
+      steps: prediction.steps,
       skipped: planned.trace
         .filter((entry) => entry.decision === 'skipped')
         .map((entry) => ({
@@ -218,7 +262,7 @@ export class ResendService {
           detail: entry.detail ?? '',
         })),
       trace: planned.trace,
-      capsChecked: false,
+      capsChecked: true,
     };
   }
 

@@ -119,6 +119,28 @@ describe.each([memoryHarness, redisHarness()])('CapStore contract: $name', (harn
     });
   });
 
+  it('peek reports the full rules and counts nothing, however often it is asked', async () => {
+    const daily = rule('daily', { limit: 2 });
+    const hourly = rule('hourly', { limit: 5, windowSeconds: 3600 });
+    const peek = (offsetMs: number) =>
+      store.peek({
+        customerId,
+        channel: 'sms',
+        category: 'marketing',
+        rules: [daily, hourly],
+        now: new Date(T0 + offsetMs),
+      });
+    await reserve([daily, hourly], 0);
+    for (let i = 0; i < 5; i++) expect(await peek(MINUTE)).toEqual([]);
+    expect(granted(await reserve([daily, hourly], 2 * MINUTE))).toBe(true);
+    expect(await peek(3 * MINUTE)).toEqual([
+      { rule: daily, count: 2, retryAt: new Date(T0 + 24 * HOUR) },
+    ]);
+    // Still two counted: the peeks took no slot, so a third reserve is refused, not a sixth.
+    const third = await reserve([daily, hourly], 4 * MINUTE);
+    expect(third.violated).toEqual([{ rule: daily, count: 2, retryAt: new Date(T0 + 24 * HOUR) }]);
+  });
+
   it('slides: a slot frees exactly when an entry is one window old, and only then', async () => {
     const daily = rule('daily');
     for (const offset of [0, HOUR, 2 * HOUR]) await reserve([daily], offset);

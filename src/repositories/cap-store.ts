@@ -25,6 +25,11 @@ export interface ReserveRequest {
   readonly force: boolean;
 }
 
+/** A reservation id no real send uses, so a peek never finds itself already counted. */
+export const PEEK_ID = '\u0000peek';
+
+export type PeekRequest = Omit<ReserveRequest, 'force' | 'reservationId'>;
+
 export type ReleaseRequest = Pick<CapReservation, 'customerId' | 'reservationId' | 'ruleIds'>;
 
 /**
@@ -33,6 +38,11 @@ export type ReleaseRequest = Pick<CapReservation, 'customerId' | 'reservationId'
  */
 export interface CapStore {
   reserve(request: ReserveRequest): Promise<ReserveResult>;
+  /**
+   * The rules that a reserve right now would find full, counting nothing: for a support agent's
+   * dry run. Racy by nature; the real send still reserves atomically.
+   */
+  peek(request: PeekRequest): Promise<readonly CapViolation[]>;
   /** Uncounts a reservation the provider did not accept; unknown ids are ignored. */
   release(reservation: ReleaseRequest): Promise<void>;
   close(): Promise<void>;

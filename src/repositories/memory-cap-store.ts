@@ -1,8 +1,10 @@
 import {
   capKey,
+  PEEK_ID,
   rulesToReserve,
   type CapStore,
   type CapViolation,
+  type PeekRequest,
   type ReleaseRequest,
   type ReserveRequest,
   type ReserveResult,
@@ -44,6 +46,15 @@ export class MemoryCapStore implements CapStore {
     return new Promise((resolve) => resolve(this.reserveNow(request)));
   }
 
+  peek(request: PeekRequest): Promise<readonly CapViolation[]> {
+    return new Promise((resolve) =>
+      resolve(
+        this.reserveNow({ ...request, reservationId: PEEK_ID, force: false }, { peek: true })
+          .violated,
+      ),
+    );
+  }
+
   release(reservation: ReleaseRequest): Promise<void> {
     return new Promise((resolve) => {
       this.assertOpen();
@@ -64,7 +75,7 @@ export class MemoryCapStore implements CapStore {
     return Promise.resolve();
   }
 
-  private reserveNow(request: ReserveRequest): ReserveResult {
+  private reserveNow(request: ReserveRequest, { peek } = { peek: false }): ReserveResult {
     this.assertOpen();
     const rules = rulesToReserve(request);
     const now = request.now.getTime();
@@ -84,7 +95,7 @@ export class MemoryCapStore implements CapStore {
     });
     const granted = request.force || violated.length === 0;
     for (const { key, window, windowMs } of windows) {
-      if (granted) {
+      if (granted && !peek) {
         // Keep the first time: a retry must not push its own slot further out.
         if (!window.entries.has(reservationId)) window.entries.set(reservationId, now);
         window.windowMs = windowMs;

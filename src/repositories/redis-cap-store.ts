@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import Redis, { type Cluster, type RedisOptions } from 'ioredis';
 import {
   capKey,
+  PEEK_ID,
   rulesToReserve,
   type CapRule,
   type CapStore,
   type CapViolation,
+  type PeekRequest,
   type ReleaseRequest,
   type ReserveRequest,
   type ReserveResult,
@@ -15,13 +17,15 @@ import {
  * The whole check-and-reserve in one round trip. Redis runs a script without interleaving other
  * commands, so replicas racing on one customer cannot both take the last slot.
  * KEYS: one sorted set per applicable rule (members: reservation ids, scores: ms), all under the
- * customer's hash tag. ARGV: now ms, reservation id, force "1"/"0", then limit and window ms per key.
+ * customer's hash tag. ARGV: now ms, reservation id, mode ("1" force, "0" reserve if every rule has
+ * room, "p" peek: report full rules and count nothing), then limit and window ms per key.
  * Reply: {granted 1/0, then key index, count, retryAt ms for each rule without room}.
  */
 export const RESERVE_SCRIPT = `
 local now = tonumber(ARGV[1])
 local id = ARGV[2]
 local force = ARGV[3] == '1'
+local peek = ARGV[3] == 'p'
 local violated = {}
 for i, key in ipairs(KEYS) do
   local limit = tonumber(ARGV[2 + 2 * i])
@@ -40,7 +44,7 @@ for i, key in ipairs(KEYS) do
   end
 end
 local granted = force or #violated == 0
-if granted then
+if granted and not peek then
   for i, key in ipairs(KEYS) do
     local window = tonumber(ARGV[3 + 2 * i])
     -- NX keeps the first time, so a retry does not push its own slot further out.
@@ -151,6 +155,15 @@ export class RedisCapStore implements CapStore {
     const reply = parseReply(await this.evalReserve(keys, args), rules);
     if (!reply.granted) return { granted: false, violated: reply.violated };
     return { granted: true, reservation, violated: reply.violated };
+  }
+
+  async peek(request: PeekRequest): Promise<readonly CapViolation[]> {
+    const rules = rulesToReserve({ ...request, reservationId: PEEK_ID, force: false });
+    if (rules.length === 0) return [];
+    const keys = rules.map((rule) => this.key(request.customerId, rule.id));
+    const args = [String(request.now.getTime()), PEEK_ID, 'p'];
+    for (const rule of rules) args.push(String(rule.limit), String(rule.windowSeconds * 1000));
+    return parseReply(await this.evalReserve(keys, args), rules).violated;
   }
 
   async release(reservation: ReleaseRequest): Promise<void> {
