@@ -5,7 +5,7 @@
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, type DeliveryReceipt } from '../libs/contracts/src';
@@ -20,6 +20,28 @@ const CUSTOMERS = Number(process.env.DEMO_CUSTOMERS ?? 120);
 const MALFORMED = Number(process.env.DEMO_MALFORMED ?? 12);
 const HTTP_PORT = process.env.DEMO_HTTP_PORT ?? '8080';
 const MAX_COMMAND_BYTES = 65536;
+// How long the console stays up after the summary: until Ctrl-C in a terminal, else a minute.
+const LINGER_SECONDS = process.env.DEMO_LINGER_SECONDS
+  ? Number(process.env.DEMO_LINGER_SECONDS)
+  : process.stdin.isTTY
+    ? Infinity
+    : 60;
+
+/** One fresh key per role for this run; the gateway stores only their hashes. */
+function demoApiKeys(): { keys: Record<'agent' | 'admin', string>; env: string } {
+  const keys = {
+    agent: `og_demo_agent_${randomBytes(18).toString('base64url')}`,
+    admin: `og_demo_admin_${randomBytes(18).toString('base64url')}`,
+  };
+  const env = JSON.stringify(
+    (['agent', 'admin'] as const).map((role) => ({
+      id: `demo-${role}`,
+      role,
+      sha256: createHash('sha256').update(keys[role]).digest('hex'),
+    })),
+  );
+  return { keys, env };
+}
 
 type Receipt = DeliveryReceipt;
 
@@ -77,6 +99,7 @@ async function main(): Promise<void> {
     serverErrorRate: 0.05,
     recipientErrors: { '+14155550005': '21211', '+14155550011': '21610' },
   });
+  const apiKeys = demoApiKeys();
   console.log(
     `Omnigate demo ${runId}: broker ${BROKERS.join(',')}, ${COMMANDS} commands over ${CUSTOMERS} customers, ${MALFORMED} malformed`,
   );
@@ -98,6 +121,7 @@ async function main(): Promise<void> {
         MAX_COMMAND_BYTES: String(MAX_COMMAND_BYTES),
         // A fresh key per demo run: the demo's embedded database lives no longer than the run.
         MESSAGE_LOG_KEY: process.env.MESSAGE_LOG_KEY ?? randomBytes(32).toString('base64'),
+        ADMIN_API_KEYS: apiKeys.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -250,6 +274,8 @@ async function main(): Promise<void> {
   );
 
   await reader.disconnect();
+  const complete = answered() >= workload.length;
+  if (complete) await lingerWithConsole(apiKeys.keys, traced, receipts, gatewayExit);
   gateway.kill('SIGTERM');
   const code = await gatewayExit;
   await sandbox.close();
@@ -260,6 +286,37 @@ async function main(): Promise<void> {
     console.error('Not every command got a receipt; see test-output/demo-gateway.log');
     process.exit(1);
   }
+}
+
+/** Keeps the gateway up so the support console can be tried on this run's messages. */
+async function lingerWithConsole(
+  keys: Record<'agent' | 'admin', string>,
+  traced: ReadonlyArray<{ messageId: string; shows: string }>,
+  receipts: readonly Receipt[],
+  gatewayExit: Promise<number | null>,
+): Promise<void> {
+  if (!(LINGER_SECONDS > 0)) return;
+  const base = `http://127.0.0.1:${HTTP_PORT}`;
+  console.log(`\nSupport console: ${base}/console`);
+  console.log(`  sign in as an agent with the API key  ${keys.agent}`);
+  console.log(`  or as an admin (overrides, whole contacts)  ${keys.admin}`);
+  for (const { messageId, shows } of traced) {
+    const customer = receipts.find((r) => r.messageId === messageId)?.customerId;
+    if (customer) console.log(`  customer ${customer}: ${shows} (message ${messageId})`);
+  }
+  console.log(`  admin API: ${base}/admin/v1/openapi.json (Authorization: Bearer <key>)`);
+  console.log(
+    Number.isFinite(LINGER_SECONDS)
+      ? `The console stays up for ${LINGER_SECONDS} s (DEMO_LINGER_SECONDS); Ctrl-C ends it sooner.`
+      : 'The console stays up until Ctrl-C (DEMO_LINGER_SECONDS=N ends it after N seconds).',
+  );
+  await new Promise<void>((resolveLinger) => {
+    const done = (): void => resolveLinger();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    void gatewayExit.then(done);
+    if (Number.isFinite(LINGER_SECONDS)) setTimeout(done, LINGER_SECONDS * 1000).unref();
+  });
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import {
 import { adminControllers, adminProviders } from './admin/admin.providers';
 import type { AppConfig } from './config/environment';
 import { APP_CONFIG } from './config/app-config.token';
+import { ConsoleController } from './console/console.controller';
 import { HealthController } from './controllers/health.controller';
 import { KafkaConsumers } from './controllers/kafka-consumers';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './controllers/tokens';
@@ -46,7 +47,7 @@ export class AppModule {
     const { config, logger } = options;
     return {
       module: AppModule,
-      controllers: [HealthController, ...adminControllers],
+      controllers: [HealthController, ConsoleController, ...adminControllers],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },

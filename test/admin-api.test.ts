@@ -2,23 +2,12 @@ import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } fr
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SandboxSuite } from '@omnigate/sandbox';
-import { gatewayEnv, type ParsedReceipt } from './support/env';
+import { adminApiKeys, seedCustomerWithMessage } from './support/admin';
+import { gatewayEnv } from './support/env';
 import { GatewayProcess } from './support/gateway';
-import {
-  createTestTopics,
-  publish,
-  testKafka,
-  TopicReader,
-  type TestTopics,
-} from './support/kafka';
-import {
-  DATABASE_URL,
-  dropSchema,
-  REDIS_URL,
-  storedProfileVersion,
-  uniqueSchema,
-} from './support/storage';
-import { createHash } from 'node:crypto';
+import { createTestTopics, testKafka, TopicReader, type TestTopics } from './support/kafka';
+import { DATABASE_URL, dropSchema, REDIS_URL, uniqueSchema } from './support/storage';
+import { until } from './support/wait';
 
 /**
  * The admin API against the built gateway, the real broker, PostgreSQL, Redis and the provider
@@ -28,12 +17,8 @@ import { createHash } from 'node:crypto';
  */
 const kafka = testKafka();
 const schema = uniqueSchema();
-const secrets = {
-  viewer: randomBytes(24).toString('base64url'),
-  agent: randomBytes(24).toString('base64url'),
-  admin: randomBytes(24).toString('base64url'),
-};
-const sha = (value: string): string => createHash('sha256').update(value).digest('hex');
+const apiKeys = adminApiKeys();
+const { secrets } = apiKeys;
 const kid = randomUUID();
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ISSUER = 'https://idp.omnigate.test';
@@ -105,20 +90,6 @@ async function call(
   };
 }
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 30000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
-
 beforeAll(async () => {
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
   jwks = createServer((_req, res) => {
@@ -136,13 +107,7 @@ beforeAll(async () => {
       DATABASE_URL,
       DATABASE_SCHEMA: schema,
       REDIS_URL,
-      ADMIN_API_KEYS: JSON.stringify(
-        (['viewer', 'agent', 'admin'] as const).map((role) => ({
-          id: `key-${role}`,
-          role,
-          sha256: sha(secrets[role]),
-        })),
-      ),
+      ADMIN_API_KEYS: apiKeys.env,
       ADMIN_OIDC_JWKS_URL: `http://127.0.0.1:${jwksPort}/jwks.json`,
       ADMIN_OIDC_ISSUER: ISSUER,
       ADMIN_OIDC_AUDIENCE: AUDIENCE,
@@ -156,11 +121,12 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${gateway.port}`;
   receipts = await new TopicReader(kafka, topics.receipts).start();
 
-  const event = {
-    type: 'upsert',
+  await seedCustomerWithMessage({
+    kafka,
+    topics,
+    receipts,
+    schema,
     customerId,
-    version: 1,
-    occurredAt: new Date().toISOString(),
     profile: {
       phones: [{ value: PHONE, verified: true }],
       emails: [{ value: EMAIL }],
@@ -168,34 +134,17 @@ beforeAll(async () => {
       fcmTokens: [{ token: FCM_TOKEN }],
       channelPreferences: { '*': { whatsapp: false } },
     },
-  };
-  await publish(kafka, topics.profiles, [{ key: customerId, value: JSON.stringify(event) }]);
-  await until(
-    'the profile',
-    async () => ((await storedProfileVersion(schema, customerId)) ?? 0) >= 1,
-  );
-
-  const command = {
-    id: originalId,
-    customerId,
-    category: 'order_updates',
-    channels: ['sms'],
-    content: {
-      sms: { text: 'Your order shipped' },
-      email: { subject: 'Shipped', text: 'Your order shipped' },
-      whatsapp: { text: 'Your order shipped' },
+    command: {
+      id: originalId,
+      category: 'order_updates',
+      channels: ['sms'],
+      content: {
+        sms: { text: 'Your order shipped' },
+        email: { subject: 'Shipped', text: 'Your order shipped' },
+        whatsapp: { text: 'Your order shipped' },
+      },
     },
-  };
-  await publish(kafka, topics.send, [{ key: customerId, value: JSON.stringify(command) }]);
-  await receipts.waitFor(
-    (records) =>
-      records.some((r) => {
-        const receipt = JSON.parse(r.value) as ParsedReceipt;
-        return receipt.messageId === originalId && receipt.status === 'sent';
-      }),
-    60000,
-    'the original message to be sent',
-  );
+  });
 });
 
 afterAll(async () => {
@@ -236,6 +185,7 @@ describe('admin API authentication and roles', () => {
     },
     { name: 'audit', method: 'GET', path: () => '/admin/v1/audit', need: 'admin' },
     { name: 'openapi', method: 'GET', path: () => '/admin/v1/openapi.json', need: 'viewer' },
+    { name: 'me', method: 'GET', path: () => '/admin/v1/me', need: 'viewer' },
   ];
   const below: Record<string, string | undefined> = {
     viewer: undefined,
@@ -344,12 +294,20 @@ describe('admin API reads', () => {
     expect((timeline.json.message as { trace: unknown[] }).trace.length).toBeGreaterThan(0);
   });
 
+  it('tells the console who signed in, and with what role', async () => {
+    const byJwt = await call('GET', '/admin/v1/me', jwt(claims('agent')));
+    expect(byJwt.json).toEqual({ id: 'oidc:person-agent', role: 'agent', via: 'oidc' });
+    const byKey = await call('GET', '/admin/v1/me', secrets.viewer);
+    expect(byKey.json).toEqual({ id: 'key-viewer', role: 'viewer', via: 'api-key' });
+  });
+
   it('describes every route in an OpenAPI 3.1 document', async () => {
     const doc = await call('GET', '/admin/v1/openapi.json', secrets.viewer);
     expect(doc.json.openapi).toBe('3.1.0');
     expect(Object.keys(doc.json.paths as object).sort()).toEqual([
       '/admin/v1/audit',
       '/admin/v1/customers/{customerId}',
+      '/admin/v1/me',
       '/admin/v1/messages',
       '/admin/v1/messages/{id}',
       '/admin/v1/messages/{id}/resend',

@@ -19,6 +19,7 @@ import {
   type RateLimitStore,
 } from './rate-limit.repository';
 import { ResendService } from './resend.service';
+import { AdminSessionController } from './session.controller';
 
 class AdminRateLimitsLifecycle implements OnApplicationShutdown {
   constructor(private readonly store: RateLimitStore) {}
@@ -33,6 +34,7 @@ export const adminControllers: Type[] = [
   AdminCustomersController,
   AdminAuditController,
   AdminOpenApiController,
+  AdminSessionController,
 ];
 
 /** The admin API's providers; they use the app's message log, profiles and processing. */

@@ -151,6 +151,27 @@ export function adminOpenApiDocument(): JsonObject {
           },
         },
       },
+      '/admin/v1/me': {
+        get: {
+          summary: 'The caller: credential id, role and how it signed in',
+          description: roleNote('viewer'),
+          responses: {
+            '200': json(
+              {
+                type: 'object',
+                required: ['id', 'role', 'via'],
+                properties: {
+                  id: { type: 'string' },
+                  role: { enum: ['viewer', 'agent', 'admin'] },
+                  via: { enum: ['api-key', 'oidc'] },
+                },
+              },
+              'The caller',
+            ),
+            ...problemResponses(common),
+          },
+        },
+      },
       '/admin/v1/openapi.json': {
         get: {
           summary: 'This document',
