@@ -5,7 +5,7 @@ import type { CapRule } from '../services/policy/frequency-caps';
 import type { CategoryPolicy } from '../services/policy/model';
 import type { RetryPolicy } from '../services/policy/retry-backoff';
 import { loadCapRules, loadCategoryPolicies } from './policies';
-import { loadProviderSettings, type ProviderSettings } from './providers';
+import { loadProviderSettings, PROVIDER_VARIABLE_FIELDS, type ProviderSettings } from './providers';
 import { adminEnvironmentShape, loadAdminConfig, type AdminConfig } from '../admin/admin-config';
 
 /**
@@ -253,6 +253,21 @@ const environmentSchema = z.object({
 });
 
 type ParsedEnvironment = z.output<typeof environmentSchema>;
+
+/** Every variable with a fixed name that the service reads (the manifests are checked against it). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape).sort();
+
+/**
+ * Whether the service reads a variable of this name: a fixed one, a provider's
+ * `PROVIDER_<ID>_<FIELD>`, or OpenTelemetry's standard `OTEL_*` (read by the SDK itself).
+ */
+export function isServiceVariable(name: string): boolean {
+  if (ENVIRONMENT_VARIABLES.includes(name)) return true;
+  if (name.startsWith('OTEL_')) return true;
+  const provider = /^PROVIDER_[A-Z0-9_]+?_([A-Z_]+)$/.exec(name);
+  if (!provider) return false;
+  return PROVIDER_VARIABLE_FIELDS.some((field) => name.endsWith(`_${field}`));
+}
 
 const providerChoiceSchema = environmentSchema.pick({
   PROVIDERS_SMS: true,
@@ -531,5 +546,3 @@ function toConfig(
   };
 }
 
-/** Names of every variable read, for the README table and the manifest consistency check. */
-export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);

@@ -136,6 +136,15 @@ export type ProviderResult =
   | { readonly ok: false; readonly problems: readonly string[] };
 
 /** Reads and checks the settings of every provider a channel names; all problems at once. */
+/** The `<FIELD>` of every `PROVIDER_<ID>_<FIELD>` variable some provider type reads. */
+export const PROVIDER_VARIABLE_FIELDS: readonly string[] = [
+  ...new Set([
+    'TYPE',
+    'RATE_LIMIT',
+    ...Object.values(SCHEMAS).flatMap((s) => Object.keys(s.shape)),
+  ]),
+].sort();
+
 export function loadProviderSettings(
   env: Env,
   providersByChannel: Readonly<Record<Channel, readonly string[]>>,
