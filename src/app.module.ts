@@ -11,6 +11,9 @@ import type { AppConfig } from './config/environment';
 import { APP_CONFIG } from './config/app-config.token';
 import { ConsoleController } from './console/console.controller';
 import { HealthController } from './controllers/health.controller';
+import { MetricsController } from './controllers/metrics.controller';
+import { Metrics } from './observability/metrics';
+import { MetricsSources } from './observability/metrics-sources';
 import { KafkaConsumers } from './controllers/kafka-consumers';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './controllers/tokens';
 import { LOGGER, type Logger } from './observability/logger';
@@ -39,6 +42,8 @@ export interface AppModuleOptions {
   readonly logger: Logger;
   readonly onFatal: FatalErrorHandler;
   readonly clock?: Clock;
+  /** A registry of the caller's; each app gets its own by default. */
+  readonly metrics?: Metrics;
 }
 
 @Module({})
@@ -47,12 +52,14 @@ export class AppModule {
     const { config, logger } = options;
     return {
       module: AppModule,
-      controllers: [HealthController, ConsoleController, ...adminControllers],
+      controllers: [HealthController, MetricsController, ConsoleController, ...adminControllers],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
         { provide: FATAL_ERROR_HANDLER, useValue: options.onFatal },
         { provide: Clock, useValue: options.clock ?? new SystemClock() },
+        { provide: Metrics, useValue: options.metrics ?? new Metrics() },
+        MetricsSources,
         {
           provide: KAFKA_CLIENT,
           useFactory: () =>

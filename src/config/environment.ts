@@ -545,4 +545,3 @@ function toConfig(
     },
   };
 }
-

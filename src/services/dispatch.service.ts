@@ -17,6 +17,7 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { policyFor } from '../config/policies';
 import { LOGGER, type Logger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { Clock } from '../repositories/clock';
 import { ProfileRepository } from '../repositories/profile.repository';
@@ -99,6 +100,7 @@ export class DispatchService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   async dispatch(
@@ -224,6 +226,7 @@ export class DispatchService {
           },
           'frequency cap reached',
         );
+        this.metrics.capsHit.inc({ channel: candidate.channel, action: decision.action });
         if (decision.action === 'next_channel') {
           firstFailed ??= candidate.channel;
           lastReason = { code: 'CAPPED', message: decision.reason };
@@ -282,6 +285,9 @@ export class DispatchService {
           },
           'message accepted by provider',
         );
+        if (firstFailed) {
+          this.metrics.fallbacks.inc({ from_channel: firstFailed, to_channel: candidate.channel });
+        }
         return this.receipt(command, 'sent', providerCalls, {
           channel: candidate.channel,
           provider: outcome.sent.provider,
@@ -353,6 +359,7 @@ export class DispatchService {
         random: Math.random,
       });
       if (next.retry) {
+        this.metrics.retries.inc({ channel: firstFailed ?? candidates[0]!.channel });
         trace.push({
           channel: firstFailed ?? candidates[0]!.channel,
           decision: 'skipped',
@@ -391,6 +398,7 @@ export class DispatchService {
       { messageId: command.id, customerId: command.customerId, until: until.toISOString(), code },
       'dispatch deferred',
     );
+    this.metrics.deferrals.inc({ reason: code });
     const { receipt } = this.receipt(
       command,
       'deferred',

@@ -4,6 +4,7 @@ import { DeadLetterPublisher, type InboundRecord } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
+import { Metrics, type ConsumeOutcome } from '../observability/metrics';
 import { Clock } from '../repositories/clock';
 import { MessageLogRepository, type StoredMessage } from '../repositories/message-log.repository';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
@@ -42,12 +43,14 @@ export class IntakeService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   async handle(record: InboundRecord): Promise<void> {
     const decoded = decodeSendCommand(record.value, { maxBytes: this.config.maxCommandBytes });
     if (!decoded.ok) {
       await this.reject(record, decoded.rejection);
+      this.count(record, 'rejected');
       return;
     }
     const command = decoded.command;
@@ -75,6 +78,7 @@ export class IntakeService {
       this.processing.owner,
       this.config.messageLog.instanceStaleAfterMs,
     );
+    this.count(record, OUTCOME_OF_CLAIM[claim.kind]);
     switch (claim.kind) {
       case 'claimed':
         await this.processing.run(command, receivedAt, { deferrals: 0, retries: 0 });
@@ -113,6 +117,11 @@ export class IntakeService {
         });
         return;
     }
+  }
+
+  private count(record: InboundRecord, outcome: ConsumeOutcome): void {
+    const lane = record.topic === this.config.priorityLane?.topic ? 'priority' : 'send';
+    this.metrics.commandsConsumed.inc({ lane, outcome });
   }
 
   /** A live instance holds the message; a recovery job takes it over if that instance dies. */
@@ -179,6 +188,7 @@ export class IntakeService {
       { code: rejection.code, message: rejection.message },
       now,
     );
+    this.metrics.deadLetters.inc({ reason: rejection.code });
     const receipt = buildReceipt({
       messageId,
       customerId,
@@ -192,6 +202,19 @@ export class IntakeService {
     this.relay.kick();
   }
 }
+
+/** What a claim's result means for the intake counter. */
+const OUTCOME_OF_CLAIM: Record<
+  'claimed' | 'taken_over' | 'busy' | 'settled' | 'duplicate' | 'conflict',
+  ConsumeOutcome
+> = {
+  claimed: 'accepted',
+  taken_over: 'redelivered',
+  busy: 'redelivered',
+  settled: 'redelivered',
+  duplicate: 'duplicate',
+  conflict: 'conflict',
+};
 
 function positionOf(record: InboundRecord): string {
   return `${record.topic}:${record.partition}:${record.offset}`;

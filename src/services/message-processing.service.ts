@@ -13,6 +13,7 @@ import stringify from 'safe-stable-stringify';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
 import { Clock } from '../repositories/clock';
 import {
   MessageLogRepository,
@@ -71,6 +72,7 @@ export class MessageProcessingService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {
     this.sealer = new MessageSealer(config.messageLog.key, config.messageLog.previousKeys);
   }
@@ -228,6 +230,7 @@ export class MessageProcessingService {
   /** Writes each provider call as an attempt row before it starts, and its outcome after. */
   private attemptRecorder(messageId: string, channel: Channel): AttemptObserver {
     let current: string | undefined;
+    let startedAt = 0;
     return {
       beforeCall: async (provider) => {
         current = await this.log.startAttempt({
@@ -237,8 +240,14 @@ export class MessageProcessingService {
           owner: this.owner,
           startedAt: this.clock.now(),
         });
+        // After the attempt row is written: the histogram times the provider, not our database.
+        startedAt = performance.now();
       },
-      afterCall: async (_provider, attempt, acceptance) => {
+      afterCall: async (provider, attempt, acceptance) => {
+        this.metrics.providerRequests.observe(
+          { channel, provider, outcome: acceptance ? 'accepted' : 'failed' },
+          (performance.now() - startedAt) / 1000,
+        );
         if (current === undefined) return;
         const id = current;
         current = undefined;

@@ -4,6 +4,7 @@ import { KafkaPublisher } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
 
 /**
@@ -24,6 +25,7 @@ export class ReceiptRelay implements OnApplicationBootstrap {
     private readonly publisher: KafkaPublisher,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -91,8 +93,8 @@ export class ReceiptRelay implements OnApplicationBootstrap {
   }
 
   private publishBatch(): Promise<number | null> {
-    return this.outbox.publishOldest(this.config.receiptRelay.batchSize, (batch) =>
-      this.publisher.publish(
+    return this.outbox.publishOldest(this.config.receiptRelay.batchSize, async (batch) => {
+      await this.publisher.publish(
         this.config.topics.receipts,
         batch.map(({ receipt, key }) => ({
           key,
@@ -103,7 +105,8 @@ export class ReceiptRelay implements OnApplicationBootstrap {
             [RECEIPT_HEADERS.schema]: 'omnigate.delivery-receipt.v1',
           },
         })),
-      ),
-    );
+      );
+      for (const { receipt } of batch) this.metrics.receiptPublished(receipt);
+    });
   }
 }

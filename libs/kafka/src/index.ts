@@ -34,7 +34,13 @@ export {
 export { groupIntoKeyChains } from './key-chains';
 export { KafkaPublisher } from './publisher';
 export { Semaphore } from './semaphore';
-export { ensureTopics, fetchCommittedOffsets, type TopicSpec } from './topics';
+export {
+  consumerGroupLag,
+  ensureTopics,
+  fetchCommittedOffsets,
+  type PartitionLag,
+  type TopicSpec,
+} from './topics';
 export type {
   InboundRecord,
   KafkaConnectionOptions,

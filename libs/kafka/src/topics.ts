@@ -53,3 +53,51 @@ export async function fetchCommittedOffsets(
     await admin.disconnect();
   }
 }
+
+export interface PartitionLag {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** End offset minus the group's committed offset (the whole partition when nothing is committed). */
+  readonly lag: number;
+}
+
+/**
+ * How far each consumer group is behind on its topics, per partition: what the lag-based
+ * autoscaler sees, exported as a metric so dashboards and alerts agree with it. One admin
+ * connection per call; callers cache.
+ */
+export async function consumerGroupLag(
+  kafka: Kafka,
+  groups: ReadonlyArray<{ readonly groupId: string; readonly topic: string }>,
+): Promise<PartitionLag[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const lags: PartitionLag[] = [];
+    for (const { groupId, topic } of groups) {
+      const [ends, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
+      const byPartition = new Map(
+        (committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+      );
+      for (const end of ends) {
+        const high = Number(end.high);
+        const done = byPartition.get(end.partition) ?? -1;
+        // -1: the group has committed nothing here; everything from the low watermark is unread.
+        const from = done >= 0 ? done : Number(end.low);
+        lags.push({
+          group: groupId,
+          topic,
+          partition: end.partition,
+          lag: Math.max(0, high - from),
+        });
+      }
+    }
+    return lags;
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,216 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every series the service exports on GET /metrics, by name: the manifests' alerts and the
+ * dashboard are checked against this list. Labels are low-cardinality by design: lanes, channels,
+ * providers, statuses, reason codes, partitions; never a customer, a message or a contact.
+ */
+export const METRIC_NAMES = [
+  'omnigate_commands_consumed_total',
+  'omnigate_dead_letters_total',
+  'omnigate_receipts_total',
+  'omnigate_provider_request_duration_seconds',
+  'omnigate_fallbacks_total',
+  'omnigate_caps_hit_total',
+  'omnigate_deferrals_total',
+  'omnigate_retries_total',
+  'omnigate_breaker_state',
+  'omnigate_consumer_lag',
+  'omnigate_outbox_backlog',
+  'omnigate_scheduler_backlog',
+  'omnigate_scrape_errors_total',
+] as const;
+
+export type ConsumeOutcome = 'accepted' | 'rejected' | 'duplicate' | 'conflict' | 'redelivered';
+
+/** Breaker states as gauge values, so `== 2` in an alert means open. */
+export const BREAKER_STATE_VALUES: Readonly<Record<string, number>> = {
+  closed: 0,
+  half_open: 1,
+  open: 2,
+};
+
+/** Values read on each scrape from outside the process (Kafka, the database, the breakers). */
+export interface ScrapeSources {
+  breakers(): ReadonlyArray<{ channel: string; provider: string; state: string }>;
+  consumerLag(): Promise<
+    ReadonlyArray<{ group: string; topic: string; partition: number; lag: number }>
+  >;
+  outboxBacklog(): Promise<number>;
+  schedulerBacklog(): Promise<{ due: number; leased: number; total: number }>;
+}
+
+/**
+ * The service's Prometheus metrics on a registry of its own (so tests and several app instances
+ * in one process do not collide), with Node's process and event-loop metrics.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private sources: ScrapeSources | undefined;
+
+  readonly commandsConsumed = new Counter({
+    name: 'omnigate_commands_consumed_total',
+    help: 'Send commands read from Kafka, by lane and what intake made of them',
+    labelNames: ['lane', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: 'omnigate_dead_letters_total',
+    help: 'Records copied to the dead-letter topic, by reason code',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly receipts = new Counter({
+    name: 'omnigate_receipts_total',
+    help: 'Delivery receipts published, by status, channel and provider ("none" when absent)',
+    labelNames: ['status', 'channel', 'provider'] as const,
+    registers: [this.registry],
+  });
+  readonly providerRequests = new Histogram({
+    name: 'omnigate_provider_request_duration_seconds',
+    help: 'Time of each provider call, by channel, provider and outcome',
+    labelNames: ['channel', 'provider', 'outcome'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'omnigate_fallbacks_total',
+    help: 'Messages sent on another channel than the first candidate',
+    labelNames: ['from_channel', 'to_channel'] as const,
+    registers: [this.registry],
+  });
+  readonly capsHit = new Counter({
+    name: 'omnigate_caps_hit_total',
+    help: 'Frequency caps that blocked a channel, by channel and the rule action taken',
+    labelNames: ['channel', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly deferrals = new Counter({
+    name: 'omnigate_deferrals_total',
+    help: 'Messages handed to the scheduler to wait, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: 'omnigate_retries_total',
+    help: 'Retries scheduled after every provider failed on its side, by the first failed channel',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scrapeErrors = new Counter({
+    name: 'omnigate_scrape_errors_total',
+    help: 'Scrape-time reads that failed (the series is left out of that scrape), by source',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { readonly cacheMs?: number } = {}) {
+    collectDefaultMetrics({ register: this.registry });
+    // A source that fails drops its own series from the scrape and is counted; the rest of the
+    // scrape still answers, so one unreachable system cannot blind the whole dashboard.
+    const guarded = async <T>(source: string, read: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await read();
+      } catch {
+        this.scrapeErrors.inc({ source });
+        return undefined;
+      }
+    };
+    const cacheMs = options.cacheMs ?? 5000;
+    const lag = cached(cacheMs, () => this.sources?.consumerLag() ?? Promise.resolve([]));
+    const outbox = cached(cacheMs, () => this.sources?.outboxBacklog() ?? Promise.resolve(0));
+    const scheduler = cached(
+      cacheMs,
+      () => this.sources?.schedulerBacklog() ?? Promise.resolve({ due: 0, leased: 0, total: 0 }),
+    );
+    const sources = (): ScrapeSources | undefined => this.sources;
+    new Gauge({
+      name: 'omnigate_breaker_state',
+      help: 'Circuit breaker per provider and channel: 0 closed, 1 half-open, 2 open',
+      labelNames: ['channel', 'provider'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of sources()?.breakers() ?? []) {
+          this.set(
+            { channel: b.channel, provider: b.provider },
+            BREAKER_STATE_VALUES[b.state] ?? 2,
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: 'omnigate_consumer_lag',
+      help: "Records on each partition not yet committed by the service's consumer groups",
+      labelNames: ['group', 'topic', 'partition'] as const,
+      registers: [this.registry],
+      async collect() {
+        const rows = await guarded('consumer_lag', lag);
+        this.reset();
+        for (const r of rows ?? []) {
+          this.set({ group: r.group, topic: r.topic, partition: String(r.partition) }, r.lag);
+        }
+      },
+    });
+    new Gauge({
+      name: 'omnigate_outbox_backlog',
+      help: 'Receipts written to the outbox and not yet published to Kafka',
+      registers: [this.registry],
+      async collect() {
+        const backlog = await guarded('outbox', outbox);
+        this.reset();
+        if (backlog !== undefined) this.set(backlog);
+      },
+    });
+    new Gauge({
+      name: 'omnigate_scheduler_backlog',
+      help: 'Scheduled jobs (deferrals, retries, recoveries): due now, leased by a worker, in total',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const backlog = await guarded('scheduler', scheduler);
+        this.reset();
+        if (backlog === undefined) return;
+        for (const state of ['due', 'leased', 'total'] as const)
+          this.set({ state }, backlog[state]);
+      },
+    });
+  }
+
+  /** Wires the scrape-time gauges to the running app's outside systems. */
+  attach(sources: ScrapeSources): void {
+    this.sources = sources;
+  }
+
+  receiptPublished(receipt: {
+    status: string;
+    channel: string | null;
+    provider: string | null;
+  }): void {
+    this.receipts.inc({
+      status: receipt.status,
+      channel: receipt.channel ?? 'none',
+      provider: receipt.provider ?? 'none',
+    });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/** At most one read per `ms`; concurrent scrapes share it, and a failed read is not kept. */
+function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (last && now - last.at < ms) return last.value;
+    const value = read();
+    last = { at: now, value };
+    value.catch(() => {
+      if (last?.value === value) last = undefined;
+    });
+    return value;
+  };
+}
