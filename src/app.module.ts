@@ -85,8 +85,18 @@ export class AppModule {
           useFactory: (permits: SendPermits) =>
             buildChannelRouter(
               config,
+              // fromState/toState: "from" and "to" are censored log fields (they usually hold contacts).
               (change) =>
-                logger.warn({ ...change, component: 'breaker' }, `circuit breaker ${change.to}`),
+                logger.warn(
+                  {
+                    channel: change.channel,
+                    provider: change.provider,
+                    fromState: change.from,
+                    toState: change.to,
+                    component: 'breaker',
+                  },
+                  `circuit breaker ${change.to}`,
+                ),
               permits,
               (provider, error) =>
                 logger.warn(

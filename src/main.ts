@@ -6,6 +6,7 @@ import { adminBodyParser } from './admin/body-limit';
 import { AppModule } from './app.module';
 import { loadConfig } from './config/environment';
 import { createLogger, NestPinoLogger } from './observability/logger';
+import { setUpTracing } from './observability/tracing';
 
 async function bootstrap(): Promise<void> {
   const loaded = loadConfig(process.env);
@@ -16,6 +17,8 @@ async function bootstrap(): Promise<void> {
     process.exit(78); // EX_CONFIG
   }
   const { config } = loaded;
+  // Before anything that logs or consumes: the trace context must be in place for both.
+  const tracing = setUpTracing(config.tracing);
   const logger = createLogger(config.logLevel);
 
   // Filled once Nest has built the app; a fatal error before that exits without closing.
@@ -33,6 +36,7 @@ async function bootstrap(): Promise<void> {
     if (!running.app) process.exit(code);
     running.app
       .close()
+      .then(() => tracing.shutdown())
       .then(() => {
         logger.info({ code }, 'stopped');
         process.exit(code);

@@ -13,6 +13,8 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { policyFor } from '../config/policies';
 import { LOGGER, type Logger } from '../observability/logger';
+import { inSpan } from '../observability/tracing';
+import { SpanKind } from '@opentelemetry/api';
 import { Clock } from '../repositories/clock';
 import { MessageLogRepository } from '../repositories/message-log.repository';
 import { ProfileRepository } from '../repositories/profile.repository';
@@ -298,16 +300,24 @@ export class ResendService {
   }
 
   private runInBackground(command: SendCommand, receivedAt: Date, overrides: PlanOverrides): void {
-    const work = async (): Promise<void> => {
-      const handled = await this.processing.exclusively(command.id, () =>
-        this.processing.run(command, receivedAt, {
-          deferrals: 0,
-          retries: 0,
-          ...(Object.keys(overrides).length > 0 && { overrides }),
-        }),
+    // A trace of its own (recorded when an exporter is configured): no command header started it.
+    const work = (): Promise<void> =>
+      inSpan(
+        'omnigate.admin-resend',
+        null,
+        { 'omnigate.message_id': command.id },
+        async () => {
+          const handled = await this.processing.exclusively(command.id, () =>
+            this.processing.run(command, receivedAt, {
+              deferrals: 0,
+              retries: 0,
+              ...(Object.keys(overrides).length > 0 && { overrides }),
+            }),
+          );
+          if (!handled) this.logger.warn({ messageId: command.id }, 'resend already running');
+        },
+        SpanKind.INTERNAL,
       );
-      if (!handled) this.logger.warn({ messageId: command.id }, 'resend already running');
-    };
     work().catch((error: unknown) => {
       // The claim is ours and unsettled: the recovery job scheduled with it takes it over.
       this.logger.error(

@@ -1,4 +1,6 @@
-import { loadConfig } from './environment';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isServiceVariable, loadConfig, SERVICE_VERSION } from './environment';
 
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
@@ -194,5 +196,43 @@ describe('message log settings', () => {
     ['an unknown in-flight rule', { INFLIGHT_ATTEMPTS: 'maybe' }, 'INFLIGHT_ATTEMPTS'],
   ])('refuses %s', (_name, env, expected) => {
     expect(problems(env).join('\n')).toContain(expected);
+  });
+});
+
+describe('tracing and the variable catalogue', () => {
+  it('keeps tracing off unless OTEL_TRACES_EXPORTER asks, and OTEL_SDK_DISABLED wins', () => {
+    const off = loadConfig({ ...base });
+    const on = loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'og' });
+    const disabled = loadConfig({
+      ...base,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_SDK_DISABLED: 'true',
+    });
+    if (!off.ok || !on.ok || !disabled.ok) throw new Error('expected valid configurations');
+    expect(off.config.tracing.exporter).toBe('none');
+    expect(on.config.tracing).toMatchObject({ exporter: 'otlp', serviceName: 'og' });
+    expect(disabled.config.tracing.exporter).toBe('none');
+    expect(problems({ OTEL_TRACES_EXPORTER: 'zipkin' }).join('\n')).toContain(
+      'OTEL_TRACES_EXPORTER',
+    );
+  });
+
+  it('reports the version package.json gives', () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(SERVICE_VERSION).toBe(pkg.version);
+  });
+
+  it.each([
+    ['KAFKA_BROKERS', true],
+    ['PROVIDER_TWILIO_BACKUP_AUTH_TOKEN', true],
+    ['PROVIDER_SENDGRID_RATE_LIMIT', true],
+    ['OTEL_EXPORTER_OTLP_HEADERS', true],
+    ['KAFKA_BROKER', false],
+    ['PROVIDER_TWILIO_AUTHTOKEN', false],
+    ['NODE_ENV', false],
+  ])('knows whether it reads %s', (name, known) => {
+    expect(isServiceVariable(name)).toBe(known);
   });
 });

@@ -6,6 +6,7 @@ import type { CategoryPolicy } from '../services/policy/model';
 import type { RetryPolicy } from '../services/policy/retry-backoff';
 import { loadCapRules, loadCategoryPolicies } from './policies';
 import { loadProviderSettings, PROVIDER_VARIABLE_FIELDS, type ProviderSettings } from './providers';
+import type { TracingConfig } from '../observability/tracing';
 import { adminEnvironmentShape, loadAdminConfig, type AdminConfig } from '../admin/admin-config';
 
 /**
@@ -137,6 +138,9 @@ const previousMessageLogKeys = z
     return keys.filter((key): key is Buffer => key !== undefined);
   });
 
+/** The version traces and logs report; kept with package.json's by a spec. */
+export const SERVICE_VERSION = '0.1.0';
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const providerList = z
@@ -225,6 +229,15 @@ const environmentSchema = z.object({
   SHUTDOWN_GRACE_MS: integer(1000, 600000, 25000),
   HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
   HTTP_PORT: integer(0, 65535, 8080),
+  // OpenTelemetry's own names; the exporter reads OTEL_EXPORTER_OTLP_* itself. Off by default.
+  OTEL_TRACES_EXPORTER: z
+    .enum(['none', 'otlp', 'console'], { error: 'must be none, otlp or console' })
+    .default('none'),
+  OTEL_SDK_DISABLED: boolean(false),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).default('omnigate'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional(),
   LOG_LEVEL: z
     .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
     .default('info'),
@@ -348,6 +361,7 @@ export interface AppConfig {
   readonly shutdownGraceMs: number;
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly tracing: TracingConfig;
   readonly content: {
     readonly templatesDir: string | undefined;
     readonly defaultLocale: string;
@@ -524,6 +538,11 @@ function toConfig(
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
+    tracing: {
+      exporter: e.OTEL_SDK_DISABLED ? 'none' : e.OTEL_TRACES_EXPORTER,
+      serviceName: e.OTEL_SERVICE_NAME,
+      serviceVersion: SERVICE_VERSION,
+    },
     content: {
       templatesDir: e.TEMPLATES_DIR || undefined,
       defaultLocale: e.DEFAULT_LOCALE,

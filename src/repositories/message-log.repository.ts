@@ -22,6 +22,8 @@ export interface NewMessage {
   readonly resendOf?: string;
   /** An admin's audited overrides; kept with the message so every later run applies them. */
   readonly overrides?: PlanOverrides;
+  /** The W3C traceparent the command arrived with. */
+  readonly traceparent?: string | null;
 }
 
 export interface StoredMessage {
@@ -42,6 +44,7 @@ export interface StoredMessage {
   readonly receivedAt: Date;
   readonly resendOf: string | null;
   readonly overrides: PlanOverrides | null;
+  readonly traceparent: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -99,6 +102,8 @@ export interface Settlement {
   readonly trace: readonly TraceEntry[];
   readonly receipt: DeliveryReceipt;
   readonly kafkaKey: string;
+  /** The trace of the run that settles it, for the receipt's headers. */
+  readonly traceparent?: string | null;
   readonly deferrals: number;
   readonly retries: number;
   /**
@@ -153,6 +158,7 @@ export class MessageLogRepository {
           received_at: message.receivedAt,
           resend_of: message.resendOf ?? null,
           overrides: message.overrides === undefined ? null : JSON.stringify(message.overrides),
+          traceparent: message.traceparent ?? null,
         })
         .onConflict((conflict) => conflict.column('id').doNothing())
         .returning('id')
@@ -303,7 +309,16 @@ export class MessageLogRepository {
           settlement.reasonCode,
         ));
       if (repeated) return false;
-      await this.outbox.enqueue([{ receipt: settlement.receipt, key: settlement.kafkaKey }], trx);
+      await this.outbox.enqueue(
+        [
+          {
+            receipt: settlement.receipt,
+            key: settlement.kafkaKey,
+            traceparent: settlement.traceparent ?? null,
+          },
+        ],
+        trx,
+      );
       return true;
     });
   }
@@ -442,6 +457,7 @@ function toMessage(row: Selectable<MessagesTable>): StoredMessage {
     receivedAt: row.received_at,
     resendOf: row.resend_of,
     overrides: toOverrides(row.overrides),
+    traceparent: row.traceparent,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -8,10 +8,13 @@ export interface OutboxEntry {
   readonly receipt: DeliveryReceipt;
   /** The Kafka key it is published under (the customer, so one customer's receipts stay in order). */
   readonly key: string;
+  /** The trace the receipt belongs to, put on its Kafka headers when it is published. */
+  readonly traceparent?: string | null;
 }
 
 export interface PendingReceipt extends OutboxEntry {
   readonly id: string;
+  readonly traceparent: string | null;
 }
 
 /**
@@ -31,13 +34,14 @@ export class ReceiptOutboxRepository {
     await executor
       .insertInto('message_events')
       .values(
-        entries.map(({ receipt, key }) => ({
+        entries.map(({ receipt, key, traceparent }) => ({
           message_id: receipt.messageId,
           event_id: receipt.eventId,
           status: receipt.status,
           receipt: JSON.stringify(receipt),
           kafka_key: key,
           occurred_at: receipt.occurredAt,
+          traceparent: traceparent ?? null,
         })),
       )
       .onConflict((conflict) => conflict.column('event_id').doNothing())
@@ -61,7 +65,7 @@ export class ReceiptOutboxRepository {
       if (!rows[0]?.locked) return null;
       const batch = await trx
         .selectFrom('message_events')
-        .select(['id', 'receipt', 'kafka_key'])
+        .select(['id', 'receipt', 'kafka_key', 'traceparent'])
         .where('published_at', 'is', null)
         .orderBy('id')
         .limit(limit)
@@ -72,6 +76,7 @@ export class ReceiptOutboxRepository {
           id: String(row.id),
           receipt: row.receipt as DeliveryReceipt,
           key: row.kafka_key,
+          traceparent: row.traceparent,
         })),
       );
       await trx
@@ -100,7 +105,7 @@ export class ReceiptOutboxRepository {
   async eventsOf(messageId: string): Promise<Array<PendingReceipt & { publishedAt: Date | null }>> {
     const rows = await this.db
       .selectFrom('message_events')
-      .select(['id', 'receipt', 'kafka_key', 'published_at'])
+      .select(['id', 'receipt', 'kafka_key', 'published_at', 'traceparent'])
       .where('message_id', '=', messageId)
       .orderBy('id')
       .execute();
@@ -108,6 +113,7 @@ export class ReceiptOutboxRepository {
       id: String(row.id),
       receipt: row.receipt as DeliveryReceipt,
       key: row.kafka_key,
+      traceparent: row.traceparent,
       publishedAt: row.published_at,
     }));
   }

@@ -1,3 +1,5 @@
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan } from '../observability/tracing';
 import { randomUUID } from 'node:crypto';
 import {
   Inject,
@@ -175,14 +177,23 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
       job: { id: job.id, workerId: this.workerId },
       ...(message.overrides && { overrides: message.overrides }),
     };
-    if (job.attempts >= MAX_JOB_ATTEMPTS) {
-      await this.processing.giveUp(command, state, {
-        code: 'DEFERRED_DISPATCH_FAILED',
-        message: `the deferred dispatch failed ${job.attempts} times: ${(job.lastError ?? 'unknown error').slice(0, 500)}`,
-      });
-      return;
-    }
-    await this.processing.run(command, message.receivedAt, state);
+    // The run continues the trace the command arrived with, however long it waited.
+    await inSpan(
+      'omnigate.scheduled-run',
+      message.traceparent,
+      { 'omnigate.job_kind': job.kind, 'omnigate.message_id': message.id },
+      async () => {
+        if (job.attempts >= MAX_JOB_ATTEMPTS) {
+          await this.processing.giveUp(command, state, {
+            code: 'DEFERRED_DISPATCH_FAILED',
+            message: `the deferred dispatch failed ${job.attempts} times: ${(job.lastError ?? 'unknown error').slice(0, 500)}`,
+          });
+          return;
+        }
+        await this.processing.run(command, message.receivedAt, state);
+      },
+      SpanKind.INTERNAL,
+    );
   }
 
   private async complete(job: ScheduledJob): Promise<void> {

@@ -133,6 +133,19 @@ export class DispatchService {
       ...(context.overrides && { overrides: context.overrides }),
     });
     const trace: TraceEntry[] = [...(context.notes ?? []), ...planned.trace];
+    this.logger.info(
+      {
+        messageId: command.id,
+        customerId: command.customerId,
+        category: command.category,
+        decision: planned.kind,
+        candidates: planned.kind === 'send' ? planned.candidates.map((c) => c.channel) : [],
+        skipped: planned.trace
+          .filter((entry) => entry.decision === 'skipped')
+          .map((entry) => `${entry.channel}:${entry.reasonCode ?? 'SKIPPED'}`),
+      },
+      'dispatch planned',
+    );
     switch (planned.kind) {
       case 'expired':
         return this.receipt(command, 'expired', 0, {

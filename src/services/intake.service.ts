@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Metrics, type ConsumeOutcome } from '../observability/metrics';
+import { activeTraceparent, inSpan, TRACEPARENT } from '../observability/tracing';
 import { Clock } from '../repositories/clock';
 import { MessageLogRepository, type StoredMessage } from '../repositories/message-log.repository';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
@@ -46,7 +47,23 @@ export class IntakeService {
     private readonly metrics: Metrics,
   ) {}
 
+  /** Continues the trace the record's traceparent header names, so logs and receipts carry it. */
   async handle(record: InboundRecord): Promise<void> {
+    await inSpan(
+      'omnigate.intake',
+      record.headers[TRACEPARENT],
+      {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': record.topic,
+        'messaging.destination.partition.id': String(record.partition),
+        'messaging.kafka.offset': Number(record.offset),
+      },
+      () => this.settleRecord(record),
+    );
+  }
+
+  private async settleRecord(record: InboundRecord): Promise<void> {
     const decoded = decodeSendCommand(record.value, { maxBytes: this.config.maxCommandBytes });
     if (!decoded.ok) {
       await this.reject(record, decoded.rejection);
@@ -74,6 +91,7 @@ export class IntakeService {
         ...this.processing.seal(command),
         source: positionOf(record),
         receivedAt,
+        traceparent: activeTraceparent(),
       },
       this.processing.owner,
       this.config.messageLog.instanceStaleAfterMs,
@@ -160,7 +178,9 @@ export class IntakeService {
       // Each repeat is its own event: the record position tells the copies apart.
       discriminator: positionOf(record),
     });
-    await this.outbox.enqueue([{ receipt, key: command.customerId }]);
+    await this.outbox.enqueue([
+      { receipt, key: command.customerId, traceparent: activeTraceparent() },
+    ]);
     this.relay.kick();
   }
 
@@ -198,7 +218,9 @@ export class IntakeService {
       // The record position makes the id stable even when two records share a bad command id.
       discriminator: positionOf(record),
     });
-    await this.outbox.enqueue([{ receipt, key: customerId ?? messageId }]);
+    await this.outbox.enqueue([
+      { receipt, key: customerId ?? messageId, traceparent: activeTraceparent() },
+    ]);
     this.relay.kick();
   }
 }

@@ -14,6 +14,7 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
+import { activeTraceparent, startChildSpan } from '../observability/tracing';
 import { Clock } from '../repositories/clock';
 import {
   MessageLogRepository,
@@ -209,6 +210,7 @@ export class MessageProcessingService {
       trace: receipt.trace,
       receipt,
       kafkaKey: command.customerId,
+      traceparent: activeTraceparent(),
       deferrals: deferral?.deferrals ?? state.deferrals,
       retries: deferral?.retries ?? state.retries,
       ...(deferral && {
@@ -224,6 +226,17 @@ export class MessageProcessingService {
       // A message still waiting for its sender's rate has nothing new to tell.
       quietIfRepeated: deferral?.reasonCode === 'THROTTLED',
     });
+    this.logger.info(
+      {
+        messageId: command.id,
+        customerId: command.customerId,
+        status: receipt.status,
+        channel: receipt.channel,
+        provider: receipt.provider,
+        reasonCode: receipt.reason?.code,
+      },
+      'message settled',
+    );
     if (published) this.relay.kick();
   }
 
@@ -231,6 +244,7 @@ export class MessageProcessingService {
   private attemptRecorder(messageId: string, channel: Channel): AttemptObserver {
     let current: string | undefined;
     let startedAt = 0;
+    let span: ReturnType<typeof startChildSpan> | undefined;
     return {
       beforeCall: async (provider) => {
         current = await this.log.startAttempt({
@@ -242,12 +256,21 @@ export class MessageProcessingService {
         });
         // After the attempt row is written: the histogram times the provider, not our database.
         startedAt = performance.now();
+        span = startChildSpan('omnigate.provider.send', {
+          'omnigate.channel': channel,
+          'omnigate.provider': provider,
+          'omnigate.message_id': messageId,
+        });
       },
       afterCall: async (provider, attempt, acceptance) => {
         this.metrics.providerRequests.observe(
           { channel, provider, outcome: acceptance ? 'accepted' : 'failed' },
           (performance.now() - startedAt) / 1000,
         );
+        span?.setAttribute('omnigate.outcome', attempt.outcome);
+        if (attempt.errorKind) span?.setAttribute('omnigate.error_kind', attempt.errorKind);
+        span?.end();
+        span = undefined;
         if (current === undefined) return;
         const id = current;
         current = undefined;

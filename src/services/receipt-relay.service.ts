@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
+import { TRACEPARENT } from '../observability/tracing';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
 
 /**
@@ -96,13 +97,15 @@ export class ReceiptRelay implements OnApplicationBootstrap {
     return this.outbox.publishOldest(this.config.receiptRelay.batchSize, async (batch) => {
       await this.publisher.publish(
         this.config.topics.receipts,
-        batch.map(({ receipt, key }) => ({
+        batch.map(({ receipt, key, traceparent }) => ({
           key,
           value: JSON.stringify(receipt),
           headers: {
             [RECEIPT_HEADERS.eventId]: receipt.eventId,
             [RECEIPT_HEADERS.status]: receipt.status,
             [RECEIPT_HEADERS.schema]: 'omnigate.delivery-receipt.v1',
+            // The command's trace, so upstream sees the receipt in the trace it started.
+            ...(traceparent && { [TRACEPARENT]: traceparent }),
           },
         })),
       );

@@ -43,6 +43,7 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<Te
 export interface PublishedRecord {
   readonly key: string | null;
   readonly value: string | Buffer | null;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export async function publish(
@@ -58,7 +59,13 @@ export async function publish(
       await producer.send({
         topic,
         acks: -1,
-        messages: records.slice(i, i + chunk).map((r) => ({ key: r.key, value: r.value })),
+        messages: records
+          .slice(i, i + chunk)
+          .map((r) => ({
+            key: r.key,
+            value: r.value,
+            ...(r.headers && { headers: { ...r.headers } }),
+          })),
       });
     }
   } finally {

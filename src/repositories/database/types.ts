@@ -94,6 +94,8 @@ export interface MessagesTable {
   resend_of: string | null;
   /** PlanOverrides of an admin resend; null for every other message. */
   overrides: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The W3C traceparent the command came with; null without one. */
+  traceparent: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -122,6 +124,7 @@ export interface MessageEventsTable {
   kafka_key: string;
   occurred_at: Timestamp;
   published_at: NullableTimestamp;
+  traceparent: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface GatewayInstancesTable {

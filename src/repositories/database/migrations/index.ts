@@ -4,6 +4,7 @@ import * as scheduledJobs from './0002_scheduled_jobs';
 import * as messageLog from './0003_message_log';
 import * as adminAudit from './0004_admin_audit';
 import * as messageOverrides from './0005_message_overrides';
+import * as traceContext from './0006_trace_context';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -15,4 +16,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003_message_log': messageLog,
   '0004_admin_audit': adminAudit,
   '0005_message_overrides': messageOverrides,
+  '0006_trace_context': traceContext,
 };
