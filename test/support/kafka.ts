@@ -59,13 +59,11 @@ export async function publish(
       await producer.send({
         topic,
         acks: -1,
-        messages: records
-          .slice(i, i + chunk)
-          .map((r) => ({
-            key: r.key,
-            value: r.value,
-            ...(r.headers && { headers: { ...r.headers } }),
-          })),
+        messages: records.slice(i, i + chunk).map((r) => ({
+          key: r.key,
+          value: r.value,
+          ...(r.headers && { headers: { ...r.headers } }),
+        })),
       });
     }
   } finally {
