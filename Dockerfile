@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile TypeScript with the dev dependencies.
+# Build stage: compile the service (and the support console's script) with the dev dependencies.
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
@@ -10,17 +10,20 @@ COPY libs ./libs
 COPY scripts ./scripts
 RUN npm run build
 
-# Runtime stage: production dependencies only, non-root, read-only root filesystem friendly.
+# Runtime stage: production dependencies only, a numeric non-root user (so Kubernetes can verify
+# runAsNonRoot), nothing written outside /tmp, so the root filesystem can be mounted read-only.
 FROM node:24-slim AS runtime
-ENV NODE_ENV=production
+ENV NODE_ENV=production \
+    TEMPLATES_DIR=/app/templates \
+    HTTP_PORT=8080 \
+    TMPDIR=/tmp
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY templates ./templates
-ENV TEMPLATES_DIR=/app/templates \
-    HTTP_PORT=8080
-USER node
+USER 1000:1000
 EXPOSE 8080
-# Exec form, so SIGTERM reaches Node and the consumer drains. Same start command as the tests run.
+STOPSIGNAL SIGTERM
+# Exec form, so SIGTERM reaches Node and the consumer drains. The same start command the tests run.
 ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "dist/src/main.js"]

@@ -9,7 +9,7 @@ export const OUTPUT_DIR = join(ROOT, 'test-output');
 export const BUILD_DIR = process.env.OMNIGATE_BUILD_DIR ?? join(ROOT, 'dist');
 const MAIN = join(BUILD_DIR, 'src', 'main.js');
 // kafkajs 2.2.4 schedules a negative timeout that Node 24 warns about; it is harmless noise.
-const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
+export const NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning'];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
