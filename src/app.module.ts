@@ -42,8 +42,6 @@ export interface AppModuleOptions {
   readonly logger: Logger;
   readonly onFatal: FatalErrorHandler;
   readonly clock?: Clock;
-  /** A registry of the caller's; each app gets its own by default. */
-  readonly metrics?: Metrics;
 }
 
 @Module({})
@@ -58,7 +56,8 @@ export class AppModule {
         { provide: LOGGER, useValue: logger },
         { provide: FATAL_ERROR_HANDLER, useValue: options.onFatal },
         { provide: Clock, useValue: options.clock ?? new SystemClock() },
-        { provide: Metrics, useValue: options.metrics ?? new Metrics() },
+        // A registry per app, so several apps in one process (tests) keep their own counts.
+        { provide: Metrics, useValue: new Metrics() },
         MetricsSources,
         {
           provide: KAFKA_CLIENT,

@@ -335,6 +335,7 @@ describe('observability of a run through every channel and its error paths', () 
     const ofTrace = spans.filter((s) => s.traceId === first.traceId);
     const intake = ofTrace.find((s) => s.name === 'omnigate.intake');
     const provider = ofTrace.find((s) => s.name === 'omnigate.provider.send');
+    expect(intake?.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(provider?.parentSpanId).toBe(intake?.spanId);
     // The retried email's second attempt ran from the scheduler, in the same trace.
     const retried = commands[commands.length - 1]!;

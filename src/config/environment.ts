@@ -277,9 +277,10 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentS
 export function isServiceVariable(name: string): boolean {
   if (ENVIRONMENT_VARIABLES.includes(name)) return true;
   if (name.startsWith('OTEL_')) return true;
-  const provider = /^PROVIDER_[A-Z0-9_]+?_([A-Z_]+)$/.exec(name);
-  if (!provider) return false;
-  return PROVIDER_VARIABLE_FIELDS.some((field) => name.endsWith(`_${field}`));
+  // PROVIDER_, a non-empty id, then a field some provider type reads.
+  return PROVIDER_VARIABLE_FIELDS.some((field) =>
+    new RegExp(`^PROVIDER_[A-Z0-9_]+_${field}$`).test(name),
+  );
 }
 
 const providerChoiceSchema = environmentSchema.pick({

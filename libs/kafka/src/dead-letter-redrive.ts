@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DEAD_LETTER_HEADERS, REDRIVE_HEADERS } from '@omnigate/contracts';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { KafkaPublisher } from './publisher';
+import { withAdmin } from './topics';
 import type { KafkaLogger, OutboundRecord } from './types';
 
 /**
@@ -450,18 +451,13 @@ export async function readDeadLetterTopic(
   topic: string,
   options: ReadDeadLetterOptions,
 ): Promise<DeadLetterSnapshot> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let offsets: Array<{ partition: number; low: string; high: string }>;
-  try {
+  const offsets = await withAdmin(kafka, async (admin) => {
     const existing = await admin.listTopics();
     if (!existing.includes(topic)) {
       throw new RedriveInputError(`dead-letter topic "${topic}" does not exist`);
     }
-    offsets = await admin.fetchTopicOffsets(topic);
-  } finally {
-    await admin.disconnect();
-  }
+    return admin.fetchTopicOffsets(topic);
+  });
   const endOffsets = new Map(offsets.map((o) => [o.partition, o.high]));
   // Partitions holding nothing below their end offset need no reading at all.
   const pending = new Map(

@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 
 export interface TopicSpec {
   readonly topic: string;
@@ -7,15 +7,24 @@ export interface TopicSpec {
   readonly config?: Readonly<Record<string, string>>;
 }
 
+/** Runs `work` with a connected admin client, disconnected afterwards whatever happens. */
+export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Creates the topics that do not exist yet (existing ones are left as they are). Used by the demo,
  * the tests and, when KAFKA_CREATE_TOPICS is on, at start-up; production clusters usually manage
  * topics elsewhere.
  */
 export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+  return withAdmin(kafka, async (admin) => {
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((spec) => !existing.has(spec.topic));
     if (missing.length > 0) {
@@ -33,9 +42,7 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): P
       });
     }
     return missing.map((spec) => spec.topic);
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /** Committed offsets of a group on a topic, by partition (-1 means nothing committed). */
@@ -44,14 +51,10 @@ export async function fetchCommittedOffsets(
   groupId: string,
   topic: string,
 ): Promise<Map<number, string>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+  return withAdmin(kafka, async (admin) => {
     const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
     return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 export interface PartitionLag {
@@ -71,9 +74,7 @@ export async function consumerGroupLag(
   kafka: Kafka,
   groups: ReadonlyArray<{ readonly groupId: string; readonly topic: string }>,
 ): Promise<PartitionLag[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+  return withAdmin(kafka, async (admin) => {
     const lags: PartitionLag[] = [];
     for (const { groupId, topic } of groups) {
       const [ends, [committed]] = await Promise.all([
@@ -97,7 +98,5 @@ export async function consumerGroupLag(
       }
     }
     return lags;
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }

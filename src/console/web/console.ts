@@ -218,6 +218,12 @@ class Console {
   private previewed: Record<string, unknown> | undefined;
 
   start(): void {
+    // One channel list for both pickers, after their first ("any" / "as the planner decides") option.
+    for (const id of ['channel-filter', 'resend-channel']) {
+      byId<HTMLSelectElement>(id).append(
+        ...Object.entries(CHANNEL_NAMES).map(([value, name]) => el('option', { value }, name)),
+      );
+    }
     byId<HTMLFormElement>('sign-in-form').addEventListener('submit', (event) => {
       event.preventDefault();
       void this.signIn(byId<HTMLInputElement>('token').value.trim());
