@@ -66,6 +66,7 @@ const REQUIRED_ALERTS = [
   'OmnigateConsumerLagGrowing',
   'OmnigateOutboxBacklog',
   'OmnigateDeadLetterRate',
+  'OmnigateRecordsSetAside',
   'OmnigateReceiptFailureRatio',
   'OmnigateEventLoopLag',
   'OmnigateSchedulerBacklogGrowing',

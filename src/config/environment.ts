@@ -225,7 +225,10 @@ const environmentSchema = z.object({
   CONSUMER_FROM_BEGINNING: boolean(true),
   CONSUMER_COMMIT_INTERVAL_MS: integer(100, 60000, 1000),
   CONSUMER_COMMIT_THRESHOLD: integer(1, 100000, 100),
+  CONSUMER_RECORD_MAX_ATTEMPTS: integer(1, 100, 3),
+  CONSUMER_RECORD_GIVE_UP_MS: integer(100, 3600000, 10000),
   MAX_COMMAND_BYTES: integer(256, 1048576, 65536),
+  MAX_COMMAND_DEPTH: integer(4, 256, 32),
   SHUTDOWN_GRACE_MS: integer(1000, 600000, 25000),
   HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
   HTTP_PORT: integer(0, 65535, 8080),
@@ -357,8 +360,16 @@ export interface AppConfig {
     readonly fromBeginning: boolean;
     readonly commitIntervalMs: number;
     readonly commitThreshold: number;
+    /**
+     * A record whose handler keeps failing for a reason other than a dependency outage is set
+     * aside (dead-lettered, answered) after this many attempts or this long, whichever is first.
+     */
+    readonly recordMaxAttempts: number;
+    readonly recordGiveUpMs: number;
   };
   readonly maxCommandBytes: number;
+  /** Deepest nesting of objects and arrays accepted in a command or profile event. */
+  readonly maxCommandDepth: number;
   readonly shutdownGraceMs: number;
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -534,8 +545,11 @@ function toConfig(
       fromBeginning: e.CONSUMER_FROM_BEGINNING,
       commitIntervalMs: e.CONSUMER_COMMIT_INTERVAL_MS,
       commitThreshold: e.CONSUMER_COMMIT_THRESHOLD,
+      recordMaxAttempts: e.CONSUMER_RECORD_MAX_ATTEMPTS,
+      recordGiveUpMs: e.CONSUMER_RECORD_GIVE_UP_MS,
     },
     maxCommandBytes: e.MAX_COMMAND_BYTES,
+    maxCommandDepth: e.MAX_COMMAND_DEPTH,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,

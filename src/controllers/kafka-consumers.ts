@@ -5,10 +5,17 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConsumerRunner, ensureTopics, KafkaPublisher, type Kafka } from '@omnigate/kafka';
+import {
+  ConsumerRunner,
+  ensureTopics,
+  KafkaPublisher,
+  type Kafka,
+  type PoisonRecordPolicy,
+} from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
+import { isDependencyFailure } from '../repositories/dependency-failure';
 import { IntakeService } from '../services/intake.service';
 import { ProfileUpdatesService } from '../services/profile-updates.service';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tokens';
@@ -44,6 +51,7 @@ export class KafkaConsumers
       groupId: string,
       topic: string,
       handle: IntakeService['handle'],
+      setAside: PoisonRecordPolicy['setAside'],
       concurrency = config.consumer.concurrency,
     ) => ({
       name,
@@ -56,6 +64,12 @@ export class KafkaConsumers
           ...config.consumer,
           concurrency,
           drainBudgetMs: Math.floor(config.shutdownGraceMs / 2),
+          poison: {
+            maxAttempts: config.consumer.recordMaxAttempts,
+            giveUpAfterMs: config.consumer.recordGiveUpMs,
+            isDependencyFailure,
+            setAside,
+          },
         },
         handle,
         logger.child({ component: `consumer:${name}` }),
@@ -64,7 +78,13 @@ export class KafkaConsumers
     });
     const lane = config.priorityLane;
     this.runners = [
-      runner('send', config.kafka.groupId, config.topics.send, (record) => intake.handle(record)),
+      runner(
+        'send',
+        config.kafka.groupId,
+        config.topics.send,
+        (record) => intake.handle(record),
+        (record, failure) => intake.setAside(record, failure),
+      ),
       ...(lane
         ? [
             runner(
@@ -72,12 +92,17 @@ export class KafkaConsumers
               lane.groupId,
               lane.topic,
               (record) => intake.handle(record),
+              (record, failure) => intake.setAside(record, failure),
               lane.concurrency,
             ),
           ]
         : []),
-      runner('profiles', config.profilesGroupId, config.topics.profiles, (record) =>
-        profileUpdates.handle(record),
+      runner(
+        'profiles',
+        config.profilesGroupId,
+        config.topics.profiles,
+        (record) => profileUpdates.handle(record),
+        (record, failure) => profileUpdates.setAside(record, failure),
       ),
     ];
   }

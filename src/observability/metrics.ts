@@ -21,7 +21,8 @@ export const METRIC_NAMES = [
   'omnigate_scrape_errors_total',
 ] as const;
 
-export type ConsumeOutcome = 'accepted' | 'rejected' | 'duplicate' | 'conflict' | 'redelivered';
+export type ConsumeOutcome =
+  'accepted' | 'rejected' | 'duplicate' | 'conflict' | 'redelivered' | 'set_aside';
 
 /** Breaker states as gauge values, so `== 2` in an alert means open. */
 export const BREAKER_STATE_VALUES: Readonly<Record<string, number>> = {

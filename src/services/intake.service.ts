@@ -1,13 +1,22 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { buildReceipt, decodeSendCommand, type SendCommand } from '@omnigate/contracts';
-import { DeadLetterPublisher, type InboundRecord } from '@omnigate/kafka';
+import {
+  buildReceipt,
+  decodeSendCommand,
+  hasControlCharacter,
+  type SendCommand,
+} from '@omnigate/contracts';
+import { DeadLetterPublisher, type HandlerFailure, type InboundRecord } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Metrics, type ConsumeOutcome } from '../observability/metrics';
 import { activeTraceparent, inSpan, TRACEPARENT } from '../observability/tracing';
 import { Clock } from '../repositories/clock';
-import { MessageLogRepository, type StoredMessage } from '../repositories/message-log.repository';
+import {
+  MessageLogRepository,
+  PROCESSING,
+  type StoredMessage,
+} from '../repositories/message-log.repository';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
 import { SchedulerRepository } from '../repositories/scheduler.repository';
 import {
@@ -64,7 +73,7 @@ export class IntakeService {
   }
 
   private async settleRecord(record: InboundRecord): Promise<void> {
-    const decoded = decodeSendCommand(record.value, { maxBytes: this.config.maxCommandBytes });
+    const decoded = this.decode(record);
     if (!decoded.ok) {
       await this.reject(record, decoded.rejection);
       this.count(record, 'rejected');
@@ -79,6 +88,54 @@ export class IntakeService {
       const message = await this.messages.get(command.id);
       if (message) await this.watch(message);
     }
+  }
+
+  /**
+   * Sets aside a record whose handling kept failing for a reason other than a dependency outage:
+   * it goes to the dead-letter topic as HANDLER_FAILED and is answered, so its partition moves on.
+   * A command this record had claimed is settled FAILED in the message log (which would otherwise
+   * say it is still processing); any other record gets a REJECTED receipt. The reason names the
+   * error's kind only: its message may quote the payload.
+   */
+  async setAside(record: InboundRecord, failure: HandlerFailure): Promise<void> {
+    const reason = {
+      code: 'HANDLER_FAILED',
+      message: `handling the record failed ${failure.attempts} time${failure.attempts === 1 ? '' : 's'} over ${failure.elapsedMs} ms (${failure.error.name}); it was set aside for an operator`,
+    };
+    const decoded = this.decode(record);
+    const command = decoded.ok ? decoded.command : undefined;
+    this.count(record, 'set_aside');
+    if (command) {
+      const claimed = await this.messages.get(command.id);
+      if (
+        claimed?.status === PROCESSING &&
+        claimed.owner === this.processing.owner &&
+        claimed.source === positionOf(record)
+      ) {
+        const settled = await this.processing.exclusively(command.id, async () => {
+          await this.deadLetters.publish(record, reason, this.clock.now());
+          this.metrics.deadLetters.inc({ reason: reason.code });
+          await this.processing.giveUp(
+            command,
+            { deferrals: claimed.deferrals, retries: claimed.retries },
+            reason,
+          );
+        });
+        if (settled) return;
+      }
+    }
+    await this.reject(record, {
+      ...reason,
+      commandId: command?.id ?? (decoded.ok ? null : decoded.rejection.commandId),
+      customerId: command?.customerId ?? (decoded.ok ? null : decoded.rejection.customerId),
+    });
+  }
+
+  private decode(record: InboundRecord): ReturnType<typeof decodeSendCommand> {
+    return decodeSendCommand(record.value, {
+      maxBytes: this.config.maxCommandBytes,
+      maxDepth: this.config.maxCommandDepth,
+    });
   }
 
   private async claimAndRun(record: InboundRecord, command: SendCommand): Promise<void> {
@@ -190,7 +247,12 @@ export class IntakeService {
     const messageId = rejection.commandId ?? `kafka:${positionOf(record)}`;
     // The record key stands in for an unreadable customerId, when it fits the receipt's field.
     const key =
-      record.key !== null && record.key.length > 0 && record.key.length <= 128 ? record.key : null;
+      record.key !== null &&
+      record.key.length > 0 &&
+      record.key.length <= 128 &&
+      !hasControlCharacter(record.key)
+        ? record.key
+        : null;
     const customerId = rejection.customerId ?? key;
     this.logger.warn(
       {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeProfileEvent } from '@omnigate/contracts';
-import { DeadLetterPublisher, type InboundRecord } from '@omnigate/kafka';
+import { DeadLetterPublisher, type HandlerFailure, type InboundRecord } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
@@ -25,6 +25,7 @@ export class ProfileUpdatesService {
   async handle(record: InboundRecord): Promise<void> {
     const decoded = decodeProfileEvent(record.key, record.value, {
       maxBytes: this.config.maxCommandBytes,
+      maxDepth: this.config.maxCommandDepth,
     });
     if (!decoded.ok) {
       this.logger.warn(
@@ -64,6 +65,18 @@ export class ProfileUpdatesService {
     this.logger.info(
       { customerId: event.customerId, version: event.version, outcome },
       'profile event applied',
+    );
+  }
+
+  /** A profile event whose handling kept failing goes to the dead-letter topic, to be re-driven. */
+  async setAside(record: InboundRecord, failure: HandlerFailure): Promise<void> {
+    await this.deadLetters.publish(
+      record,
+      {
+        code: 'HANDLER_FAILED',
+        message: `handling the profile event failed ${failure.attempts} time${failure.attempts === 1 ? '' : 's'} (${failure.error.name}); it was set aside for an operator`,
+      },
+      this.clock.now(),
     );
   }
 }

@@ -1,4 +1,4 @@
-import { decodeSendCommand } from './decode';
+import { decodeSendCommand, validateSendCommand } from './decode';
 import type { DecodeResult, Rejection, RejectionCode } from './decode';
 
 const MAX = 1024;
@@ -170,5 +170,62 @@ describe('decodeSendCommand', () => {
       expect(typeof result.ok).toBe('boolean');
       if (!result.ok) expect(result.rejection.message.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('decodeSendCommand: nesting depth', () => {
+  const nest = (depth: number, inner: string): string => {
+    let text = inner;
+    for (let i = 0; i < depth; i += 1) text = `{"a":${text}}`;
+    return text;
+  };
+  const templated = (data: string): Buffer =>
+    utf8(
+      `{"id":"cmd-deep","customerId":"cust-1","category":"marketing","template":{"id":"t","data":{"x":${data}}}}`,
+    );
+
+  it('rejects template data nested 2,000 levels deep as a schema violation, without throwing', () => {
+    const rejection = rejectionOf(decodeSendCommand(templated(nest(2000, '1')), { maxBytes: 1e6 }));
+    expect(rejection.code).toBe('SCHEMA_VIOLATION');
+    expect(rejection.message).toContain('nested more than 32 levels');
+  });
+
+  it('rejects a top-level value nested 5,000 levels deep', () => {
+    const value = utf8(`{"id":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+    const rejection = rejectionOf(decodeSendCommand(value, { maxBytes: 1e6 }));
+    expect(rejection).toMatchObject({ code: 'SCHEMA_VIOLATION', commandId: null });
+  });
+
+  it('accepts data up to the configured depth and rejects one level more', () => {
+    // The command, template and data objects take three levels; "x" holds the rest.
+    expect(decodeSendCommand(templated(nest(5, '1')), { maxBytes: MAX, maxDepth: 8 }).ok).toBe(
+      true,
+    );
+    expect(decodeSendCommand(templated(nest(6, '1')), { maxBytes: MAX, maxDepth: 8 }).ok).toBe(
+      false,
+    );
+  });
+
+  it('also bounds already-parsed input (an HTTP body)', () => {
+    let data: unknown = 1;
+    for (let i = 0; i < 3000; i += 1) data = [data];
+    const result = validateSendCommand({
+      ...command,
+      content: undefined,
+      template: { id: 't', data: { x: data } },
+    });
+    expect(rejectionOf(result).message).toContain('nested more than 32 levels');
+  });
+
+  it('keeps control characters out of the reason and the echoed ids', () => {
+    const rejection = rejectionOf(
+      decodeSendCommand(json({ ...command, customerId: 'a\u0000b', ['bad\u0000key']: 1 }), {
+        maxBytes: MAX,
+      }),
+    );
+    expect(rejection.customerId).toBeNull();
+    const texts = [rejection.message, ...rejection.problems.flatMap((p) => [p.path, p.message])];
+    for (const text of texts) expect(text).not.toContain('\u0000');
+    expect(rejection.problems.map((p) => p.path)).toContain('customerId');
   });
 });

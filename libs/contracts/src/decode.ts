@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_JSON_DEPTH, jsonTextExceedsDepth, valueExceedsDepth } from './json-depth';
+import { hasControlCharacter, withoutControlCharacters } from './primitives';
 import { MAX_PROBLEMS_REPORTED, plainErrorMap, summarizeProblems, toProblems } from './problems';
 import type { ValidationProblem } from './problems';
 import { sendCommandSchema } from './send-command';
@@ -30,6 +32,8 @@ export type DecodeResult = { ok: true; command: SendCommand } | { ok: false; rej
 export interface DecodeOptions {
   /** Largest accepted record value in bytes; checked before any decoding work. */
   maxBytes: number;
+  /** Deepest accepted nesting of objects and arrays; checked before parsing. Default 32. */
+  maxDepth?: number;
 }
 
 // fatal: reject malformed UTF-8 instead of silently inserting U+FFFD into someone's message.
@@ -48,38 +52,80 @@ function reject(
   message: string,
   extra: Partial<Pick<Rejection, 'problems' | 'commandId' | 'customerId'>> = {},
 ): DecodeResult {
+  // Reasons may name keys the producer sent; a control character there would make the REJECTED
+  // receipt itself unwritable (PostgreSQL refuses NUL in jsonb).
+  const problems = (extra.problems ?? []).map((problem) => ({
+    path: withoutControlCharacters(problem.path),
+    message: withoutControlCharacters(problem.message),
+  }));
   return {
     ok: false,
-    rejection: { code, message, problems: [], commandId: null, customerId: null, ...extra },
+    rejection: {
+      commandId: null,
+      customerId: null,
+      ...extra,
+      code,
+      message: withoutControlCharacters(message),
+      problems,
+    },
   };
 }
 
 function readIdField(input: unknown, key: 'id' | 'customerId'): string | null {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return null;
   const value: unknown = (input as Record<string, unknown>)[key];
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ECHOED_LENGTH[key]
+  return typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_ECHOED_LENGTH[key] &&
+    !hasControlCharacter(value)
     ? value
     : null;
 }
 
-/** Validates already-parsed JSON (e.g. an HTTP body) against SendCommand v1. */
-export function validateSendCommand(input: unknown): DecodeResult {
-  const result = sendCommandSchema.safeParse(input, { error: plainErrorMap });
-  if (result.success) return { ok: true, command: result.data };
-  const problems = toProblems(result.error);
-  return reject('SCHEMA_VIOLATION', summarizeProblems(problems), {
-    problems: problems.slice(0, MAX_PROBLEMS_REPORTED),
-    commandId: readIdField(input, 'id'),
-    customerId: readIdField(input, 'customerId'),
-  });
+/** Validates already-parsed JSON (e.g. an HTTP body) against SendCommand v1. Never throws. */
+export function validateSendCommand(
+  input: unknown,
+  options: Pick<DecodeOptions, 'maxDepth'> = {},
+): DecodeResult {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  if (valueExceedsDepth(input, maxDepth)) return tooDeep(maxDepth);
+  try {
+    const result = sendCommandSchema.safeParse(input, { error: plainErrorMap });
+    if (result.success) return { ok: true, command: result.data };
+    const problems = toProblems(result.error);
+    return reject('SCHEMA_VIOLATION', summarizeProblems(problems), {
+      problems: problems.slice(0, MAX_PROBLEMS_REPORTED),
+      commandId: readIdField(input, 'id'),
+      customerId: readIdField(input, 'customerId'),
+    });
+  } catch (error) {
+    // Validation is meant to answer, not throw; whatever slipped through is still the input's
+    // fault as far as the producer can tell, and must not stop the consumer.
+    const kind = error instanceof Error ? error.name : typeof error;
+    return reject('SCHEMA_VIOLATION', `the command could not be validated (${kind})`, {
+      commandId: readIdField(input, 'id'),
+      customerId: readIdField(input, 'customerId'),
+    });
+  }
+}
+
+function tooDeep(maxDepth: number): DecodeResult {
+  return reject(
+    'SCHEMA_VIOLATION',
+    `objects and arrays are nested more than ${maxDepth} levels deep, over the limit`,
+  );
 }
 
 /** Turns a Kafka record value into a SendCommand, or says precisely why it cannot. Never throws
  *  for bad input: a poison record must become a rejection, not a crashed consumer. */
 export function decodeSendCommand(value: Buffer | null, options: DecodeOptions): DecodeResult {
   const { maxBytes } = options;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
     throw new RangeError(`maxBytes must be a positive integer, got ${String(maxBytes)}`);
+  }
+  if (!Number.isSafeInteger(maxDepth) || maxDepth <= 0) {
+    throw new RangeError(`maxDepth must be a positive integer, got ${String(maxDepth)}`);
   }
   if (value === null || value.length === 0) {
     return reject('EMPTY_PAYLOAD', 'the record has no value (null or zero bytes)');
@@ -99,6 +145,7 @@ export function decodeSendCommand(value: Buffer | null, options: DecodeOptions):
   if (text.trim() === '') {
     return reject('EMPTY_PAYLOAD', 'the record value contains only whitespace');
   }
+  if (jsonTextExceedsDepth(text, maxDepth)) return tooDeep(maxDepth);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -107,5 +154,5 @@ export function decodeSendCommand(value: Buffer | null, options: DecodeOptions):
     const detail = error instanceof Error ? `: ${error.message.slice(0, 200)}` : '';
     return reject('INVALID_JSON', `the record value is not valid JSON${detail}`);
   }
-  return validateSendCommand(parsed);
+  return validateSendCommand(parsed, { maxDepth });
 }

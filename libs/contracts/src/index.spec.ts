@@ -33,6 +33,7 @@ describe('public API', () => {
         'decodeProfileEvent',
         'decodeSendCommand',
         'deliveryReceiptSchema',
+        'hasControlCharacter',
         'isChannel',
         'isTerminalStatus',
         'profileEventSchema',

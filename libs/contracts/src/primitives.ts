@@ -70,3 +70,26 @@ export function stringRecord(options: {
     })
     .meta({ maxProperties: maxEntries });
 }
+
+/**
+ * True when the text holds a C0 control character or DEL. PostgreSQL refuses NUL in text and
+ * jsonb, so such a value in an id or a reason would fail every write of its record.
+ */
+export function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+/** The text with each control character replaced by U+FFFD, for reasons that echo input. */
+export function withoutControlCharacters(text: string): string {
+  if (!hasControlCharacter(text)) return text;
+  let clean = '';
+  for (const char of text) {
+    const code = char.charCodeAt(0);
+    clean += code < 0x20 || code === 0x7f ? '\uFFFD' : char;
+  }
+  return clean;
+}

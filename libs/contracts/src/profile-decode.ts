@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_JSON_DEPTH, jsonTextExceedsDepth } from './json-depth';
 import { profileEventSchema, type ProfileEvent } from './profile-event';
 import { plainErrorMap, summarizeProblems, toProblems, type ValidationProblem } from './problems';
 
@@ -17,7 +18,7 @@ export type ProfileDecodeResult =
 export function decodeProfileEvent(
   key: string | null,
   value: Buffer | null,
-  options: { readonly maxBytes: number },
+  options: { readonly maxBytes: number; readonly maxDepth?: number },
 ): ProfileDecodeResult {
   const fail = (
     code: 'EMPTY_KEY' | 'PAYLOAD_TOO_LARGE' | 'INVALID_JSON' | 'SCHEMA_VIOLATION' | 'KEY_MISMATCH',
@@ -32,16 +33,31 @@ export function decodeProfileEvent(
       `the record value is ${value.length} bytes, over the limit of ${options.maxBytes} bytes`,
     );
   }
+  const text = value.toString('utf8');
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  if (jsonTextExceedsDepth(text, maxDepth)) {
+    return fail(
+      'SCHEMA_VIOLATION',
+      `objects and arrays are nested more than ${maxDepth} levels deep, over the limit`,
+    );
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
     return fail(
       'INVALID_JSON',
       `the record value is not valid JSON: ${error instanceof Error ? error.message.slice(0, 200) : ''}`,
     );
   }
-  const result = profileEventSchema.safeParse(parsed, { error: plainErrorMap });
+  let result: ReturnType<typeof profileEventSchema.safeParse>;
+  try {
+    result = profileEventSchema.safeParse(parsed, { error: plainErrorMap });
+  } catch (error) {
+    // Validation answers rather than throws; anything that slips through is still bad input.
+    const kind = error instanceof Error ? error.name : typeof error;
+    return fail('SCHEMA_VIOLATION', `the event could not be validated (${kind})`);
+  }
   if (!result.success) {
     const problems = toProblems(result.error);
     return fail('SCHEMA_VIOLATION', summarizeProblems(problems), problems);

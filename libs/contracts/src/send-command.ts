@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { CHANNELS, channelSchema, isChannel } from './channels';
-import { isoDateTime, jsonValueSchema, stringRecord, unlessMissing } from './primitives';
+import {
+  hasControlCharacter,
+  isoDateTime,
+  jsonValueSchema,
+  stringRecord,
+  unlessMissing,
+} from './primitives';
 
 /**
  * SendCommand v1: what an upstream producer puts on the send topic, or on the priority lane topic
@@ -200,7 +206,9 @@ const sendCommandObject = z.strictObject({
       error: 'must use only letters, digits, ".", "_", ":" and "-"',
     })
     .describe('Idempotency key: a command with an id already seen is reported as a duplicate.'),
-  customerId: nonEmpty(128),
+  customerId: nonEmpty(128).refine((id) => !hasControlCharacter(id), {
+    error: 'must not contain control characters',
+  }),
   category: z.string().min(1, { abort: true }).max(64).regex(CATEGORY_PATTERN, {
     error: 'must be a lowercase slug like "order_updates" (a-z, 0-9, "_" or "-")',
   }),

@@ -2,7 +2,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from '
 import { ContiguousOffsets } from './contiguous-offsets';
 import { groupIntoKeyChains } from './key-chains';
 import { Semaphore } from './semaphore';
-import type { InboundRecord, KafkaLogger, RecordHandler } from './types';
+import type { InboundRecord, KafkaLogger, PoisonRecordPolicy, RecordHandler } from './types';
 
 export interface ConsumerRunnerOptions {
   readonly groupId: string;
@@ -25,7 +25,13 @@ export interface ConsumerRunnerOptions {
   readonly commitThreshold: number;
   /** During a shutdown drain, stop starting gap-filling records after this long. */
   readonly drainBudgetMs?: number;
+  /** Without one, every handler error fails the batch (and is retried with it). */
+  readonly poison?: PoisonRecordPolicy;
 }
+
+/** Pause between in-place attempts at a failing record: 100 ms, 200 ms, 400 ms… at most 2 s. */
+const POISON_RETRY_BASE_MS = 100;
+const POISON_RETRY_MAX_MS = 2000;
 
 export type ConsumerState =
   'idle' | 'starting' | 'joined' | 'rebalancing' | 'stopping' | 'stopped' | 'crashed';
@@ -160,7 +166,7 @@ export class ConsumerRunner {
         try {
           // Re-check after waiting for a slot: shutdown or a rebalance may have begun meanwhile.
           if (!mayStart(message.offset)) return;
-          await this.handler(toInboundRecord(batch.topic, batch.partition, message));
+          await this.handleRecord(toInboundRecord(batch.topic, batch.partition, message));
         } catch (error) {
           failure ??= error instanceof Error ? error : new Error(String(error));
           return; // later records of this key must wait: their order depends on this one
@@ -222,6 +228,46 @@ export class ConsumerRunner {
     if (failure) throw failure;
     if (interruption) throw interruption;
     if (offsets.finishedCount > 0) this.failuresByPartition.delete(partitionKey);
+  }
+
+  /**
+   * Runs the handler; with a poison policy, retries a record-level failure in place (the key's
+   * later records wait, so order holds) and sets the record aside once the attempts or the time
+   * are spent. Dependency failures and a failed set-aside propagate and fail the batch.
+   */
+  private async handleRecord(record: InboundRecord): Promise<void> {
+    const policy = this.options.poison;
+    if (!policy) return this.handler(record);
+    const startedAt = Date.now();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.handler(record);
+        return;
+      } catch (error) {
+        if (policy.isDependencyFailure(error)) throw error;
+        const failure = error instanceof Error ? error : new Error(String(error));
+        const elapsedMs = Date.now() - startedAt;
+        const position = {
+          topic: record.topic,
+          partition: record.partition,
+          offset: record.offset,
+        };
+        if (attempt >= policy.maxAttempts || elapsedMs >= policy.giveUpAfterMs) {
+          this.logger.error(
+            { ...position, attempts: attempt, elapsedMs, errorName: failure.name },
+            'record handler kept failing; setting the record aside',
+          );
+          await policy.setAside(record, { attempts: attempt, elapsedMs, error: failure });
+          return;
+        }
+        this.logger.warn(
+          { ...position, attempt, errorName: failure.name, error: failure.message },
+          'record handler failed; trying the record again',
+        );
+        const pauseMs = Math.min(POISON_RETRY_MAX_MS, POISON_RETRY_BASE_MS * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
   }
 
   private shouldRestart(error: Error): boolean {

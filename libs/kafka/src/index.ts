@@ -42,10 +42,12 @@ export {
   type TopicSpec,
 } from './topics';
 export type {
+  HandlerFailure,
   InboundRecord,
   KafkaConnectionOptions,
   KafkaLogger,
   OutboundRecord,
+  PoisonRecordPolicy,
   RecordHandler,
 } from './types';
 export type { Kafka } from 'kafkajs';

@@ -22,6 +22,29 @@ export interface OutboundRecord {
  */
 export type RecordHandler = (record: InboundRecord) => Promise<void>;
 
+/** How a record's handling kept failing before it was set aside. */
+export interface HandlerFailure {
+  readonly attempts: number;
+  readonly elapsedMs: number;
+  readonly error: Error;
+}
+
+/**
+ * What happens to a record whose handler keeps failing. A dependency failure (the database or the
+ * broker is down) fails the batch as before, to be retried until the dependency is back; any other
+ * error is retried in place a few times and then the record is set aside (dead-lettered and
+ * answered by `setAside`), so one bad record never stops its partition or crash-loops the process.
+ */
+export interface PoisonRecordPolicy {
+  /** Handler runs per record, the first included, before it is set aside. */
+  readonly maxAttempts: number;
+  /** Set aside sooner when the attempts have taken this long. */
+  readonly giveUpAfterMs: number;
+  readonly isDependencyFailure: (error: unknown) => boolean;
+  /** Must be durable when it resolves; if it throws, the batch fails and the record is redone. */
+  readonly setAside: (record: InboundRecord, failure: HandlerFailure) => Promise<void>;
+}
+
 /** Structured logging used by this library; the service passes its own logger in. */
 export interface KafkaLogger {
   debug(fields: Record<string, unknown>, message: string): void;
