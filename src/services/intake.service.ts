@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   buildReceipt,
   decodeSendCommand,
-  hasControlCharacter,
+  isStorableText,
   type SendCommand,
 } from '@omnigate/contracts';
 import { DeadLetterPublisher, type HandlerFailure, type InboundRecord } from '@omnigate/kafka';
@@ -80,13 +80,14 @@ export class IntakeService {
       return;
     }
     const command = decoded.command;
-    const handled = await this.processing.exclusively(command.id, () =>
-      this.claimAndRun(record, command),
-    );
-    if (!handled) {
-      // Another handler of this instance is on it (a copy of the command, or its recovery).
-      const message = await this.messages.get(command.id);
-      if (message) await this.watch(message);
+    // Another handler of this instance may hold the id: a copy of the command read at the same
+    // time, or its recovery. Claim after it finishes, so a copy still gets its DUPLICATE answer.
+    for (;;) {
+      const handled = await this.processing.exclusively(command.id, () =>
+        this.claimAndRun(record, command),
+      );
+      if (handled) return;
+      await this.processing.idle(command.id);
     }
   }
 
@@ -250,7 +251,7 @@ export class IntakeService {
       record.key !== null &&
       record.key.length > 0 &&
       record.key.length <= 128 &&
-      !hasControlCharacter(record.key)
+      isStorableText(record.key)
         ? record.key
         : null;
     const customerId = rejection.customerId ?? key;

@@ -63,7 +63,8 @@ export interface RunState {
 @Injectable()
 export class MessageProcessingService {
   private readonly sealer: MessageSealer;
-  private readonly active = new Set<string>();
+  /** Messages a handler of this instance is running, with that run's end. */
+  private readonly active = new Map<string, Promise<void>>();
 
   constructor(
     private readonly dispatcher: DispatchService,
@@ -90,12 +91,21 @@ export class MessageProcessingService {
    */
   async exclusively(messageId: string, work: () => Promise<void>): Promise<boolean> {
     if (this.active.has(messageId)) return false;
-    this.active.add(messageId);
+    let finished!: () => void;
+    this.active.set(messageId, new Promise<void>((resolve) => (finished = resolve)));
     try {
       await work();
       return true;
     } finally {
       this.active.delete(messageId);
+      finished();
+    }
+  }
+
+  /** Resolves once no handler of this instance holds the message (at once when none does). */
+  async idle(messageId: string): Promise<void> {
+    for (let busy = this.active.get(messageId); busy; busy = this.active.get(messageId)) {
+      await busy;
     }
   }
 

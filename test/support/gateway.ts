@@ -92,6 +92,18 @@ export class GatewayProcess {
     throw new Error(`gateway not ready within ${timeoutMs} ms`);
   }
 
+  /** True while the process started last has not exited. */
+  get running(): boolean {
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
+  }
+
+  /** The process id of the process started last, to tell a restart from the same process. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   kill(signal: NodeJS.Signals): void {
     this.child?.kill(signal);
   }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import stringify from 'safe-stable-stringify';
 import { commandRecord } from '../../../test/support/command-arbitraries';
 import { REJECTION_CODES, decodeSendCommand } from './decode';
-import { hasControlCharacter } from './primitives';
+import { isStorableText } from './primitives';
 
 /**
  * Decoding is where a poison record would stop a partition, so it is held to properties over
@@ -31,7 +31,7 @@ describe('decodeSendCommand over generated records', () => {
           const canonical = stringify(result.command);
           expect(typeof canonical).toBe('string');
           expect(JSON.parse(JSON.stringify(result.command))).toEqual(result.command);
-          expect(hasControlCharacter(result.command.customerId)).toBe(false);
+          expect(isStorableText(result.command.customerId)).toBe(true);
           return;
         }
         rejected += 1;
@@ -40,9 +40,9 @@ describe('decodeSendCommand over generated records', () => {
         expect(REJECTION_CODES).toContain(rejection.code);
         expect(rejection.message.length).toBeGreaterThan(0);
         expect(rejection.message.length).toBeLessThanOrEqual(2000);
-        expect(hasControlCharacter(rejection.message)).toBe(false);
+        expect(isStorableText(rejection.message)).toBe(true);
         for (const id of [rejection.commandId, rejection.customerId]) {
-          if (id !== null) expect(hasControlCharacter(id)).toBe(false);
+          if (id !== null) expect(isStorableText(id)).toBe(true);
         }
       }),
       { numRuns: 10_000, seed: 20261204 },

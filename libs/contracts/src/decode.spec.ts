@@ -1,4 +1,5 @@
 import { decodeSendCommand, validateSendCommand } from './decode';
+import { isStorableText, toStorableText } from './primitives';
 import type { DecodeResult, Rejection, RejectionCode } from './decode';
 
 const MAX = 1024;
@@ -227,5 +228,20 @@ describe('decodeSendCommand: nesting depth', () => {
     const texts = [rejection.message, ...rejection.problems.flatMap((p) => [p.path, p.message])];
     for (const text of texts) expect(text).not.toContain('\u0000');
     expect(rejection.problems.map((p) => p.path)).toContain('customerId');
+  });
+});
+
+describe('isStorableText / toStorableText', () => {
+  it.each([
+    ['plain text', 'cust-1', true],
+    ['emoji (a surrogate pair)', 'cust-👋🏽', true],
+    ['NUL', 'a\u0000b', false],
+    ['DEL', 'a\u007fb', false],
+    ['a lone high surrogate', 'a\uD800b', false],
+    ['a lone low surrogate', '\uDC00', false],
+  ])('%s', (_label, text, storable) => {
+    expect(isStorableText(text)).toBe(storable);
+    expect(isStorableText(toStorableText(text))).toBe(true);
+    if (storable) expect(toStorableText(text)).toBe(text);
   });
 });

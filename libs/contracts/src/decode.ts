@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_JSON_DEPTH, jsonTextExceedsDepth, valueExceedsDepth } from './json-depth';
-import { hasControlCharacter, withoutControlCharacters } from './primitives';
+import { isStorableText, toStorableText } from './primitives';
 import { MAX_PROBLEMS_REPORTED, plainErrorMap, summarizeProblems, toProblems } from './problems';
 import type { ValidationProblem } from './problems';
 import { sendCommandSchema } from './send-command';
@@ -55,8 +55,8 @@ function reject(
   // Reasons may name keys the producer sent; a control character there would make the REJECTED
   // receipt itself unwritable (PostgreSQL refuses NUL in jsonb).
   const problems = (extra.problems ?? []).map((problem) => ({
-    path: withoutControlCharacters(problem.path),
-    message: withoutControlCharacters(problem.message),
+    path: toStorableText(problem.path),
+    message: toStorableText(problem.message),
   }));
   return {
     ok: false,
@@ -65,7 +65,7 @@ function reject(
       customerId: null,
       ...extra,
       code,
-      message: withoutControlCharacters(message),
+      message: toStorableText(message),
       problems,
     },
   };
@@ -77,7 +77,7 @@ function readIdField(input: unknown, key: 'id' | 'customerId'): string | null {
   return typeof value === 'string' &&
     value.length > 0 &&
     value.length <= MAX_ECHOED_LENGTH[key] &&
-    !hasControlCharacter(value)
+    isStorableText(value)
     ? value
     : null;
 }

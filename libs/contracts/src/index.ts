@@ -49,7 +49,7 @@ export { REJECTION_CODES, decodeSendCommand, validateSendCommand } from './decod
 export type { DecodeOptions, DecodeResult, Rejection, RejectionCode } from './decode';
 export type { ValidationProblem } from './problems';
 export type { JsonValue } from './primitives';
-export { hasControlCharacter } from './primitives';
+export { isStorableText } from './primitives';
 
 export { RECEIPT_EVENT_ID_NAMESPACE, receiptEventId } from './event-id';
 export type { ReceiptEventIdParts } from './event-id';

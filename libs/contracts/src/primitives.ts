@@ -71,25 +71,32 @@ export function stringRecord(options: {
     .meta({ maxProperties: maxEntries });
 }
 
-/**
- * True when the text holds a C0 control character or DEL. PostgreSQL refuses NUL in text and
- * jsonb, so such a value in an id or a reason would fail every write of its record.
- */
-export function hasControlCharacter(text: string): boolean {
-  for (let i = 0; i < text.length; i += 1) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
-  }
-  return false;
+/** A lone UTF-16 surrogate: text that is not well-formed Unicode. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function isControl(code: number): boolean {
+  return code < 0x20 || code === 0x7f;
 }
 
-/** The text with each control character replaced by U+FFFD, for reasons that echo input. */
-export function withoutControlCharacters(text: string): string {
-  if (!hasControlCharacter(text)) return text;
+/**
+ * True when the text can be stored and echoed as it is: no C0 control character or DEL, and no
+ * lone surrogate. PostgreSQL refuses NUL in text and jsonb and a lone surrogate in jsonb, so such a
+ * value in an id or a reason would fail every write of its record.
+ */
+export function isStorableText(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) if (isControl(text.charCodeAt(i))) return false;
+  return !LONE_SURROGATE.test(text);
+}
+
+/** The text with each control character and lone surrogate replaced by U+FFFD. */
+export function toStorableText(text: string): string {
+  if (isStorableText(text)) return text;
   let clean = '';
   for (const char of text) {
+    // Iterating by code point: a lone surrogate arrives as a single unit of its own.
     const code = char.charCodeAt(0);
-    clean += code < 0x20 || code === 0x7f ? '\uFFFD' : char;
+    const lone = char.length === 1 && code >= 0xd800 && code <= 0xdfff;
+    clean += isControl(code) || lone ? '\uFFFD' : char;
   }
   return clean;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CHANNELS, channelSchema, isChannel } from './channels';
 import {
-  hasControlCharacter,
+  isStorableText,
   isoDateTime,
   jsonValueSchema,
   stringRecord,
@@ -206,8 +206,8 @@ const sendCommandObject = z.strictObject({
       error: 'must use only letters, digits, ".", "_", ":" and "-"',
     })
     .describe('Idempotency key: a command with an id already seen is reported as a duplicate.'),
-  customerId: nonEmpty(128).refine((id) => !hasControlCharacter(id), {
-    error: 'must not contain control characters',
+  customerId: nonEmpty(128).refine(isStorableText, {
+    error: 'must not contain control characters or unpaired surrogates',
   }),
   category: z.string().min(1, { abort: true }).max(64).regex(CATEGORY_PATTERN, {
     error: 'must be a lowercase slug like "order_updates" (a-z, 0-9, "_" or "-")',
