@@ -80,6 +80,7 @@ function adapterFor(
         vapidPrivateKey: settings.vapidPrivateKey,
         caCertPem: settings.caCertPem,
         pushServiceHosts: settings.allowedHosts,
+        allowedAddresses: settings.allowedAddresses,
       });
   }
 }

@@ -228,6 +228,7 @@ describe('tracing and the variable catalogue', () => {
     ['KAFKA_BROKERS', true],
     ['PROVIDER_TWILIO_BACKUP_AUTH_TOKEN', true],
     ['PROVIDER_SENDGRID_RATE_LIMIT', true],
+    ['PROVIDER_WEBPUSH_ALLOWED_ADDRESSES', true],
     ['OTEL_EXPORTER_OTLP_HEADERS', true],
     ['KAFKA_BROKER', false],
     ['PROVIDER_TWILIO_AUTHTOKEN', false],

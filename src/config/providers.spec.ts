@@ -63,3 +63,33 @@ describe('PROVIDER_<ID>_RATE_LIMIT', () => {
     );
   });
 });
+
+describe('PROVIDER_<ID>_ALLOWED_ADDRESSES (web push)', () => {
+  const VAPID = {
+    PROVIDER_WEBPUSH_VAPID_SUBJECT: 'mailto:ops@omnigate.example',
+    PROVIDER_WEBPUSH_VAPID_PUBLIC_KEY: 'public',
+    PROVIDER_WEBPUSH_VAPID_PRIVATE_KEY: 'private',
+  };
+  const load = (env: Record<string, string>) =>
+    loadProviderSettings({ ...VAPID, ...env }, { ...NONE, webpush: ['webpush'] });
+
+  it('is none when unset, so every non-public address is refused', () => {
+    const result = load({});
+    expect(result.ok && result.providers[0]).toMatchObject({ allowedAddresses: undefined });
+  });
+
+  it('reads a comma-separated list of ranges and single addresses', () => {
+    const result = load({ PROVIDER_WEBPUSH_ALLOWED_ADDRESSES: ' 127.0.0.1/32, ::1 ,' });
+    expect(result.ok && result.providers[0]).toMatchObject({
+      allowedAddresses: ['127.0.0.1/32', '::1'],
+    });
+  });
+
+  it('fails naming the variable and every bad entry', () => {
+    const result = load({ PROVIDER_WEBPUSH_ALLOWED_ADDRESSES: 'localhost,10.0.0.0/33' });
+    expect(!result.ok && result.problems).toEqual([
+      'PROVIDER_WEBPUSH_ALLOWED_ADDRESSES: "localhost" is not an IP address or CIDR range; give CIDR ranges like 127.0.0.1/32 (provider "webpush")',
+      'PROVIDER_WEBPUSH_ALLOWED_ADDRESSES: "10.0.0.0/33" has a prefix length outside 0-32; give CIDR ranges like 127.0.0.1/32 (provider "webpush")',
+    ]);
+  });
+});

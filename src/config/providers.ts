@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Channel } from '@omnigate/contracts';
-import type { SendRate } from '@omnigate/channels';
+import { cidrProblem, type SendRate } from '@omnigate/channels';
 
 /**
  * Provider settings come from variables named after the provider id: PROVIDERS_SMS=twilio,backup
@@ -63,6 +63,8 @@ export type ProviderSettings =
       readonly caCertPem?: string;
       /** Push service hosts the gateway may POST to; unset keeps the browsers' own services. */
       readonly allowedHosts?: readonly string[];
+      /** Non-public addresses (CIDR) a push service may be at: the local sandbox; unset is none. */
+      readonly allowedAddresses?: readonly string[];
     });
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -128,6 +130,7 @@ const SCHEMAS = {
     VAPID_PRIVATE_KEY: required(),
     CA_FILE: optional,
     ALLOWED_HOSTS: optional,
+    ALLOWED_ADDRESSES: optional,
   }),
 } as const;
 
@@ -275,6 +278,12 @@ function buildSettings(
     }
     case 'webpush': {
       const caCertPem = readOptionalFile(str('CA_FILE'), `${prefix}CA_FILE`, problems);
+      const allowedAddresses = commaList(str('ALLOWED_ADDRESSES'));
+      for (const problem of allowedAddresses?.map(cidrProblem).filter(Boolean) ?? []) {
+        problems.push(
+          `${prefix}ALLOWED_ADDRESSES: ${problem}; give CIDR ranges like 127.0.0.1/32 (provider "${id}")`,
+        );
+      }
       if (problems.length > problemCount) return undefined;
       return {
         ...common,
@@ -283,13 +292,18 @@ function buildSettings(
         vapidPublicKey: str('VAPID_PUBLIC_KEY')!,
         vapidPrivateKey: str('VAPID_PRIVATE_KEY')!,
         caCertPem,
-        allowedHosts: str('ALLOWED_HOSTS')
-          ?.split(',')
-          .map((h) => h.trim())
-          .filter(Boolean),
+        allowedHosts: commaList(str('ALLOWED_HOSTS')),
+        allowedAddresses,
       };
     }
   }
+}
+
+function commaList(raw: string | undefined): string[] | undefined {
+  return raw
+    ?.split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 }
 
 const RATE_WINDOWS_MS: Readonly<Record<string, number>> = { s: 1000, min: 60_000, h: 3_600_000 };

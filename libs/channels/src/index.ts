@@ -16,6 +16,7 @@ export {
   type LogAdapterOptions,
   type LoggedSend,
 } from './adapters/log.adapter';
+export { cidrProblem } from './address-guard';
 export { describeSms, type SmsEncoding, type SmsEnvelope } from './content/sms-encoding';
 export {
   ChannelRouter,

@@ -29,6 +29,7 @@ describe('public API', () => {
         'TRACE_DECISIONS',
         'buildReceipt',
         'channelSchema',
+        'checkPushEndpoint',
         'contentSchema',
         'decodeProfileEvent',
         'decodeSendCommand',

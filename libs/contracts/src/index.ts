@@ -45,6 +45,9 @@ export type {
   TraceEntry,
 } from './delivery-receipt';
 
+export { checkPushEndpoint } from './push-endpoint';
+export type { PushEndpointCheck } from './push-endpoint';
+
 export { REJECTION_CODES, decodeSendCommand, validateSendCommand } from './decode';
 export type { DecodeOptions, DecodeResult, Rejection, RejectionCode } from './decode';
 export type { ValidationProblem } from './problems';

@@ -60,6 +60,25 @@ describe('decodeProfileEvent', () => {
       'SCHEMA_VIOLATION',
       'E.164',
     ],
+    [
+      'a push endpoint that url.parse reads as another host',
+      'cust-1',
+      encode({
+        ...upsert,
+        profile: {
+          webPushSubscriptions: [
+            {
+              subscription: {
+                endpoint: 'https://127.0.0.1;.push.apple.com/x',
+                keys: { p256dh: 'BNcRdreALRFXTkOO', auth: 'tBHItJI5svbpez7KI4CCXg' },
+              },
+            },
+          ],
+        },
+      }),
+      'SCHEMA_VIOLATION',
+      'lowercase DNS name',
+    ],
   ])('rejects %s', (_name, key, value, code, words) => {
     const result = decodeProfileEvent(key, value, { maxBytes: 65536 });
     expect(result.ok).toBe(false);

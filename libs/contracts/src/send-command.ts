@@ -7,6 +7,7 @@ import {
   stringRecord,
   unlessMissing,
 } from './primitives';
+import { checkPushEndpoint } from './push-endpoint';
 
 /**
  * SendCommand v1: what an upstream producer puts on the send topic, or on the priority lane topic
@@ -65,8 +66,15 @@ export const webPushSubscriptionSchema = z.strictObject({
     .url({
       protocol: /^https$/,
       error: unlessMissing('must be an https:// URL (the push service endpoint)'),
+      // One problem per endpoint: a refused URL is not also checked for its host.
+      abort: true,
     })
     .max(2048)
+    // The gateway calls this URL: its host must read the same to every URL parser (push-endpoint.ts).
+    .superRefine((endpoint, ctx) => {
+      const checked = checkPushEndpoint(endpoint);
+      if (!checked.ok) ctx.addIssue({ code: 'custom', message: checked.problem });
+    })
     .meta({ pattern: '^https://' }),
   keys: z.strictObject({ p256dh: base64Url(), auth: base64Url() }),
   // Browsers' PushSubscription.toJSON() emits null here when the subscription never expires.

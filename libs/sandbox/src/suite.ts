@@ -130,7 +130,9 @@ export class SandboxSuite {
       PROVIDER_WEBPUSH_VAPID_PUBLIC_KEY: this.credentials.vapid.publicKey,
       PROVIDER_WEBPUSH_VAPID_PRIVATE_KEY: this.credentials.vapid.privateKey,
       PROVIDER_WEBPUSH_CA_FILE: this.caFile,
-      PROVIDER_WEBPUSH_ALLOWED_HOSTS: '127.0.0.1',
+      PROVIDER_WEBPUSH_ALLOWED_HOSTS: 'localhost',
+      // The fake push service is on loopback, which the gateway refuses unless told otherwise.
+      PROVIDER_WEBPUSH_ALLOWED_ADDRESSES: '127.0.0.1/32',
     };
   }
 

@@ -112,6 +112,70 @@ describe('ContentRenderer with the shipped templates', () => {
   });
 });
 
+describe('ContentRenderer checks what a template renders', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'templates-'));
+  writeFileSync(
+    join(dir, 'promo.json'),
+    JSON.stringify({
+      email: { subject: 'Hello {{name}}', text: 'Hi' },
+      webpush: { title: 'Hello {{name}}', body: 'Hi', url: '{{link}}' },
+    }),
+  );
+  const renderer = new ContentRenderer(new TemplateRepository(dir), config());
+  const render = (channel: 'email' | 'webpush', data: Record<string, string>) =>
+    renderer.render(command({ template: { id: 'promo', data } }), channel);
+
+  it('passes content that keeps the rules', () => {
+    expect(render('webpush', { name: 'Lin', link: 'https://shop.example/1' }).content).toEqual({
+      title: 'Hello Lin',
+      body: 'Hi',
+      url: 'https://shop.example/1',
+    });
+  });
+
+  it.each([
+    [
+      'an http link',
+      'webpush',
+      { name: 'Lin', link: 'http://shop.example/1' },
+      'url: must be an https:// URL',
+    ],
+    ['a javascript: link', 'webpush', { name: 'Lin', link: 'javascript:alert(1)' }, 'url: must be'],
+    [
+      'a line break in a subject',
+      'email',
+      { name: 'Lin\r\nBcc: x@example.com', link: '' },
+      'subject: must not contain control characters',
+    ],
+    [
+      'a title over 256 characters',
+      'webpush',
+      { name: 'x'.repeat(300), link: 'https://a.example' },
+      'title: ',
+    ],
+  ] as const)(
+    'refuses %s with RENDERED_CONTENT_INVALID, quoting nothing',
+    (_name, channel, data, problem) => {
+      const error = thrownBy(() => render(channel, data));
+      expect(error).toBeInstanceOf(ContentError);
+      expect(error).toMatchObject({ code: 'RENDERED_CONTENT_INVALID' });
+      const { message } = error as ContentError;
+      expect(message).toContain(`template "promo" (default) renders ${channel} content`);
+      expect(message).toContain(problem);
+      for (const value of Object.values(data).filter(Boolean)) expect(message).not.toContain(value);
+    },
+  );
+});
+
+function thrownBy(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
+
 describe('TemplateRepository', () => {
   it('stops start-up naming every broken file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'templates-'));

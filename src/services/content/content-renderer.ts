@@ -9,6 +9,7 @@ import {
   type CompiledText,
 } from '../../repositories/template.repository';
 import { localeFallbacks } from './locale-fallback';
+import { checkRenderedContent } from './rendered-content';
 
 export const CONTENT_ERROR_CODES = [
   'NO_CONTENT',
@@ -16,6 +17,7 @@ export const CONTENT_ERROR_CODES = [
   'TEMPLATE_CHANNEL_MISSING',
   'TEMPLATE_DATA_MISSING',
   'SMS_TOO_LONG',
+  'RENDERED_CONTENT_INVALID',
 ] as const;
 export type ContentErrorCode = (typeof CONTENT_ERROR_CODES)[number];
 
@@ -105,7 +107,14 @@ export class ContentRenderer {
         fields[field] =
           typeof value === 'string' ? value : renderField(value, data, template.id, field);
       }
-      return { content: toChannelContent(channel, fields, data), locale };
+      const checked = checkRenderedContent(channel, toChannelFields(channel, fields, data));
+      if (!checked.ok) {
+        throw new ContentError(
+          'RENDERED_CONTENT_INVALID',
+          `template "${template.id}" (${locale}) renders ${channel} content that breaks the content rules: ${checked.problems.join('; ')}`,
+        );
+      }
+      return { content: checked.content, locale };
     }
     throw new ContentError(
       'TEMPLATE_CHANNEL_MISSING',
@@ -131,11 +140,11 @@ function renderField(
 }
 
 /** WhatsApp template parts name an approved template; its variables come from the data. */
-function toChannelContent(
+function toChannelFields(
   channel: Channel,
   fields: Readonly<Record<string, string>>,
   data: Readonly<Record<string, unknown>>,
-): ChannelContent {
+): Readonly<Record<string, unknown>> {
   if (channel === 'whatsapp' && typeof fields.templateName === 'string') {
     const variables = Object.fromEntries(
       Object.entries(data).map(([key, value]) => [
@@ -150,5 +159,5 @@ function toChannelContent(
     };
     return { template };
   }
-  return fields as unknown as ChannelContent;
+  return fields;
 }

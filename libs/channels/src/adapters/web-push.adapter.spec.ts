@@ -122,7 +122,8 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
       vapidPrivateKey: keys.privateKey,
       requestTimeoutMs: 3_000,
       caCertPem: fake.caCertPem,
-      pushServiceHosts: ['127.0.0.1'],
+      pushServiceHosts: ['localhost'],
+      allowedAddresses: ['127.0.0.1/32'],
       collapseCategories: ['delivery_eta'],
     };
     adapter = new WebPushAdapter(options);
@@ -177,7 +178,7 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
     expect(fake.requests.at(-1)?.headers['content-encoding']).toBe('aes128gcm');
 
     expect(acceptance).toMatchObject({ provider: 'webpush', providerMessageId: delivery.location });
-    expect(acceptance.providerMessageId).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/message\//);
+    expect(acceptance.providerMessageId).toMatch(/^https:\/\/localhost:\d+\/message\//);
   });
 
   it.each([
@@ -338,7 +339,7 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
         ...subscriber,
         subscription: {
           ...subscriber.subscription,
-          endpoint: `https://127.0.0.1:${port}/push/${subscriber.id}`,
+          endpoint: `https://localhost:${port}/push/${subscriber.id}`,
         },
       };
       const error = await rejection(adapter.send(push({}, gone)));
@@ -379,10 +380,6 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
       ['not JSON', () => 'not json'],
       ['no keys', () => JSON.stringify({ endpoint: good().endpoint })],
       [
-        'an http:// endpoint',
-        () => JSON.stringify({ ...good(), endpoint: good().endpoint.replace('https', 'http') }),
-      ],
-      [
         'a short p256dh',
         () => JSON.stringify({ ...good(), keys: { ...good().keys, p256dh: 'AAAA' } }),
       ],
@@ -397,6 +394,52 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
         vendorCode: 'INVALID_SUBSCRIPTION',
       });
       expect(fake.requests).toHaveLength(0);
+    });
+
+    const withEndpoint = (endpoint: string) =>
+      push({ address: JSON.stringify({ ...good(), endpoint }) });
+
+    it.each([
+      ['the url.parse bypass', 'https://127.0.0.1;.push.apple.com/x', 'lowercase DNS name'],
+      ['an http:// endpoint', 'http://localhost/x', 'lowercase DNS name'],
+      ['an IP literal', 'https://127.0.0.1/x', 'not an IP address'],
+      ['userinfo', 'https://web.push.apple.com@localhost/x', 'lowercase DNS name'],
+    ])('%s → invalid_recipient UNSAFE_ENDPOINT', async (_label, endpoint, why) => {
+      const defaults = adapterWith({ pushServiceHosts: ['.push.apple.com', 'localhost'] });
+      const error = await rejection(defaults.send(withEndpoint(endpoint)));
+      expect(error).toMatchObject({ kind: 'invalid_recipient', vendorCode: 'UNSAFE_ENDPOINT' });
+      expect(error.message).toContain(why);
+      expect(error.message).not.toContain('127.0.0.1');
+      expect(fake.requests).toHaveLength(0);
+    });
+
+    it('refuses a port other than 443 unless non-public addresses are allowed', async () => {
+      const production = adapterWith({ allowedAddresses: undefined });
+      const error = await rejection(production.send(push()));
+      expect(error).toMatchObject({ kind: 'invalid_recipient', vendorCode: 'UNSAFE_ENDPOINT' });
+      expect(error.message).toBe('webpush: the subscription endpoint names a port other than 443');
+      expect(fake.requests).toHaveLength(0);
+    });
+
+    it('refuses a host that resolves to loopback before connecting (PUSH_ADDRESS_REFUSED)', async () => {
+      // Allowing some other range keeps the sandbox's port usable while loopback stays refused.
+      const guarded = adapterWith({ allowedAddresses: ['192.0.2.0/24'] });
+      const error = await rejection(guarded.send(push()));
+      expect(error).toMatchObject({
+        kind: 'invalid_recipient',
+        vendorCode: 'PUSH_ADDRESS_REFUSED',
+      });
+      expect(error.message).toBe(
+        'webpush: not sent: the push service host resolves only to loopback addresses',
+      );
+      expect(fake.requests).toHaveLength(0);
+      expect(fake.deliveries()).toHaveLength(0);
+    });
+
+    it('sends to the normalised endpoint', async () => {
+      const endpoint = subscriber.subscription.endpoint.replace('/push/', '/push/x/../');
+      await adapter.send(withEndpoint(endpoint));
+      expect(fake.deliveries(subscriber.id)).toHaveLength(1);
     });
 
     it('refuses endpoints outside the push service hosts (SSRF guard)', async () => {

@@ -8,6 +8,8 @@ import {
   type RequestOptions,
   type Urgency,
 } from 'web-push';
+import { checkPushEndpoint } from '@omnigate/contracts';
+import { cidrList, cidrProblem, publicAddressLookup, RefusedAddressError } from '../address-guard';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
 import {
@@ -100,9 +102,17 @@ export interface WebPushAdapterOptions {
   /**
    * Hosts a subscription endpoint may point at; an entry starting with "." matches subdomains.
    * Subscriptions arrive from outside, so without this list the gateway would POST wherever a
-   * producer said (SSRF). Default: DEFAULT_PUSH_SERVICE_HOSTS; the sandbox adds "127.0.0.1".
+   * producer said (SSRF). Default: DEFAULT_PUSH_SERVICE_HOSTS; the sandbox sets "localhost".
    */
   readonly pushServiceHosts?: readonly string[];
+  /**
+   * Non-public addresses (CIDR ranges or single addresses) a push service may resolve to, e.g.
+   * "127.0.0.1/32" for the local sandbox. Default: none, so an endpoint whose host resolves to a
+   * loopback, private, link-local, CGNAT, multicast or unspecified address is refused before any
+   * connection. Setting it also lets endpoints name a port other than 443, as local push services
+   * listen on free ports.
+   */
+  readonly allowedAddresses?: readonly string[];
   /** Connections kept open per push service host (default 50). */
   readonly maxSockets?: number;
   /** Categories whose undelivered messages replace each other (the Topic header). */
@@ -168,9 +178,6 @@ function parseSubscription(address: string): PushSubscription | string {
   }
   const { endpoint } = value;
   const { p256dh, auth } = value.keys;
-  if (!URL.canParse(endpoint) || new URL(endpoint).protocol !== 'https:') {
-    return 'the subscription endpoint is not an https:// URL';
-  }
   const point = typeof p256dh === 'string' ? base64UrlBytes(p256dh) : undefined;
   if (typeof p256dh !== 'string' || point?.length !== 65 || point[0] !== 0x04) {
     return 'keys.p256dh is not an uncompressed P-256 public key';
@@ -181,8 +188,7 @@ function parseSubscription(address: string): PushSubscription | string {
   return { endpoint, keys: { p256dh, auth } };
 }
 
-function hostAllowed(hostname: string, allowed: readonly string[]): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+function hostAllowed(host: string, allowed: readonly string[]): boolean {
   return allowed.some((entry) => {
     const rule = entry.toLowerCase();
     return rule.startsWith('.') ? host.endsWith(rule) : host === rule;
@@ -209,6 +215,7 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
   private readonly agent: HttpsAgent;
   private readonly timeoutMs: number;
   private readonly pushServiceHosts: readonly string[];
+  private readonly anyPort: boolean;
   private readonly collapseCategories: ReadonlySet<string>;
 
   constructor(options: WebPushAdapterOptions) {
@@ -241,16 +248,24 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
       throw configurationError(providerId, 'vapidPublicKey does not belong to vapidPrivateKey');
     }
     requireRequestTimeout(providerId, options.requestTimeoutMs);
+    const allowedAddresses = options.allowedAddresses ?? [];
+    const addressProblem = allowedAddresses.map(cidrProblem).find(Boolean);
+    if (addressProblem) {
+      throw configurationError(providerId, `option "allowedAddresses": ${addressProblem}`);
+    }
     this.providerId = providerId;
     this.vapidDetails = { subject, publicKey, privateKey };
     this.timeoutMs = options.requestTimeoutMs;
     this.pushServiceHosts = options.pushServiceHosts ?? DEFAULT_PUSH_SERVICE_HOSTS;
+    this.anyPort = allowedAddresses.length > 0;
     this.collapseCategories = new Set(options.collapseCategories ?? []);
     this.agent = new HttpsAgent({
       keepAlive: true,
       maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
       // `ca` replaces Node's trust store, so keep the public roots next to the extra certificate.
       ca: options.caCertPem ? [...rootCertificates, options.caCertPem] : undefined,
+      // Every new connection checks the addresses it is about to use (no DNS rebinding gap).
+      lookup: publicAddressLookup(cidrList(allowedAddresses)),
     });
   }
 
@@ -264,8 +279,23 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
         vendorCode: 'INVALID_SUBSCRIPTION',
       });
     }
-    const endpointHost = new URL(subscription.endpoint).hostname;
-    if (!hostAllowed(endpointHost, this.pushServiceHosts)) {
+    // The contract checks this at intake too; stored profiles may predate that check.
+    const endpoint = checkPushEndpoint(subscription.endpoint);
+    if (!endpoint.ok) {
+      throw new ChannelError(`${provider}: the subscription endpoint ${endpoint.problem}`, {
+        kind: 'invalid_recipient',
+        provider,
+        vendorCode: 'UNSAFE_ENDPOINT',
+      });
+    }
+    if (endpoint.port !== undefined && endpoint.port !== 443 && !this.anyPort) {
+      throw new ChannelError(`${provider}: the subscription endpoint names a port other than 443`, {
+        kind: 'invalid_recipient',
+        provider,
+        vendorCode: 'UNSAFE_ENDPOINT',
+      });
+    }
+    if (!hostAllowed(endpoint.hostname, this.pushServiceHosts)) {
       // The host stays out of the message: it is part of the address.
       throw new ChannelError(
         `${provider}: the subscription endpoint is not on a known push service`,
@@ -290,7 +320,8 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     };
     try {
       const result = await withTimeout(
-        sendNotification(subscription, payload, options),
+        // The normalised href: what was checked is what web-push's url.parse reads.
+        sendNotification({ ...subscription, endpoint: endpoint.href }, payload, options),
         this.timeoutMs,
         () =>
           new ChannelError(
@@ -327,6 +358,14 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
       provider,
       (vendorCode, text) => new Error(`${vendorCode}: ${text}`),
     );
+    if (error instanceof RefusedAddressError) {
+      // The subscription points inside our network: a fault of this message, not of the provider.
+      return fail(
+        'invalid_recipient',
+        'PUSH_ADDRESS_REFUSED',
+        `not sent: the push service host resolves only to ${error.range} addresses`,
+      );
+    }
     if (error instanceof WebPushError) {
       const status = error.statusCode;
       const vendorCode = String(status);

@@ -101,7 +101,7 @@ describe('FakeWebPush', () => {
   it('mints subscriptions like a browser: HTTPS endpoint, P-256 key, 16-byte auth secret', () => {
     const { id, subscription } = subscriber;
     expect(subscription.endpoint).toBe(`${fake.url}/push/${id}`);
-    expect(subscription.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/push\//);
+    expect(subscription.endpoint).toMatch(/^https:\/\/localhost:\d+\/push\//);
     expect(subscription.expirationTime).toBeNull();
     const point = Buffer.from(subscription.keys.p256dh, 'base64url');
     expect(point).toHaveLength(65);

@@ -239,6 +239,14 @@ export class FakeWebPush extends FakeProviderServer {
   }
 
   /**
+   * Named by host name, as real push services are: the gateway refuses endpoints whose host is an
+   * IP literal, so on 127.0.0.1 the fake calls itself localhost (its certificate names both).
+   */
+  override get url(): string {
+    return super.url.replace('https://127.0.0.1:', 'https://localhost:');
+  }
+
+  /**
    * Subscribes a pretend browser. With `applicationServerKey` (base64url, as passed to
    * `pushManager.subscribe`) only pushes signed with that VAPID key are accepted (others: 403).
    */
