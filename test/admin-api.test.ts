@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { SandboxSuite } from '@omnigate/sandbox';
+import { SandboxSuite, sandboxTls } from '@omnigate/sandbox';
 import { adminApiKeys, seedCustomerWithMessage } from './support/admin';
 import { gatewayEnv } from './support/env';
 import { GatewayProcess } from './support/gateway';
@@ -13,7 +13,9 @@ import { until } from './support/wait';
  * The admin API against the built gateway, the real broker, PostgreSQL, Redis and the provider
  * sandbox: every route refuses bad credentials and low roles, viewers never see whole contacts,
  * and a resend goes through the normal pipeline to the sandbox, is linked and audited, and
- * respects opt-outs unless an admin overrides them.
+ * respects opt-outs unless an admin overrides them. An agent names a contact by its index on the
+ * profile and learns nothing from typing one; dry runs and unmasked reads are audited; repeated
+ * bad credentials from one address get 429.
  */
 const kafka = testKafka();
 const schema = uniqueSchema();
@@ -92,7 +94,8 @@ async function call(
 
 beforeAll(async () => {
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
-  jwks = createServer((_req, res) => {
+  // The JWKS URL must be https; the gateway trusts the sandbox certificate via NODE_EXTRA_CA_CERTS.
+  jwks = createServer(await sandboxTls(), (_req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ keys: [jwk] }));
   });
@@ -107,11 +110,16 @@ beforeAll(async () => {
       DATABASE_URL,
       DATABASE_SCHEMA: schema,
       REDIS_URL,
+      NODE_EXTRA_CA_CERTS: suite.caFile,
       ADMIN_API_KEYS: apiKeys.env,
-      ADMIN_OIDC_JWKS_URL: `http://127.0.0.1:${jwksPort}/jwks.json`,
+      ADMIN_OIDC_JWKS_URL: `https://127.0.0.1:${jwksPort}/jwks.json`,
       ADMIN_OIDC_ISSUER: ISSUER,
       ADMIN_OIDC_AUDIENCE: AUDIENCE,
+      ADMIN_OIDC_MAX_TOKEN_AGE_SECONDS: '3600',
       ADMIN_RESENDS_PER_CUSTOMER_PER_HOUR: '5',
+      ADMIN_DRY_RUNS_PER_CUSTOMER_PER_HOUR: '20',
+      // Above the 401s the route checks cause in a minute; the last test runs into it on purpose.
+      ADMIN_AUTH_FAILURES_PER_MINUTE: '100',
       // A provider failure is retried within a second, so a retried resend settles quickly.
       RETRY_BASE_DELAY_MS: '200',
       SCHEDULER_POLL_MS: '200',
@@ -204,6 +212,8 @@ describe('admin API authentication and roles', () => {
       () => jwt(claims('admin'), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
     ],
     ['a JWT without a role', () => jwt(claims('admin', { omnigate_role: undefined }))],
+    ['a JWT issued too long ago', () => jwt(claims('admin', { iat: now() - 7200 }))],
+    ['a JWT without iat', () => jwt(claims('admin', { iat: undefined }))],
   ];
 
   for (const route of routes) {
@@ -256,17 +266,29 @@ describe('admin API reads', () => {
       for (const text of [customer.text, timeline.text]) {
         for (const contact of wholeContacts) expect(text).not.toContain(contact);
       }
-      expect(customer.text).toContain('+1415•••0142');
-      expect(customer.text).toContain('l•••@example.com');
+      expect(customer.text).toContain('+1 ••••••••42');
+      expect(customer.text).toContain('l•••@e•••.com');
+      expect(customer.text).not.toContain('4155');
       expect(customer.json).toMatchObject({ masked: true });
     }
   });
 
-  it('shows an admin the contacts whole', async () => {
+  it('shows an admin the contacts whole, and audits the read', async () => {
     const customer = await call('GET', `/admin/v1/customers/${customerId}`, secrets.admin);
     expect(customer.text).toContain(PHONE);
     expect(customer.text).toContain(EMAIL);
     expect(customer.json).toMatchObject({ masked: false });
+    const audit = await call('GET', '/admin/v1/audit?limit=5', secrets.admin);
+    expect(audit.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: 'key-admin',
+          action: 'read_unmasked',
+          customerId,
+          details: { what: 'profile' },
+        }),
+      ]),
+    );
   });
 
   it('lists messages by customer, with a cursor over pages', async () => {
@@ -482,14 +504,58 @@ describe('admin resend', () => {
     }
   });
 
-  it('lets only an admin send to an address the customer never gave', async () => {
-    const agent = await call('POST', resendPath(), secrets.agent, {
-      reason: 'send to the new address',
-      channel: 'email',
-      contact: 'someone.else@example.com',
+  it('lets an agent name a contact only by its index, so a guess tells nothing', async () => {
+    // A right and a wrong guess of the customer's number get the same refusal, before any lookup.
+    const guesses = await Promise.all(
+      [PHONE, '+14155550199'].map((contact) =>
+        call('POST', resendPath(), secrets.agent, {
+          reason: 'is this the customer number?',
+          channel: 'sms',
+          contact,
+          dryRun: true,
+        }),
+      ),
+    );
+    expect(guesses.map((g) => g.status)).toEqual([403, 403]);
+    expect(guesses[0]?.text).toBe(guesses[1]?.text);
+
+    const byIndex = await call('POST', resendPath(), secrets.agent, {
+      reason: 'resend to the first number on file',
+      channel: 'sms',
+      contactIndex: 0,
       dryRun: true,
     });
-    expect(agent.status).toBe(403);
+    expect(byIndex.status).toBe(200);
+    expect(byIndex.json).toMatchObject({ decision: 'send', channel: 'sms' });
+    const missing = await call('POST', resendPath(), secrets.agent, {
+      reason: 'resend to the third number on file',
+      channel: 'sms',
+      contactIndex: 2,
+      dryRun: true,
+    });
+    expect(missing.status).toBe(422);
+    expect(missing.text).not.toContain(PHONE);
+
+    // The dry run is in the audit log, with the index it named.
+    const audit = await call('GET', '/admin/v1/audit?limit=10', secrets.admin);
+    expect(audit.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: 'key-agent',
+          action: 'dry_run',
+          messageId: originalId,
+          customerId,
+          reason: 'resend to the first number on file',
+          details: expect.objectContaining({
+            channel: 'sms',
+            contactIndex: 0,
+            decision: 'send',
+          }) as unknown,
+        }),
+      ]),
+    );
+
+    // An admin may still type a new address (audited masked); nothing is compared with the profile.
     const admin = await call('POST', resendPath(), secrets.admin, {
       reason: 'send to the new address',
       channel: 'email',
@@ -533,5 +599,35 @@ describe('admin resend', () => {
     expect(statuses).toEqual([202, 202, 429]);
     expect(last?.type).toContain('application/problem+json');
     expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('limits dry runs per customer with their own 429', async () => {
+    let last: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i <= 20 && last?.status !== 429; i += 1) {
+      last = await call('POST', resendPath(), secrets.agent, {
+        reason: `dry run number ${i}`,
+        channel: 'email',
+        dryRun: true,
+      });
+    }
+    expect(last?.status).toBe(429);
+    expect(String(last?.json.detail)).toContain('dry runs');
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
+describe('admin sign-in throttle', () => {
+  it('answers 429 to an address after repeated bad credentials, even with a good one', async () => {
+    let last: Awaited<ReturnType<typeof call>> | undefined;
+    const statuses = new Set<number>();
+    for (let i = 0; i <= 100 && last?.status !== 429; i += 1) {
+      last = await call('GET', '/admin/v1/me', randomBytes(24).toString('base64url'));
+      statuses.add(last.status);
+    }
+    expect([...statuses].sort()).toEqual([401, 429]);
+    expect(last?.type).toContain('application/problem+json');
+    const good = await call('GET', '/admin/v1/me', secrets.admin);
+    expect(good.status).toBe(429);
+    expect(Number(good.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });

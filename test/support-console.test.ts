@@ -168,7 +168,7 @@ describe('support console', () => {
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('link', { name: originalId }).waitFor({ state: 'visible' });
     const profile = page.locator('#profile');
-    await seeText(profile, '+1415•••0177');
+    await seeText(profile, '+1 ••••••••77');
     await seeText(profile, 'WhatsApp (all categories)');
     expect(await page.content()).not.toContain(PHONE);
     expect(await page.content()).not.toContain(EMAIL);
@@ -214,6 +214,10 @@ describe('support console', () => {
   it('resends on email after the preview and follows it until it is sent', async () => {
     const mailsBefore = suite.sendgrid.acceptedMails.length;
     await page.getByLabel('Resend on channel').selectOption('email');
+    // The agent picks the contact from the profile's masked list; the console sends its index.
+    const contacts = page.getByLabel("Contact on the customer's profile");
+    await seeText(contacts, 'a•••@e•••.com');
+    await contacts.selectOption({ label: 'a•••@e•••.com' });
     await page.getByRole('button', { name: 'Preview (dry run)' }).click();
     await seeText(page.locator('#dry-run-result'), 'would send on Email');
     await page.getByRole('button', { name: 'Resend now' }).click();

@@ -23,6 +23,8 @@ describe('admin configuration', () => {
       oidc: undefined,
       ratePerMinute: 120,
       resendsPerCustomerPerHour: 5,
+      dryRunsPerCustomerPerHour: 30,
+      authFailuresPerMinute: 10,
       bodyLimitBytes: 16384,
     });
   });
@@ -56,5 +58,30 @@ describe('admin configuration', () => {
     }).join('\n');
     expect(problems).toMatch(/ADMIN_API_KEYS:/);
     expect(problems).toMatch(/set all three or none/);
+  });
+
+  it('names a JWKS URL that is not https and a bad maximum token age', () => {
+    const problems = problemsOf({
+      ADMIN_OIDC_JWKS_URL: 'http://idp.test/jwks.json',
+      ADMIN_OIDC_ISSUER: 'https://idp.test',
+      ADMIN_OIDC_AUDIENCE: 'omnigate-admin',
+      ADMIN_OIDC_MAX_TOKEN_AGE_SECONDS: 'soon',
+      ADMIN_AUTH_FAILURES_PER_MINUTE: '0',
+    }).join('\n');
+    expect(problems).toMatch(/ADMIN_OIDC_JWKS_URL.*https/);
+    expect(problems).toMatch(/ADMIN_OIDC_MAX_TOKEN_AGE_SECONDS/);
+    expect(problems).toMatch(/ADMIN_AUTH_FAILURES_PER_MINUTE/);
+  });
+
+  it('reads the maximum token age into the OIDC settings', () => {
+    const loaded = loadConfig({
+      ...base,
+      ADMIN_OIDC_JWKS_URL: 'https://idp.test/jwks.json',
+      ADMIN_OIDC_ISSUER: 'https://idp.test',
+      ADMIN_OIDC_AUDIENCE: 'omnigate-admin',
+      ADMIN_OIDC_MAX_TOKEN_AGE_SECONDS: '900',
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+    expect(loaded.config.admin.oidc?.maxTokenAgeSeconds).toBe(900);
   });
 });

@@ -36,7 +36,8 @@ export const adminEnvironmentShape = {
   ADMIN_API_KEYS: z.string().trim().optional(),
   ADMIN_API_KEYS_FILE: z.string().trim().optional(),
   ADMIN_OIDC_JWKS_URL: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    // Plain http would let anyone on the path swap in their own keys and sign tokens for any role.
+    .url({ protocol: /^https$/, error: 'must be an https URL' })
     .optional()
     .or(z.literal('')),
   ADMIN_OIDC_ISSUER: z.string().trim().optional(),
@@ -61,8 +62,12 @@ export const adminEnvironmentShape = {
       return list;
     }),
   ADMIN_OIDC_ROLE_CLAIM: z.string().trim().min(1).default('omnigate_role'),
+  /** Off when unset; when set, a token must carry iat no older than this many seconds. */
+  ADMIN_OIDC_MAX_TOKEN_AGE_SECONDS: positive(0, 604800),
   ADMIN_RATE_LIMIT_PER_MINUTE: positive(120, 100000),
   ADMIN_RESENDS_PER_CUSTOMER_PER_HOUR: positive(5, 10000),
+  ADMIN_DRY_RUNS_PER_CUSTOMER_PER_HOUR: positive(30, 10000),
+  ADMIN_AUTH_FAILURES_PER_MINUTE: positive(10, 10000),
   ADMIN_BODY_LIMIT_BYTES: positive(16384, 1048576),
 };
 
@@ -75,10 +80,15 @@ export interface AdminConfig {
         readonly audience: string;
         readonly algorithms: readonly string[];
         readonly roleClaim: string;
+        /** Seconds; undefined when tokens of any age (within exp) are accepted. */
+        readonly maxTokenAgeSeconds: number | undefined;
       }
     | undefined;
   readonly ratePerMinute: number;
   readonly resendsPerCustomerPerHour: number;
+  readonly dryRunsPerCustomerPerHour: number;
+  /** Failed authentications a minute from one source address before it is refused with 429. */
+  readonly authFailuresPerMinute: number;
   readonly bodyLimitBytes: number;
 }
 
@@ -119,10 +129,13 @@ export function loadAdminConfig(e: AdminEnvironment, problems: string[]): AdminC
             audience: e.ADMIN_OIDC_AUDIENCE ?? '',
             algorithms: e.ADMIN_OIDC_ALGORITHMS,
             roleClaim: e.ADMIN_OIDC_ROLE_CLAIM,
+            maxTokenAgeSeconds: e.ADMIN_OIDC_MAX_TOKEN_AGE_SECONDS || undefined,
           }
         : undefined,
     ratePerMinute: e.ADMIN_RATE_LIMIT_PER_MINUTE,
     resendsPerCustomerPerHour: e.ADMIN_RESENDS_PER_CUSTOMER_PER_HOUR,
+    dryRunsPerCustomerPerHour: e.ADMIN_DRY_RUNS_PER_CUSTOMER_PER_HOUR,
+    authFailuresPerMinute: e.ADMIN_AUTH_FAILURES_PER_MINUTE,
     bodyLimitBytes: e.ADMIN_BODY_LIMIT_BYTES,
   };
 }

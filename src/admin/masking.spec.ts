@@ -31,15 +31,19 @@ const profile: CustomerProfile = {
 };
 
 describe('contact masking', () => {
-  it('keeps the country and area code and the last four digits of a phone', () => {
-    expect(maskPhone('+14155550142')).toBe('+1415•••0142');
-    expect(maskPhone('+4930901820')).toBe('+4930•••1820');
-    expect(maskPhone('+123')).toBe('+•••');
+  it('keeps the country calling code and the last two digits of a phone', () => {
+    expect(maskPhone('+14155550142')).toBe('+1 ••••••••42');
+    expect(maskPhone('+447700900189')).toBe('+44 ••••••••89');
+    expect(maskPhone('+4930901820')).toBe('+49 ••••••20');
+    expect(maskPhone('+123')).toBe('•••');
+    expect(maskPhone('not a number')).toBe('•••');
   });
 
-  it('keeps the first letter and the domain of an email', () => {
-    expect(maskEmail('li.wei@example.com')).toBe('l•••@example.com');
-    expect(maskEmail('broken')).toBe('b•••');
+  it('keeps the first letters of the mailbox and the domain, and the top-level domain', () => {
+    expect(maskEmail('li.wei@example.com')).toBe('l•••@e•••.com');
+    expect(maskEmail('ana@mail.example.co.uk')).toBe('a•••@m•••.uk');
+    expect(maskEmail('broken')).toBe('•••');
+    expect(maskEmail('x@localhost')).toBe('x•••@•••');
   });
 
   it('shortens push tokens and endpoints', () => {
@@ -63,8 +67,9 @@ describe('contact masking', () => {
     ]) {
       expect(text).not.toContain(secret);
     }
-    expect(text).toContain('+1415•••0142');
-    expect(text).toContain('l•••@example.com');
+    expect(text).toContain('+1 ••••••••42');
+    expect(text).toContain('l•••@e•••.com');
+    for (const revealing of ['4155', '0142', '@example']) expect(text).not.toContain(revealing);
   });
 
   it('shows an admin everything', () => {
@@ -73,7 +78,7 @@ describe('contact masking', () => {
 
   it('masks a command recipient the same way', () => {
     expect(maskRecipient({ phone: '+14155550142', email: 'li.wei@example.com' }, 'viewer')).toEqual(
-      { phone: '+1415•••0142', email: 'l•••@example.com' },
+      { phone: '+1 ••••••••42', email: 'l•••@e•••.com' },
     );
   });
 });

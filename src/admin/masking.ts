@@ -1,25 +1,41 @@
 import type { Recipient } from '@omnigate/contracts';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type { AdminRole } from './auth/roles';
 import type { CustomerProfile } from '../services/policy/model';
 
 /*
- * Contact masking for the admin API. Viewers and agents see enough to tell contacts apart and
- * confirm one with a customer on the phone (+1415•••0142, l•••@example.com), never enough to
- * write to them; admins see them whole.
+ * Contact masking for the admin API. Viewers and agents see just enough to tell a customer's
+ * contacts apart and confirm one on the phone ("the UK number ending 42"), never enough to write
+ * to them or to match them against a list; admins see them whole.
  */
 
 const DOTS = '•••';
+const DOT = '•';
 
+/**
+ * The country calling code and the last two digits: `+44 ••••••••42`. The area code is hidden
+ * too, since with it four digits narrow a number to a handful of people.
+ */
 export function maskPhone(phone: string): string {
-  if (phone.length <= 6) return `${phone.slice(0, 1)}${DOTS}`;
-  const head = phone.length >= 11 ? 5 : 3;
-  return `${phone.slice(0, head)}${DOTS}${phone.slice(-4)}`;
+  const parsed = parsePhoneNumberFromString(phone);
+  const digits = phone.replace(/\D/g, '');
+  if (!parsed || digits.length < 6) return DOTS;
+  const national = String(parsed.nationalNumber);
+  return `+${parsed.countryCallingCode} ${DOT.repeat(Math.max(national.length - 2, 3))}${national.slice(-2)}`;
 }
 
+/**
+ * The first character of the mailbox and of the domain, and the top-level domain:
+ * `l•••@e•••.com`. A whole domain can name the customer's employer; the first letters still tell
+ * gmail from outlook when confirming an address with the customer.
+ */
 export function maskEmail(email: string): string {
   const at = email.lastIndexOf('@');
-  if (at < 1) return `${email.slice(0, 1)}${DOTS}`;
-  return `${email.slice(0, 1)}${DOTS}${email.slice(at)}`;
+  if (at < 1) return DOTS;
+  const domain = email.slice(at + 1);
+  const dot = domain.lastIndexOf('.');
+  const maskedDomain = dot < 1 ? DOTS : `${domain.slice(0, 1)}${DOTS}${domain.slice(dot)}`;
+  return `${email.slice(0, 1)}${DOTS}@${maskedDomain}`;
 }
 
 /** Push tokens are bearer credentials for the device: keep a few characters to tell them apart. */

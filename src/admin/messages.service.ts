@@ -9,6 +9,7 @@ import {
   type MessageDetail,
   type MessageSummary,
 } from './admin-messages.repository';
+import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
 import { maskRecipient, shouldMask } from './masking';
 import { scrubContacts } from '../services/policy/scrub-contacts';
@@ -46,6 +47,7 @@ export class AdminMessagesService {
     private readonly log: MessageLogRepository,
     private readonly outbox: ReceiptOutboxRepository,
     private readonly processing: MessageProcessingService,
+    private readonly audit: AdminAuditRepository,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -87,6 +89,18 @@ export class AdminMessagesService {
           'admin timeline: the sealed command could not be opened',
         );
       }
+    }
+    if (command?.recipient && !shouldMask(caller.role)) {
+      // Whole contacts read by a person: audited, like an unmasked profile.
+      await this.audit.record({
+        actorId: caller.id,
+        actorRole: caller.role,
+        action: 'read_unmasked',
+        messageId,
+        customerId: message.customerId,
+        reason: "read a message's recipient with contacts unmasked",
+        details: { what: 'timeline' },
+      });
     }
     return {
       message,

@@ -41,13 +41,13 @@ const problemResponses = (codes: readonly number[]): JsonObject =>
 
 const PROBLEM_WORDS: Record<number, string> = {
   400: 'Invalid request (the detail names each bad field)',
-  401: 'No valid credential (missing, unknown, expired or for another audience)',
+  401: 'No valid credential (missing, unknown, expired, too old or for another audience)',
   403: 'The caller role is below the route minimum',
   404: 'Not found',
   409: 'Refused: the customer opted out of the channel (an admin may override, audited)',
   413: 'Body too large',
   422: 'The message cannot be resent as asked',
-  429: 'Rate limited; see Retry-After',
+  429: 'Rate limited (requests, resends, dry runs, or failed sign-ins from the address); see Retry-After',
 };
 
 const json = (schema: JsonObject, description: string): JsonObject => ({
@@ -102,7 +102,7 @@ export function adminOpenApiDocument(): JsonObject {
       '/admin/v1/messages/{id}/resend': {
         post: {
           summary: 'Resend a message as a new one linked by resendOf (or dry-run the decision)',
-          description: `${roleNote('agent')} overrideCaps, overrideOptOut and a contact not already known need admin. Limited per customer per hour.`,
+          description: `${roleNote('agent')} The contact is chosen by contactIndex among the profile's contacts for the channel; a typed contact, overrideCaps and overrideOptOut need admin. Resends and dry runs are audited and limited per customer per hour, each with its own limit.`,
           parameters: [pathId('id')],
           requestBody: {
             required: true,
@@ -123,7 +123,7 @@ export function adminOpenApiDocument(): JsonObject {
             ),
             '200': json(
               { $ref: '#/components/schemas/DryRunDecision' },
-              'Dry run: what a resend would do now; nothing sent, counted or audited',
+              'Dry run: what a resend would do now; nothing sent or counted against a cap; audited',
             ),
             ...problemResponses([...common, 404, 409, 413, 422]),
           },
@@ -135,14 +135,17 @@ export function adminOpenApiDocument(): JsonObject {
           description: roleNote('viewer'),
           parameters: [pathId('customerId')],
           responses: {
-            '200': json({ type: 'object' }, 'The profile, masked below admin'),
+            '200': json(
+              { type: 'object' },
+              'The profile, masked below admin; an admin reading it unmasked is audited',
+            ),
             ...problemResponses([...common, 404]),
           },
         },
       },
       '/admin/v1/audit': {
         get: {
-          summary: 'The audit log of resends and overrides, newest first',
+          summary: 'The audit log of resends, dry runs, overrides and unmasked reads, newest first',
           description: roleNote('admin'),
           parameters: queryParameters(auditQuerySchema),
           responses: {

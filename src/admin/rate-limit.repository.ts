@@ -15,6 +15,8 @@ export interface WindowVerdict {
  */
 export interface RateLimitStore {
   hit(bucket: string, limit: number, windowMs: number, now: number): Promise<WindowVerdict>;
+  /** Where the bucket stands without counting a hit (e.g. failures so far, before trying again). */
+  peek(bucket: string, limit: number, windowMs: number, now: number): Promise<WindowVerdict>;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,12 @@ export class RedisRateLimitStore implements RateLimitStore {
     return verdict(count, limit, (window + 1) * windowMs - now);
   }
 
+  async peek(bucket: string, limit: number, windowMs: number, now: number): Promise<WindowVerdict> {
+    const window = Math.floor(now / windowMs);
+    const count = Number((await this.redis.get(`${this.prefix}:${bucket}:${window}`)) ?? 0);
+    return verdict(count, limit, (window + 1) * windowMs - now);
+  }
+
   async close(): Promise<void> {
     await this.redis.quit();
   }
@@ -52,6 +60,13 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const count = current?.window === window ? current.count + 1 : 1;
     this.counts.set(bucket, { window, count });
     if (this.counts.size > 10000) this.evict(window, windowMs);
+    return Promise.resolve(verdict(count, limit, (window + 1) * windowMs - now));
+  }
+
+  peek(bucket: string, limit: number, windowMs: number, now: number): Promise<WindowVerdict> {
+    const window = Math.floor(now / windowMs);
+    const current = this.counts.get(bucket);
+    const count = current?.window === window ? current.count : 0;
     return Promise.resolve(verdict(count, limit, (window + 1) * windowMs - now));
   }
 

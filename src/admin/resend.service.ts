@@ -67,7 +67,11 @@ export interface DryRunDecision {
  * caps, preferences and breakers. The new command is claimed in the message log under the audit
  * record's id, then run in the background; the caller gets 202 at once. A dry run asks the pure
  * planner and reads the caps and breakers as they are now: no provider request, no message, no
- * count against a cap, no audit record.
+ * count against a cap; it is audited and has its own per-customer limit.
+ *
+ * The contact is named by its index on the stored profile (the customer view lists them masked),
+ * never by a typed value for an agent: otherwise a dry run would tell whether a guessed number or
+ * address is the customer's.
  */
 @Injectable()
 export class ResendService {
@@ -94,56 +98,75 @@ export class ResendService {
     if ((body.overrideCaps === true || body.overrideOptOut === true) && caller.role !== 'admin') {
       throw forbidden('overrideCaps and overrideOptOut need the admin role');
     }
-    if (body.contact !== undefined && body.channel === undefined) {
+    // Refused before anything is looked up, whatever the value: a typed address must never tell
+    // an agent whether it belongs to the customer.
+    if (body.contact !== undefined && caller.role !== 'admin') {
+      throw forbidden(
+        "only an admin may type a contact; choose one of the customer's contacts with contactIndex",
+      );
+    }
+    if (body.contact !== undefined && body.contactIndex !== undefined) {
+      throw unprocessable('contact-or-index', 'give contact or contactIndex, not both');
+    }
+    if ((body.contact !== undefined || body.contactIndex !== undefined) && !body.channel) {
       throw unprocessable('contact-needs-channel', 'a contact needs the channel it is for');
     }
     const original = await this.log.get(messageId);
     if (!original) throw notFound(`no message ${messageId}`);
     const originalCommand = this.processing.open(original);
-    const profile = await this.profiles.get(originalCommand.customerId);
-    if (body.contact !== undefined && body.channel !== undefined) {
-      const known = knownContact(body.channel, body.contact, originalCommand, profile);
-      if (!known && caller.role !== 'admin') {
-        throw forbidden(
-          `the contact is not on the customer's profile or the original command; only an admin may send to a new ${body.channel} address`,
-        );
-      }
-    }
-    const command = this.buildCommand(originalCommand, body, profile);
     const now = this.clock.now();
+    if (body.dryRun === true) {
+      await this.refuseOverLimit(
+        `dry-run:${originalCommand.customerId}`,
+        this.config.admin.dryRunsPerCustomerPerHour,
+        `customer ${originalCommand.customerId} has had ${this.config.admin.dryRunsPerCustomerPerHour} dry runs this hour already`,
+        now,
+      );
+    }
+    const profile = await this.profiles.get(originalCommand.customerId);
+    const command = this.buildCommand(originalCommand, body, profile);
     const overrides: PlanOverrides = {
       ...(body.overrideOptOut === true && { ignoreOptOut: true }),
       ...(body.overrideCaps === true && { ignoreCaps: true }),
     };
     const planned = this.plan(command, profile, now, {});
     const optedOut = optOutRefusal(planned, body.channel);
-    if (optedOut !== undefined && body.overrideOptOut !== true) {
+    const refusedOptOut = optedOut !== undefined && body.overrideOptOut !== true;
+    if (body.dryRun === true) {
+      const decision = refusedOptOut
+        ? undefined
+        : await this.dryRun(messageId, command, this.plan(command, profile, now, overrides), body);
+      // Audited like a resend: a dry run reads caps, breakers and which contact the index names.
+      await this.audit.record({
+        actorId: caller.id,
+        actorRole: caller.role,
+        action: 'dry_run',
+        messageId,
+        customerId: command.customerId,
+        reason: body.reason,
+        details: {
+          ...contactDetails(body),
+          overrides: overridesUsed(body),
+          decision: decision?.decision ?? 'opted-out',
+        },
+      });
+      if (decision) return decision;
+    }
+    if (optedOut !== undefined && refusedOptOut) {
       throw conflict('opted-out', optedOut, {
         hint: 'an admin may resend anyway with overrideOptOut: true (audited)',
       });
     }
-    if (body.dryRun === true) {
-      return this.dryRun(messageId, command, this.plan(command, profile, now, overrides), body);
-    }
 
     const limit = this.config.admin.resendsPerCustomerPerHour;
-    const verdict = await this.limits.hit(
+    await this.refuseOverLimit(
       `resend:${command.customerId}`,
       limit,
-      3600000,
-      now.getTime(),
+      `customer ${command.customerId} has had ${limit} resends this hour already`,
+      now,
     );
-    if (!verdict.allowed) {
-      throw tooManyRequests(
-        `customer ${command.customerId} has had ${limit} resends this hour already`,
-        verdict.retryAfterSeconds,
-      );
-    }
 
-    const usedOverrides = [
-      ...(body.overrideOptOut === true ? ['optOut'] : []),
-      ...(body.overrideCaps === true ? ['caps'] : []),
-    ];
+    const usedOverrides = overridesUsed(body);
     const auditId = await this.audit.record({
       actorId: caller.id,
       actorRole: caller.role,
@@ -153,8 +176,7 @@ export class ResendService {
       reason: body.reason,
       details: {
         newMessageId: command.id,
-        channel: body.channel ?? null,
-        contact: body.contact === undefined ? null : maskContact(body.channel, body.contact),
+        ...contactDetails(body),
         overrides: usedOverrides,
         optOutOverridden: optedOut !== undefined && body.overrideOptOut === true,
       },
@@ -192,6 +214,16 @@ export class ResendService {
     );
     this.runInBackground(command, now, overrides);
     return { messageId: command.id, resendOf: messageId, auditId };
+  }
+
+  private async refuseOverLimit(
+    bucket: string,
+    limit: number,
+    words: string,
+    now: Date,
+  ): Promise<void> {
+    const verdict = await this.limits.hit(bucket, limit, 3600000, now.getTime());
+    if (!verdict.allowed) throw tooManyRequests(words, verdict.retryAfterSeconds);
   }
 
   private plan(
@@ -279,7 +311,9 @@ export class ResendService {
     delete rest.expiresAt;
     delete rest.createdAt;
     const recipient: Recipient = { ...(original.recipient ?? {}) };
-    if (body.channel !== undefined && body.contact !== undefined) {
+    if (body.channel !== undefined && body.contactIndex !== undefined) {
+      Object.assign(recipient, profileContact(body.channel, body.contactIndex, profile));
+    } else if (body.channel !== undefined && body.contact !== undefined) {
       Object.assign(recipient, recipientFor(body.channel, body.contact, original, profile));
     }
     const candidate = {
@@ -356,43 +390,47 @@ function optOutRefusal(planned: PlanResult, channel: Channel | undefined): strin
   return undefined;
 }
 
-function sameContact(channel: Channel, a: string, b: string): boolean {
-  return channel === 'email' ? a.toLowerCase() === b.toLowerCase() : a === b;
-}
-
-/** Whether the address is one the customer already gave us for this channel. */
-function knownContact(
+/**
+ * The recipient fields for the profile's contact number `index` on `channel`, in the order the
+ * customer view lists them. Only stored contacts can be named, so nothing typed is compared.
+ */
+function profileContact(
   channel: Channel,
-  contact: string,
-  command: SendCommand,
+  index: number,
   profile: CustomerProfile | null,
-): boolean {
-  const r = command.recipient;
-  const known: string[] = [];
+): Recipient {
+  const missing = (): ProblemError =>
+    unprocessable(
+      'no-such-contact',
+      `the customer's profile has no ${channel} contact number ${index} (counting from 0)`,
+    );
   switch (channel) {
-    case 'sms':
-      known.push(...(r?.phone ? [r.phone] : []), ...(profile?.phones.map((p) => p.value) ?? []));
-      break;
-    case 'whatsapp':
-      known.push(
-        ...(r?.whatsapp ? [r.whatsapp] : []),
-        ...(profile?.whatsapp.map((p) => p.value) ?? []),
-      );
-      break;
-    case 'email':
-      known.push(...(r?.email ? [r.email] : []), ...(profile?.emails.map((p) => p.value) ?? []));
-      break;
-    case 'mobilepush':
-      known.push(...(r?.fcmTokens ?? []), ...(profile?.fcmTokens.map((t) => t.token) ?? []));
-      break;
-    case 'webpush':
-      known.push(
-        ...(r?.webPushSubscriptions?.map((s) => s.endpoint) ?? []),
-        ...(profile?.webPushSubscriptions.map((s) => s.subscription.endpoint) ?? []),
-      );
-      break;
+    case 'sms': {
+      const phone = profile?.phones[index]?.value;
+      if (phone === undefined) throw missing();
+      return { phone };
+    }
+    case 'whatsapp': {
+      const whatsapp = profile?.whatsapp[index]?.value;
+      if (whatsapp === undefined) throw missing();
+      return { whatsapp };
+    }
+    case 'email': {
+      const email = profile?.emails[index]?.value;
+      if (email === undefined) throw missing();
+      return { email };
+    }
+    case 'mobilepush': {
+      const token = profile?.fcmTokens[index]?.token;
+      if (token === undefined) throw missing();
+      return { fcmTokens: [token] };
+    }
+    case 'webpush': {
+      const subscription = profile?.webPushSubscriptions[index]?.subscription;
+      if (subscription === undefined) throw missing();
+      return { webPushSubscriptions: [subscription] };
+    }
   }
-  return known.some((value) => sameContact(channel, value, contact));
 }
 
 /** The recipient fields that send the resend to `contact` on `channel`. */
@@ -426,6 +464,22 @@ function recipientFor(
       return { webPushSubscriptions: [subscription] };
     }
   }
+}
+
+function overridesUsed(body: ResendBody): string[] {
+  return [
+    ...(body.overrideOptOut === true ? ['optOut'] : []),
+    ...(body.overrideCaps === true ? ['caps'] : []),
+  ];
+}
+
+/** What the audit keeps of the chosen contact: the index, or a typed contact masked. */
+function contactDetails(body: ResendBody): Record<string, unknown> {
+  return {
+    channel: body.channel ?? null,
+    contactIndex: body.contactIndex ?? null,
+    contact: body.contact === undefined ? null : maskContact(body.channel, body.contact),
+  };
 }
 
 function maskContact(channel: Channel | undefined, contact: string): string {

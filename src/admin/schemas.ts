@@ -46,7 +46,20 @@ export const resendBodySchema = z.strictObject({
     .min(3, { error: 'must say why, in 3 to 500 characters' })
     .max(500, { error: 'must say why, in 3 to 500 characters' }),
   channel: channelSchema.optional(),
-  contact: z.string().min(1).max(4096).optional(),
+  contactIndex: z
+    .int({ error: 'must be a whole number' })
+    .min(0)
+    .max(99)
+    .optional()
+    .describe(
+      "Which of the profile's contacts for the channel, counting from 0 in the order the customer view lists them",
+    ),
+  contact: z
+    .string()
+    .min(1)
+    .max(4096)
+    .optional()
+    .describe('A contact typed in full; admin only (an agent is refused whatever the value)'),
   overrideCaps: z.boolean().optional(),
   overrideOptOut: z.boolean().optional(),
   dryRun: z.boolean().optional(),

@@ -99,6 +99,13 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
       (await log.claim(message({ source: 'send:1:99', payloadHash: 'hash-b' }), 'gw-b', STALE_MS))
         .kind,
     ).toBe('conflict');
+    // Hashed under a previous key (or unkeyed, before hashes were keyed): still the same command.
+    const rehashed = message({
+      source: 'send:1:100',
+      payloadHash: 'hash-b',
+      earlierPayloadHashes: ['hash-old-key', 'hash-a'],
+    });
+    expect((await log.claim(rehashed, 'gw-b', STALE_MS)).kind).toBe('duplicate');
   });
 
   it('leaves a message with its live owner and takes it from a dead one, abandoning its in-flight call', async () => {

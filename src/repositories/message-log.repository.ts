@@ -15,6 +15,8 @@ export interface NewMessage {
   readonly customerId: string;
   readonly category: string;
   readonly payloadHash: string;
+  /** What the same payload hashed to before (a previous key, or unkeyed): still a repeat. */
+  readonly earlierPayloadHashes?: readonly string[];
   readonly sealedCommand: string;
   /** topic:partition:offset of the record that claimed the id. */
   readonly source: string;
@@ -166,8 +168,10 @@ export class MessageLogRepository {
       if (inserted) return { kind: 'claimed' };
       const existing = await this.lockMessage(trx, message.id);
       if (!existing) throw new Error(`message ${message.id} vanished while being claimed`);
-      if (existing.payloadHash !== message.payloadHash)
-        return { kind: 'conflict', message: existing };
+      const samePayload =
+        existing.payloadHash === message.payloadHash ||
+        (message.earlierPayloadHashes ?? []).includes(existing.payloadHash);
+      if (!samePayload) return { kind: 'conflict', message: existing };
       if (existing.source !== message.source) return { kind: 'duplicate', message: existing };
       if (existing.status !== PROCESSING) return { kind: 'settled', message: existing };
       return this.takeOverLocked(trx, existing, owner, staleAfterMs);

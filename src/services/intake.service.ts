@@ -187,7 +187,8 @@ export class IntakeService {
       case 'conflict':
         await this.reject(record, {
           code: 'ID_CONFLICT',
-          message: `command id ${command.id} was already used by a command with a different payload`,
+          // The id travels in commandId; the reason itself quotes nothing from the payload.
+          message: 'the command id was already used by a command with a different payload',
           commandId: command.id,
           customerId: command.customerId,
         });

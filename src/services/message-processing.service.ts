@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   buildReceipt,
@@ -22,6 +21,7 @@ import {
   type StoredMessage,
 } from '../repositories/message-log.repository';
 import { MessageSealer } from '../repositories/message-sealer';
+import { PayloadHasher } from '../repositories/payload-hasher';
 import { DispatchService, type DispatchOutcome } from './dispatch.service';
 import type { PlanOverrides } from './policy/model';
 import { GatewayInstance } from './gateway-instance';
@@ -63,6 +63,7 @@ export interface RunState {
 @Injectable()
 export class MessageProcessingService {
   private readonly sealer: MessageSealer;
+  private readonly hasher: PayloadHasher;
   /** Messages a handler of this instance is running, with that run's end. */
   private readonly active = new Map<string, Promise<void>>();
 
@@ -77,6 +78,7 @@ export class MessageProcessingService {
     private readonly metrics: Metrics,
   ) {
     this.sealer = new MessageSealer(config.messageLog.key, config.messageLog.previousKeys);
+    this.hasher = new PayloadHasher(config.messageLog.key, config.messageLog.previousKeys);
   }
 
   get owner(): string {
@@ -110,11 +112,16 @@ export class MessageProcessingService {
   }
 
   /** The sealed command and the hash that tells a repeat from a conflicting reuse of its id. */
-  seal(command: SendCommand): { sealedCommand: string; payloadHash: string } {
+  seal(command: SendCommand): {
+    sealedCommand: string;
+    payloadHash: string;
+    earlierPayloadHashes: string[];
+  } {
     const canonical = stringify(command);
     return {
       sealedCommand: this.sealer.seal(canonical, command.id),
-      payloadHash: createHash('sha256').update(canonical).digest('hex'),
+      payloadHash: this.hasher.hash(canonical),
+      earlierPayloadHashes: this.hasher.earlier(canonical),
     };
   }
 

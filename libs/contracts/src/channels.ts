@@ -11,17 +11,13 @@ export function isChannel(value: unknown): value is Channel {
 
 const EXPECTED = `expected one of ${CHANNELS.join(', ')}`;
 
-/** Echoed values come from untrusted input, so keep them short in messages. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-}
-
 export const channelSchema = z.enum(CHANNELS, {
   // undefined falls through to the generic "is required" wording.
   error: (issue) => {
     if (issue.input === undefined) return undefined;
+    // The value is not quoted: reasons name fields and limits, never what the payload said.
     return typeof issue.input === 'string'
-      ? `unknown channel ${quote(issue.input)} (${EXPECTED})`
+      ? `unknown channel (${EXPECTED})`
       : `must be a channel name (${EXPECTED})`;
   },
 });

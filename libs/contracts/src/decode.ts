@@ -1,6 +1,12 @@
 import { DEFAULT_MAX_JSON_DEPTH, jsonTextExceedsDepth, valueExceedsDepth } from './json-depth';
 import { isStorableText, toStorableText } from './primitives';
-import { MAX_PROBLEMS_REPORTED, plainErrorMap, summarizeProblems, toProblems } from './problems';
+import {
+  describeJsonError,
+  MAX_PROBLEMS_REPORTED,
+  plainErrorMap,
+  summarizeProblems,
+  toProblems,
+} from './problems';
 import type { ValidationProblem } from './problems';
 import { sendCommandSchema } from './send-command';
 import type { SendCommand } from './send-command';
@@ -150,9 +156,10 @@ export function decodeSendCommand(value: Buffer | null, options: DecodeOptions):
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    // V8's message names the position and quotes a short excerpt; still bound its length.
-    const detail = error instanceof Error ? `: ${error.message.slice(0, 200)}` : '';
-    return reject('INVALID_JSON', `the record value is not valid JSON${detail}`);
+    return reject(
+      'INVALID_JSON',
+      `the record value is not valid JSON: ${describeJsonError(error)}`,
+    );
   }
   return validateSendCommand(parsed, { maxDepth });
 }

@@ -17,6 +17,18 @@ function truncate(text: string): string {
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** Stands for a key that is not a plain name: it may be data (a phone number, an address). */
+const UNNAMED_KEY = '[…]';
+
+/**
+ * A key from the payload as a reason may quote it. Reasons end up in receipts, headers and logs,
+ * so they name fields and limits, never values: a key that is not a plain name (an address or a
+ * number used as a key) is replaced.
+ */
+function quotableKey(key: string): string | undefined {
+  const short = truncate(key);
+  return IDENTIFIER.test(short) ? short : undefined;
+}
 
 /** `['recipient', 'phone']` → `recipient.phone`; `['channels', 2]` → `channels[2]`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -25,15 +37,28 @@ export function formatPath(path: readonly PropertyKey[]): string {
     if (typeof segment === 'number') {
       out += `[${segment}]`;
     } else {
-      const key = truncate(typeof segment === 'string' ? segment : String(segment));
-      if (IDENTIFIER.test(key)) {
-        out += out === '' ? key : `.${key}`;
+      const key = quotableKey(typeof segment === 'string' ? segment : String(segment));
+      if (key === undefined) {
+        out += UNNAMED_KEY;
       } else {
-        out += `[${JSON.stringify(key)}]`;
+        out += out === '' ? key : `.${key}`;
       }
     }
   }
   return out;
+}
+
+/**
+ * Why JSON.parse failed, by position only. V8's own message quotes an excerpt of the input
+ * (`Unexpected token 'a', "+44 77009…" is not valid JSON`), which could be a phone number or a
+ * message body.
+ */
+export function describeJsonError(error: unknown): string {
+  const text = error instanceof Error ? error.message : '';
+  const position = /at position (\d+)/.exec(text)?.[1];
+  if (position !== undefined) return `malformed at character ${position}`;
+  if (/end of (JSON|data) input/i.test(text)) return 'it ends too early';
+  return 'malformed';
 }
 
 function describeValue(value: unknown): string {
@@ -43,7 +68,8 @@ function describeValue(value: unknown): string {
     case 'string':
       return 'a string';
     case 'number':
-      return Number.isFinite(value) ? String(value) : 'a non-finite number';
+      // Not the number itself: a phone number sent as a number must not be echoed.
+      return Number.isFinite(value) ? 'a number' : 'a non-finite number';
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object':
@@ -109,7 +135,7 @@ export const plainErrorMap: z.core.$ZodErrorMap = (issue) => {
         ? `must be ${JSON.stringify(issue.values[0])}`
         : `must be one of ${issue.values.map(String).join(', ')}`;
     case 'unrecognized_keys':
-      return `has unknown fields: ${issue.keys.map((key) => truncate(key)).join(', ')}`;
+      return `has unknown fields: ${issue.keys.map((key) => quotableKey(key) ?? UNNAMED_KEY).join(', ')}`;
     case 'invalid_union':
       return 'does not match any allowed shape';
     case 'invalid_key':
@@ -178,7 +204,7 @@ export function toProblems(error: z.ZodError): ValidationProblem[] {
   return out;
 }
 
-/** One readable sentence: `recipient.phone: must be …; channels[2]: unknown channel "fax" …`. */
+/** One readable sentence: `recipient.phone: must be …; channels[2]: unknown channel …`. */
 export function summarizeProblems(problems: readonly ValidationProblem[]): string {
   const shown = problems
     .slice(0, MAX_PROBLEMS_IN_MESSAGE)

@@ -1,6 +1,12 @@
 import { DEFAULT_MAX_JSON_DEPTH, jsonTextExceedsDepth } from './json-depth';
 import { profileEventSchema, type ProfileEvent } from './profile-event';
-import { plainErrorMap, summarizeProblems, toProblems, type ValidationProblem } from './problems';
+import {
+  describeJsonError,
+  plainErrorMap,
+  summarizeProblems,
+  toProblems,
+  type ValidationProblem,
+} from './problems';
 
 export type ProfileDecodeResult =
   | { readonly ok: true; readonly event: ProfileEvent }
@@ -45,10 +51,7 @@ export function decodeProfileEvent(
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    return fail(
-      'INVALID_JSON',
-      `the record value is not valid JSON: ${error instanceof Error ? error.message.slice(0, 200) : ''}`,
-    );
+    return fail('INVALID_JSON', `the record value is not valid JSON: ${describeJsonError(error)}`);
   }
   let result: ReturnType<typeof profileEventSchema.safeParse>;
   try {
@@ -65,10 +68,7 @@ export function decodeProfileEvent(
   if (result.data.customerId !== key) {
     // Compaction keeps the latest record per key: a mismatched key would let one customer's
     // update erase another's.
-    return fail(
-      'KEY_MISMATCH',
-      `the record key "${key}" differs from customerId "${result.data.customerId}"`,
-    );
+    return fail('KEY_MISMATCH', 'the record key differs from the customerId in the value');
   }
   return { ok: true, event: result.data };
 }

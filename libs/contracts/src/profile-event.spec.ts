@@ -30,7 +30,7 @@ describe('decodeProfileEvent', () => {
 
   it.each([
     ['no key', null, encode(upsert), 'EMPTY_KEY', 'keyed by customerId'],
-    ['a key for another customer', 'cust-2', encode(upsert), 'KEY_MISMATCH', 'cust-2'],
+    ['a key for another customer', 'cust-2', encode(upsert), 'KEY_MISMATCH', 'differs from'],
     ['not JSON', 'cust-1', Buffer.from('{oops'), 'INVALID_JSON', 'not valid JSON'],
     [
       'an unknown time zone',
@@ -51,7 +51,7 @@ describe('decodeProfileEvent', () => {
       'cust-1',
       encode({ ...upsert, profile: { preferredChannels: ['fax'] } }),
       'SCHEMA_VIOLATION',
-      'fax',
+      'preferredChannels[0]: unknown channel',
     ],
     [
       'a bad phone',

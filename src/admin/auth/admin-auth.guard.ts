@@ -5,7 +5,7 @@ import type { AppConfig } from '../../config/environment';
 import { APP_CONFIG } from '../../config/app-config.token';
 import { LOGGER, type Logger } from '../../observability/logger';
 import { Clock } from '../../repositories/clock';
-import { forbidden, tooManyRequests, unauthenticated } from '../problem';
+import { forbidden, ProblemError, tooManyRequests, unauthenticated } from '../problem';
 import { ADMIN_RATE_LIMITS, type RateLimitStore } from '../rate-limit.repository';
 import { matchApiKey } from './api-keys';
 import { looksLikeJwt, OidcVerifier, TokenRejectedError } from './oidc-verifier';
@@ -20,6 +20,10 @@ export interface AdminRequest extends Request {
  * Authenticates every admin route (API key or OIDC token), checks the route's least role and the
  * caller's request rate. Refusals are problem documents: 401 without a usable credential, 403 for
  * a role below the route's, 429 over the rate. The token itself is never logged.
+ *
+ * Rejected credentials are counted per source address (in Redis when configured, so every replica
+ * sees them): past ADMIN_AUTH_FAILURES_PER_MINUTE, the address gets 429 before its credential is
+ * even checked, so guessing keys or replaying tokens cannot go faster than that.
  */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
@@ -44,7 +48,8 @@ export class AdminAuthGuard implements CanActivate {
     // A route that forgot its decorator is closed, not open.
     if (need === undefined) throw forbidden('this route states no role, so nobody may call it');
     const request = context.switchToHttp().getRequest<AdminRequest>();
-    const principal = await this.authenticate(request.headers.authorization);
+    const token = bearerToken(request.headers.authorization);
+    const principal = await this.authenticateFrom(request.ip ?? 'unknown', token);
     if (!roleAtLeast(principal.role, need)) {
       this.logger.info(
         { actor: principal.id, role: principal.role, need, path: request.path, component: 'admin' },
@@ -68,10 +73,34 @@ export class AdminAuthGuard implements CanActivate {
     return true;
   }
 
-  private async authenticate(header: string | undefined): Promise<AdminPrincipal> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    if (!match?.[1]) throw unauthenticated('send Authorization: Bearer <API key or OIDC token>');
-    const token = match[1];
+  /** Checks the credential unless its source has failed too often this minute; counts failures. */
+  private async authenticateFrom(source: string, token: string): Promise<AdminPrincipal> {
+    const bucket = `auth-failures:${source}`;
+    const limit = this.config.admin.authFailuresPerMinute;
+    const failures = await this.limits.peek(bucket, limit, 60000, this.clock.now().getTime());
+    if (failures.count >= limit) {
+      throw tooManyRequests(
+        `more than ${limit} failed sign-ins a minute from this address`,
+        failures.retryAfterSeconds,
+      );
+    }
+    try {
+      return await this.authenticate(token);
+    } catch (error) {
+      if (error instanceof ProblemError && error.status === 401) {
+        const counted = await this.limits.hit(bucket, limit, 60000, this.clock.now().getTime());
+        if (counted.count === limit) {
+          this.logger.warn(
+            { component: 'admin', failures: counted.count },
+            'admin sign-in throttled: too many failed credentials from one address',
+          );
+        }
+      }
+      throw error;
+    }
+  }
+
+  private async authenticate(token: string): Promise<AdminPrincipal> {
     if (this.oidc && looksLikeJwt(token)) {
       try {
         return await this.oidc.verify(token);
@@ -90,4 +119,10 @@ export class AdminAuthGuard implements CanActivate {
     }
     return principal;
   }
+}
+
+function bearerToken(header: string | undefined): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!match?.[1]) throw unauthenticated('send Authorization: Bearer <API key or OIDC token>');
+  return match[1];
 }

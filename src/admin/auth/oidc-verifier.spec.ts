@@ -57,6 +57,7 @@ suite('OIDC token verification against a local JWKS', () => {
   const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   let server: Server;
   let verifier: Verifier;
+  let ageLimited: Verifier;
   let jwksRequests = 0;
   const now = (): number => Math.floor(Date.now() / 1000);
   const claims = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -89,6 +90,7 @@ suite('OIDC token verification against a local JWKS', () => {
     const { OidcVerifier } =
       jest.requireActual<typeof import('./oidc-verifier')>('./oidc-verifier');
     verifier = new OidcVerifier(settings);
+    ageLimited = new OidcVerifier({ ...settings, maxTokenAgeSeconds: 600 });
   });
 
   afterAll(async () => {
@@ -127,5 +129,17 @@ suite('OIDC token verification against a local JWKS', () => {
     );
     const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`;
     await expect(verifier.verify(unsigned)).rejects.toThrow();
+  });
+
+  it('with a maximum token age, refuses a token issued too long ago or without iat', async () => {
+    const fresh = signJwt(privateKey, kid, claims({ iat: now() - 60 }));
+    await expect(ageLimited.verify(fresh)).resolves.toMatchObject({ role: 'agent' });
+    const old = signJwt(privateKey, kid, claims({ iat: now() - 3600 }));
+    await expect(ageLimited.verify(old)).rejects.toThrow(/issued longer ago/);
+    const undated = signJwt(privateKey, kid, claims({ iat: undefined }));
+    await expect(ageLimited.verify(undated)).rejects.toThrow(/iat/);
+    // Without the setting, the same tokens pass: the age check is the setting's doing.
+    await expect(verifier.verify(old)).resolves.toMatchObject({ role: 'agent' });
+    await expect(verifier.verify(undated)).resolves.toMatchObject({ role: 'agent' });
   });
 });

@@ -17,6 +17,8 @@ export interface OidcSettings {
   readonly audience: string;
   readonly algorithms: readonly string[];
   readonly roleClaim: string;
+  /** Seconds; when set, a token must carry iat and be no older than this. */
+  readonly maxTokenAgeSeconds?: number | undefined;
 }
 
 /** Why a token was refused, in words safe to return (never the token). */
@@ -40,7 +42,8 @@ function roleFrom(payload: JWTPayload, claim: string): AdminRole | undefined {
 /**
  * Verifies OIDC access tokens against the provider's JWKS (fetched and cached by jose, refetched
  * when an unknown key id appears): signature with the pinned algorithms, issuer, audience and
- * expiry, which is required rather than optional.
+ * expiry, which is required rather than optional. With a maximum token age, iat is required too,
+ * so a long-lived token stolen from a log or a browser stops working early.
  */
 export class OidcVerifier {
   private jwks: ReturnType<Jose['createRemoteJWKSet']> | undefined;
@@ -54,13 +57,15 @@ export class OidcVerifier {
       timeoutDuration: 5000,
       cooldownDuration: 30000,
     });
+    const maxAge = this.settings.maxTokenAgeSeconds;
     let payload: JWTPayload;
     try {
       ({ payload } = await jose.jwtVerify(token, this.jwks, {
         issuer: this.settings.issuer,
         audience: this.settings.audience,
         algorithms: [...this.settings.algorithms],
-        requiredClaims: ['exp', 'sub'],
+        requiredClaims: maxAge === undefined ? ['exp', 'sub'] : ['exp', 'sub', 'iat'],
+        ...(maxAge !== undefined && { maxTokenAge: maxAge }),
         clockTolerance: 5,
       }));
     } catch (error) {
@@ -77,7 +82,11 @@ export class OidcVerifier {
 }
 
 function describe(error: unknown, errors: Jose['errors']): string {
-  if (error instanceof errors.JWTExpired) return 'the token has expired';
+  if (error instanceof errors.JWTExpired) {
+    return error.claim === 'iat'
+      ? 'the token was issued longer ago than this gateway accepts'
+      : 'the token has expired';
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     return `the token's ${error.claim} claim is not accepted here`;
   }

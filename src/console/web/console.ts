@@ -532,26 +532,29 @@ class Console {
     );
   }
 
-  /** Contacts can be chosen only by an admin, who alone sees them whole. */
+  /**
+   * The profile's contacts for the channel, as the API showed them (masked below admin). The
+   * option's value is the contact's index, which is what the resend names: never a typed value.
+   */
   private fillContacts(): void {
     const channel = byId<HTMLSelectElement>('resend-channel').value as Channel | '';
     const select = byId<HTMLSelectElement>('resend-contact');
     const profile = this.customer?.profile;
-    const values: string[] = [];
-    if (profile && this.caller?.role === 'admin' && !this.customer?.masked) {
-      if (channel === 'sms') values.push(...profile.phones.map((c) => c.value));
-      if (channel === 'email') values.push(...profile.emails.map((c) => c.value));
-      if (channel === 'whatsapp') values.push(...profile.whatsapp.map((c) => c.value));
-      if (channel === 'mobilepush') values.push(...profile.fcmTokens.map((t) => t.token));
+    const labels: string[] = [];
+    if (profile) {
+      if (channel === 'sms') labels.push(...profile.phones.map((c) => c.value));
+      if (channel === 'email') labels.push(...profile.emails.map((c) => c.value));
+      if (channel === 'whatsapp') labels.push(...profile.whatsapp.map((c) => c.value));
+      if (channel === 'mobilepush') labels.push(...profile.fcmTokens.map((t) => t.token));
       if (channel === 'webpush') {
-        values.push(...profile.webPushSubscriptions.map((s) => s.subscription.endpoint));
+        labels.push(...profile.webPushSubscriptions.map((s) => s.subscription.endpoint));
       }
     }
     select.replaceChildren(
       el('option', { value: '' }, 'the one the planner picks'),
-      ...values.map((value) => el('option', { value }, value)),
+      ...labels.map((label, index) => el('option', { value: String(index) }, label)),
     );
-    byId('contact-row').hidden = values.length === 0;
+    byId('contact-row').hidden = labels.length === 0;
   }
 
   private resendBody(): Record<string, unknown> {
@@ -561,7 +564,7 @@ class Console {
     return {
       reason: byId<HTMLTextAreaElement>('resend-reason').value.trim(),
       ...(channel && { channel }),
-      ...(channel && contact && { contact }),
+      ...(channel && contact !== '' && { contactIndex: Number(contact) }),
       ...(admin && byId<HTMLInputElement>('override-opt-out').checked && { overrideOptOut: true }),
       ...(admin && byId<HTMLInputElement>('override-caps').checked && { overrideCaps: true }),
     };
