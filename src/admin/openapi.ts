@@ -209,7 +209,7 @@ export function adminOpenApiDocument(): JsonObject {
             dryRun: { const: true },
             resendOf: { type: 'string' },
             decision: {
-              enum: ['send', 'defer', 'capped', 'suppress', 'expired', 'undeliverable'],
+              enum: ['send', 'defer', 'capped', 'suppress', 'expired', 'undeliverable', 'failed'],
             },
             channel: { type: ['string', 'null'] },
             provider: { type: ['string', 'null'] },
@@ -222,8 +222,9 @@ export function adminOpenApiDocument(): JsonObject {
                 required: ['channel', 'step'],
                 properties: {
                   channel: { type: 'string' },
-                  step: { enum: ['send', 'capped', 'breakers_open'] },
+                  step: { enum: ['send', 'capped', 'breakers_open', 'spend_refused'] },
                   provider: { type: 'string' },
+                  reasonCode: { type: 'string' },
                   detail: { type: 'string' },
                 },
               },

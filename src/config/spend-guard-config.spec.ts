@@ -15,6 +15,7 @@ describe('spend guard settings', () => {
     const result = loadConfig(base);
     if (!result.ok) throw new Error(result.problems.join('; '));
     expect(result.config.spendGuard).toEqual({
+      keyPrefix: '',
       refusedKinds: [
         'PREMIUM_RATE',
         'SHARED_COST',
@@ -63,6 +64,7 @@ describe('spend guard settings', () => {
         SPEND_GUARD_REFUSED_NUMBER_TYPES: 'PREMIUM',
         SPEND_GUARD_NUMBER_PER_HOUR: '-1',
         SPEND_GUARD_SMS_DAILY_BUDGET: 'lots',
+        SPEND_GUARD_KEY_PREFIX: 'omni{x}:',
       }),
     ).toEqual([
       'SPEND_GUARD_REFUSED_NUMBER_TYPES: must be none or a comma-separated list of PREMIUM_RATE, SHARED_COST, SATELLITE, INTERNATIONAL_NETWORK, INVALID, TOLL_FREE, VOIP, PERSONAL_NUMBER, PAGER, UAN, VOICEMAIL, FIXED_LINE, FIXED_LINE_OR_MOBILE, MOBILE, UNKNOWN, unknown: PREMIUM',
@@ -70,6 +72,7 @@ describe('spend guard settings', () => {
       'SPEND_GUARD_WHATSAPP_COUNTRIES: must be comma-separated ISO 3166 alpha-2 country codes (e.g. US,GB), unknown: "GERMANY"',
       'SPEND_GUARD_NUMBER_PER_HOUR: must be a whole number from 0 (no limit) to 1000000, got "-1"',
       'SPEND_GUARD_SMS_DAILY_BUDGET: must be a whole number from 0 (no limit) to 1000000000, got "lots"',
+      'SPEND_GUARD_KEY_PREFIX: must not contain braces or spaces',
     ]);
   });
 });

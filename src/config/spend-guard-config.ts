@@ -77,12 +77,20 @@ export const spendGuardEnvironmentShape = {
   SPEND_GUARD_COUNTRY_PER_HOUR: count(0, 100000000),
   SPEND_GUARD_SMS_DAILY_BUDGET: count(0, 1000000000),
   SPEND_GUARD_WHATSAPP_DAILY_BUDGET: count(0, 1000000000),
+  // The counters are global (not per customer): deployments or test runs sharing one Redis need
+  // their own prefix. A brace would become the Redis Cluster hash tag.
+  SPEND_GUARD_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[^{}\s]*$/, 'must not contain braces or spaces')
+    .default(''),
 };
 
 type SpendGuardEnvironment = z.output<z.ZodObject<typeof spendGuardEnvironmentShape>>;
 
 export function toSpendGuardConfig(e: SpendGuardEnvironment): SpendGuardConfig {
   return {
+    keyPrefix: e.SPEND_GUARD_KEY_PREFIX,
     refusedKinds: e.SPEND_GUARD_REFUSED_NUMBER_TYPES,
     countries: { sms: e.SPEND_GUARD_SMS_COUNTRIES, whatsapp: e.SPEND_GUARD_WHATSAPP_COUNTRIES },
     numberPerMinute: e.SPEND_GUARD_NUMBER_PER_MINUTE,

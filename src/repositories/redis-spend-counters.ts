@@ -136,7 +136,7 @@ export class RedisSpendCounters implements SpendCounters {
     ) {
       throw new Error(`unexpected reply from the spend reserve script: ${JSON.stringify(reply)}`);
     }
-    const [granted, ...indexes] = reply as number[];
+    const [granted, ...indexes] = reply;
     const full = indexes.map((index) => {
       const limit = limits[index - 1];
       if (limit === undefined) throw new Error(`spend reserve script named limit #${index}`);

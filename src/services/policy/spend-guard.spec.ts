@@ -14,6 +14,7 @@ import {
 const NOW = new Date('2026-06-15T12:00:00.000Z');
 
 const CONFIG: SpendGuardConfig = {
+  keyPrefix: '',
   refusedKinds: DEFAULT_REFUSED_KINDS,
   countries: { sms: ['US', 'GB'], whatsapp: undefined },
   numberPerMinute: 5,

@@ -80,6 +80,8 @@ export function destinationFacts(address: string): DestinationFacts {
 }
 
 export interface SpendGuardConfig {
+  /** Prepended to the counters' keys in Redis (one per deployment sharing a Redis). */
+  readonly keyPrefix: string;
   readonly refusedKinds: readonly NumberKind[];
   /** Destination countries allowed per channel; undefined allows every country. */
   readonly countries: Readonly<Record<SpendChannel, readonly string[] | undefined>>;
