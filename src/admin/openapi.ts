@@ -212,7 +212,7 @@ export function adminOpenApiDocument(): JsonObject {
             dryRun: { const: true },
             resendOf: { type: 'string' },
             decision: {
-              enum: ['send', 'defer', 'capped', 'suppress', 'expired', 'undeliverable'],
+              enum: ['send', 'defer', 'capped', 'suppress', 'expired', 'undeliverable', 'failed'],
             },
             channel: { type: ['string', 'null'] },
             provider: { type: ['string', 'null'] },
@@ -225,8 +225,9 @@ export function adminOpenApiDocument(): JsonObject {
                 required: ['channel', 'step'],
                 properties: {
                   channel: { type: 'string' },
-                  step: { enum: ['send', 'capped', 'breakers_open'] },
+                  step: { enum: ['send', 'capped', 'breakers_open', 'spend_refused'] },
                   provider: { type: 'string' },
+                  reasonCode: { type: 'string' },
                   detail: { type: 'string' },
                 },
               },

@@ -29,6 +29,13 @@ import type { CustomerProfile, PlanOverrides, PlanResult } from '../services/pol
 import { plan } from '../services/policy/planner';
 import { predictDispatch, type CandidateView, type Prediction } from '../services/policy/dry-run';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
+import { SPEND_COUNTERS, type SpendCounters } from '../repositories/spend-counters';
+import {
+  decideSpend,
+  destinationFacts,
+  isSpendChannel,
+  spendLimits,
+} from '../services/policy/spend-guard';
 import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
 import { maskEmail, maskPhone, maskToken } from './masking';
@@ -45,7 +52,7 @@ export interface ResendAccepted {
 export interface DryRunDecision {
   readonly dryRun: true;
   readonly resendOf: string;
-  /** What a real resend would get first: send, defer, capped, suppress, expired or undeliverable. */
+  /** What a real resend would get first: send, defer, capped, suppress, expired, undeliverable or failed. */
   readonly decision: Prediction['outcome'];
   /** The channel and provider that would carry it, when the decision is send. */
   readonly channel: Channel | null;
@@ -88,6 +95,7 @@ export class ResendService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(SPEND_COUNTERS) private readonly spend: SpendCounters,
   ) {}
 
   async resend(
@@ -260,8 +268,14 @@ export class ResendService {
     const candidates = planned.kind === 'send' ? planned.candidates : [];
     const now = this.clock.now();
     const views: CandidateView[] = await Promise.all(
-      candidates.map(async ({ channel }) => ({
+      candidates.map(async ({ channel, address }) => ({
         channel,
+        spendRefusal: await this.spendRefusal(
+          channel,
+          address,
+          policy?.transactional === true,
+          now,
+        ),
         providers: this.router
           .providersFor(channel)
           .map((provider) => ({ id: provider.providerId, breaker: provider.state })),
@@ -298,6 +312,27 @@ export class ResendService {
       trace: planned.trace,
       capsChecked: true,
     };
+  }
+
+  /** The spend guard's refusal a send to this address would meet now, counting nothing. */
+  private async spendRefusal(
+    channel: Channel,
+    address: string,
+    transactional: boolean,
+    now: Date,
+  ): Promise<CandidateView['spendRefusal']> {
+    if (!isSpendChannel(channel)) return undefined;
+    const config = this.config.spendGuard;
+    const facts = destinationFacts(address);
+    let decision = decideSpend({ channel, facts, config, full: [] });
+    if (decision.kind === 'allow') {
+      const limits = spendLimits({ channel, facts, transactional, config, now });
+      const full = await this.spend.peek({ channel, limits, now });
+      decision = decideSpend({ channel, facts, config, full });
+    }
+    return decision.kind === 'refuse'
+      ? { reasonCode: decision.reasonCode, reason: decision.reason }
+      : undefined;
   }
 
   /** The original command with a new id, the requested channel and contact, and a fresh TTL. */

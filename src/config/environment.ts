@@ -8,6 +8,8 @@ import { loadCapRules, loadCategoryPolicies } from './policies';
 import { loadProviderSettings, PROVIDER_VARIABLE_FIELDS, type ProviderSettings } from './providers';
 import type { TracingConfig } from '../observability/tracing';
 import { adminEnvironmentShape, loadAdminConfig, type AdminConfig } from '../admin/admin-config';
+import type { SpendGuardConfig } from '../services/policy/spend-guard';
+import { spendGuardEnvironmentShape, toSpendGuardConfig } from './spend-guard-config';
 
 /**
  * Every environment variable the service reads, validated at start-up. A bad or missing value
@@ -266,6 +268,7 @@ const environmentSchema = z.object({
   PROVIDERS_WEBPUSH: providerList,
   PROVIDERS_MOBILEPUSH: providerList,
   ...adminEnvironmentShape,
+  ...spendGuardEnvironmentShape,
 });
 
 type ParsedEnvironment = z.output<typeof environmentSchema>;
@@ -379,6 +382,8 @@ export interface AppConfig {
     readonly defaultLocale: string;
     readonly smsMaxSegments: number;
   };
+  /** Refused destinations and the velocity and budget limits of SMS and WhatsApp sends. */
+  readonly spendGuard: SpendGuardConfig;
   readonly channels: {
     readonly providers: Readonly<Record<Channel, readonly string[]>>;
     readonly logAdapterRecordFile: string | undefined;
@@ -563,6 +568,7 @@ function toConfig(
       defaultLocale: e.DEFAULT_LOCALE,
       smsMaxSegments: e.SMS_MAX_SEGMENTS,
     },
+    spendGuard: toSpendGuardConfig(e),
     channels: {
       providers,
       logAdapterRecordFile: e.LOG_ADAPTER_RECORD_FILE || undefined,

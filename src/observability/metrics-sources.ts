@@ -7,6 +7,8 @@ import { KAFKA_CLIENT } from '../controllers/tokens';
 import { Clock } from '../repositories/clock';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
 import { SchedulerRepository } from '../repositories/scheduler.repository';
+import { SPEND_COUNTERS, type SpendCounters } from '../repositories/spend-counters';
+import { budgetDay, SPEND_CHANNELS } from '../services/policy/spend-guard';
 import { Metrics } from './metrics';
 
 /** Points the scrape-time gauges at the running app: breakers, consumer lag, outbox, scheduler. */
@@ -20,6 +22,7 @@ export class MetricsSources implements OnApplicationBootstrap {
     private readonly clock: Clock,
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(SPEND_COUNTERS) private readonly spend: SpendCounters,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -34,6 +37,19 @@ export class MetricsSources implements OnApplicationBootstrap {
       consumerLag: () => consumerGroupLag(this.kafka, groups),
       outboxBacklog: () => this.outbox.backlog(),
       schedulerBacklog: () => this.scheduler.backlog(this.clock.now()),
+      spendBudgets: () => this.spendBudgets(),
     });
+  }
+
+  private spendBudgets(): Promise<Array<{ channel: string; used: number; budget: number }>> {
+    const day = budgetDay(this.clock.now());
+    const { dailyBudget } = this.config.spendGuard;
+    return Promise.all(
+      SPEND_CHANNELS.filter((channel) => dailyBudget[channel] > 0).map(async (channel) => ({
+        channel,
+        used: await this.spend.budgetUsed(channel, day),
+        budget: dailyBudget[channel],
+      })),
+    );
   }
 }

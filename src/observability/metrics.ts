@@ -19,6 +19,8 @@ export const METRIC_NAMES = [
   'omnigate_outbox_backlog',
   'omnigate_scheduler_backlog',
   'omnigate_scrape_errors_total',
+  'omnigate_spend_guard_refusals_total',
+  'omnigate_spend_daily_budget_used_ratio',
 ] as const;
 
 export type ConsumeOutcome =
@@ -39,6 +41,8 @@ export interface ScrapeSources {
   >;
   outboxBacklog(): Promise<number>;
   schedulerBacklog(): Promise<{ due: number; leased: number; total: number }>;
+  /** Today's sends against each channel's configured daily budget (channels with one). */
+  spendBudgets?(): Promise<ReadonlyArray<{ channel: string; used: number; budget: number }>>;
 }
 
 /**
@@ -96,6 +100,12 @@ export class Metrics {
     name: 'omnigate_retries_total',
     help: 'Retries scheduled after every provider failed on its side, by the first failed channel',
     labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly spendRefusals = new Counter({
+    name: 'omnigate_spend_guard_refusals_total',
+    help: 'SMS and WhatsApp sends the spend guard refused, by channel and reason code',
+    labelNames: ['channel', 'reason'] as const,
     registers: [this.registry],
   });
 
@@ -175,6 +185,18 @@ export class Metrics {
         if (backlog === undefined) return;
         for (const state of ['due', 'leased', 'total'] as const)
           this.set({ state }, backlog[state]);
+      },
+    });
+    const budgets = cached(cacheMs, () => this.sources?.spendBudgets?.() ?? Promise.resolve([]));
+    new Gauge({
+      name: 'omnigate_spend_daily_budget_used_ratio',
+      help: "Today's (UTC) SMS or WhatsApp sends over the channel's daily budget; 1 or more: non-transactional sends stop",
+      labelNames: ['channel'] as const,
+      registers: [this.registry],
+      async collect() {
+        const rows = await guarded('spend_budget', budgets);
+        this.reset();
+        for (const r of rows ?? []) this.set({ channel: r.channel }, r.used / r.budget);
       },
     });
   }

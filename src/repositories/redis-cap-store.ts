@@ -66,7 +66,7 @@ export interface RedisCapStoreOptions {
 }
 
 /** Duck-typed: socket errors may come from another realm (e.g. under jest), failing instanceof. */
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'message' in error) {
     return String(error.message);
   }

@@ -9,6 +9,9 @@ import { MemoryCapStore } from './memory-cap-store';
 import { MemorySendPermits } from './memory-send-permits';
 import { RedisCapStore } from './redis-cap-store';
 import { RedisSendPermits } from './redis-send-permits';
+import { MemorySpendCounters } from './memory-spend-counters';
+import { RedisSpendCounters } from './redis-spend-counters';
+import { SPEND_COUNTERS, type SpendCounters } from './spend-counters';
 
 const DATABASE_HANDLE = Symbol('DATABASE_HANDLE');
 
@@ -23,6 +26,15 @@ class SendPermitsLifecycle implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.permits.close();
+  }
+}
+
+/** Closes the spend guard's counters once nothing sends any more. */
+class SpendCountersLifecycle implements OnApplicationShutdown {
+  constructor(private readonly counters: SpendCounters) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.counters.close();
   }
 }
 
@@ -104,6 +116,28 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
         );
         return new MemorySendPermits(table);
       },
+    },
+    {
+      provide: SPEND_COUNTERS,
+      useFactory: async (): Promise<SpendCounters> => {
+        if (config.storage.redisUrl) {
+          const counters = await RedisSpendCounters.connect(config.storage.redisUrl, {
+            keyPrefix: config.spendGuard.keyPrefix,
+          });
+          logger.info({ spendGuard: 'redis' }, 'spend guard velocity and budgets counted in Redis');
+          return counters;
+        }
+        logger.warn(
+          { spendGuard: 'memory' },
+          'REDIS_URL is not set: spend guard velocity and budgets are counted in this process only (fine for one local instance; replicas would each allow the full limits)',
+        );
+        return new MemorySpendCounters();
+      },
+    },
+    {
+      provide: SpendCountersLifecycle,
+      inject: [SPEND_COUNTERS],
+      useFactory: (counters: SpendCounters) => new SpendCountersLifecycle(counters),
     },
     {
       provide: SendPermitsLifecycle,

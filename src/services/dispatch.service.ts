@@ -21,12 +21,24 @@ import { Metrics } from '../observability/metrics';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { Clock } from '../repositories/clock';
 import { ProfileRepository } from '../repositories/profile.repository';
+import {
+  SPEND_COUNTERS,
+  type SpendCounters,
+  type SpendReservation,
+} from '../repositories/spend-counters';
 import { ContentError, ContentRenderer } from './content/content-renderer';
 import { decideOverCap } from './policy/frequency-caps';
 import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from './policy/model';
 import { plan } from './policy/planner';
 import { nextRetry } from './policy/retry-backoff';
 import { scrubContacts } from './policy/scrub-contacts';
+import {
+  decideSpend,
+  destinationFacts,
+  isSpendChannel,
+  spendLimits,
+  type SpendReasonCode,
+} from './policy/spend-guard';
 
 type ReceiptFields = Partial<
   Pick<
@@ -70,6 +82,10 @@ export interface DispatchContext {
   readonly overrides?: PlanOverrides;
 }
 
+type SpendGuarded =
+  | { readonly kind: 'allowed'; readonly reservation?: SpendReservation }
+  | { readonly kind: 'refused'; readonly reason: { code: SpendReasonCode; message: string } };
+
 interface ChannelOutcome {
   readonly sent?: { provider: string; providerMessageId: string };
   /** Every provider failed on its side (down, throttled, breaker open): worth trying later. */
@@ -101,6 +117,7 @@ export class DispatchService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: Metrics,
+    @Inject(SPEND_COUNTERS) private readonly spend: SpendCounters,
   ) {}
 
   async dispatch(
@@ -270,12 +287,31 @@ export class DispatchService {
           at: now.toISOString(),
         });
 
-      const release = () =>
+      const releaseCaps = () =>
         this.caps.release({
           customerId: command.customerId,
           reservationId: decision.reservation.reservationId,
           ruleIds: decision.reservation.ruleIds,
         });
+      let guarded: SpendGuarded;
+      try {
+        guarded = await this.guardSpend(command, candidate, policy.transactional, trace);
+      } catch (error) {
+        await releaseCaps();
+        throw error;
+      }
+      if (guarded.kind === 'refused') {
+        // Nothing reaches a provider: the cap slot goes back, and the next candidate is tried.
+        await releaseCaps();
+        firstFailed ??= candidate.channel;
+        lastReason = guarded.reason;
+        continue;
+      }
+      const spendReservation = guarded.reservation;
+      const release = async () => {
+        await releaseCaps();
+        if (spendReservation) await this.spend.release(spendReservation);
+      };
       let outcome: ChannelOutcome;
       try {
         outcome = await this.tryChannel(command, candidate, expiresAt, locale, observe);
@@ -396,6 +432,70 @@ export class DispatchService {
       };
     }
     return this.receipt(command, 'failed', providerCalls, { trace, reason: lastReason });
+  }
+
+  /**
+   * The spend guard on an SMS or WhatsApp candidate: refuses a destination type or country outright,
+   * otherwise counts the send in its velocity and budget counters (released like the caps when no
+   * provider takes it). Transactional sends are held to everything but the daily budget.
+   */
+  private async guardSpend(
+    command: SendCommand,
+    { channel, address }: ChannelCandidate,
+    transactional: boolean,
+    trace: TraceEntry[],
+  ): Promise<SpendGuarded> {
+    if (!isSpendChannel(channel)) return { kind: 'allowed' };
+    const config = this.config.spendGuard;
+    const facts = destinationFacts(address);
+    const now = this.clock.now();
+    let decision = decideSpend({ channel, facts, config, full: [] });
+    let reservation: SpendReservation | undefined;
+    if (decision.kind === 'allow') {
+      const limits = spendLimits({ channel, facts, transactional, config, now });
+      const reserved = await this.spend.reserve({
+        channel,
+        limits,
+        now,
+        // Stable per message and channel, like the caps': a redo finds its own count.
+        reservationId: `${command.id}:${channel}`,
+      });
+      decision = decideSpend({ channel, facts, config, full: reserved.full });
+      if (reserved.granted) reservation = reserved.reservation;
+      else if (decision.kind === 'allow') {
+        // The store and the policy disagree: a bug, never a silent send.
+        throw new Error('spend counters refused a send the spend guard allows');
+      }
+    }
+    if (decision.kind === 'allow') {
+      if (decision.note) {
+        trace.push({ channel, decision: 'chosen', detail: decision.note, at: now.toISOString() });
+      }
+      return { kind: 'allowed', ...(reservation && { reservation }) };
+    }
+    trace.push({
+      channel,
+      decision: 'skipped',
+      reasonCode: decision.reasonCode,
+      detail: decision.reason,
+      at: now.toISOString(),
+    });
+    this.logger.info(
+      {
+        messageId: command.id,
+        customerId: command.customerId,
+        channel,
+        reasonCode: decision.reasonCode,
+        country: facts.country,
+        numberType: facts.kind,
+      },
+      'spend guard refused the channel',
+    );
+    this.metrics.spendRefusals.inc({ channel, reason: decision.reasonCode });
+    return {
+      kind: 'refused',
+      reason: { code: decision.reasonCode, message: decision.reason },
+    };
   }
 
   private defer(

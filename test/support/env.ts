@@ -25,6 +25,9 @@ export function gatewayEnv(
     CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
     SHUTDOWN_GRACE_MS: '20000',
     TEMPLATES_DIR: resolve(__dirname, '..', '..', 'templates'),
+    // Tests send bursts to one fixture number; test/spend-guard.test.ts sets its own limits.
+    SPEND_GUARD_NUMBER_PER_MINUTE: '0',
+    SPEND_GUARD_NUMBER_PER_HOUR: '0',
     ...overrides,
   };
 }

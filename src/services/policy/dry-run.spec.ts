@@ -120,4 +120,37 @@ describe('predictDispatch', () => {
       'undeliverable',
     );
   });
+
+  it('passes over a channel the spend guard refuses, even when the caps are forced', () => {
+    const refusal = {
+      reasonCode: 'SPEND_PREMIUM_RATE',
+      reason: 'the spend guard refused sms: the destination is a premium-rate number (GB)',
+    };
+    const prediction = predictDispatch(
+      sendPlan(['sms', 'email']),
+      [{ ...view('sms', ['closed']), spendRefusal: refusal }, view('email', ['closed'])],
+      true,
+    );
+    expect(prediction).toMatchObject({ outcome: 'send', channel: 'email' });
+    expect(prediction.steps[0]).toEqual({
+      channel: 'sms',
+      step: 'spend_refused',
+      reasonCode: 'SPEND_PREMIUM_RATE',
+      detail: refusal.reason,
+    });
+  });
+
+  it('predicts failed when the spend guard refuses every channel the caps left', () => {
+    const refusal = { reasonCode: 'SPEND_DAILY_BUDGET', reason: 'budget' };
+    const prediction = predictDispatch(
+      sendPlan(['sms', 'whatsapp']),
+      [
+        view('sms', ['closed'], [full('next_channel')]),
+        { ...view('whatsapp', ['closed']), spendRefusal: refusal },
+      ],
+      false,
+    );
+    expect(prediction.outcome).toBe('failed');
+    expect(prediction.steps.map((s) => s.step)).toEqual(['capped', 'spend_refused']);
+  });
 });

@@ -14,16 +14,27 @@ export interface CandidateView {
   readonly providers: readonly ProviderView[];
   /** Rules that would be full if the send were reserved now. */
   readonly fullRules: readonly CapViolation[];
+  /** The spend guard's refusal of this channel now (SMS, WhatsApp), if it would refuse. */
+  readonly spendRefusal?: { readonly reasonCode: string; readonly reason: string };
 }
 
 export type PredictedStep =
   | { readonly channel: Channel; readonly step: 'send'; readonly provider: string }
   | { readonly channel: Channel; readonly step: 'capped'; readonly detail: string }
-  | { readonly channel: Channel; readonly step: 'breakers_open'; readonly detail: string };
+  | { readonly channel: Channel; readonly step: 'breakers_open'; readonly detail: string }
+  | {
+      readonly channel: Channel;
+      readonly step: 'spend_refused';
+      readonly reasonCode: string;
+      readonly detail: string;
+    };
 
 export interface Prediction {
-  /** send, defer, capped, suppress, expired or undeliverable: the first receipt a send would get. */
-  readonly outcome: PlanResult['kind'] | 'capped';
+  /**
+   * send, defer, capped, suppress, expired, undeliverable, or failed (the spend guard refused the
+   * channels the caps left): the first receipt a send would get.
+   */
+  readonly outcome: PlanResult['kind'] | 'capped' | 'failed';
   /** The channel and provider that would carry it, when the outcome is send. */
   readonly channel: Channel | null;
   readonly provider: string | null;
@@ -36,7 +47,8 @@ export interface Prediction {
  * What dispatch would do with a plan, given the caps and breakers as they are now. It mirrors
  * dispatch's walk over the candidates: a full rule moves on, defers or caps by its own action
  * (unless the send is forced: transactional or an admin's cap override); a channel whose every
- * breaker is open is passed over. Provider answers cannot be known, so the first provider with a
+ * breaker is open is passed over, and so is one the spend guard refuses (whatever the category: the
+ * guard binds transactional sends too). Provider answers cannot be known, so the first provider with a
  * closed or half-open breaker is the prediction.
  */
 export function predictDispatch(
@@ -61,6 +73,15 @@ export function predictDispatch(
       if (worst.rule.overCap !== 'next_channel') return { outcome: 'capped', ...none, steps };
       continue;
     }
+    if (candidate.spendRefusal) {
+      steps.push({
+        channel: candidate.channel,
+        step: 'spend_refused',
+        reasonCode: candidate.spendRefusal.reasonCode,
+        detail: candidate.spendRefusal.reason,
+      });
+      continue;
+    }
     const usable = candidate.providers.find((provider) => provider.breaker !== 'open');
     if (usable === undefined) {
       const ids = candidate.providers.map((provider) => provider.id).join(', ');
@@ -81,7 +102,9 @@ export function predictDispatch(
     };
   }
   // Every channel capped ends capped; an open breaker on the way makes dispatch retry later
-  // through the scheduler (while retries and the TTL allow).
+  // through the scheduler (while retries and the TTL allow); a spend refusal otherwise fails it.
   const anyBreakerOpen = steps.some((step) => step.step === 'breakers_open');
-  return { outcome: anyBreakerOpen ? 'defer' : 'capped', ...none, steps };
+  const everyCapped = steps.every((step) => step.step === 'capped');
+  const outcome = anyBreakerOpen ? 'defer' : everyCapped ? 'capped' : 'failed';
+  return { outcome, ...none, steps };
 }
