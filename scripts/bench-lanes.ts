@@ -244,7 +244,9 @@ function gatewayEnvironment(
   databaseSchema: string | undefined,
 ): NodeJS.ProcessEnv {
   return {
-    // Pass-through first: PATH, DATABASE_URL, REDIS_URL, CONSUMER_CONCURRENCY and such.
+    // In-process stores for whichever of DATABASE_URL and REDIS_URL the caller leaves unset.
+    STORAGE: 'embedded',
+    // Then the pass-through: PATH, DATABASE_URL, REDIS_URL, CONSUMER_CONCURRENCY and such.
     ...process.env,
     KAFKA_BROKERS: BROKERS.join(','),
     KAFKA_CREATE_TOPICS: 'false',

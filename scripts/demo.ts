@@ -117,6 +117,8 @@ async function main(): Promise<void> {
         HTTP_HOST: '127.0.0.1',
         LOG_ADAPTER_LATENCY_MS: process.env.LOG_ADAPTER_LATENCY_MS ?? '20',
         TEMPLATES_DIR: join(ROOT, 'templates'),
+        // One local instance: PGlite and in-process counters unless DATABASE_URL / REDIS_URL are set.
+        STORAGE: 'embedded',
         ...sandbox.gatewayEnvironment(),
         MAX_COMMAND_BYTES: String(MAX_COMMAND_BYTES),
         // A fresh key per demo run: the demo's embedded database lives no longer than the run.

@@ -14,7 +14,12 @@ async function main(): Promise<void> {
     ports: { twilio: BASE_PORT, twilioBackup: BASE_PORT + 1, sendgrid: BASE_PORT + 2 },
     defaultPlan: { latency: { minMs: 20, maxMs: 120 } },
   });
-  const env = { ...suite.gatewayEnvironment(), TEMPLATES_DIR: join(ROOT, 'templates') };
+  const env = {
+    ...suite.gatewayEnvironment(),
+    TEMPLATES_DIR: join(ROOT, 'templates'),
+    // A gateway run by hand is one local instance: PGlite and in-process counters are fine.
+    STORAGE: 'embedded',
+  };
   const lines = Object.entries(env).map(([name, value]) => `export ${name}='${value}'`);
   mkdirSync(join(ROOT, 'test-output'), { recursive: true });
   const file = join(ROOT, 'test-output', 'sandbox.env');

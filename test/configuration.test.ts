@@ -53,6 +53,20 @@ describe('start-up configuration', () => {
         'PROVIDER_SENDGRID_API_KEY',
       ],
     },
+    {
+      // A production-shaped start that forgot its providers and storage: no fakes behind its back.
+      name: 'no providers, no database and no Redis, and no fakes chosen',
+      env: {
+        KAFKA_BROKERS: '127.0.0.1:9092',
+        MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
+      },
+      mentions: [
+        'PROVIDERS_SMS, PROVIDERS_EMAIL, PROVIDERS_WHATSAPP, PROVIDERS_WEBPUSH, PROVIDERS_MOBILEPUSH',
+        'DATABASE_URL',
+        'REDIS_URL',
+        'STORAGE=embedded',
+      ],
+    },
   ];
 
   it.each(cases)('$name → exits non-zero naming it', async ({ env, mentions }) => {

@@ -5,6 +5,13 @@ import { isServiceVariable, loadConfig, SERVICE_VERSION } from './environment';
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
   MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
+  // The fakes, chosen explicitly: unset, they stop start-up.
+  STORAGE: 'embedded',
+  PROVIDERS_SMS: 'log',
+  PROVIDERS_EMAIL: 'log',
+  PROVIDERS_WHATSAPP: 'log',
+  PROVIDERS_WEBPUSH: 'log',
+  PROVIDERS_MOBILEPUSH: 'log',
 };
 const twilio = {
   PROVIDER_TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
@@ -18,10 +25,85 @@ function problems(env: Record<string, string>): string[] {
 }
 
 describe('loadConfig', () => {
-  it('accepts the defaults: every channel on the log provider', () => {
+  it('accepts the log provider and embedded storage when chosen by name', () => {
     const result = loadConfig(base);
     expect(result.ok).toBe(true);
     if (result.ok) expect(result.config.channels.providers.sms).toEqual(['log']);
+  });
+
+  describe('without an explicit choice of fakes', () => {
+    // Three channels still on log, so the table can show SMS and email missing together.
+    const production = {
+      KAFKA_BROKERS: base.KAFKA_BROKERS,
+      MESSAGE_LOG_KEY: base.MESSAGE_LOG_KEY,
+      PROVIDERS_WHATSAPP: 'log',
+      PROVIDERS_WEBPUSH: 'log',
+      PROVIDERS_MOBILEPUSH: 'log',
+    };
+    const storage = { DATABASE_URL: 'postgres://db/omnigate', REDIS_URL: 'redis://cache:6379' };
+    const problemsOf = (env: Record<string, string>): string => {
+      const result = loadConfig({ ...production, ...env });
+      return result.ok ? '' : result.problems.join('\n');
+    };
+
+    it.each([
+      ['providers for two channels', { ...storage }, 'PROVIDERS_SMS, PROVIDERS_EMAIL: not set'],
+      [
+        'a database',
+        { PROVIDERS_SMS: 'log', PROVIDERS_EMAIL: 'log', REDIS_URL: storage.REDIS_URL },
+        'DATABASE_URL: is required',
+      ],
+      [
+        'Redis',
+        { PROVIDERS_SMS: 'log', PROVIDERS_EMAIL: '', DATABASE_URL: storage.DATABASE_URL },
+        'REDIS_URL: is required',
+      ],
+      [
+        'a database, with STORAGE=external said out loud',
+        {
+          PROVIDERS_SMS: 'log',
+          PROVIDERS_EMAIL: 'log',
+          STORAGE: 'external',
+          ...storage,
+          DATABASE_URL: '',
+        },
+        'DATABASE_URL: is required',
+      ],
+      [
+        'an unknown storage',
+        { ...storage, STORAGE: 'memory' },
+        'STORAGE: must be external or embedded',
+      ],
+    ])('refuses a missing %s, naming the variables', (_name, env, expected) => {
+      expect(problemsOf(env)).toContain(expected);
+    });
+
+    it('names every missing choice at once, even beside another bad variable', () => {
+      const found = problemsOf({ HTTP_PORT: 'eighty' });
+      for (const name of [
+        'HTTP_PORT',
+        'PROVIDERS_SMS, PROVIDERS_EMAIL',
+        'DATABASE_URL',
+        'REDIS_URL',
+      ]) {
+        expect(found).toContain(name);
+      }
+    });
+
+    it('starts with real storage and providers named, an empty list turning a channel off', () => {
+      const result = loadConfig({
+        ...production,
+        ...storage,
+        PROVIDERS_SMS: 'log',
+        PROVIDERS_EMAIL: '',
+      });
+      if (!result.ok) throw new Error(result.problems.join('\n'));
+      expect(result.config.channels.providers.email).toEqual([]);
+      expect(result.config.storage).toMatchObject({
+        databaseUrl: storage.DATABASE_URL,
+        redisUrl: storage.REDIS_URL,
+      });
+    });
   });
 
   it('names every bad variable at once', () => {

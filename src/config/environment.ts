@@ -145,12 +145,13 @@ export const SERVICE_VERSION = '0.1.0';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** Unset is undefined, so a deployment that forgot a channel is told (see safeDefaultProblems). */
 const providerList = z
   .string()
   .trim()
   .optional()
   .transform((raw, ctx) => {
-    if (raw === undefined) return ['log'];
+    if (raw === undefined) return undefined;
     const ids = raw
       .split(',')
       .map((p) => p.trim())
@@ -196,6 +197,10 @@ const environmentSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be lower-case letters, digits and _')
     .optional(),
   PGLITE_DATA_DIR: z.string().trim().optional(),
+  // In-process stores (PGlite, counters in memory) only when asked for: see safeDefaultProblems.
+  STORAGE: z
+    .enum(['external', 'embedded'], { error: 'must be external or embedded' })
+    .default('external'),
   REDIS_URL: z
     .string()
     .trim()
@@ -297,6 +302,11 @@ const providerChoiceSchema = environmentSchema.pick({
   PROVIDERS_MOBILEPUSH: true,
 });
 
+/** The variables whose absence would otherwise fall back to a fake or an in-process store. */
+const safeDefaultChoiceSchema = providerChoiceSchema.extend(
+  environmentSchema.pick({ STORAGE: true, DATABASE_URL: true, REDIS_URL: true }).shape,
+);
+
 export interface AppConfig {
   /** The support agents' HTTP API under /admin/v1 (credentials, abuse limits). */
   readonly admin: AdminConfig;
@@ -322,13 +332,13 @@ export interface AppConfig {
   readonly priorityLane:
     { readonly topic: string; readonly groupId: string; readonly concurrency: number } | undefined;
   readonly storage: {
-    /** Unset: an embedded PGlite database (single local instance only). */
+    /** Unset only with STORAGE=embedded: a PGlite database (single local instance only). */
     readonly databaseUrl: string | undefined;
     readonly databasePoolSize: number;
     /** Schema for the tables (created when missing); unset uses the server's default. */
     readonly databaseSchema: string | undefined;
     readonly pgliteDataDir: string | undefined;
-    /** Unset: caps are counted in process (single local instance only). */
+    /** Unset only with STORAGE=embedded: caps are counted in process (single local instance only). */
     readonly redisUrl: string | undefined;
   };
   readonly policies: {
@@ -412,10 +422,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       const providers = loadProviderSettings(env, providersOf(channels.data));
       if (!providers.ok) problems.push(...providers.problems);
     }
+    const choices = safeDefaultChoiceSchema.safeParse(env);
+    if (choices.success) problems.push(...safeDefaultProblems(choices.data));
     return { ok: false, problems };
   }
   const e = parsed.data;
-  const problems = crossFieldProblems(e);
+  const problems = [...crossFieldProblems(e), ...safeDefaultProblems(e)];
   const providers = loadProviderSettings(env, providersOf(e));
   if (!providers.ok) problems.push(...providers.problems);
   const policies = {
@@ -425,6 +437,40 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const admin = loadAdminConfig(e, problems);
   if (problems.length > 0 || !providers.ok) return { ok: false, problems };
   return { ok: true, config: { ...toConfig(e, providers.providers, policies), admin } };
+}
+
+const CHANNEL_PROVIDER_VARIABLES = [
+  'PROVIDERS_SMS',
+  'PROVIDERS_EMAIL',
+  'PROVIDERS_WHATSAPP',
+  'PROVIDERS_WEBPUSH',
+  'PROVIDERS_MOBILEPUSH',
+] as const;
+
+/**
+ * The log provider and the in-process stores are right for a laptop and wrong in production,
+ * where they would drop every message or let replicas each count caps on their own. So they run
+ * only when chosen by name, and a deployment that forgot its providers or its database stops.
+ */
+function safeDefaultProblems(e: z.output<typeof safeDefaultChoiceSchema>): string[] {
+  const problems: string[] = [];
+  const unset = CHANNEL_PROVIDER_VARIABLES.filter((name) => e[name] === undefined);
+  if (unset.length > 0) {
+    problems.push(
+      `${unset.join(', ')}: not set; name each channel's providers in priority order (e.g. PROVIDERS_SMS=twilio), "log" to only log its messages (nothing is sent), or leave it empty to turn the channel off`,
+    );
+  }
+  if (e.STORAGE === 'external' && !e.DATABASE_URL) {
+    problems.push(
+      'DATABASE_URL: is required (postgres://…), or set STORAGE=embedded for an in-process PGlite database (one local instance only)',
+    );
+  }
+  if (e.STORAGE === 'external' && !e.REDIS_URL) {
+    problems.push(
+      'REDIS_URL: is required (redis://…), or set STORAGE=embedded to count caps and send rates in this process (one local instance only)',
+    );
+  }
+  return problems;
 }
 
 function crossFieldProblems(e: ParsedEnvironment): string[] {
@@ -482,12 +528,13 @@ function providersOf(
     | 'PROVIDERS_MOBILEPUSH'
   >,
 ): Record<Channel, readonly string[]> {
+  // An unset list is reported by safeDefaultProblems; here it only has no providers.
   return {
-    sms: e.PROVIDERS_SMS,
-    email: e.PROVIDERS_EMAIL,
-    whatsapp: e.PROVIDERS_WHATSAPP,
-    webpush: e.PROVIDERS_WEBPUSH,
-    mobilepush: e.PROVIDERS_MOBILEPUSH,
+    sms: e.PROVIDERS_SMS ?? [],
+    email: e.PROVIDERS_EMAIL ?? [],
+    whatsapp: e.PROVIDERS_WHATSAPP ?? [],
+    webpush: e.PROVIDERS_WEBPUSH ?? [],
+    mobilepush: e.PROVIDERS_MOBILEPUSH ?? [],
   };
 }
 

@@ -54,6 +54,60 @@ describe('createLogger', () => {
     expect(second?.msg).toBe('token [token] is gone');
   });
 
+  const PHONE = '+14155550123';
+  const EMAIL = 'li.wei@example.com';
+  const TOKEN = `tok_${'a'.repeat(40)}`;
+  const SECRETS = [PHONE, EMAIL, TOKEN, 'hunter2', 'Hi Ana'];
+
+  /** Kept apart from the cases: an error's own fields are filled in after construction. */
+  function providerError(): Error {
+    const error = new Error(`Twilio refused ${PHONE} for ${EMAIL}`, {
+      cause: new Error(`token ${TOKEN} expired`),
+    });
+    Object.assign(error, { code: 21211, Password: 'hunter2' });
+    return error;
+  }
+
+  it.each<[string, (logger: ReturnType<typeof createLogger>) => void]>([
+    ['a capitalised key', (l) => l.info({ Phone: PHONE }, 'sent')],
+    ['an upper-case key', (l) => l.info({ EMAIL }, 'sent')],
+    ['a header-style key', (l) => l.info({ headers: { Authorization: `Bearer ${TOKEN}` } }, 'x')],
+    ['a camel-case key', (l) => l.info({ apiKey: TOKEN }, 'x')],
+    ['a snake-case key', (l) => l.info({ sasl: { api_key: TOKEN, PASSWORD: 'hunter2' } }, 'x')],
+    ['a key four levels deep', (l) => l.info({ a: { b: { c: { Body: 'Hi Ana' } } } }, 'x')],
+    ['a key inside an array', (l) => l.info({ recipients: [{ Email: EMAIL }] }, 'x')],
+    ['a child logger binding', (l) => l.child({ Phone: PHONE }).info('x')],
+    ['a grandchild logger binding', (l) => l.child({ c: 'kafka' }).child({ EMAIL }).info('x')],
+    ['an error under err', (l) => l.error({ err: providerError() }, 'send failed')],
+    ['an error under another key', (l) => l.error({ failure: providerError() }, 'send failed')],
+    ['an error logged alone', (l) => l.error(providerError())],
+    ['an error in a field of its own name', (l) => l.warn({ error: providerError() }, 'x')],
+    ['a message with interpolated contacts', (l) => l.info('mail to %s bounced', EMAIL)],
+    [
+      'free text under a capitalised key',
+      (l) => l.warn({ Reason: `${PHONE} is unreachable` }, 'x'),
+    ],
+  ])('keeps personal data and secrets out of %s', (_name, log) => {
+    const out = capture();
+    log(createLogger('info', out.stream));
+    const text = JSON.stringify(out.lines());
+    expect(out.lines()).toHaveLength(1);
+    for (const secret of SECRETS) expect(text).not.toContain(secret);
+  });
+
+  it('keeps what an error says apart from its contacts: type, code and a scrubbed message', () => {
+    const out = capture();
+    createLogger('info', out.stream).error({ err: providerError() }, 'send failed');
+    const [line] = out.lines();
+    expect(line?.err).toMatchObject({
+      type: 'Error',
+      code: 21211,
+      Password: '[redacted]',
+      message: 'Twilio refused [phone] for [email]: token [token] expired',
+    });
+    expect((line?.err as { stack?: string }).stack).toMatch(/^Error: Twilio refused \[phone\]/);
+  });
+
   it('adds the trace and span id of the active context', () => {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());

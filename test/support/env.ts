@@ -6,7 +6,19 @@ import { BROKERS, type TestTopics } from './kafka';
 /** One message-log key per test file, so a restarted gateway opens what the last one sealed. */
 export const MESSAGE_LOG_KEY = randomBytes(32).toString('base64');
 
-/** Gateway environment for a test: its own topics and group, the log adapter everywhere. */
+/** The log provider on every channel, chosen by name as the service requires. */
+export const LOG_PROVIDERS = {
+  PROVIDERS_SMS: 'log',
+  PROVIDERS_EMAIL: 'log',
+  PROVIDERS_WHATSAPP: 'log',
+  PROVIDERS_WEBPUSH: 'log',
+  PROVIDERS_MOBILEPUSH: 'log',
+} as const;
+
+/**
+ * Gateway environment for a test: its own topics and group, the log adapter everywhere, and
+ * in-process stores for whichever of DATABASE_URL and REDIS_URL the test leaves out.
+ */
 export function gatewayEnv(
   topics: TestTopics,
   overrides: Record<string, string> = {},
@@ -28,6 +40,8 @@ export function gatewayEnv(
     // Tests send bursts to one fixture number; test/spend-guard.test.ts sets its own limits.
     SPEND_GUARD_NUMBER_PER_MINUTE: '0',
     SPEND_GUARD_NUMBER_PER_HOUR: '0',
+    STORAGE: 'embedded',
+    ...LOG_PROVIDERS,
     ...overrides,
   };
 }

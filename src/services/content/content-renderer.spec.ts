@@ -12,6 +12,13 @@ function config(overrides: Record<string, string> = {}): AppConfig {
   const loaded = loadConfig({
     KAFKA_BROKERS: '127.0.0.1:9092',
     MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
+    // The fakes, chosen explicitly: unset, they stop start-up.
+    STORAGE: 'embedded',
+    PROVIDERS_SMS: 'log',
+    PROVIDERS_EMAIL: 'log',
+    PROVIDERS_WHATSAPP: 'log',
+    PROVIDERS_WEBPUSH: 'log',
+    PROVIDERS_MOBILEPUSH: 'log',
     ...overrides,
   });
   if (!loaded.ok) throw new Error(loaded.problems.join('; '));
