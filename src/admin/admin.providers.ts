@@ -2,6 +2,7 @@ import type { OnApplicationShutdown, Provider, Type } from '@nestjs/common';
 import type { AppConfig } from '../config/environment';
 import type { Logger } from '../observability/logger';
 import { connectRedis } from '../repositories/redis-cap-store';
+import { redisOptionsOf } from '../repositories/storage.providers';
 import { AdminAuditRepository } from './admin-audit.repository';
 import { AdminMessagesRepository } from './admin-messages.repository';
 import { AdminAuditController } from './audit.controller';
@@ -52,7 +53,12 @@ export function adminProviders(config: AppConfig, logger: Logger): Provider[] {
         }
         // The schema keeps gateways that share a Redis but not a database from sharing counts.
         const prefix = `omnigate:admin:${config.storage.databaseSchema ?? 'public'}`;
-        return new RedisRateLimitStore(await connectRedis(config.storage.redisUrl), prefix);
+        const client = await connectRedis(
+          config.storage.redisUrl,
+          redisOptionsOf(config),
+          logger.child({ component: 'redis:admin' }),
+        );
+        return new RedisRateLimitStore(client, prefix);
       },
     },
     {

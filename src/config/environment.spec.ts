@@ -251,6 +251,66 @@ describe('loadConfig', () => {
   });
 });
 
+describe('dependency timeouts and the outage give-up', () => {
+  it('has deliberate defaults', () => {
+    const loaded = loadConfig(base);
+    if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+    expect(loaded.config.storage).toMatchObject({
+      databaseConnectTimeoutMs: 5000,
+      databaseStatementTimeoutMs: 30000,
+      databaseQueryTimeoutMs: 35000,
+      databaseIdleTimeoutMs: 30000,
+      redisCommandTimeoutMs: 2000,
+      redisConnectTimeoutMs: 5000,
+    });
+    expect(loaded.config.consumer.giveUpAfterMs).toBe(900000);
+  });
+
+  it('reads each one', () => {
+    const loaded = loadConfig({
+      ...base,
+      DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '2000',
+      DATABASE_QUERY_TIMEOUT_MS: '3000',
+      DATABASE_IDLE_TIMEOUT_MS: '4000',
+      REDIS_COMMAND_TIMEOUT_MS: '500',
+      REDIS_CONNECT_TIMEOUT_MS: '600',
+      CONSUMER_GIVE_UP_AFTER_MS: '60000',
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+    expect(loaded.config.storage).toMatchObject({
+      databaseConnectTimeoutMs: 1000,
+      databaseStatementTimeoutMs: 2000,
+      databaseQueryTimeoutMs: 3000,
+      databaseIdleTimeoutMs: 4000,
+      redisCommandTimeoutMs: 500,
+      redisConnectTimeoutMs: 600,
+    });
+    expect(loaded.config.consumer.giveUpAfterMs).toBe(60000);
+  });
+
+  it.each([
+    [
+      'a statement timeout of 0 (none)',
+      { DATABASE_STATEMENT_TIMEOUT_MS: '0' },
+      'DATABASE_STATEMENT_TIMEOUT_MS',
+    ],
+    [
+      'a client timeout not above the server one',
+      { DATABASE_QUERY_TIMEOUT_MS: '30000' },
+      'DATABASE_QUERY_TIMEOUT_MS: must be longer than DATABASE_STATEMENT_TIMEOUT_MS',
+    ],
+    [
+      'a Redis command timeout that is not a number',
+      { REDIS_COMMAND_TIMEOUT_MS: 'soon' },
+      'REDIS_COMMAND_TIMEOUT_MS',
+    ],
+    ['a give-up under a second', { CONSUMER_GIVE_UP_AFTER_MS: '10' }, 'CONSUMER_GIVE_UP_AFTER_MS'],
+  ])('refuses %s', (_name, env, expected) => {
+    expect(problems(env).join('\n')).toContain(expected);
+  });
+});
+
 describe('message log settings', () => {
   const key = (byte: number) => Buffer.alloc(32, byte).toString('base64');
 

@@ -191,6 +191,10 @@ const environmentSchema = z.object({
     .optional()
     .refine((v) => !v || /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL'),
   DATABASE_POOL_SIZE: integer(1, 200, 10),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 120000, 5000),
+  DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3600000, 30000),
+  DATABASE_QUERY_TIMEOUT_MS: integer(100, 3600000, 35000),
+  DATABASE_IDLE_TIMEOUT_MS: integer(1000, 3600000, 30000),
   DATABASE_SCHEMA: z
     .string()
     .trim()
@@ -206,6 +210,8 @@ const environmentSchema = z.object({
     .trim()
     .optional()
     .refine((v) => !v || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
+  REDIS_COMMAND_TIMEOUT_MS: integer(50, 120000, 2000),
+  REDIS_CONNECT_TIMEOUT_MS: integer(100, 120000, 5000),
   CATEGORY_POLICIES_FILE: z.string().trim().optional(),
   CAP_RULES_FILE: z.string().trim().optional(),
   SCHEDULER_POLL_MS: integer(50, 60000, 500),
@@ -229,6 +235,7 @@ const environmentSchema = z.object({
   CONSUMER_SESSION_TIMEOUT_MS: integer(6000, 300000, 30000),
   CONSUMER_HEARTBEAT_INTERVAL_MS: integer(100, 60000, 3000),
   CONSUMER_MAX_CONSECUTIVE_FAILURES: integer(0, 1000, 20),
+  CONSUMER_GIVE_UP_AFTER_MS: integer(1000, 86400000, 900000),
   CONSUMER_FROM_BEGINNING: boolean(true),
   CONSUMER_COMMIT_INTERVAL_MS: integer(100, 60000, 1000),
   CONSUMER_COMMIT_THRESHOLD: integer(1, 100000, 100),
@@ -335,11 +342,22 @@ export interface AppConfig {
     /** Unset only with STORAGE=embedded: a PGlite database (single local instance only). */
     readonly databaseUrl: string | undefined;
     readonly databasePoolSize: number;
+    /** How long to wait for a new PostgreSQL connection (at start and from the pool). */
+    readonly databaseConnectTimeoutMs: number;
+    /** Server-side statement_timeout of every connection: PostgreSQL cancels a longer statement. */
+    readonly databaseStatementTimeoutMs: number;
+    /** Client-side limit on a query's answer, for a server that has stopped answering at all. */
+    readonly databaseQueryTimeoutMs: number;
+    /** An unused pooled connection is closed after this long. */
+    readonly databaseIdleTimeoutMs: number;
     /** Schema for the tables (created when missing); unset uses the server's default. */
     readonly databaseSchema: string | undefined;
     readonly pgliteDataDir: string | undefined;
     /** Unset only with STORAGE=embedded: caps are counted in process (single local instance only). */
     readonly redisUrl: string | undefined;
+    /** A Redis command without an answer after this long fails (and counts as an outage). */
+    readonly redisCommandTimeoutMs: number;
+    readonly redisConnectTimeoutMs: number;
   };
   readonly policies: {
     readonly categories: readonly CategoryPolicy[];
@@ -370,6 +388,11 @@ export interface AppConfig {
     readonly sessionTimeoutMs: number;
     readonly heartbeatIntervalMs: number;
     readonly maxConsecutiveFailures: number;
+    /**
+     * While a dependency (PostgreSQL, Redis) is down the consumers pause and wait for it; after
+     * this long without a single record getting through, the process exits non-zero.
+     */
+    readonly giveUpAfterMs: number;
     readonly fromBeginning: boolean;
     readonly commitIntervalMs: number;
     readonly commitThreshold: number;
@@ -480,6 +503,10 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
       'CONSUMER_HEARTBEAT_INTERVAL_MS: must be at most a third of CONSUMER_SESSION_TIMEOUT_MS',
     );
   }
+  // The server cancels a slow statement first; the client's own timer is for a silent server.
+  if (e.DATABASE_QUERY_TIMEOUT_MS <= e.DATABASE_STATEMENT_TIMEOUT_MS) {
+    problems.push('DATABASE_QUERY_TIMEOUT_MS: must be longer than DATABASE_STATEMENT_TIMEOUT_MS');
+  }
   if (e.KAFKA_GROUP_ID === e.KAFKA_PROFILES_GROUP_ID) {
     problems.push('KAFKA_PROFILES_GROUP_ID: must differ from KAFKA_GROUP_ID');
   }
@@ -564,9 +591,15 @@ function toConfig(
     storage: {
       databaseUrl: e.DATABASE_URL || undefined,
       databasePoolSize: e.DATABASE_POOL_SIZE,
+      databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      databaseQueryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
+      databaseIdleTimeoutMs: e.DATABASE_IDLE_TIMEOUT_MS,
       databaseSchema: e.DATABASE_SCHEMA,
       pgliteDataDir: e.PGLITE_DATA_DIR || undefined,
       redisUrl: e.REDIS_URL || undefined,
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      redisConnectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
     },
     policies,
     scheduler: {
@@ -594,6 +627,7 @@ function toConfig(
       sessionTimeoutMs: e.CONSUMER_SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: e.CONSUMER_HEARTBEAT_INTERVAL_MS,
       maxConsecutiveFailures: e.CONSUMER_MAX_CONSECUTIVE_FAILURES,
+      giveUpAfterMs: e.CONSUMER_GIVE_UP_AFTER_MS,
       fromBeginning: e.CONSUMER_FROM_BEGINNING,
       commitIntervalMs: e.CONSUMER_COMMIT_INTERVAL_MS,
       commitThreshold: e.CONSUMER_COMMIT_THRESHOLD,

@@ -16,9 +16,13 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { isDependencyFailure } from '../repositories/dependency-failure';
+import { DependencyHealth } from '../repositories/dependency-health';
 import { IntakeService } from '../services/intake.service';
 import { ProfileUpdatesService } from '../services/profile-updates.service';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tokens';
+
+/** While a dependency is down the consumers ask it this often, so work resumes within ~1 s. */
+const OUTAGE_PROBE_INTERVAL_MS = 1_000;
 
 /**
  * The Kafka entry points: send commands go to the intake use case, profile events to the profile
@@ -42,6 +46,7 @@ export class KafkaConsumers
     private readonly publisher: KafkaPublisher,
     intake: IntakeService,
     profileUpdates: ProfileUpdatesService,
+    dependencies: DependencyHealth,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(FATAL_ERROR_HANDLER) onFatal: FatalErrorHandler,
@@ -69,6 +74,11 @@ export class KafkaConsumers
             giveUpAfterMs: config.consumer.recordGiveUpMs,
             isDependencyFailure,
             setAside,
+          },
+          outage: {
+            probe: () => dependencies.probe(),
+            probeIntervalMs: OUTAGE_PROBE_INTERVAL_MS,
+            giveUpAfterMs: config.consumer.giveUpAfterMs,
           },
         },
         handle,

@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 import type Redis from 'ioredis';
 import type { CapRule } from '../services/policy/frequency-caps';
 import type { ReserveRequest } from './cap-store';
-import { connectRedis, RESERVE_SCRIPT, RedisCapStore } from './redis-cap-store';
+import { isDependencyFailure } from './dependency-failure';
+import {
+  connectRedis,
+  redisOptionsFor,
+  RESERVE_SCRIPT,
+  RedisCapStore,
+  type RedisLogger,
+} from './redis-cap-store';
 
 // The contract shared with MemoryCapStore is in cap-store.spec.ts; this file checks what only the
 // Redis store has: key layout, expiry, the script cache, connection failures.
@@ -194,4 +202,123 @@ describe('RedisCapStore set-up', () => {
     );
     await expect(attempt).rejects.not.toThrow('hunter2');
   });
+});
+
+describe('a Redis client through an outage', () => {
+  /** A redis-server of this test's own, so stopping it disturbs nobody else. */
+  class OwnRedis {
+    private child: ChildProcess | undefined;
+    constructor(readonly port: number) {}
+
+    async start(): Promise<void> {
+      const child = spawn(
+        'redis-server',
+        ['--port', String(this.port), '--save', '', '--appendonly', 'no'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      this.child = child;
+      for (let tries = 0; tries < 100; tries += 1) {
+        if (await accepts(this.port)) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`redis-server did not start on ${this.port}`);
+    }
+
+    async stop(): Promise<void> {
+      const child = this.child;
+      if (!child || child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  function accepts(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  }
+
+  class Recorder implements RedisLogger {
+    readonly lines: Array<{ level: string; fields: object; message: string }> = [];
+    info(fields: object, message: string): void {
+      this.lines.push({ level: 'info', fields, message });
+    }
+    error(fields: object, message: string): void {
+      this.lines.push({ level: 'error', fields, message });
+    }
+  }
+
+  let redis: OwnRedis;
+  beforeEach(async () => {
+    redis = new OwnRedis(await closedPort());
+    await redis.start();
+  });
+  afterEach(async () => {
+    await redis.stop();
+  });
+
+  it('chooses timeouts, keepalive and one retry per command deliberately', () => {
+    const options = redisOptionsFor({ commandTimeoutMs: 1500, connectTimeoutMs: 4000 });
+    expect(options).toMatchObject({
+      commandTimeout: 1500,
+      connectTimeout: 4000,
+      keepAlive: 10_000,
+      maxRetriesPerRequest: 1,
+    });
+    // Reconnects keep going (never null) and are at most a second apart.
+    const delays = [1, 2, 5, 50, 5000].map((attempt) => options.retryStrategy?.(attempt));
+    expect(delays).toEqual([100, 200, 500, 1000, 1000]);
+  });
+
+  it('fails a command fast while Redis is down, logs the outage once and its end', async () => {
+    const logger = new Recorder();
+    const client = await connectRedis(
+      `redis://127.0.0.1:${redis.port}`,
+      redisOptionsFor({ commandTimeoutMs: 500, connectTimeoutMs: 1000 }),
+      logger,
+    );
+    try {
+      await redis.stop();
+      const startedAt = Date.now();
+      const failure = await client.ping().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(Date.now() - startedAt).toBeLessThan(1500);
+      expect(isDependencyFailure(failure)).toBe(true);
+      // Several reconnect attempts fail meanwhile; one line says so.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const errors = logger.lines.filter((line) => line.level === 'error');
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.fields).toMatchObject({ code: 'ECONNREFUSED' });
+
+      await redis.start();
+      const restartedAt = Date.now();
+      await waitFor(async () => (await client.ping().catch(() => 'down')) === 'PONG');
+      expect(Date.now() - restartedAt).toBeLessThan(3000);
+      await waitFor(() => Promise.resolve(logger.lines.some((line) => line.level === 'info')));
+      expect(logger.lines.at(-1)).toMatchObject({
+        level: 'info',
+        message: 'Redis connection restored',
+      });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 });

@@ -84,12 +84,54 @@ function redactUrl(url: string): string {
   }
 }
 
+/** The part of the pino logger a Redis client reports to, so tests can pass a recorder. */
+export interface RedisLogger {
+  info(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface RedisTimeouts {
+  /** A command without an answer after this long fails, whether sent or waiting to be. */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+export const DEFAULT_REDIS_TIMEOUTS: RedisTimeouts = {
+  commandTimeoutMs: 2_000,
+  connectTimeoutMs: 5_000,
+};
+
+/** Reconnect attempts 100 ms apart at first, then once a second, for ever. */
+const RECONNECT_MAX_DELAY_MS = 1_000;
+
+/**
+ * Client options chosen for an outage: a command fails within `commandTimeoutMs` instead of
+ * waiting in the offline queue (ioredis's default waits for 20 reconnects, about a minute), after
+ * at most one reconnect attempt; the caller sees a dependency failure and pauses. Reconnects go on
+ * every second, so work resumes within a second or two of Redis coming back. TCP keepalive finds a
+ * peer that vanished without closing the connection.
+ */
+export function redisOptionsFor(timeouts: RedisTimeouts = DEFAULT_REDIS_TIMEOUTS): RedisOptions {
+  return {
+    commandTimeout: timeouts.commandTimeoutMs,
+    connectTimeout: timeouts.connectTimeoutMs,
+    keepAlive: 10_000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, RECONNECT_MAX_DELAY_MS),
+  };
+}
+
 /**
  * Connects now instead of on first use, so an unreachable Redis fails start-up (or a test) with
  * the socket's own reason, not a command stuck in the offline queue. Once connected, the client's
- * normal reconnect rules apply.
+ * normal reconnect rules apply, and with a logger its connection errors are logged: the first of
+ * an outage as an error, the return as info (one line each, not one per reconnect attempt).
  */
-export async function connectRedis(url: string, options: RedisOptions = {}): Promise<Redis> {
+export async function connectRedis(
+  url: string,
+  options: RedisOptions = {},
+  logger?: RedisLogger,
+): Promise<Redis> {
   const client = new Redis(url, { ...options, lazyConnect: true });
   let firstError: unknown;
   // Also keeps ioredis from printing "Unhandled error event" for every failed attempt.
@@ -99,9 +141,6 @@ export async function connectRedis(url: string, options: RedisOptions = {}): Pro
   client.on('error', remember);
   try {
     await client.connect();
-    // From here on, errors belong to whoever logs the client's events.
-    client.off('error', remember);
-    return client;
   } catch (error) {
     // Stops reconnect attempts; skipped when already ended, as it would then arm a needless
     // disconnect timer on the dead socket that keeps the process alive for seconds.
@@ -111,6 +150,27 @@ export async function connectRedis(url: string, options: RedisOptions = {}): Pro
     const reason = messageOf(why);
     throw new Error(`Redis is not reachable at ${redactUrl(url)}: ${reason}`, { cause: error });
   }
+  client.off('error', remember);
+  if (logger) reportConnection(client, redactUrl(url), logger);
+  return client;
+}
+
+function reportConnection(client: Redis, redis: string, logger: RedisLogger): void {
+  let downSince: number | undefined;
+  client.on('error', (error: unknown) => {
+    if (downSince !== undefined) return;
+    downSince = Date.now();
+    const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : null;
+    logger.error(
+      { redis, error: messageOf(error), code: typeof code === 'string' ? code : null },
+      'Redis connection failed; commands fail until it is back, reconnecting every second',
+    );
+  });
+  client.on('ready', () => {
+    if (downSince === undefined) return;
+    logger.info({ redis, downMs: Date.now() - downSince }, 'Redis connection restored');
+    downSince = undefined;
+  });
 }
 
 /**
@@ -134,9 +194,12 @@ export class RedisCapStore implements CapStore {
 
   static async connect(
     url: string,
-    options: RedisCapStoreOptions & { readonly redis?: RedisOptions } = {},
+    options: RedisCapStoreOptions & {
+      readonly redis?: RedisOptions;
+      readonly logger?: RedisLogger;
+    } = {},
   ): Promise<RedisCapStore> {
-    return new RedisCapStore(await connectRedis(url, options.redis), options);
+    return new RedisCapStore(await connectRedis(url, options.redis, options.logger), options);
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
@@ -179,6 +242,11 @@ export class RedisCapStore implements CapStore {
       .exec();
     const failed = results?.find(([error]) => error !== null)?.[0];
     if (failed) throw failed;
+  }
+
+  /** Answers when Redis does (readiness and the consumers' outage probe). */
+  async ping(): Promise<void> {
+    await this.client.ping();
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import {
   type SendPermits,
   type SendRateTable,
 } from '@omnigate/channels';
-import { connectRedis } from './redis-cap-store';
+import { connectRedis, type RedisLogger } from './redis-cap-store';
 
 /**
  * A sliding-window log of calls, checked and written in one script so that replicas racing on one
@@ -83,9 +83,16 @@ export class RedisSendPermits implements SendPermits {
   static async connect(
     url: string,
     table: SendRateTable,
-    options: RedisSendPermitsOptions & { readonly redis?: RedisOptions } = {},
+    options: RedisSendPermitsOptions & {
+      readonly redis?: RedisOptions;
+      readonly logger?: RedisLogger;
+    } = {},
   ): Promise<RedisSendPermits> {
-    return new RedisSendPermits(await connectRedis(url, options.redis), table, options);
+    return new RedisSendPermits(
+      await connectRedis(url, options.redis, options.logger),
+      table,
+      options,
+    );
   }
 
   async acquire(providerId: string): Promise<SendPermit> {

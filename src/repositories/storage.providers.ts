@@ -1,13 +1,16 @@
 import type { OnApplicationShutdown, Provider } from '@nestjs/common';
+import type { RedisOptions } from 'ioredis';
+import { sql } from 'kysely';
 import { describeSendRate, type SendPermits } from '@omnigate/channels';
 import { sendRateTable } from '../config/channel-router.factory';
 import type { AppConfig } from '../config/environment';
 import type { Logger } from '../observability/logger';
 import { CAP_STORE, type CapStore } from './cap-store';
 import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './database';
+import { DependencyHealth, type DependencyProbe } from './dependency-health';
 import { MemoryCapStore } from './memory-cap-store';
 import { MemorySendPermits } from './memory-send-permits';
-import { RedisCapStore } from './redis-cap-store';
+import { RedisCapStore, redisOptionsFor } from './redis-cap-store';
 import { RedisSendPermits } from './redis-send-permits';
 import { MemorySpendCounters } from './memory-spend-counters';
 import { RedisSpendCounters } from './redis-spend-counters';
@@ -51,6 +54,14 @@ class StorageLifecycle implements OnApplicationShutdown {
   }
 }
 
+/** Every Redis client of the service uses the same deliberate timeouts (see redisOptionsFor). */
+export function redisOptionsOf(config: AppConfig): RedisOptions {
+  return redisOptionsFor({
+    commandTimeoutMs: config.storage.redisCommandTimeoutMs,
+    connectTimeoutMs: config.storage.redisConnectTimeoutMs,
+  });
+}
+
 /**
  * PostgreSQL (or the embedded PGlite without DATABASE_URL) migrated to the latest schema, and the
  * frequency-cap store (Redis, or in process without REDIS_URL). Each embedded default says so in
@@ -65,6 +76,10 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
           databaseUrl: config.storage.databaseUrl,
           pgliteDataDir: config.storage.pgliteDataDir,
           maxConnections: config.storage.databasePoolSize,
+          connectTimeoutMs: config.storage.databaseConnectTimeoutMs,
+          statementTimeoutMs: config.storage.databaseStatementTimeoutMs,
+          queryTimeoutMs: config.storage.databaseQueryTimeoutMs,
+          idleTimeoutMs: config.storage.databaseIdleTimeoutMs,
           schema: config.storage.databaseSchema,
           logger: logger.child({ component: 'database' }),
         });
@@ -82,7 +97,10 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
       provide: CAP_STORE,
       useFactory: async (): Promise<CapStore> => {
         if (config.storage.redisUrl) {
-          const store = await RedisCapStore.connect(config.storage.redisUrl);
+          const store = await RedisCapStore.connect(config.storage.redisUrl, {
+            redis: redisOptionsOf(config),
+            logger: logger.child({ component: 'redis:caps' }),
+          });
           logger.info({ caps: 'redis' }, 'frequency caps counted in Redis');
           return store;
         }
@@ -103,7 +121,10 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
           [...table.rates].map(([id, rate]) => [id, describeSendRate(rate)]),
         );
         if (config.storage.redisUrl) {
-          const store = await RedisSendPermits.connect(config.storage.redisUrl, table);
+          const store = await RedisSendPermits.connect(config.storage.redisUrl, table, {
+            redis: redisOptionsOf(config),
+            logger: logger.child({ component: 'redis:send-rates' }),
+          });
           logger.info(
             { sendRates, guardMs: table.guardMs },
             'provider send rates counted in Redis',
@@ -143,6 +164,23 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
       provide: SendPermitsLifecycle,
       inject: [SEND_PERMITS],
       useFactory: (permits: SendPermitStore) => new SendPermitsLifecycle(permits),
+    },
+    {
+      provide: DependencyHealth,
+      inject: [DATABASE_HANDLE, CAP_STORE],
+      useFactory: (handle: DatabaseHandle, caps: CapStore): DependencyHealth => {
+        const probes: DependencyProbe[] = [];
+        // PGlite lives in this process: it cannot become unreachable, only busy.
+        if (handle.kind === 'postgres') {
+          probes.push({
+            name: 'postgresql',
+            check: async () => void (await sql`select 1`.execute(handle.db)),
+          });
+        }
+        // The send-rate and admin clients go to the same Redis: one probe answers for them.
+        if (caps instanceof RedisCapStore) probes.push({ name: 'redis', check: () => caps.ping() });
+        return new DependencyHealth(probes, logger.child({ component: 'dependencies' }));
+      },
     },
     {
       provide: StorageLifecycle,

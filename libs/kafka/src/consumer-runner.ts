@@ -2,7 +2,13 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from '
 import { ContiguousOffsets } from './contiguous-offsets';
 import { groupIntoKeyChains } from './key-chains';
 import { Semaphore } from './semaphore';
-import type { InboundRecord, KafkaLogger, PoisonRecordPolicy, RecordHandler } from './types';
+import type {
+  InboundRecord,
+  KafkaLogger,
+  OutagePolicy,
+  PoisonRecordPolicy,
+  RecordHandler,
+} from './types';
 
 export interface ConsumerRunnerOptions {
   readonly groupId: string;
@@ -27,6 +33,11 @@ export interface ConsumerRunnerOptions {
   readonly drainBudgetMs?: number;
   /** Without one, every handler error fails the batch (and is retried with it). */
   readonly poison?: PoisonRecordPolicy;
+  /**
+   * With a poison policy: pause and wait out a dependency outage instead of failing the batch.
+   * Without one, a dependency failure fails the batch (retried by the client, counted above).
+   */
+  readonly outage?: OutagePolicy;
 }
 
 /** Pause between in-place attempts at a failing record: 100 ms, 200 ms, 400 ms… at most 2 s. */
@@ -34,7 +45,15 @@ const POISON_RETRY_BASE_MS = 100;
 const POISON_RETRY_MAX_MS = 2000;
 
 export type ConsumerState =
-  'idle' | 'starting' | 'joined' | 'rebalancing' | 'stopping' | 'stopped' | 'crashed';
+  | 'idle'
+  | 'starting'
+  | 'joined'
+  | 'rebalancing'
+  /** Waiting out a dependency outage: its topics are paused, the records in hand wait. */
+  | 'paused'
+  | 'stopping'
+  | 'stopped'
+  | 'crashed';
 
 /**
  * Runs a Kafka consumer on eachBatch with ordering per key and bounded concurrency across keys.
@@ -49,6 +68,10 @@ export class ConsumerRunner {
   private readonly failuresByPartition = new Map<string, number>();
   private currentState: ConsumerState = 'idle';
   private processed = 0;
+  /** The outage being waited out, shared by every record that ran into it. */
+  private outage: Promise<void> | undefined;
+  /** When records stopped getting through because of dependency failures; cleared by a success. */
+  private failingSince: number | undefined;
 
   constructor(
     kafka: Kafka,
@@ -166,7 +189,10 @@ export class ConsumerRunner {
         try {
           // Re-check after waiting for a slot: shutdown or a rebalance may have begun meanwhile.
           if (!mayStart(message.offset)) return;
-          await this.handleRecord(toInboundRecord(batch.topic, batch.partition, message));
+          await this.handleRecord(
+            toInboundRecord(batch.topic, batch.partition, message),
+            () => isRunning() && !isStale(),
+          );
         } catch (error) {
           failure ??= error instanceof Error ? error : new Error(String(error));
           return; // later records of this key must wait: their order depends on this one
@@ -233,19 +259,29 @@ export class ConsumerRunner {
   /**
    * Runs the handler; with a poison policy, retries a record-level failure in place (the key's
    * later records wait, so order holds) and sets the record aside once the attempts or the time
-   * are spent. Dependency failures and a failed set-aside propagate and fail the batch.
+   * are spent. A dependency failure is waited out with an outage policy (the record runs again
+   * when the dependencies answer) and propagates without one, as does a failed set-aside: the
+   * batch then fails. `stillWanted` turns false at shutdown or a rebalance: a record waiting out
+   * an outage then gives up its place, unfinished and uncommitted.
    */
-  private async handleRecord(record: InboundRecord): Promise<void> {
+  private async handleRecord(record: InboundRecord, stillWanted: () => boolean): Promise<void> {
     const policy = this.options.poison;
     if (!policy) return this.handler(record);
-    const startedAt = Date.now();
-    for (let attempt = 1; ; attempt += 1) {
+    let startedAt = Date.now();
+    for (let attempt = 1; ;) {
       try {
         await this.handler(record);
+        this.failingSince = undefined;
         return;
       } catch (error) {
-        if (policy.isDependencyFailure(error)) throw error;
         const failure = error instanceof Error ? error : new Error(String(error));
+        if (policy.isDependencyFailure(error)) {
+          if (!this.options.outage) throw failure;
+          await this.waitOutOutage(failure, stillWanted);
+          // Not the record's fault: the try does not count, and its clock starts again.
+          startedAt = Date.now();
+          continue;
+        }
         const elapsedMs = Date.now() - startedAt;
         const position = {
           topic: record.topic,
@@ -265,9 +301,72 @@ export class ConsumerRunner {
           'record handler failed; trying the record again',
         );
         const pauseMs = Math.min(POISON_RETRY_MAX_MS, POISON_RETRY_BASE_MS * 2 ** (attempt - 1));
-        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        await sleep(pauseMs);
+        attempt += 1;
       }
     }
+  }
+
+  /**
+   * Joins (or starts) the wait for the dependencies, checking every 250 ms whether this record is
+   * still wanted. Resolves when they answer; throws `failure` when the record is no longer wanted,
+   * and the give-up error when the outage lasted too long.
+   */
+  private async waitOutOutage(failure: Error, stillWanted: () => boolean): Promise<void> {
+    this.failingSince ??= Date.now();
+    this.outage ??= this.pauseUntilDependenciesAnswer(failure).finally(
+      () => (this.outage = undefined),
+    );
+    const outage = this.outage;
+    let over = false;
+    void outage.then(
+      () => (over = true),
+      () => (over = true),
+    );
+    while (!over) {
+      if (!stillWanted()) throw failure;
+      await Promise.race([outage.catch(() => undefined), sleep(250)]);
+    }
+    await outage;
+    if (!stillWanted()) throw failure;
+  }
+
+  private async pauseUntilDependenciesAnswer(failure: Error): Promise<void> {
+    const policy = this.options.outage!;
+    const since = this.failingSince ?? Date.now();
+    const topics = this.options.topics.map((topic) => ({ topic }));
+    this.logger.error(
+      { errorName: failure.name, error: failure.message, probeIntervalMs: policy.probeIntervalMs },
+      'a dependency is unreachable; pausing consumption until it answers',
+    );
+    if (this.currentState === 'joined') this.currentState = 'paused';
+    this.consumer.pause(topics);
+    try {
+      for (;;) {
+        await sleep(policy.probeIntervalMs);
+        if (this.currentState === 'stopping' || this.currentState === 'stopped') return;
+        const failingMs = Date.now() - since;
+        if (failingMs >= policy.giveUpAfterMs) {
+          const fatal = new Error(
+            `no record got through for ${failingMs} ms because a dependency is unreachable ` +
+              `(${failure.message}); giving up after ${policy.giveUpAfterMs} ms`,
+            { cause: failure },
+          );
+          this.logger.error({ failingMs }, 'dependency outage too long; giving up');
+          this.currentState = 'crashed';
+          this.onFatal(fatal);
+          throw fatal;
+        }
+        if (await policy.probe().catch(() => false)) break;
+      }
+    } finally {
+      if (this.currentState === 'paused') this.currentState = 'joined';
+      if (this.currentState !== 'crashed') this.consumer.resume(topics);
+    }
+    this.logger.info(
+      { pausedMs: Date.now() - since },
+      'dependencies answer again; resuming consumption',
+    );
   }
 
   private shouldRestart(error: Error): boolean {
@@ -309,6 +408,10 @@ export class ConsumerRunner {
       this.onFatal(error);
     });
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function headerToString(value: IHeaders[string]): string | undefined {

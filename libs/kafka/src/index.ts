@@ -47,6 +47,7 @@ export type {
   KafkaConnectionOptions,
   KafkaLogger,
   OutboundRecord,
+  OutagePolicy,
   PoisonRecordPolicy,
   RecordHandler,
 } from './types';

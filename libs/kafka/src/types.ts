@@ -45,6 +45,20 @@ export interface PoisonRecordPolicy {
   readonly setAside: (record: InboundRecord, failure: HandlerFailure) => Promise<void>;
 }
 
+/**
+ * What the consumer does when a handler fails because a dependency is down (see
+ * PoisonRecordPolicy.isDependencyFailure): it stops taking records (its topics are paused, the
+ * records in hand wait), asks `probe` every `probeIntervalMs`, and when the dependencies answer it
+ * resumes and runs the waiting records again. Nothing is skipped, committed early or crash-looped.
+ * After `giveUpAfterMs` without any record getting through, it gives up through `onFatal`.
+ */
+export interface OutagePolicy {
+  /** True when every dependency answers; a rejection counts as false. */
+  readonly probe: () => Promise<boolean>;
+  readonly probeIntervalMs: number;
+  readonly giveUpAfterMs: number;
+}
+
 /** Structured logging used by this library; the service passes its own logger in. */
 export interface KafkaLogger {
   debug(fields: Record<string, unknown>, message: string): void;

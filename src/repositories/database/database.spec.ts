@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely, type Migration } from 'kysely';
+import { isDependencyFailure } from '../dependency-failure';
 import { createDatabase } from './database';
 import {
   executedMigrations,
@@ -197,7 +198,8 @@ describe('createDatabase', () => {
   it('keeps options already in the URL when it adds the search_path', async () => {
     const database = await openTestDatabase('postgres');
     const url = new URL(TEST_DATABASE_URL);
-    url.searchParams.set('options', '-c statement_timeout=4321');
+    // Not statement_timeout: the pool sets that one itself (a start-up parameter wins over options).
+    url.searchParams.set('options', '-c lock_timeout=4321');
     const second = await createDatabase({
       databaseUrl: url.toString(),
       schema: database.schema,
@@ -206,11 +208,76 @@ describe('createDatabase', () => {
     try {
       const { rows } = await sql<{ path: string; timeout: string }>`
         select current_setting('search_path') as path,
-               current_setting('statement_timeout') as timeout`.execute(second.db);
+               current_setting('lock_timeout') as timeout`.execute(second.db);
       expect(rows).toEqual([{ path: database.schema, timeout: '4321ms' }]);
     } finally {
       await second.close();
       await database.dispose();
     }
+  });
+
+  describe('timeouts', () => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await openTestDatabase('postgres');
+    });
+    afterAll(async () => {
+      await database.dispose();
+    });
+
+    const open = (timeouts: { statementTimeoutMs?: number; queryTimeoutMs?: number }) =>
+      createDatabase({
+        databaseUrl: TEST_DATABASE_URL,
+        schema: database.schema,
+        logger: new RecordingLogger(),
+        ...timeouts,
+      });
+
+    it('sets statement_timeout on every connection, 30 s unless told', async () => {
+      const plain = await open({});
+      const short = await open({ statementTimeoutMs: 1234, queryTimeoutMs: 5000 });
+      try {
+        const timeoutOf = async (db: Kysely<Database>) =>
+          (await sql<{ t: string }>`select current_setting('statement_timeout') as t`.execute(db))
+            .rows[0]?.t;
+        expect(await timeoutOf(plain.db)).toBe('30s');
+        expect(await timeoutOf(short.db)).toBe('1234ms');
+      } finally {
+        await plain.close();
+        await short.close();
+      }
+    });
+
+    it('has the server cancel a longer statement, as a dependency failure', async () => {
+      const handle = await open({ statementTimeoutMs: 200, queryTimeoutMs: 5000 });
+      try {
+        const failure = await sql`select pg_sleep(2)`.execute(handle.db).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(failure).toMatchObject({ code: '57014' });
+        expect(isDependencyFailure(failure)).toBe(true);
+      } finally {
+        await handle.close();
+      }
+    });
+
+    it('gives up on its own when the answer does not come, as a dependency failure', async () => {
+      // The server would wait 10 s: only the client's timer can end this query sooner.
+      const handle = await open({ statementTimeoutMs: 10_000, queryTimeoutMs: 300 });
+      try {
+        const startedAt = Date.now();
+        const failure = await sql`select pg_sleep(3)`.execute(handle.db).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(Date.now() - startedAt).toBeLessThan(2_000);
+        expect(failure).toBeInstanceOf(Error);
+        expect((failure as Error).message).toMatch(/query read timeout/i);
+        expect(isDependencyFailure(failure)).toBe(true);
+      } finally {
+        await handle.close();
+      }
+    });
   });
 });

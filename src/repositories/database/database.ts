@@ -27,6 +27,15 @@ export interface DatabaseOptions {
   readonly maxConnections?: number;
   /** How long to wait for a PostgreSQL connection, at start and from the pool. */
   readonly connectTimeoutMs?: number;
+  /** PostgreSQL's statement_timeout on every connection: the server cancels a longer statement. */
+  readonly statementTimeoutMs?: number;
+  /**
+   * The client's own limit on a query's answer. Longer than the statement timeout, so it only
+   * fires when the server (or the network to it) has gone silent, which the server cannot report.
+   */
+  readonly queryTimeoutMs?: number;
+  /** An unused pooled connection is closed after this long. */
+  readonly idleTimeoutMs?: number;
   /**
    * Schema holding the tables, set as the search_path of every connection and created when
    * missing. Absent: the server's default (normally public). Tests use one schema each.
@@ -43,6 +52,9 @@ export interface DatabaseHandle {
 
 export const DEFAULT_MAX_CONNECTIONS = 10;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+const DEFAULT_QUERY_TIMEOUT_MS = 35_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 // Kept to plain identifiers so the name needs no quoting inside the libpq `options` string.
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -74,6 +86,12 @@ async function openPostgres(
     connectionString: withSearchPath(databaseUrl, options.schema),
     max,
     connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    query_timeout: options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
+    idleTimeoutMillis: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    // TCP keepalive finds a peer that vanished without closing (a dead node, a dropped NAT entry),
+    // which would otherwise hold a pooled connection until the query timeout.
+    keepAlive: true,
     application_name: 'omnigate',
   });
   // Without a listener, a server-side disconnect of an idle client crashes the process.
