@@ -42,11 +42,27 @@ const e164Phone = () =>
   z.string().regex(E164_PATTERN, { error: 'must be an E.164 phone number like +14155550123' });
 
 // The `pattern` metadata mirrors the protocol rule in JSON Schema, where `format: uri` allows any.
-const httpUrl = () =>
+// https only: a device opens or loads these links, and a plain http one can be rewritten on the way.
+const httpsUrl = () =>
   z
-    .url({ protocol: /^https?$/, error: unlessMissing('must be an http:// or https:// URL') })
+    .url({ protocol: /^https$/, error: unlessMissing('must be an https:// URL') })
     .max(2048)
-    .meta({ pattern: '^https?://' });
+    .meta({ pattern: '^https://' });
+
+/** C0 controls, DEL and C1 controls: a line break in a subject would be a header break. */
+function hasLineControl(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}
+
+/** A one-line field: a subject or a title. */
+const oneLine = (max: number) =>
+  nonEmpty(max).refine((text) => !hasLineControl(text), {
+    error: 'must not contain control characters such as line breaks',
+  });
 
 const base64Url = () =>
   z
@@ -121,7 +137,7 @@ export const whatsappContentSchema = z.xor(
 
 export const emailContentSchema = z
   .strictObject({
-    subject: nonEmpty(998),
+    subject: oneLine(998),
     html: z.string().min(1).optional(),
     text: z.string().min(1).optional(),
   })
@@ -132,16 +148,16 @@ export const emailContentSchema = z
   .meta({ anyOf: [{ required: ['html'] }, { required: ['text'] }] });
 
 export const webpushContentSchema = z.strictObject({
-  title: nonEmpty(256),
+  title: oneLine(256),
   body: nonEmpty(4096),
-  url: httpUrl().optional(),
-  icon: httpUrl().optional(),
+  url: httpsUrl().optional(),
+  icon: httpsUrl().optional(),
 });
 
 export const mobilepushContentSchema = z.strictObject({
-  title: nonEmpty(256),
+  title: oneLine(256),
   body: nonEmpty(4096),
-  imageUrl: httpUrl().optional(),
+  imageUrl: httpsUrl().optional(),
   data: stringRecord({ maxEntries: 50, maxKeyLength: 128, maxValueLength: 1024 }).optional(),
 });
 

@@ -32,7 +32,7 @@ describe('checkRenderedContent', () => {
       'a javascript: link',
       'webpush',
       { title: 'T', body: 'B', url: 'javascript:alert(1)' },
-      'url: must be an http:// or https:// URL',
+      'url: must be an https:// URL',
     ],
     ['an empty link', 'webpush', { title: 'T', body: 'B', url: '' }, 'url: '],
     [
