@@ -1,4 +1,4 @@
-export { createKafkaClient } from './client';
+export { createKafkaClient, kafkaClientConfig } from './client';
 export { ConsumerRunner, type ConsumerRunnerOptions, type ConsumerState } from './consumer-runner';
 export { ContiguousOffsets } from './contiguous-offsets';
 export { DeadLetterPublisher, type DeadLetterReason } from './dead-letter';
@@ -41,10 +41,14 @@ export {
   type PartitionLag,
   type TopicSpec,
 } from './topics';
+export { KAFKA_SASL_MECHANISMS } from './types';
 export type {
   InboundRecord,
   KafkaConnectionOptions,
   KafkaLogger,
+  KafkaSaslMechanism,
+  KafkaSaslOptions,
+  KafkaTlsOptions,
   OutboundRecord,
   RecordHandler,
 } from './types';
