@@ -311,6 +311,8 @@ describe('tracing and the variable catalogue', () => {
     ['PROVIDER_TWILIO_BACKUP_AUTH_TOKEN', true],
     ['PROVIDER_SENDGRID_RATE_LIMIT', true],
     ['OTEL_EXPORTER_OTLP_HEADERS', true],
+    ['STORAGE', true],
+    ['KAFKA_SASL_PASSWORD_FILE', true],
     ['KAFKA_BROKER', false],
     ['PROVIDER_TWILIO_AUTHTOKEN', false],
     ['NODE_ENV', false],
