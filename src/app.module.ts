@@ -63,7 +63,12 @@ export class AppModule {
           provide: KAFKA_CLIENT,
           useFactory: () =>
             createKafkaClient(
-              { clientId: config.kafka.clientId, brokers: config.kafka.brokers },
+              {
+                clientId: config.kafka.clientId,
+                brokers: config.kafka.brokers,
+                tls: config.kafka.tls,
+                sasl: config.kafka.sasl,
+              },
               logger.child({ component: 'kafka' }),
             ),
         },

@@ -372,6 +372,8 @@ describe('tracing and the variable catalogue', () => {
     ['PROVIDER_SENDGRID_RATE_LIMIT', true],
     ['PROVIDER_WEBPUSH_ALLOWED_ADDRESSES', true],
     ['OTEL_EXPORTER_OTLP_HEADERS', true],
+    ['STORAGE', true],
+    ['KAFKA_SASL_PASSWORD_FILE', true],
     ['KAFKA_BROKER', false],
     ['PROVIDER_TWILIO_AUTHTOKEN', false],
     ['NODE_ENV', false],

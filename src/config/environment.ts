@@ -10,6 +10,11 @@ import type { TracingConfig } from '../observability/tracing';
 import { adminEnvironmentShape, loadAdminConfig, type AdminConfig } from '../admin/admin-config';
 import type { SpendGuardConfig } from '../services/policy/spend-guard';
 import { spendGuardEnvironmentShape, toSpendGuardConfig } from './spend-guard-config';
+import {
+  kafkaSecurityEnvironmentShape,
+  loadKafkaSecurity,
+  type KafkaSecurity,
+} from './kafka-security';
 
 /**
  * Every environment variable the service reads, validated at start-up. A bad or missing value
@@ -175,6 +180,8 @@ const environmentSchema = z.object({
   KAFKA_CREATE_TOPICS: boolean(false),
   KAFKA_TOPIC_PARTITIONS: integer(1, 1000, 3),
   KAFKA_REPLICATION_FACTOR: integer(1, 10, 1),
+  KAFKA_TLS: boolean(false),
+  ...kafkaSecurityEnvironmentShape,
   TOPIC_SEND: topicName(DEFAULT_TOPICS.send),
   // Unset: the default priority topic while TOPIC_SEND keeps its default (see priorityLaneOf).
   TOPIC_SEND_PRIORITY: optionalTopicName,
@@ -324,6 +331,9 @@ export interface AppConfig {
     readonly createTopics: boolean;
     readonly topicPartitions: number;
     readonly replicationFactor: number;
+    /** TLS and SASL to the brokers; both undefined for a plaintext listener. */
+    readonly tls: KafkaSecurity['tls'];
+    readonly sasl: KafkaSecurity['sasl'];
   };
   readonly topics: {
     readonly send: string;
@@ -458,8 +468,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     capRules: loadCapRules(e.CAP_RULES_FILE || undefined, problems),
   };
   const admin = loadAdminConfig(e, problems);
+  const kafkaSecurity = loadKafkaSecurity(e, problems);
   if (problems.length > 0 || !providers.ok) return { ok: false, problems };
-  return { ok: true, config: { ...toConfig(e, providers.providers, policies), admin } };
+  const config = toConfig(e, providers.providers, policies);
+  return {
+    ok: true,
+    config: { ...config, kafka: { ...config.kafka, ...kafkaSecurity }, admin },
+  };
 }
 
 const CHANNEL_PROVIDER_VARIABLES = [
@@ -569,7 +584,9 @@ function toConfig(
   e: ParsedEnvironment,
   providerSettings: readonly ProviderSettings[],
   policies: AppConfig['policies'],
-): Omit<AppConfig, 'admin'> {
+): Omit<AppConfig, 'admin' | 'kafka'> & {
+  readonly kafka: Omit<AppConfig['kafka'], keyof KafkaSecurity>;
+} {
   const providers = providersOf(e);
   return {
     kafka: {

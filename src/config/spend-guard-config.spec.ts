@@ -3,6 +3,12 @@ import { loadConfig } from './environment';
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
   MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
+  STORAGE: 'embedded',
+  PROVIDERS_SMS: 'log',
+  PROVIDERS_EMAIL: 'log',
+  PROVIDERS_WHATSAPP: 'log',
+  PROVIDERS_WEBPUSH: 'log',
+  PROVIDERS_MOBILEPUSH: 'log',
 };
 
 function problems(env: Record<string, string>): string[] {

@@ -1,5 +1,5 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
-import type { KafkaConnectionOptions, KafkaLogger } from './types';
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { KafkaConnectionOptions, KafkaLogger, KafkaSaslOptions } from './types';
 
 /** Routes kafkajs's own log lines into our structured logger. */
 function logCreator(logger: KafkaLogger) {
@@ -14,8 +14,24 @@ function logCreator(logger: KafkaLogger) {
     };
 }
 
-export function createKafkaClient(options: KafkaConnectionOptions, logger: KafkaLogger): Kafka {
-  return new Kafka({
+function saslOptions({ mechanism, username, password }: KafkaSaslOptions): SASLOptions {
+  // One branch per mechanism: kafkajs types each mechanism's options apart.
+  return mechanism === 'scram-sha-256'
+    ? { mechanism, username, password }
+    : { mechanism, username, password };
+}
+
+/**
+ * The client's settings. TLS never turns off certificate or host name checks (kafkajs hands these
+ * options to Node's tls.connect, whose checks are on unless told otherwise); SASL is only ever
+ * configured together with TLS by the service's configuration.
+ */
+export function kafkaClientConfig(
+  options: KafkaConnectionOptions,
+  logger: KafkaLogger,
+): KafkaConfig {
+  const { tls, sasl } = options;
+  return {
     clientId: options.clientId,
     brokers: [...options.brokers],
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
@@ -23,5 +39,18 @@ export function createKafkaClient(options: KafkaConnectionOptions, logger: Kafka
     logLevel: logLevel.WARN,
     logCreator: logCreator(logger),
     retry: { initialRetryTime: 300, retries: 8 },
-  });
+    ...(tls && {
+      ssl: {
+        rejectUnauthorized: true,
+        ...(tls.ca !== undefined && { ca: [tls.ca] }),
+        ...(tls.cert !== undefined && { cert: tls.cert }),
+        ...(tls.key !== undefined && { key: tls.key }),
+      },
+    }),
+    ...(sasl && { sasl: saslOptions(sasl) }),
+  };
+}
+
+export function createKafkaClient(options: KafkaConnectionOptions, logger: KafkaLogger): Kafka {
+  return new Kafka(kafkaClientConfig(options, logger));
 }

@@ -1,4 +1,4 @@
-export { createKafkaClient } from './client';
+export { createKafkaClient, kafkaClientConfig } from './client';
 export { ConsumerRunner, type ConsumerRunnerOptions, type ConsumerState } from './consumer-runner';
 export { ContiguousOffsets } from './contiguous-offsets';
 export { DeadLetterPublisher, type DeadLetterReason } from './dead-letter';
@@ -41,11 +41,15 @@ export {
   type PartitionLag,
   type TopicSpec,
 } from './topics';
+export { KAFKA_SASL_MECHANISMS } from './types';
 export type {
   HandlerFailure,
   InboundRecord,
   KafkaConnectionOptions,
   KafkaLogger,
+  KafkaSaslMechanism,
+  KafkaSaslOptions,
+  KafkaTlsOptions,
   OutboundRecord,
   OutagePolicy,
   PoisonRecordPolicy,

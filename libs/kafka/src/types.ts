@@ -67,9 +67,29 @@ export interface KafkaLogger {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
+/** TLS to the brokers. The broker's certificate and host name are always verified. */
+export interface KafkaTlsOptions {
+  /** PEM certificates to trust; unset trusts Node's default certificate authorities. */
+  readonly ca?: string;
+  /** PEM client certificate and its key, for brokers that ask for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+export const KAFKA_SASL_MECHANISMS = ['scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+export interface KafkaSaslOptions {
+  readonly mechanism: KafkaSaslMechanism;
+  readonly username: string;
+  readonly password: string;
+}
+
 export interface KafkaConnectionOptions {
   readonly clientId: string;
   readonly brokers: readonly string[];
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  readonly tls?: KafkaTlsOptions;
+  readonly sasl?: KafkaSaslOptions;
 }
