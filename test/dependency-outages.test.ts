@@ -18,7 +18,7 @@ import { DATABASE_URL, dropSchema, uniqueSchema } from './support/storage';
  */
 
 const OUTAGE_MS = Number(process.env.OUTAGE_MS ?? 30_000);
-const BROKER_OUTAGE_MS = Number(process.env.BROKER_OUTAGE_MS ?? 20_000);
+const BROKER_OUTAGE_MS = Number(process.env.BROKER_OUTAGE_MS ?? 30_000);
 const BEFORE_MS = 5_000;
 const AFTER_MS = 5_000;
 const TERMINAL: ReadonlySet<DeliveryReceipt['status']> = new Set([
@@ -46,7 +46,7 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   if (table.length > 0) {
-    const line = (cells: readonly string[]) => cells.map((c) => c.padEnd(13)).join('| ');
+    const line = (cells: readonly string[]) => cells.map((c) => c.padEnd(15)).join('| ');
     console.log(
       [
         'dependency outages:',
@@ -315,7 +315,7 @@ it('PostgreSQL stops for 30 s: commands wait, none is lost or answered twice, re
   });
 });
 
-it('the Kafka broker stops and restarts with its data: nothing lost, work resumes', async () => {
+it('the Kafka broker stops for 30 s and restarts with its data: nothing lost, work resumes', async () => {
   const broker = new OwnBroker(await freePort(), await freePort());
   await broker.start();
   cleanups.push(() => broker.dispose());
