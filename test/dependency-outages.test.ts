@@ -274,6 +274,9 @@ async function runOutage(c: OutageCase): Promise<Figures> {
     expect(figures.notReadyDuringOutage).toBe(true);
     const notReady = duringOutage.find((r) => r.status === 503);
     expect(notReady?.body).toContain(`"${c.readinessNames}":{"state":"down"`);
+    // Waiting, not failing batches over and over (which kafkajs would turn into a rebalance and,
+    // after CONSUMER_MAX_CONSECUTIVE_FAILURES, an exit): the consumer says it is paused.
+    expect(duringOutage.some((r) => r.body.includes('"send":"paused"'))).toBe(true);
   }
   expect(figures.readyAfter).toBe(true);
   return figures;
