@@ -38,7 +38,9 @@ export function kafkaClientConfig(
     requestTimeout: options.requestTimeoutMs ?? 30000,
     logLevel: logLevel.WARN,
     logCreator: logCreator(logger),
-    retry: { initialRetryTime: 300, retries: 8 },
+    // Reconnects at most 5 s apart (kafkajs's default lets the backoff grow to 30 s), so work
+    // resumes within seconds of a broker's return rather than up to half a minute later.
+    retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 },
     ...(tls && {
       ssl: {
         rejectUnauthorized: true,

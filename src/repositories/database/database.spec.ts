@@ -262,6 +262,32 @@ describe('createDatabase', () => {
       }
     });
 
+    it('survives a connection cut while a client is checked out, and serves again', async () => {
+      const logger = new RecordingLogger();
+      const handle = await createDatabase({
+        databaseUrl: TEST_DATABASE_URL,
+        schema: database.schema,
+        logger,
+      });
+      try {
+        // The server ends this very session in the middle of a transaction, as a crash would.
+        const failure = await handle.db
+          .transaction()
+          .execute((trx) => sql`select pg_terminate_backend(pg_backend_pid())`.execute(trx))
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        expect(isDependencyFailure(failure)).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(logger.entries.map((e) => e.message)).toContain('PostgreSQL connection failed');
+        const { rows } = await sql<{ one: number }>`select 1 as one`.execute(handle.db);
+        expect(rows).toEqual([{ one: 1 }]);
+      } finally {
+        await handle.close();
+      }
+    });
+
     it('gives up on its own when the answer does not come, as a dependency failure', async () => {
       // The server would wait 10 s: only the client's timer can end this query sooner.
       const handle = await open({ statementTimeoutMs: 10_000, queryTimeoutMs: 300 });

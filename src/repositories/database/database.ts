@@ -94,10 +94,21 @@ async function openPostgres(
     keepAlive: true,
     application_name: 'omnigate',
   });
-  // Without a listener, a server-side disconnect of an idle client crashes the process.
-  pool.on('error', (error) => {
-    options.logger.error({ err: error, database: target }, 'idle PostgreSQL connection failed');
+  // A connection that breaks emits 'error' on its client, and an 'error' without a listener ends
+  // the process. The pool listens only while a client is idle; a client checked out (a query or a
+  // transaction in flight when the server went away) has nobody listening, so every client gets
+  // its own listener for its whole life. The query in flight rejects with the same error and is
+  // handled by its caller; this line says the connection is gone.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      options.logger.error(
+        { error: messageOf(error), database: target },
+        'PostgreSQL connection failed',
+      );
+    });
   });
+  // The pool re-emits an idle client's error, already logged by the listener above.
+  pool.on('error', () => undefined);
   const handle = toHandle(
     new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     'postgres',
