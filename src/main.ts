@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { Express } from 'express';
 import { ChannelRouter } from '@omnigate/channels';
 import { adminBodyParser } from './admin/body-limit';
 import { AppModule } from './app.module';
@@ -59,6 +60,10 @@ async function bootstrap(): Promise<void> {
     { logger: new NestPinoLogger(logger.child({ component: 'nest' })), abortOnError: false },
   );
   running.app = app;
+  if (config.http.trustedProxies.length > 0) {
+    const express = app.getHttpAdapter().getInstance() as Express;
+    express.set('trust proxy', [...config.http.trustedProxies]);
+  }
   // Before Nest's own parser, so the admin routes' smaller body limit is the one that applies.
   app.use('/admin', ...adminBodyParser(config.admin.bodyLimitBytes));
   process.once('SIGTERM', () => exitAfterClose(0, 'SIGTERM'));

@@ -120,6 +120,8 @@ beforeAll(async () => {
       ADMIN_DRY_RUNS_PER_CUSTOMER_PER_HOUR: '20',
       // Above the 401s the route checks cause in a minute; the last test runs into it on purpose.
       ADMIN_AUTH_FAILURES_PER_MINUTE: '100',
+      // The test client stands in for the ingress: its X-Forwarded-For names the caller.
+      HTTP_TRUSTED_PROXIES: '127.0.0.1',
       // A provider failure is retried within a second, so a retried resend settles quickly.
       RETRY_BASE_DELAY_MS: '200',
       SCHEDULER_POLL_MS: '200',
@@ -629,5 +631,11 @@ describe('admin sign-in throttle', () => {
     const good = await call('GET', '/admin/v1/me', secrets.admin);
     expect(good.status).toBe(429);
     expect(Number(good.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Behind a trusted proxy, another caller is another address: one attacker does not lock
+    // every agent out.
+    const elsewhere = await fetch(`${base}/admin/v1/me`, {
+      headers: { authorization: `Bearer ${secrets.admin}`, 'x-forwarded-for': '203.0.113.7' },
+    });
+    expect(elsewhere.status).toBe(200);
   });
 });

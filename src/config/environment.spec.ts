@@ -119,6 +119,26 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it.each([
+    ['unset', undefined, []],
+    ['one address and one range', '10.0.0.7, 10.1.0.0/16', ['10.0.0.7', '10.1.0.0/16']],
+    ['an IPv6 range', 'fd00::/8', ['fd00::/8']],
+  ])('reads HTTP_TRUSTED_PROXIES %s', (_label, value, expected) => {
+    const result = loadConfig({
+      ...base,
+      ...(value !== undefined && { HTTP_TRUSTED_PROXIES: value }),
+    });
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    expect(result.config.http.trustedProxies).toEqual(expected);
+  });
+
+  it.each(['loopback', '10.0.0.0/33', '10.0.0.1/8/2', 'example.com'])(
+    'refuses HTTP_TRUSTED_PROXIES=%s, naming the variable',
+    (value) => {
+      expect(problems({ HTTP_TRUSTED_PROXIES: value }).join()).toMatch(/^HTTP_TRUSTED_PROXIES:/);
+    },
+  );
+
   it('builds two Twilio accounts for one channel, the second typed explicitly', () => {
     const result = loadConfig({
       ...base,

@@ -1,5 +1,6 @@
 import { DEFAULT_TOPICS, type Channel } from '@omnigate/contracts';
 import type { BreakerSettings } from '@omnigate/channels';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { CapRule } from '../services/policy/frequency-caps';
 import type { CategoryPolicy } from '../services/policy/model';
@@ -20,6 +21,15 @@ import {
  * Every environment variable the service reads, validated at start-up. A bad or missing value
  * stops the process with one message that names each offending variable.
  */
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const prefix = Number(bits);
+  return /^\d{1,3}$/.test(bits) && prefix <= (family === 4 ? 32 : 128);
+}
 
 const integer = (min: number, max: number, fallback: number) =>
   z
@@ -253,6 +263,20 @@ const environmentSchema = z.object({
   SHUTDOWN_GRACE_MS: integer(1000, 600000, 25000),
   HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
   HTTP_PORT: integer(0, 65535, 8080),
+  // The addresses of the ingress/load balancers in front of the service, so the admin API's
+  // per-address limits see the caller's address from X-Forwarded-For and not the proxy's.
+  HTTP_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .refine((entries) => entries.every(isAddressOrCidr), {
+      error: 'must be a comma-separated list of IP addresses or CIDR ranges (e.g. 10.0.0.0/8)',
+    }),
   // OpenTelemetry's own names; the exporter reads OTEL_EXPORTER_OTLP_* itself. Off by default.
   OTEL_TRACES_EXPORTER: z
     .enum(['none', 'otlp', 'console'], { error: 'must be none, otlp or console' })
@@ -417,7 +441,12 @@ export interface AppConfig {
   /** Deepest nesting of objects and arrays accepted in a command or profile event. */
   readonly maxCommandDepth: number;
   readonly shutdownGraceMs: number;
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Proxies whose X-Forwarded-For is believed; empty: the socket's address is the caller's. */
+    readonly trustedProxies: readonly string[];
+  };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly tracing: TracingConfig;
   readonly content: {
@@ -654,7 +683,7 @@ function toConfig(
     maxCommandBytes: e.MAX_COMMAND_BYTES,
     maxCommandDepth: e.MAX_COMMAND_DEPTH,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, trustedProxies: e.HTTP_TRUSTED_PROXIES },
     logLevel: e.LOG_LEVEL,
     tracing: {
       exporter: e.OTEL_SDK_DISABLED ? 'none' : e.OTEL_TRACES_EXPORTER,
