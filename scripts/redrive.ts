@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_TOPICS } from '../libs/contracts/src';
+import { kafkaSecurityFromEnvironment, type KafkaSecurity } from '../src/config/kafka-security';
 import {
   KafkaPublisher,
   RedriveInputError,
@@ -69,6 +70,8 @@ const EXIT_USAGE = 2;
 
 interface RedriveArgs {
   readonly brokers: readonly string[];
+  /** TLS and SASL from the gateway's own variables (KAFKA_TLS, KAFKA_SASL_*). */
+  readonly security: KafkaSecurity;
   readonly deadLetterTopic: string;
   readonly targetTopic: string;
   readonly selection: RedriveSelection;
@@ -122,6 +125,8 @@ function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): Redr
   if (badBrokers.length > 0) {
     throw new RedriveInputError(`--brokers: not host:port: ${badBrokers.join(', ')}`);
   }
+  const security = kafkaSecurityFromEnvironment(env);
+  if (!security.ok) throw new RedriveInputError(security.problems.join('; '));
 
   const toFlag = single(v.to, '--to');
   const targetTopic = topic(
@@ -189,6 +194,7 @@ function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): Redr
 
   return {
     brokers,
+    security: security.security,
     deadLetterTopic,
     targetTopic,
     selection,
@@ -238,7 +244,12 @@ async function run(args: RedriveArgs): Promise<number> {
   // holds. The warning would only add noise to stderr.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   const kafka = createKafkaClient(
-    { clientId: 'omnigate-redrive', brokers: args.brokers },
+    {
+      clientId: 'omnigate-redrive',
+      brokers: args.brokers,
+      ...(args.security.tls && { tls: args.security.tls }),
+      ...(args.security.sasl && { sasl: args.security.sasl }),
+    },
     stderrLogger,
   );
   const snapshot = await readDeadLetterTopic(kafka, args.deadLetterTopic, {

@@ -1,4 +1,5 @@
 import { Kafka } from 'kafkajs';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { kafkaClientConfig, type KafkaLogger } from '@omnigate/kafka';
 import { writeSandboxCaFile } from '@omnigate/sandbox';
 import { sendCommand } from './support/commands';
 import { gatewayEnv } from './support/env';
-import { freePort, GatewayProcess, OUTPUT_DIR } from './support/gateway';
+import { BUILD_DIR, freePort, GatewayProcess, OUTPUT_DIR, ROOT } from './support/gateway';
 import { createTestTopics, publish, TopicReader, type TestTopics } from './support/kafka';
 import { SecureKafka } from './support/secure-kafka';
 
@@ -123,5 +124,33 @@ describe('Kafka over TLS with SCRAM', () => {
     const otherCa = await writeSandboxCaFile(join(OUTPUT_DIR, `other-ca-${randomUUID()}.pem`));
     await expect(connect(readFileSync(otherCa, 'utf8'))).rejects.toThrow(/certificate/);
     await expect(connect(readFileSync(broker!.caFile, 'utf8'))).resolves.toBeUndefined();
+  });
+
+  it('lets the dead-letter redrive read through the same listener with the same variables', () => {
+    const cli = join(BUILD_DIR, 'scripts', 'redrive.js');
+    const run = (extra: Record<string, string>) =>
+      spawnSync(process.execPath, [cli, '--brokers', broker!.secureBroker, '--from', 'test.none'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60000,
+        env: {
+          PATH: process.env.PATH ?? '',
+          KAFKA_TLS: 'true',
+          KAFKA_TLS_CA_FILE: broker!.caFile,
+          KAFKA_SASL_MECHANISM: 'scram-sha-256',
+          KAFKA_SASL_USERNAME: SecureKafka.USERNAME,
+          ...extra,
+        },
+      });
+    // The topic does not exist: reaching the broker and being told so proves the connection.
+    const good = run({ KAFKA_SASL_PASSWORD: password });
+    expect(good.stdout + good.stderr).not.toMatch(/authentication failed|certificate/i);
+    expect(good.stdout + good.stderr).toMatch(/test\.none/);
+    const wrong = run({ KAFKA_SASL_PASSWORD: wrongPassword });
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stdout + wrong.stderr).toMatch(/SASL SCRAM SHA256 authentication failed/);
+    expect(wrong.stdout + wrong.stderr).not.toContain(wrongPassword);
+    const bare = run({ KAFKA_SASL_MECHANISM: '', KAFKA_SASL_USERNAME: '', KAFKA_TLS: 'false' });
+    expect(bare.status).not.toBe(0);
   });
 });

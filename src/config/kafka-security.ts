@@ -139,3 +139,31 @@ function readPasswordFile(path: string | undefined, problems: string[]): string 
     return undefined;
   }
 }
+
+/**
+ * The same variables read on their own, for tools that talk to the brokers without the rest of
+ * the service's configuration (the dead-letter redrive). Problems name the variables.
+ */
+export function kafkaSecurityFromEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+):
+  | { readonly ok: true; readonly security: KafkaSecurity }
+  | { readonly ok: false; readonly problems: string[] } {
+  const problems: string[] = [];
+  const tlsText = (env.KAFKA_TLS ?? 'false').trim().toLowerCase();
+  if (!['true', 'false', '1', '0', ''].includes(tlsText)) {
+    problems.push('KAFKA_TLS: must be true or false');
+  }
+  const parsed = z.object(kafkaSecurityEnvironmentShape).safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.map(String).join('.')}: ${issue.message}`);
+    }
+    return { ok: false, problems };
+  }
+  const security = loadKafkaSecurity(
+    { ...parsed.data, KAFKA_TLS: tlsText === 'true' || tlsText === '1' },
+    problems,
+  );
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, security };
+}
