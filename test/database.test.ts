@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { migrateToLatest } from '../src/repositories/database/migrate';
 import { MIGRATIONS } from '../src/repositories/database/migrations';
 import { openTestDatabase, type TestDatabase } from '../src/repositories/database/testing';
+import { MessageSealer } from '../src/repositories/message-sealer';
 import { ProfileRepository } from '../src/repositories/profile.repository';
 import { SchedulerRepository } from '../src/repositories/scheduler.repository';
 
@@ -12,6 +14,7 @@ import { SchedulerRepository } from '../src/repositories/scheduler.repository';
 
 const WORKERS = 4;
 const NOW = new Date('2030-01-01T09:00:00.000Z');
+const SEALER = new MessageSealer(randomBytes(32));
 
 describe('PostgreSQL with several replicas at once', () => {
   let owner: TestDatabase;
@@ -121,7 +124,7 @@ describe('PostgreSQL with several replicas at once', () => {
 
     const outcomes = await Promise.all(
       events.map((event, i) => {
-        const profiles = new ProfileRepository(replicas[i % WORKERS]!.db);
+        const profiles = new ProfileRepository(replicas[i % WORKERS]!.db, SEALER);
         if (event.deletes && event.version === TOP) {
           return profiles.delete(event.customerId, event.version);
         }
@@ -140,7 +143,7 @@ describe('PostgreSQL with several replicas at once', () => {
     expect(outcomes.filter((outcome) => outcome === 'applied').length).toBeGreaterThanOrEqual(
       customers.length,
     );
-    const profiles = new ProfileRepository(owner.db);
+    const profiles = new ProfileRepository(owner.db, SEALER);
     for (const [c, customerId] of customers.entries()) {
       const profile = await profiles.get(customerId);
       if (c % 3 === 0) {

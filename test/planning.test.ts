@@ -17,6 +17,7 @@ import {
   DATABASE_URL,
   dropSchema,
   REDIS_URL,
+  storedProfileDocument,
   storedProfileVersion,
   uniqueSchema,
 } from './support/storage';
@@ -151,6 +152,11 @@ describe('profiles, preferences, caps and fallback', () => {
   it('a profile update on the profiles topic changes the channel chosen for the next command', async () => {
     const id = customer();
     await publishProfile(id, 1, { ...contacts(1), preferredChannels: ['email'] });
+    // Stored sealed: neither contact is in the row, the channel order is.
+    const stored = await storedProfileDocument(schema, id);
+    expect(stored).not.toContain('4155551001');
+    expect(stored).not.toContain('c1@example.com');
+    expect(stored).toContain('"preferredChannels": ["email"]');
     const [first] = await sendAll([command(id, 'order_updates')]);
     expect(first).toMatchObject({ status: 'sent', channel: 'email' });
 

@@ -9,9 +9,10 @@ export class SealedValueError extends Error {
 }
 
 /**
- * Seals personal data at rest (contacts and content of a stored command) with AES-256-GCM. The
- * message id is bound as associated data, so a sealed command copied onto another row does not
- * open. Keys rotate: new values use the active key, older ones open with any listed previous key.
+ * Seals personal data at rest (contacts and content of a stored command, contacts on a stored
+ * profile) with AES-256-GCM. What the value belongs to (the message id; the customer and field) is
+ * bound as associated data, so a sealed value copied onto another row does not open. Keys rotate:
+ * new values use the active key, older ones open with any listed previous key.
  */
 export class MessageSealer {
   private readonly keys: ReadonlyMap<string, Buffer>;

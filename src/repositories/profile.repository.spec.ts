@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { ProfilePatch as ContractProfilePatch } from '@omnigate/contracts';
 import { sql } from 'kysely';
 import { migrateToLatest } from './database/migrate';
 import { DATABASE_KINDS, openTestDatabase, type TestDatabase } from './database/testing';
+import { MessageSealer, SealedValueError } from './message-sealer';
 import { ProfileRepository, type ProfileUpdate } from './profile.repository';
 
 // Without this, PGlite cannot start inside Jest's sandbox: see database/pglite-outside-jest.ts.
@@ -16,6 +18,8 @@ jest.mock('@electric-sql/pglite', () =>
 const T0 = '2030-01-01T09:00:00.000Z';
 const T1 = '2030-01-01T10:00:00.000Z';
 const ALICE = 'cust-alice';
+const BOB = 'cust-bob';
+const KEY = randomBytes(32);
 
 const phone = (value: string) => ({ value, verified: true });
 const email = (value: string) => ({ value });
@@ -31,7 +35,7 @@ describe.each(DATABASE_KINDS)('ProfileRepository on %s', (kind) => {
   beforeAll(async () => {
     database = await openTestDatabase(kind);
     await migrateToLatest(database.db);
-    profiles = new ProfileRepository(database.db);
+    profiles = new ProfileRepository(database.db, new MessageSealer(KEY));
   });
   afterAll(async () => {
     await database?.dispose();
@@ -309,5 +313,127 @@ describe.each(DATABASE_KINDS)('ProfileRepository on %s', (kind) => {
       RangeError,
     );
     await expect(profiles.delete(ALICE, 1.5)).rejects.toThrow(RangeError);
+  });
+
+  describe('contacts at rest', () => {
+    const subscription = {
+      endpoint: 'https://push.example.net/send/sub-secret-endpoint',
+      keys: { p256dh: 'p256dh-secret-key', auth: 'auth-secret' },
+    };
+    const contacts = {
+      phones: [phone('+14155550100')],
+      emails: [email('alice.secret@example.com')],
+      whatsapp: [{ value: '+14155550177', lastSeenAt: T0 }],
+      webPushSubscriptions: [{ subscription, device: 'laptop' }],
+      fcmTokens: [{ token: 'fcm-secret-token', platform: 'android' as const }],
+    };
+    const PLAINTEXT = [
+      '4155550100',
+      'alice.secret',
+      '4155550177',
+      'sub-secret-endpoint',
+      'p256dh-secret-key',
+      'auth-secret',
+      'fcm-secret-token',
+    ];
+
+    async function storedDocument(customerId: string): Promise<string> {
+      const { rows } = await sql<{ document: string }>`
+        select document::text as document from customer_profiles where customer_id = ${customerId}
+      `.execute(database.db);
+      return rows[0]!.document;
+    }
+
+    async function storeDocument(customerId: string, document: object): Promise<void> {
+      await sql`
+        insert into customer_profiles (customer_id, document, version, updated_at)
+        values (${customerId}, ${JSON.stringify(document)}::jsonb, 1, ${T0})
+        on conflict (customer_id) do update set document = excluded.document
+      `.execute(database.db);
+    }
+
+    it('stores every contact sealed and keeps preferences and consents readable', async () => {
+      await profiles.applyUpdate(
+        update({
+          version: 1,
+          patch: {
+            ...contacts,
+            preferredChannels: ['email'],
+            channelPreferences: { marketing: { sms: false } },
+            consents: [{ channel: 'sms', granted: true, source: 'signup-form', at: T0 }],
+          },
+        }),
+      );
+
+      const stored = await storedDocument(ALICE);
+      for (const plaintext of PLAINTEXT) expect(stored).not.toContain(plaintext);
+      const document = JSON.parse(stored) as Record<string, unknown>;
+      const sealed: unknown = expect.stringMatching(/^v1\./);
+      expect(document).toMatchObject({
+        phones: [{ sealed, verified: true }],
+        emails: [{ sealed }],
+        whatsapp: [{ sealed, lastSeenAt: T0 }],
+        webPushSubscriptions: [{ sealed, device: 'laptop' }],
+        fcmTokens: [{ sealed, platform: 'android' }],
+        preferredChannels: ['email'],
+        channelPreferences: { marketing: { sms: false } },
+        consents: [{ channel: 'sms', granted: true, source: 'signup-form', at: T0 }],
+      });
+      expect(await profiles.get(ALICE)).toMatchObject(contacts);
+    });
+
+    it('reads contacts stored in plaintext before sealing, and seals a field its next write names', async () => {
+      await storeDocument(ALICE, contacts);
+
+      expect(await profiles.get(ALICE)).toMatchObject(contacts);
+
+      await profiles.applyUpdate(
+        update({ version: 2, patch: { phones: [phone('+14155550199')] } }),
+      );
+      const stored = await storedDocument(ALICE);
+      expect(stored).not.toContain('4155550199');
+      expect(await profiles.get(ALICE)).toMatchObject({
+        ...contacts,
+        phones: [phone('+14155550199')],
+      });
+    });
+
+    it('refuses a sealed contact moved to another customer or another field, naming no contact', async () => {
+      await profiles.applyUpdate(update({ version: 1, patch: contacts }));
+      const document = JSON.parse(await storedDocument(ALICE)) as Record<string, unknown>;
+
+      await storeDocument(BOB, { phones: document.phones });
+      const moved = profiles.get(BOB);
+      await expect(moved).rejects.toThrow(SealedValueError);
+      await expect(moved).rejects.toThrow(
+        /the phones of the profile of customer cust-bob cannot be opened \(sealed value failed authentication\)/,
+      );
+
+      await storeDocument(BOB, { whatsapp: document.phones });
+      await expect(profiles.get(BOB)).rejects.toThrow(/the whatsapp of the profile/);
+
+      await storeDocument(ALICE, { ...document, emails: document.fcmTokens });
+      const error = await profiles.get(ALICE).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(SealedValueError);
+      for (const plaintext of PLAINTEXT) expect(String(error)).not.toContain(plaintext);
+    });
+
+    it('opens contacts sealed under a previous key after a rotation, and names a missing key', async () => {
+      await profiles.applyUpdate(update({ version: 1, patch: contacts }));
+      const newKey = randomBytes(32);
+      const rotated = new ProfileRepository(database.db, new MessageSealer(newKey, [KEY]));
+
+      expect(await rotated.get(ALICE)).toMatchObject(contacts);
+
+      // Writes seal under the new key: the old key alone no longer opens them.
+      await rotated.applyUpdate(update({ customerId: BOB, version: 1, patch: contacts }));
+      expect(await rotated.get(BOB)).toMatchObject(contacts);
+      await expect(profiles.get(BOB)).rejects.toThrow(/which is not configured/);
+
+      const withoutOldKey = new ProfileRepository(database.db, new MessageSealer(newKey));
+      await expect(withoutOldKey.get(ALICE)).rejects.toThrow(
+        /sealed with key [0-9a-f]{8}, which is not configured\); MESSAGE_LOG_KEY or MESSAGE_LOG_PREVIOUS_KEYS must hold/,
+      );
+    });
   });
 });

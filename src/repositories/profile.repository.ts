@@ -3,6 +3,8 @@ import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { CustomerProfile, QuietHours } from '../services/policy/model';
 import { KYSELY } from './database/database';
 import type { CustomerProfilesTable, Database, ProfileDocument } from './database/types';
+import { MessageSealer } from './message-sealer';
+import { ProfileContactSealer } from './profile-contacts';
 
 type ProfileFields = Omit<CustomerProfile, 'customerId' | 'version' | 'updatedAt'>;
 
@@ -49,11 +51,20 @@ const DEFAULT_TIME_ZONE = 'UTC';
 /**
  * Customer profiles in PostgreSQL. Every write is one INSERT … ON CONFLICT statement whose
  * version check runs on the locked, latest row, so consumers racing on the same customer cannot
- * lose an update or let an older version win.
+ * lose an update or let an older version win. Contacts are sealed at rest (ProfileContactSealer):
+ * a write seals the contact fields it replaces; a read opens them, and reads entries stored
+ * before sealing as they are.
  */
 @Injectable()
 export class ProfileRepository {
-  constructor(@Inject(KYSELY) private readonly db: Kysely<Database>) {}
+  private readonly contacts: ProfileContactSealer;
+
+  constructor(
+    @Inject(KYSELY) private readonly db: Kysely<Database>,
+    sealer: MessageSealer,
+  ) {
+    this.contacts = new ProfileContactSealer(sealer);
+  }
 
   /** The live profile, or null when unknown or deleted. */
   async get(customerId: string): Promise<CustomerProfile | null> {
@@ -63,7 +74,7 @@ export class ProfileRepository {
       .where('customer_id', '=', customerId)
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
-    return row ? toProfile(row) : null;
+    return row ? this.toProfile(row) : null;
   }
 
   /** Live profiles of several customers in one round trip, keyed by customer id. */
@@ -75,7 +86,7 @@ export class ProfileRepository {
       .where('customer_id', 'in', [...new Set(customerIds)])
       .where('deleted_at', 'is', null)
       .execute();
-    return new Map(rows.map((row) => [row.customer_id, toProfile(row)]));
+    return new Map(rows.map((row) => [row.customer_id, this.toProfile(row)]));
   }
 
   /**
@@ -86,10 +97,12 @@ export class ProfileRepository {
   async applyUpdate(update: ProfileUpdate): Promise<ProfileWriteOutcome> {
     checkVersion(update.version);
     const { patch } = update;
+    // The patch with its contacts sealed: plaintext contacts never reach the statement.
+    const stored = { ...patch, ...this.contacts.seal(update.customerId, patch) };
     const replaced: Record<string, unknown> = {};
     const cleared: string[] = [];
     for (const field of REPLACED_FIELDS) {
-      const value = patch[field];
+      const value = stored[field];
       if (value === null) cleared.push(field);
       else if (value !== undefined) replaced[field] = value;
     }
@@ -181,6 +194,23 @@ export class ProfileRepository {
       .executeTakeFirst();
     return row ? 'applied' : 'stale';
   }
+
+  /** Fills what an older or cleared document lacks, so readers never meet a missing list. */
+  private toProfile(row: Selectable<CustomerProfilesTable>): CustomerProfile {
+    const document = row.document;
+    return {
+      customerId: row.customer_id,
+      ...this.contacts.open(row.customer_id, document),
+      preferredChannels: document.preferredChannels ?? [],
+      channelPreferences: document.channelPreferences ?? {},
+      consents: document.consents ?? [],
+      timeZone: row.time_zone,
+      ...(row.locale !== null && { locale: row.locale }),
+      ...(document.quietHours !== undefined && { quietHours: document.quietHours }),
+      version: Number(row.version),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  }
 }
 
 function checkVersion(version: number | undefined): void {
@@ -192,25 +222,4 @@ function checkVersion(version: number | undefined): void {
 /** Serialised here rather than by the driver: see Jsonb in database/types. */
 function json(value: unknown): string {
   return JSON.stringify(value);
-}
-
-/** Fills what an older or cleared document lacks, so readers never meet a missing list. */
-function toProfile(row: Selectable<CustomerProfilesTable>): CustomerProfile {
-  const document = row.document;
-  return {
-    customerId: row.customer_id,
-    phones: document.phones ?? [],
-    emails: document.emails ?? [],
-    whatsapp: document.whatsapp ?? [],
-    webPushSubscriptions: document.webPushSubscriptions ?? [],
-    fcmTokens: document.fcmTokens ?? [],
-    preferredChannels: document.preferredChannels ?? [],
-    channelPreferences: document.channelPreferences ?? {},
-    consents: document.consents ?? [],
-    timeZone: row.time_zone,
-    ...(row.locale !== null && { locale: row.locale }),
-    ...(document.quietHours !== undefined && { quietHours: document.quietHours }),
-    version: Number(row.version),
-    updatedAt: row.updated_at.toISOString(),
-  };
 }

@@ -10,6 +10,7 @@ import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './
 import { DependencyHealth, type DependencyProbe } from './dependency-health';
 import { MemoryCapStore } from './memory-cap-store';
 import { MemorySendPermits } from './memory-send-permits';
+import { MessageSealer } from './message-sealer';
 import { RedisCapStore, redisOptionsFor } from './redis-cap-store';
 import { RedisSendPermits } from './redis-send-permits';
 import { MemorySpendCounters } from './memory-spend-counters';
@@ -63,9 +64,10 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
 }
 
 /**
- * PostgreSQL (or the embedded PGlite without DATABASE_URL) migrated to the latest schema, and the
- * frequency-cap store (Redis, or in process without REDIS_URL). Each embedded default says so in
- * the start-up log: it is right for one local instance, not for replicas.
+ * PostgreSQL (or the embedded PGlite without DATABASE_URL) migrated to the latest schema, the
+ * sealer of the contacts stored there, and the frequency-cap store (Redis, or in process without
+ * REDIS_URL). Each embedded default says so in the start-up log: it is right for one local
+ * instance, not for replicas.
  */
 export function storageProviders(config: AppConfig, logger: Logger): Provider[] {
   return [
@@ -92,6 +94,11 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
       provide: KYSELY,
       inject: [DATABASE_HANDLE],
       useFactory: (handle: DatabaseHandle) => handle.db,
+    },
+    {
+      // Seals contacts on stored profiles under the message-log keys (ProfileRepository).
+      provide: MessageSealer,
+      useFactory: () => new MessageSealer(config.messageLog.key, config.messageLog.previousKeys),
     },
     {
       provide: CAP_STORE,

@@ -27,6 +27,24 @@ export async function storedProfileVersion(
   }
 }
 
+/** The stored profile document as PostgreSQL holds it (jsonb as text), or null. */
+export async function storedProfileDocument(
+  schema: string,
+  customerId: string,
+): Promise<string | null> {
+  const client = new Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  try {
+    const result = await client.query<{ document: string }>(
+      `SELECT document::text AS document FROM "${schema}".customer_profiles WHERE customer_id = $1`,
+      [customerId],
+    );
+    return result.rows[0]?.document ?? null;
+  } finally {
+    await client.end();
+  }
+}
+
 export async function dropSchema(schema: string): Promise<void> {
   const client = new Client({ connectionString: DATABASE_URL });
   await client.connect();

@@ -1,5 +1,10 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { CustomerProfile } from '../../services/policy/model';
+import type {
+  ContactPoint,
+  CustomerProfile,
+  StoredFcmToken,
+  StoredWebPushSubscription,
+} from '../../services/policy/model';
 
 /**
  * The tables as Kysely sees them. Column names stay snake_case as in SQL; the repositories map
@@ -34,20 +39,28 @@ export type NullableTimestamp = ColumnType<Date | null, Date | string | null, Da
  */
 export type Jsonb<T> = ColumnType<T, string, string>;
 
+/**
+ * A contact sealed at rest: `sealed` (a MessageSealer value bound to the customer and the field)
+ * takes the place of the entry's contact key; the entry's other keys stay readable.
+ */
+export type SealedEntry<T, K extends keyof T> = Omit<T, K> & { readonly sealed: string };
+
+/** An entry as stored: sealed, or in plaintext as written before contacts were sealed. */
+export type StoredEntry<T, K extends keyof T> = T | SealedEntry<T, K>;
+
+/** The contact fields of a profile as stored: each entry sealed, or legacy plaintext. */
+export interface StoredContacts {
+  phones: readonly StoredEntry<ContactPoint, 'value'>[];
+  emails: readonly StoredEntry<ContactPoint, 'value'>[];
+  whatsapp: readonly StoredEntry<ContactPoint, 'value'>[];
+  webPushSubscriptions: readonly StoredEntry<StoredWebPushSubscription, 'subscription'>[];
+  fcmTokens: readonly StoredEntry<StoredFcmToken, 'token'>[];
+}
+
 /** What the `document` column holds: everything of a profile that has no column of its own. */
 export type ProfileDocument = Partial<
-  Pick<
-    CustomerProfile,
-    | 'phones'
-    | 'emails'
-    | 'whatsapp'
-    | 'webPushSubscriptions'
-    | 'fcmTokens'
-    | 'preferredChannels'
-    | 'channelPreferences'
-    | 'consents'
-    | 'quietHours'
-  >
+  StoredContacts &
+    Pick<CustomerProfile, 'preferredChannels' | 'channelPreferences' | 'consents' | 'quietHours'>
 >;
 
 export interface CustomerProfilesTable {
