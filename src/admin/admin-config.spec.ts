@@ -3,17 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/environment';
 import { sha256Hex } from './auth/api-keys';
+import { MINIMAL_TEST_ENVIRONMENT } from '../config/testing';
 
 const base = {
-  KAFKA_BROKERS: '127.0.0.1:9092',
-  MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
-  // The fakes, chosen explicitly: unset, they stop start-up.
-  STORAGE: 'embedded',
-  PROVIDERS_SMS: 'log',
-  PROVIDERS_EMAIL: 'log',
-  PROVIDERS_WHATSAPP: 'log',
-  PROVIDERS_WEBPUSH: 'log',
-  PROVIDERS_MOBILEPUSH: 'log',
+  ...MINIMAL_TEST_ENVIRONMENT,
 };
 
 function problemsOf(env: Record<string, string>): readonly string[] {

@@ -1,18 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isServiceVariable, loadConfig, SERVICE_VERSION } from './environment';
+import { MINIMAL_TEST_ENVIRONMENT } from './testing';
 
-const base = {
-  KAFKA_BROKERS: '127.0.0.1:9092',
-  MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
-  // The fakes, chosen explicitly: unset, they stop start-up.
-  STORAGE: 'embedded',
-  PROVIDERS_SMS: 'log',
-  PROVIDERS_EMAIL: 'log',
-  PROVIDERS_WHATSAPP: 'log',
-  PROVIDERS_WEBPUSH: 'log',
-  PROVIDERS_MOBILEPUSH: 'log',
-};
+const base = MINIMAL_TEST_ENVIRONMENT;
 const twilio = {
   PROVIDER_TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
   PROVIDER_TWILIO_AUTH_TOKEN: 'secret',

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type AppConfig } from './environment';
+import { MINIMAL_TEST_ENVIRONMENT } from './testing';
 
 const PASSWORD = 'correct horse battery staple';
 const dir = mkdtempSync(join(tmpdir(), 'omnigate-kafka-security-'));
@@ -18,16 +19,7 @@ writeFileSync(PASSWORD_FILE, `${PASSWORD}\n`);
 const NOT_PEM = join(dir, 'ca.txt');
 writeFileSync(NOT_PEM, 'not a certificate');
 
-const base = {
-  KAFKA_BROKERS: 'kafka.example:9093',
-  MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
-  STORAGE: 'embedded',
-  PROVIDERS_SMS: 'log',
-  PROVIDERS_EMAIL: 'log',
-  PROVIDERS_WHATSAPP: 'log',
-  PROVIDERS_WEBPUSH: 'log',
-  PROVIDERS_MOBILEPUSH: 'log',
-};
+const base = { ...MINIMAL_TEST_ENVIRONMENT, KAFKA_BROKERS: 'kafka.example:9093' };
 const scram = {
   KAFKA_TLS: 'true',
   KAFKA_SASL_MECHANISM: 'scram-sha-512',

@@ -1,15 +1,7 @@
 import { loadConfig } from './environment';
+import { MINIMAL_TEST_ENVIRONMENT } from './testing';
 
-const base = {
-  KAFKA_BROKERS: '127.0.0.1:9092',
-  MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
-  STORAGE: 'embedded',
-  PROVIDERS_SMS: 'log',
-  PROVIDERS_EMAIL: 'log',
-  PROVIDERS_WHATSAPP: 'log',
-  PROVIDERS_WEBPUSH: 'log',
-  PROVIDERS_MOBILEPUSH: 'log',
-};
+const base = MINIMAL_TEST_ENVIRONMENT;
 
 function problems(env: Record<string, string>): string[] {
   const result = loadConfig({ ...base, ...env });

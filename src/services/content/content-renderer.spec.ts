@@ -5,20 +5,13 @@ import { validateSendCommand, type SendCommand } from '@omnigate/contracts';
 import { loadConfig, type AppConfig } from '../../config/environment';
 import { TemplateRepository } from '../../repositories/template.repository';
 import { ContentError, ContentRenderer } from './content-renderer';
+import { MINIMAL_TEST_ENVIRONMENT } from '../../config/testing';
 
 const TEMPLATES = resolve(__dirname, '..', '..', '..', 'templates');
 
 function config(overrides: Record<string, string> = {}): AppConfig {
   const loaded = loadConfig({
-    KAFKA_BROKERS: '127.0.0.1:9092',
-    MESSAGE_LOG_KEY: Buffer.alloc(32, 7).toString('base64'),
-    // The fakes, chosen explicitly: unset, they stop start-up.
-    STORAGE: 'embedded',
-    PROVIDERS_SMS: 'log',
-    PROVIDERS_EMAIL: 'log',
-    PROVIDERS_WHATSAPP: 'log',
-    PROVIDERS_WEBPUSH: 'log',
-    PROVIDERS_MOBILEPUSH: 'log',
+    ...MINIMAL_TEST_ENVIRONMENT,
     ...overrides,
   });
   if (!loaded.ok) throw new Error(loaded.problems.join('; '));
