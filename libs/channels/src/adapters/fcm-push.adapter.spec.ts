@@ -512,4 +512,32 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
       }
     });
   });
+
+  describe('connection pool (firebase-admin through our httpAgent)', () => {
+    it('sends one message after another over one kept-alive connection', async () => {
+      const sender = adapterWith({});
+      const before = fake.connectionsOpened;
+
+      for (let i = 0; i < 5; i += 1) await sender.send(push());
+
+      expect(fake.messages).toHaveLength(5);
+      expect(fake.connectionsOpened - before).toBe(1);
+    });
+
+    it('opens no more than maxSockets connections, however many messages wait', async () => {
+      fake.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+      const sender = adapterWith({ maxSockets: 2 });
+      await sender.send(push()); // the access token first, so all six below are sends
+      fake.reset();
+      fake.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+      const before = fake.connectionsOpened;
+
+      await Promise.all(Array.from({ length: 6 }, () => sender.send(push())));
+
+      expect(fake.messages).toHaveLength(6);
+      // One socket stayed open from the first send; the second is the only one added.
+      expect(fake.connectionsOpened - before).toBe(1);
+      expect(fake.peakInFlight).toBe(2);
+    });
+  });
 });

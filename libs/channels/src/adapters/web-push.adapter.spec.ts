@@ -490,4 +490,28 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
       );
     });
   });
+
+  describe('connection pool (the agent that checks addresses, kept alive)', () => {
+    it('sends one push after another over one kept-alive connection', async () => {
+      const sender = adapterWith({});
+      const before = fake.connectionsOpened;
+
+      for (let i = 0; i < 5; i += 1) await sender.send(push());
+
+      expect(fake.requests.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+      expect(fake.connectionsOpened - before).toBe(1);
+    });
+
+    it('opens no more than maxSockets connections, however many pushes wait', async () => {
+      fake.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+      const sender = adapterWith({ maxSockets: 2 });
+      const before = fake.connectionsOpened;
+
+      await Promise.all(Array.from({ length: 6 }, () => sender.send(push())));
+
+      expect(fake.requests).toHaveLength(6);
+      expect(fake.connectionsOpened - before).toBe(2);
+      expect(fake.peakInFlight).toBe(2);
+    });
+  });
 });
