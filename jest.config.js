@@ -1,7 +1,7 @@
 // Two projects: fast unit specs beside the code, and integration/e2e specs under test/ that talk
 // to the real Kafka broker (started once by `npm test` before jest runs).
 const moduleNameMapper = {
-  '^@omnigate/(contracts|kafka|channels|sandbox)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@omnigate/(common|contracts|kafka|channels|sandbox)$': '<rootDir>/libs/$1/src/index.ts',
 };
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],

@@ -9,6 +9,9 @@
  * how much marketing was still unanswered when the last OTP receipt arrived, and the gateway's
  * CPU and RSS sampled from /proc.
  *
+ * With --cpu-prof DIR each gateway child writes a V8 CPU profile there (`node --cpu-prof`) when it
+ * stops; `node dist/scripts/cpu-profile-top.js DIR/*.cpuprofile` summarises it.
+ *
  * Storage follows the environment: PostgreSQL when DATABASE_URL is set (a schema of its own per
  * run, dropped afterwards), else the gateway's embedded PGlite; Redis caps when REDIS_URL is set.
  */
@@ -48,6 +51,8 @@ interface Options {
   readonly otpIntervalMs: number;
   readonly timeoutSeconds: number;
   readonly keep: boolean;
+  /** Where each gateway child writes its CPU profile (`node --cpu-prof-dir`); none when unset. */
+  readonly cpuProfileDir: string | undefined;
 }
 
 type Mode = 'two lanes' | 'one lane';
@@ -74,7 +79,7 @@ interface RunResult {
 
 function usage(problem: string): never {
   console.error(
-    `${problem}\nusage: bench-lanes [--marketing N (10000)] [--otp M (100)] [--otp-interval-ms 20] [--timeout-s 900] [--keep]`,
+    `${problem}\nusage: bench-lanes [--marketing N (10000)] [--otp M (100)] [--otp-interval-ms 20] [--timeout-s 900] [--keep] [--cpu-prof DIR]`,
   );
   process.exit(64);
 }
@@ -95,12 +100,15 @@ function parseOptions(argv: readonly string[]): Options {
     if (!/^\d+$/.test(raw) || Number(raw) < min) usage(`${flag} must be a whole number ≥ ${min}`);
     return Number(raw);
   };
+  const cpuProfileDir = values.get('--cpu-prof');
+  values.delete('--cpu-prof');
   const options = {
     marketing: whole('--marketing', 10000, 0),
     otp: whole('--otp', 100, 1),
     otpIntervalMs: whole('--otp-interval-ms', 20, 0),
     timeoutSeconds: whole('--timeout-s', 900, 10),
     keep,
+    cpuProfileDir: cpuProfileDir === undefined ? undefined : resolve(cpuProfileDir),
   };
   if (values.size > 0) usage(`unknown flag ${[...values.keys()].join(', ')}`);
   return options;
@@ -268,12 +276,20 @@ function gatewayEnvironment(
   };
 }
 
-async function startGateway(env: NodeJS.ProcessEnv, logName: string): Promise<ChildProcess> {
+async function startGateway(
+  env: NodeJS.ProcessEnv,
+  logName: string,
+  cpuProfileDir: string | undefined,
+): Promise<ChildProcess> {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   const log = createWriteStream(join(OUTPUT_DIR, `${logName}.log`));
+  // The profile is written when the child exits, so a SIGTERM'd gateway still leaves one.
+  const profile = cpuProfileDir
+    ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-name', `${logName}.cpuprofile`]
+    : [];
   const child = spawn(
     process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', join(ROOT, 'dist', 'src', 'main.js')],
+    ['--disable-warning=TimeoutNegativeWarning', ...profile, join(ROOT, 'dist', 'src', 'main.js')],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout.pipe(log);
@@ -398,7 +414,7 @@ async function runOnce(
       await freePort(),
       databaseSchema,
     );
-    const gateway = await startGateway(env, `bench-lanes-${tag}-lane`);
+    const gateway = await startGateway(env, `bench-lanes-${tag}-lane`, options.cpuProfileDir);
     try {
       return await measure(mode, options, kafka, topics, env, gateway, tally, {
         customers,

@@ -24,7 +24,12 @@ function adapterFor(
   channel: Channel,
   config: AppConfig,
 ): ChannelAdapter {
-  const common = { providerId: settings.id, requestTimeoutMs: settings.timeoutMs };
+  // The pool has a socket for each call the router lets through (PROVIDER_<ID>_MAX_IN_FLIGHT).
+  const common = {
+    providerId: settings.id,
+    requestTimeoutMs: settings.timeoutMs,
+    maxSockets: settings.maxInFlight,
+  };
   switch (settings.type) {
     case 'log':
       return new LogChannelAdapter(channel, {
@@ -100,8 +105,8 @@ export function sendRateTable(config: AppConfig): SendRateTable {
 
 /**
  * One breaker-protected adapter per (provider, channel), grouped by channel in the priority order
- * of PROVIDERS_<CHANNEL>. With `permits`, every provider call first takes a permit under its
- * provider's send rate.
+ * of PROVIDERS_<CHANNEL>. Each provider has at most PROVIDER_<ID>_MAX_IN_FLIGHT calls in flight.
+ * With `permits`, every provider call first takes a permit under its provider's send rate.
  */
 export function buildChannelRouter(
   config: AppConfig,
@@ -127,6 +132,7 @@ export function buildChannelRouter(
     if (adapters.length > 0) byChannel.set(channel, adapters);
   }
   return new ChannelRouter(byChannel, {
+    maxInFlight: new Map(config.channels.providerSettings.map((s) => [s.id, s.maxInFlight])),
     ...(permits && { permits }),
     ...(onPermitCompletionFailed && { onPermitCompletionFailed }),
   });

@@ -1,4 +1,4 @@
-import { loadProviderSettings, parseRateLimit } from './providers';
+import { DEFAULT_MAX_IN_FLIGHT, loadProviderSettings, parseRateLimit } from './providers';
 
 const NONE = { sms: [], email: [], whatsapp: [], webpush: [], mobilepush: [] };
 
@@ -61,6 +61,40 @@ describe('PROVIDER_<ID>_RATE_LIMIT', () => {
         expect.stringMatching(/^PROVIDER_LOG_RATE_LIMIT: must be .*got "5\/ms"/),
       ]),
     );
+  });
+});
+
+describe('PROVIDER_<ID>_MAX_IN_FLIGHT', () => {
+  const twilio = {
+    PROVIDER_TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+    PROVIDER_TWILIO_AUTH_TOKEN: 'secret',
+    PROVIDER_TWILIO_FROM: '+14155550100',
+  };
+
+  it('is the default of 256 when unset, and read per provider when set', () => {
+    const result = loadProviderSettings(
+      { ...twilio, PROVIDER_TWILIO_MAX_IN_FLIGHT: '32' },
+      { ...NONE, sms: ['twilio', 'log'] },
+    );
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    const byId = Object.fromEntries(result.providers.map((p) => [p.id, p.maxInFlight]));
+    expect(DEFAULT_MAX_IN_FLIGHT).toBe(256);
+    expect(byId).toEqual({ twilio: 32, log: 256 });
+  });
+
+  it.each(['0', '-1', '2.5', 'many', '4097'])('refuses %j, naming the variable', (raw) => {
+    const result = loadProviderSettings(
+      { ...twilio, PROVIDER_TWILIO_MAX_IN_FLIGHT: raw },
+      { ...NONE, sms: ['twilio'] },
+    );
+    if (result.ok) throw new Error(`accepted "${raw}"`);
+    expect(result.problems).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^PROVIDER_TWILIO_MAX_IN_FLIGHT: must be a whole number between 1 and 4096, got "${raw}"`,
+        ),
+      ),
+    ]);
   });
 });
 

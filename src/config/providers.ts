@@ -25,6 +25,11 @@ interface CommonSettings {
   readonly timeoutMs: number;
   /** PROVIDER_<ID>_RATE_LIMIT: the most calls the provider takes per window; unset is unlimited. */
   readonly rateLimit?: SendRate;
+  /**
+   * PROVIDER_<ID>_MAX_IN_FLIGHT: the most calls of this provider waiting for an answer at once, in
+   * this instance (its connection pool has as many sockets). More wait for a slot.
+   */
+  readonly maxInFlight: number;
 }
 
 export type ProviderSettings =
@@ -92,10 +97,33 @@ const timeout = z
     return value;
   });
 
+/**
+ * Enough for 5,000 calls/s at 50 ms each per instance; far more sockets than that to one host buys
+ * little but memory and the provider's connection limits.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+const MAX_IN_FLIGHT_CEILING = 4096;
+const maxInFlight = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return DEFAULT_MAX_IN_FLIGHT;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > MAX_IN_FLIGHT_CEILING) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a whole number between 1 and ${MAX_IN_FLIGHT_CEILING}, got "${raw}"`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+
 const SCHEMAS = {
-  log: z.object({ TIMEOUT_MS: timeout }),
+  log: z.object({ TIMEOUT_MS: timeout, MAX_IN_FLIGHT: maxInFlight }),
   twilio: z.object({
     TIMEOUT_MS: timeout,
+    MAX_IN_FLIGHT: maxInFlight,
     ACCOUNT_SID: required().regex(
       /^AC[0-9a-fA-F]{32}$/,
       'must be a Twilio account SID (AC + 32 hex)',
@@ -110,6 +138,7 @@ const SCHEMAS = {
   }),
   sendgrid: z.object({
     TIMEOUT_MS: timeout,
+    MAX_IN_FLIGHT: maxInFlight,
     API_KEY: required(),
     FROM_EMAIL: z.email({ error: 'must be an email address' }),
     FROM_NAME: optional,
@@ -117,6 +146,7 @@ const SCHEMAS = {
   }),
   fcm: z.object({
     TIMEOUT_MS: timeout,
+    MAX_IN_FLIGHT: maxInFlight,
     SERVICE_ACCOUNT_JSON: optional,
     SERVICE_ACCOUNT_FILE: optional,
     ENDPOINT_OVERRIDE: url,
@@ -125,6 +155,7 @@ const SCHEMAS = {
   }),
   webpush: z.object({
     TIMEOUT_MS: timeout,
+    MAX_IN_FLIGHT: maxInFlight,
     VAPID_SUBJECT: required().regex(/^(mailto:|https:)/, 'must start with mailto: or https:'),
     VAPID_PUBLIC_KEY: required(),
     VAPID_PRIVATE_KEY: required(),
@@ -215,7 +246,12 @@ function buildSettings(
 ): ProviderSettings | undefined {
   const str = (key: string): string | undefined =>
     typeof s[key] === 'string' ? s[key] : undefined;
-  const common = { id, channels, timeoutMs: Number(s.TIMEOUT_MS) };
+  const common = {
+    id,
+    channels,
+    timeoutMs: Number(s.TIMEOUT_MS),
+    maxInFlight: Number(s.MAX_IN_FLIGHT),
+  };
   const problemCount = problems.length;
   switch (type) {
     case 'log':

@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createSecretKey,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 
 const ALGORITHM = 'aes-256-gcm';
 const VERSION = 'v1';
@@ -15,7 +22,8 @@ export class SealedValueError extends Error {
  * new values use the active key, older ones open with any listed previous key.
  */
 export class MessageSealer {
-  private readonly keys: ReadonlyMap<string, Buffer>;
+  /** Key objects, made once: a raw key given to createCipheriv is imported again on every call. */
+  private readonly keys: ReadonlyMap<string, KeyObject>;
   private readonly activeId: string;
 
   constructor(active: Buffer, previous: readonly Buffer[] = []) {
@@ -23,7 +31,7 @@ export class MessageSealer {
       if (key.length !== 32) throw new RangeError('message-log keys must be 32 bytes');
     }
     this.activeId = keyId(active);
-    this.keys = new Map([active, ...previous].map((key) => [keyId(key), key]));
+    this.keys = new Map([active, ...previous].map((key) => [keyId(key), createSecretKey(key)]));
   }
 
   seal(plaintext: string, boundTo: string): string {

@@ -1,4 +1,4 @@
-import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 
 /**
  * The hash that tells a repeat of a command id from a conflicting reuse of it. Keyed (HMAC-SHA256
@@ -11,8 +11,9 @@ import { createHash, createHmac, hkdfSync } from 'node:crypto';
  * SHA-256), are still recognised through `earlier`, so a repeat of an old command stays a duplicate.
  */
 export class PayloadHasher {
-  private readonly active: Buffer;
-  private readonly previous: readonly Buffer[];
+  /** Key objects, made once: a raw key given to createHmac is imported again on every call. */
+  private readonly active: KeyObject;
+  private readonly previous: readonly KeyObject[];
 
   constructor(messageLogKey: Buffer, previousMessageLogKeys: readonly Buffer[] = []) {
     this.active = derive(messageLogKey);
@@ -32,10 +33,12 @@ export class PayloadHasher {
   }
 }
 
-function derive(key: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'omnigate payload hash v1', 32));
+function derive(key: Buffer): KeyObject {
+  return createSecretKey(
+    Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'omnigate payload hash v1', 32)),
+  );
 }
 
-function hmac(key: Buffer, text: string): string {
+function hmac(key: KeyObject, text: string): string {
   return createHmac('sha256', key).update(text).digest('hex');
 }

@@ -150,7 +150,7 @@ export class DispatchService {
       ...(context.overrides && { overrides: context.overrides }),
     });
     const trace: TraceEntry[] = [...(context.notes ?? []), ...planned.trace];
-    this.logger.info(
+    this.logger.debug(
       {
         messageId: command.id,
         customerId: command.customerId,
@@ -324,7 +324,7 @@ export class DispatchService {
       providerCalls += outcome.attempts.length;
       trace.push(...outcome.trace);
       if (outcome.sent) {
-        this.logger.info(
+        this.logger.debug(
           {
             messageId: command.id,
             customerId: command.customerId,

@@ -243,7 +243,7 @@ export class MessageProcessingService {
       // A message still waiting for its sender's rate has nothing new to tell.
       quietIfRepeated: deferral?.reasonCode === 'THROTTLED',
     });
-    this.logger.info(
+    this.logger.debug(
       {
         messageId: command.id,
         customerId: command.customerId,

@@ -62,7 +62,7 @@ export class ProfileUpdatesService {
       patch: event.profile,
       occurredAt: event.occurredAt,
     });
-    this.logger.info(
+    this.logger.debug(
       { customerId: event.customerId, version: event.version, outcome },
       'profile event applied',
     );

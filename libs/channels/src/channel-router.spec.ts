@@ -1,4 +1,6 @@
 import type { Channel } from '@omnigate/contracts';
+import { FakeSendGrid } from '@omnigate/sandbox';
+import { SendGridEmailAdapter } from './adapters/sendgrid-email.adapter';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from './channel-adapter';
 import { ChannelError, type ChannelErrorKind } from './channel-error';
 import {
@@ -539,5 +541,112 @@ describe('ChannelRouter attempt observer', () => {
     expect(events).toEqual(['before twilio', 'after twilio failed']);
     expect(observer.seen[0]!.attempt.vendorCode).toBe('BREAKER_OPEN');
     await Promise.all(protectedAdapters.map((p) => p.shutdown()));
+  });
+});
+
+describe('ChannelRouter calls in flight (PROVIDER_<ID>_MAX_IN_FLIGHT)', () => {
+  const email: OutboundMessage = {
+    ...message,
+    channel: 'email',
+    address: 'ana@example.com',
+    content: { subject: 'Shipped', text: 'On its way' },
+  };
+  let fake: FakeSendGrid;
+  const routers: ChannelRouter[] = [];
+
+  beforeAll(async () => {
+    fake = await new FakeSendGrid({
+      apiKeys: ['SG.test-key.abcdef'],
+      failurePlan: { latency: { minMs: 100, maxMs: 100 } },
+    }).listen();
+  });
+  afterEach(async () => {
+    fake.reset();
+    await Promise.all(routers.splice(0).map((r) => r.shutdown()));
+  });
+  afterAll(() => fake.close());
+
+  /** A SendGrid provider whose pool alone would let every send through at once. */
+  function sendGridRouter(maxInFlight?: ReadonlyMap<string, number>): ChannelRouter {
+    const adapter = new SendGridEmailAdapter({
+      providerId: 'sendgrid',
+      apiKey: 'SG.test-key.abcdef',
+      fromEmail: 'noreply@shop.example',
+      baseUrl: fake.url,
+      requestTimeoutMs: 2_000,
+      maxSockets: 256,
+    });
+    const built = new ChannelRouter(
+      new Map([['email', [new ProtectedAdapter(adapter, settings, () => undefined)]]]),
+      maxInFlight ? { maxInFlight } : {},
+    );
+    routers.push(built);
+    return built;
+  }
+
+  it('with a limit of 2, five concurrent sends to a slow provider have at most 2 requests in flight', async () => {
+    const limited = sendGridRouter(new Map([['sendgrid', 2]]));
+    let peakSeenByRouter = 0;
+    const sends = Array.from({ length: 5 }, async () => {
+      const sent = limited.send(email);
+      peakSeenByRouter = Math.max(peakSeenByRouter, limited.callsInFlight().sendgrid ?? 0);
+      return sent;
+    });
+
+    const results = await Promise.all(sends);
+
+    expect(results.map((r) => r.attempts.map((a) => a.outcome))).toEqual(
+      Array.from({ length: 5 }, () => ['accepted']),
+    );
+    expect(fake.requests).toHaveLength(5);
+    expect(fake.peakInFlight).toBe(2);
+    expect(peakSeenByRouter).toBeLessThanOrEqual(2);
+    expect(limited.callsInFlight()).toEqual({ sendgrid: 0 });
+  });
+
+  it('without a limit the same five are all in flight at once', async () => {
+    const unlimited = sendGridRouter();
+
+    await Promise.all(Array.from({ length: 5 }, () => unlimited.send(email)));
+
+    expect(fake.peakInFlight).toBe(5);
+  });
+
+  it('frees the slot of a call that failed', async () => {
+    fake.setFailurePlan({ failNext: { count: 1, status: 503 } });
+    const limited = sendGridRouter(new Map([['sendgrid', 1]]));
+
+    await expect(limited.send(email)).rejects.toBeInstanceOf(ChannelUnavailableError);
+    const after = await limited.send(email);
+
+    expect(after.attempts.map((a) => a.outcome)).toEqual(['accepted']);
+    expect(limited.callsInFlight()).toEqual({ sendgrid: 0 });
+  });
+
+  it('frees the slot when the renewal finds the window full', async () => {
+    const events: string[] = [];
+    const twilio = new ScriptedAdapter('twilio', () => 'ok', events);
+    const permits = new TablePermits({}, events, { lapsed: { twilio: 90 } });
+    const protectedTwilio = new ProtectedAdapter(twilio, settings, () => undefined);
+    const limited = new ChannelRouter(new Map([['sms', [protectedTwilio]]]), {
+      permits,
+      maxInFlight: new Map([['twilio', 1]]),
+    });
+
+    for (let i = 0; i < 2; i += 1) {
+      const error = await limited.send(message).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ChannelUnavailableError);
+      expect((error as ChannelUnavailableError).throttledOnly).toBe(true);
+    }
+
+    expect(twilio.calls).toBe(0);
+    expect(events).toEqual([
+      'permit twilio',
+      'renew twilio-grant',
+      'permit twilio',
+      'renew twilio-grant',
+    ]);
+    expect(limited.callsInFlight()).toEqual({ twilio: 0 });
+    await protectedTwilio.shutdown();
   });
 });

@@ -1,8 +1,14 @@
+import { Semaphore } from '@omnigate/common';
 import type { Channel } from '@omnigate/contracts';
 import type { OutboundMessage, ProviderAcceptance } from './channel-adapter';
 import { ChannelError } from './channel-error';
 import type { ProtectedAdapter } from './provider-breaker';
-import { LOCAL_RATE_LIMIT, type GrantedPermit, type SendPermits } from './send-permits';
+import {
+  LOCAL_RATE_LIMIT,
+  type GrantedPermit,
+  type SendPermit,
+  type SendPermits,
+} from './send-permits';
 
 /** One provider tried for a message, and how it went. */
 export interface ProviderAttempt {
@@ -52,6 +58,12 @@ export interface ChannelRouterOptions {
    * call happened, and failing it now could send twice); the caller logs it.
    */
   readonly onPermitCompletionFailed?: (providerId: string, error: unknown) => void;
+  /**
+   * Provider id → the most calls of it in flight at once (PROVIDER_<ID>_MAX_IN_FLIGHT); more wait
+   * for a slot, which neither fails them nor counts against the breaker's timeout. A provider not
+   * listed is unbounded. One id serving two channels has one bound for both.
+   */
+  readonly maxInFlight?: ReadonlyMap<string, number>;
 }
 
 /** Every provider of the channel refused or was unavailable; `lastError` says how it ended. */
@@ -93,12 +105,17 @@ export class ChannelUnavailableError extends Error {
  */
 export class ChannelRouter {
   private readonly permits: SendPermits | undefined;
+  /** Provider id → its slots of calls in flight. */
+  private readonly inFlight = new Map<string, Semaphore>();
 
   constructor(
     private readonly providers: ReadonlyMap<Channel, readonly ProtectedAdapter[]>,
     private readonly options: ChannelRouterOptions = {},
   ) {
     this.permits = options.permits;
+    for (const [providerId, limit] of options.maxInFlight ?? []) {
+      this.inFlight.set(providerId, new Semaphore(limit));
+    }
   }
 
   providersFor(channel: Channel): readonly ProtectedAdapter[] {
@@ -114,6 +131,11 @@ export class ChannelRouter {
     return Object.fromEntries(
       [...this.providers].map(([channel, list]) => [channel, list.map((p) => p.providerId)]),
     );
+  }
+
+  /** Provider id → calls in flight now, of those with a bound. */
+  callsInFlight(): Record<string, number> {
+    return Object.fromEntries([...this.inFlight].map(([id, slots]) => [id, slots.inUse]));
   }
 
   /** Every breaker's state, for metrics and health. */
@@ -151,7 +173,7 @@ export class ChannelRouter {
         attempts.push(attempt);
         return attempt;
       };
-      let permit =
+      const permit =
         permits && provider.state !== 'open'
           ? await permits.acquire(provider.providerId)
           : undefined;
@@ -160,17 +182,18 @@ export class ChannelRouter {
         continue;
       }
       await observer?.beforeCall(provider.providerId);
-      if (permits && permit) {
-        permit = await permits.renew(provider.providerId, permit);
-        if (!permit.granted) {
-          // Held up so long that the grant lapsed, and the window filled meanwhile: no call.
-          await observer?.afterCall(provider.providerId, throttled(permit.retryAfterMs));
-          continue;
-        }
-      }
       let acceptance: ProviderAcceptance;
       try {
-        acceptance = await this.call(provider, message, permit);
+        const called = await this.call(provider, message, permit);
+        if ('retryAfterMs' in called) {
+          // Held up so long that the grant lapsed, and the window filled meanwhile: no call. The
+          // attempt is recorded with or without an observer (`observer?.afterCall(…, throttled())`
+          // would skip it without one).
+          const attempt = throttled(called.retryAfterMs);
+          await observer?.afterCall(provider.providerId, attempt);
+          continue;
+        }
+        acceptance = called.acceptance;
       } catch (error) {
         if (!(error instanceof ChannelError)) throw error;
         lastError = error;
@@ -200,15 +223,38 @@ export class ChannelRouter {
     );
   }
 
-  /** Calls the provider, then tells the permit store the call has ended. */
+  /**
+   * Takes a slot of the provider's calls in flight, renews the permit (waiting for the slot may
+   * have held it up), calls the provider, frees the slot and tells the permit store the call has
+   * ended. Answers how long to wait instead when the renewal found the window full.
+   */
   private async call(
     provider: ProtectedAdapter,
     message: OutboundMessage,
-    permit: GrantedPermit | undefined,
-  ): Promise<ProviderAcceptance> {
+    granted: GrantedPermit | undefined,
+  ): Promise<{ acceptance: ProviderAcceptance } | { retryAfterMs: number }> {
+    const slots = this.inFlight.get(provider.providerId);
+    await slots?.acquire();
+    let permit = granted;
+    if (this.permits && permit) {
+      let renewed: SendPermit;
+      try {
+        renewed = await this.permits.renew(provider.providerId, permit);
+      } catch (error) {
+        slots?.release();
+        throw error;
+      }
+      if (!renewed.granted) {
+        slots?.release();
+        return { retryAfterMs: renewed.retryAfterMs };
+      }
+      permit = renewed;
+    }
+    // The slot is released before the permit store is told, so it bounds the provider calls only.
     try {
-      return await provider.send(message);
+      return { acceptance: await provider.send(message) };
     } finally {
+      slots?.release();
       // Best effort: the call has happened, and failing the send now could send it twice. A lost
       // completion leaves the call counted from its grant, which the guard is there for.
       if (permit) {

@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { ContiguousOffsets } from './contiguous-offsets';
 import { groupIntoKeyChains } from './key-chains';
-import { Semaphore } from './semaphore';
+import { Semaphore } from '@omnigate/common';
 import type {
   InboundRecord,
   KafkaLogger,

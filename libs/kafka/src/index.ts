@@ -33,7 +33,7 @@ export {
 } from './dead-letter-redrive';
 export { groupIntoKeyChains } from './key-chains';
 export { KafkaPublisher } from './publisher';
-export { Semaphore } from './semaphore';
+export { Semaphore } from '@omnigate/common';
 export {
   consumerGroupLag,
   ensureTopics,

@@ -512,4 +512,41 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
       }
     });
   });
+
+  describe('connection pool (firebase-admin through our httpAgent)', () => {
+    // An FCM of its own: calls left over from the timeout tests would count here.
+    let pooled: FakeFcm;
+    const pooledAdapter = (maxSockets?: number): FcmPushAdapter =>
+      adapterWith({
+        serviceAccount: pooled.serviceAccount,
+        endpointOverride: pooled.endpoints,
+        caCertPem: pooled.caCertPem,
+        ...(maxSockets !== undefined && { maxSockets }),
+      });
+    beforeEach(async () => {
+      pooled = await FakeFcm.start();
+    });
+    afterEach(() => pooled.close());
+
+    it('sends one message after another over one kept-alive connection', async () => {
+      const sender = pooledAdapter();
+
+      for (let i = 0; i < 5; i += 1) await sender.send(push());
+
+      expect(pooled.messages).toHaveLength(5);
+      expect(pooled.connectionsOpened).toBe(1);
+    });
+
+    it('opens no more than maxSockets connections, however many messages wait', async () => {
+      const sender = pooledAdapter(2);
+      await sender.send(push()); // the access token first, so the six below only send
+      pooled.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+
+      await Promise.all(Array.from({ length: 6 }, () => sender.send(push())));
+
+      expect(pooled.messages).toHaveLength(7);
+      expect(pooled.connectionsOpened).toBe(2);
+      expect(pooled.peakInFlight).toBe(2);
+    });
+  });
 });

@@ -394,6 +394,34 @@ describe('SendGridEmailAdapter against the SendGrid fake', () => {
       expect(build).toThrow(message);
     });
   });
+
+  describe('connection pool', () => {
+    let pooled: FakeSendGrid;
+    beforeEach(async () => {
+      pooled = await new FakeSendGrid({ apiKeys: [API_KEY] }).listen();
+    });
+    afterEach(() => pooled.close());
+
+    it('sends one request after another over one kept-alive connection', async () => {
+      const sender = new SendGridEmailAdapter({ ...options, baseUrl: pooled.url });
+
+      for (let i = 0; i < 5; i += 1) await sender.send(emailTo());
+
+      expect(pooled.requests.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
+      expect(pooled.connectionsOpened).toBe(1);
+    });
+
+    it('opens no more than maxSockets connections, however many sends wait', async () => {
+      pooled.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+      const sender = new SendGridEmailAdapter({ ...options, baseUrl: pooled.url, maxSockets: 2 });
+
+      await Promise.all(Array.from({ length: 6 }, () => sender.send(emailTo())));
+
+      expect(pooled.requests).toHaveLength(6);
+      expect(pooled.connectionsOpened).toBe(2);
+      expect(pooled.peakInFlight).toBe(2);
+    });
+  });
 });
 
 describe('SendGrid classification fallbacks', () => {

@@ -393,4 +393,32 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
       }
     });
   });
+
+  describe('connection pool', () => {
+    let pooled: FakeTwilio;
+    beforeEach(async () => {
+      pooled = await new FakeTwilio({ accounts: { [ACCOUNT_SID]: AUTH_TOKEN } }).listen();
+    });
+    afterEach(() => pooled.close());
+
+    it('sends one request after another over one kept-alive connection', async () => {
+      const sender = new TwilioSmsAdapter({ ...options, baseUrl: pooled.url });
+
+      for (let i = 0; i < 5; i += 1) await sender.send(smsTo(TO));
+
+      expect(pooled.requests.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+      expect(pooled.connectionsOpened).toBe(1);
+    });
+
+    it('opens no more than maxSockets connections, however many sends wait', async () => {
+      pooled.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+      const sender = new TwilioSmsAdapter({ ...options, baseUrl: pooled.url, maxSockets: 2 });
+
+      await Promise.all(Array.from({ length: 6 }, () => sender.send(smsTo(TO))));
+
+      expect(pooled.requests).toHaveLength(6);
+      expect(pooled.connectionsOpened).toBe(2);
+      expect(pooled.peakInFlight).toBe(2);
+    });
+  });
 });

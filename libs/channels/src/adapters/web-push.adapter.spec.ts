@@ -490,4 +490,35 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
       );
     });
   });
+
+  describe('connection pool (the agent that checks addresses, kept alive)', () => {
+    // A push service of their own: calls left over from the timeout tests would count here.
+    let pooled: FakeWebPush;
+    let to: FakePushSubscription;
+    beforeEach(async () => {
+      pooled = await FakeWebPush.start();
+      to = pooled.createSubscription({ applicationServerKey: options.vapidPublicKey });
+    });
+    afterEach(() => pooled.close());
+
+    it('sends one push after another over one kept-alive connection', async () => {
+      const sender = adapterWith({ caCertPem: pooled.caCertPem });
+
+      for (let i = 0; i < 5; i += 1) await sender.send(push({}, to));
+
+      expect(pooled.requests.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+      expect(pooled.connectionsOpened).toBe(1);
+    });
+
+    it('opens no more than maxSockets connections, however many pushes wait', async () => {
+      pooled.setFailurePlan({ latency: { minMs: 50, maxMs: 50 } });
+      const sender = adapterWith({ caCertPem: pooled.caCertPem, maxSockets: 2 });
+
+      await Promise.all(Array.from({ length: 6 }, () => sender.send(push({}, to))));
+
+      expect(pooled.requests).toHaveLength(6);
+      expect(pooled.connectionsOpened).toBe(2);
+      expect(pooled.peakInFlight).toBe(2);
+    });
+  });
 });

@@ -119,6 +119,9 @@ export abstract class FakeProviderServer implements ProviderFake {
   private plan: FailurePlan;
   private failNextRemaining: number;
   private baseUrl: string | undefined;
+  private opened = 0;
+  private inFlight = 0;
+  private peak = 0;
 
   protected constructor(options: FakeServerOptions = {}) {
     this.initialPlan = options.failurePlan ?? {};
@@ -138,6 +141,7 @@ export abstract class FakeProviderServer implements ProviderFake {
       ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
       : createHttpServer(listener);
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.server.on('connection', () => (this.opened += 1));
   }
 
   /** Starts listening (port 0 picks a free port) and resolves to the fake itself. */
@@ -164,6 +168,16 @@ export abstract class FakeProviderServer implements ProviderFake {
     return this.recorded;
   }
 
+  /** TCP connections clients opened since the fake started: few for a client that keeps them alive. */
+  get connectionsOpened(): number {
+    return this.opened;
+  }
+
+  /** The most requests the fake was answering at once since the last reset. */
+  get peakInFlight(): number {
+    return this.peak;
+  }
+
   get failurePlan(): FailurePlan {
     return this.plan;
   }
@@ -178,6 +192,7 @@ export abstract class FakeProviderServer implements ProviderFake {
   /** Forgets recorded requests and goes back to the plan the fake was created with. */
   reset(): void {
     this.recorded.length = 0;
+    this.peak = this.inFlight;
     this.setFailurePlan(this.initialPlan);
   }
 
@@ -209,6 +224,16 @@ export abstract class FakeProviderServer implements ProviderFake {
   ): FakeResponse;
 
   private async handle(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
+    this.inFlight += 1;
+    this.peak = Math.max(this.peak, this.inFlight);
+    try {
+      await this.answer(incoming, outgoing);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  private async answer(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const request = await readRequest(incoming);
     const parsed = this.safeParse(request);
     const plan = this.plan;

@@ -1,4 +1,4 @@
-/** A counting semaphore: bounds how many handlers run at once across every partition. */
+/** A counting semaphore: bounds how many tasks run at once (handlers of a consumer, calls of a provider). */
 export class Semaphore {
   private available: number;
   private readonly waiters: Array<() => void> = [];
