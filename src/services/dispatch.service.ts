@@ -27,18 +27,18 @@ import {
   type SpendReservation,
 } from '../repositories/spend-counters';
 import { ContentError, ContentRenderer } from './content/content-renderer';
-import { decideOverCap } from './policy/frequency-caps';
-import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from './policy/model';
-import { plan } from './policy/planner';
-import { nextRetry } from './policy/retry-backoff';
-import { scrubContacts } from './policy/scrub-contacts';
+import { decideOverCap } from '../policy/frequency-caps';
+import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from '../policy/model';
+import { plan } from '../policy/planner';
+import { nextRetry } from '../policy/retry-backoff';
+import { scrubContacts } from '../policy/scrub-contacts';
 import {
   decideSpend,
   destinationFacts,
   isSpendChannel,
   spendLimits,
   type SpendReasonCode,
-} from './policy/spend-guard';
+} from '../policy/spend-guard';
 
 type ReceiptFields = Partial<
   Pick<

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { CustomerProfile } from '../../services/policy/model';
+import type { CustomerProfile } from '../../policy/model';
 
 /**
  * The tables as Kysely sees them. Column names stay snake_case as in SQL; the repositories map
