@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Channel } from '@omnigate/contracts';
-import type { CapRule } from '../src/services/policy/frequency-caps';
+import type { CapRule } from '../src/policy/frequency-caps';
 import type { ReserveResult } from '../src/repositories/cap-store';
 import { connectRedis, RedisCapStore } from '../src/repositories/redis-cap-store';
 

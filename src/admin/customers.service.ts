@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ProfileRepository } from '../repositories/profile.repository';
-import type { CustomerProfile } from '../services/policy/model';
+import type { CustomerProfile } from '../policy/model';
 import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
 import { maskProfile, shouldMask } from './masking';

@@ -1,4 +1,4 @@
-import type { CustomerProfile } from '../services/policy/model';
+import type { CustomerProfile } from '../policy/model';
 import {
   maskEmail,
   maskEndpoint,

@@ -1,7 +1,7 @@
 import type { Recipient } from '@omnigate/contracts';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type { AdminRole } from './auth/roles';
-import type { CustomerProfile } from '../services/policy/model';
+import type { CustomerProfile } from '../policy/model';
 
 /*
  * Contact masking for the admin API. Viewers and agents see just enough to tell a customer's

@@ -12,7 +12,7 @@ import {
 import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
 import { maskRecipient, shouldMask } from './masking';
-import { scrubContacts } from '../services/policy/scrub-contacts';
+import { scrubContacts } from '../policy/scrub-contacts';
 import { notFound } from './problem';
 import type { ListMessagesQuery } from './schemas';
 

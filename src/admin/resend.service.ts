@@ -25,17 +25,12 @@ import {
   RECOVER_JOB,
   type MessageJobPayload,
 } from '../services/message-processing.service';
-import type { CustomerProfile, PlanOverrides, PlanResult } from '../services/policy/model';
-import { plan } from '../services/policy/planner';
-import { predictDispatch, type CandidateView, type Prediction } from '../services/policy/dry-run';
+import type { CustomerProfile, PlanOverrides, PlanResult } from '../policy/model';
+import { plan } from '../policy/planner';
+import { predictDispatch, type CandidateView, type Prediction } from '../policy/dry-run';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { SPEND_COUNTERS, type SpendCounters } from '../repositories/spend-counters';
-import {
-  decideSpend,
-  destinationFacts,
-  isSpendChannel,
-  spendLimits,
-} from '../services/policy/spend-guard';
+import { decideSpend, destinationFacts, isSpendChannel, spendLimits } from '../policy/spend-guard';
 import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
 import { maskEmail, maskPhone, maskToken } from './masking';

@@ -2,14 +2,14 @@ import { DEFAULT_TOPICS, type Channel } from '@omnigate/contracts';
 import type { BreakerSettings } from '@omnigate/channels';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { CapRule } from '../services/policy/frequency-caps';
-import type { CategoryPolicy } from '../services/policy/model';
-import type { RetryPolicy } from '../services/policy/retry-backoff';
+import type { CapRule } from '../policy/frequency-caps';
+import type { CategoryPolicy } from '../policy/model';
+import type { RetryPolicy } from '../policy/retry-backoff';
 import { loadCapRules, loadCategoryPolicies } from './policies';
 import { loadProviderSettings, PROVIDER_VARIABLE_FIELDS, type ProviderSettings } from './providers';
 import type { TracingConfig } from '../observability/tracing';
 import { adminEnvironmentShape, loadAdminConfig, type AdminConfig } from '../admin/admin-config';
-import type { SpendGuardConfig } from '../services/policy/spend-guard';
+import type { SpendGuardConfig } from '../policy/spend-guard';
 import { spendGuardEnvironmentShape, toSpendGuardConfig } from './spend-guard-config';
 import {
   kafkaSecurityEnvironmentShape,

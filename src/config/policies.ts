@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { channelSchema, CHANNELS } from '@omnigate/contracts';
-import type { CategoryPolicy } from '../services/policy/model';
-import { capRuleProblems, type CapRule } from '../services/policy/frequency-caps';
+import type { CategoryPolicy } from '../policy/model';
+import { capRuleProblems, type CapRule } from '../policy/frequency-caps';
 
 /**
  * Category policies and frequency-cap rules. Built-in defaults cover a typical setup; a JSON file

@@ -5,7 +5,7 @@ import {
   NUMBER_KINDS,
   type NumberKind,
   type SpendGuardConfig,
-} from '../services/policy/spend-guard';
+} from '../policy/spend-guard';
 
 /** A whole number from 0 (no limit) to max; unset or empty takes the default. */
 const count = (fallback: number, max: number) =>

@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type Logger } from 'pino';
-import { scrubContacts } from '../services/policy/scrub-contacts';
+import { scrubContacts } from '../policy/scrub-contacts';
 import { traceLogFields } from './tracing';
 
 /**

@@ -8,7 +8,7 @@ import { Clock } from '../repositories/clock';
 import { ReceiptOutboxRepository } from '../repositories/receipt-outbox.repository';
 import { SchedulerRepository } from '../repositories/scheduler.repository';
 import { SPEND_COUNTERS, type SpendCounters } from '../repositories/spend-counters';
-import { budgetDay, SPEND_CHANNELS } from '../services/policy/spend-guard';
+import { budgetDay, SPEND_CHANNELS } from '../policy/spend-guard';
 import { Metrics } from './metrics';
 
 /** Points the scrape-time gauges at the running app: breakers, consumer lag, outbox, scheduler. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Channel } from '@omnigate/contracts';
-import { decideOverCap, type CapRule } from '../services/policy/frequency-caps';
+import { decideOverCap, type CapRule } from '../policy/frequency-caps';
 import {
   capKey,
   InvalidCapRequestError,

@@ -6,7 +6,7 @@ import {
   type CapRule,
   type CapViolation,
   type ReserveResult,
-} from '../services/policy/frequency-caps';
+} from '../policy/frequency-caps';
 
 // The result types are pure data owned by the policy (decideOverCap reads them); re-exported so
 // callers of the port need one import.

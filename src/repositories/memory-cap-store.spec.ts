@@ -1,4 +1,4 @@
-import type { CapRule } from '../services/policy/frequency-caps';
+import type { CapRule } from '../policy/frequency-caps';
 import type { ReserveRequest } from './cap-store';
 import { MemoryCapStore } from './memory-cap-store';
 

@@ -3,7 +3,7 @@ import type { DeliveryReceipt, TraceEntry } from '@omnigate/contracts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database, MessageAttemptsTable, MessagesTable } from './database/types';
-import type { PlanOverrides } from '../services/policy/model';
+import type { PlanOverrides } from '../policy/model';
 import { ReceiptOutboxRepository } from './receipt-outbox.repository';
 import { SchedulerRepository, type ScheduleRequest } from './scheduler.repository';
 

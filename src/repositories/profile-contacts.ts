@@ -4,7 +4,7 @@ import type {
   CustomerProfile,
   StoredFcmToken,
   StoredWebPushSubscription,
-} from '../services/policy/model';
+} from '../policy/model';
 import type { ProfileDocument, SealedEntry, StoredContacts } from './database/types';
 import { MessageSealer, SealedValueError } from './message-sealer';
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import type { CustomerProfile, QuietHours } from '../services/policy/model';
+import type { CustomerProfile, QuietHours } from '../policy/model';
 import { KYSELY } from './database/database';
 import type { CustomerProfilesTable, Database, ProfileDocument } from './database/types';
 import { MessageSealer } from './message-sealer';

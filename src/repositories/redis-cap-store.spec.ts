@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import type Redis from 'ioredis';
-import type { CapRule } from '../services/policy/frequency-caps';
+import type { CapRule } from '../policy/frequency-caps';
 import type { ReserveRequest } from './cap-store';
 import { isDependencyFailure } from './dependency-failure';
 import {

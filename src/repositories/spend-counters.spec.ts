@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import type { SpendLimit } from '../services/policy/spend-guard';
+import type { SpendLimit } from '../policy/spend-guard';
 import { MemorySpendCounters } from './memory-spend-counters';
 import { connectRedis } from './redis-cap-store';
 import { RedisSpendCounters } from './redis-spend-counters';

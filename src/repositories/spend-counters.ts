@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SpendChannel, SpendLimit } from '../services/policy/spend-guard';
+import type { SpendChannel, SpendLimit } from '../policy/spend-guard';
 
 export type { SpendChannel, SpendLimit };
 

@@ -10,6 +10,7 @@ import {
 import {
   ChannelRouter,
   ChannelUnavailableError,
+  traitsOf,
   type AttemptObserver,
   type ProviderAttempt,
 } from '@omnigate/channels';
@@ -27,18 +28,24 @@ import {
   type SpendReservation,
 } from '../repositories/spend-counters';
 import { ContentError, ContentRenderer } from './content/content-renderer';
-import { decideOverCap } from './policy/frequency-caps';
-import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from './policy/model';
-import { plan } from './policy/planner';
-import { nextRetry } from './policy/retry-backoff';
-import { scrubContacts } from './policy/scrub-contacts';
+import { decideOverCap } from '../policy/frequency-caps';
+import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from '../policy/model';
+import { plan } from '../policy/planner';
+import {
+  nextStep,
+  startFallback,
+  type CandidateOutcome,
+  type CandidateResult,
+  type FallbackStep,
+} from '../policy/fallback';
+import { scrubContacts } from '../policy/scrub-contacts';
 import {
   decideSpend,
   destinationFacts,
   isSpendChannel,
   spendLimits,
   type SpendReasonCode,
-} from './policy/spend-guard';
+} from '../policy/spend-guard';
 
 type ReceiptFields = Partial<
   Pick<
@@ -86,16 +93,10 @@ type SpendGuarded =
   | { readonly kind: 'allowed'; readonly reservation?: SpendReservation }
   | { readonly kind: 'refused'; readonly reason: { code: SpendReasonCode; message: string } };
 
+/** What trying a channel through the router came to, and the trace of each provider attempt. */
 interface ChannelOutcome {
-  readonly sent?: { provider: string; providerMessageId: string };
-  /** Every provider failed on its side (down, throttled, breaker open): worth trying later. */
-  readonly retryable?: { retryAfterMs?: number };
-  /** No provider was asked: each was at its configured send rate (or its breaker was open). */
-  readonly throttled?: { retryAfterMs: number };
-  readonly outcomeUnknown?: { provider: string };
-  readonly attempts: readonly ProviderAttempt[];
+  readonly result: Exclude<CandidateResult, { kind: 'capped' | 'spend_refused' }>;
   readonly trace: readonly TraceEntry[];
-  readonly reason: { code: string; message: string };
 }
 
 /**
@@ -208,6 +209,10 @@ export class DispatchService {
     }
   }
 
+  /**
+   * Tries the candidates in order: each is reserved and tried (I/O), the pure fallback policy says
+   * what comes next (policy/fallback.ts), and this acts on it.
+   */
   private async sendThroughCandidates(
     command: SendCommand,
     { deferrals, retries, observe, overrides }: DispatchContext,
@@ -217,221 +222,216 @@ export class DispatchService {
     locale: string | undefined,
     trace: TraceEntry[],
   ): Promise<DispatchOutcome> {
-    let providerCalls = 0;
-    let firstFailed: Channel | undefined;
-    let lastReason = { code: 'NO_DELIVERABLE_CHANNEL', message: 'no channel took the message' };
-    let everyChannelCapped = true;
-    let retryable: { retryAfterMs?: number } | undefined;
-    for (const candidate of candidates) {
-      const now = this.clock.now();
-      const reserved = await this.caps.reserve({
-        customerId: command.customerId,
-        channel: candidate.channel,
-        category: command.category,
-        rules: this.config.policies.capRules,
-        now,
-        // Stable per message and channel: a redo after a crash finds its own reservation.
-        reservationId: `${command.id}:${candidate.channel}`,
-        force: policy.transactional || overrides?.ignoreCaps === true,
+    const force = policy.transactional || overrides?.ignoreCaps === true;
+    let progress = startFallback({
+      candidates: candidates.map((candidate) => candidate.channel),
+      deferrals,
+      retries,
+      expiresAt,
+      retryPolicy: this.config.retry,
+      random: Math.random,
+    });
+    for (;;) {
+      const candidate = candidates[progress.position];
+      if (candidate === undefined) throw new Error('the fallback went past its last candidate');
+      const outcome = await this.tryCandidate(command, candidate, {
+        force,
+        transactional: policy.transactional,
+        expiresAt,
+        locale,
+        observe,
+        trace,
       });
-      const decision = decideOverCap(
-        reserved,
-        policy.transactional || overrides?.ignoreCaps === true,
-      );
-      if (decision.kind === 'blocked') {
-        trace.push({
-          channel: candidate.channel,
-          decision: 'skipped',
-          reasonCode: 'CAPPED',
-          detail: decision.reason,
-          at: now.toISOString(),
-        });
-        this.logger.info(
-          {
-            messageId: command.id,
-            customerId: command.customerId,
-            channel: candidate.channel,
-            rule: decision.rule.id,
-            action: decision.action,
-          },
-          'frequency cap reached',
-        );
-        this.metrics.capsHit.inc({ channel: candidate.channel, action: decision.action });
-        if (decision.action === 'next_channel') {
-          firstFailed ??= candidate.channel;
-          lastReason = { code: 'CAPPED', message: decision.reason };
+      const step = nextStep(progress, outcome);
+      trace.push(...step.trace);
+      if (step.kind !== 'defer' || step.reasonCode !== 'THROTTLED') {
+        this.channelDidNotTake(command, candidate.channel, outcome);
+      }
+      switch (step.kind) {
+        case 'next':
+          progress = step.progress;
           continue;
-        }
-        if (decision.action === 'defer' && decision.retryAt < expiresAt) {
+        case 'defer':
+          if (step.retryOf) this.metrics.retries.inc({ channel: step.retryOf });
           return this.defer(
             command,
             deferrals,
-            decision.retryAt,
+            step.until,
             trace,
-            'CAPPED',
-            `cap rule ${decision.rule.id}`,
-            retries,
+            step.reasonCode,
+            step.why,
+            step.retries,
           );
-        }
-        return this.receipt(command, 'capped', providerCalls, {
-          trace,
-          reason: { code: 'CAPPED', message: decision.reason },
-        });
+        case 'settle':
+          return this.settle(command, step, trace);
       }
-      everyChannelCapped = false;
-      if (decision.note)
-        trace.push({
-          channel: candidate.channel,
-          decision: 'chosen',
-          detail: decision.note,
-          at: now.toISOString(),
-        });
+    }
+  }
 
-      const releaseCaps = () =>
-        this.caps.release({
-          customerId: command.customerId,
-          reservationId: decision.reservation.reservationId,
-          ruleIds: decision.reservation.ruleIds,
-        });
-      let guarded: SpendGuarded;
-      try {
-        guarded = await this.guardSpend(command, candidate, policy.transactional, trace);
-      } catch (error) {
-        await releaseCaps();
-        throw error;
-      }
-      if (guarded.kind === 'refused') {
-        // Nothing reaches a provider: the cap slot goes back, and the next candidate is tried.
-        await releaseCaps();
-        firstFailed ??= candidate.channel;
-        lastReason = guarded.reason;
-        continue;
-      }
-      const spendReservation = guarded.reservation;
-      const release = async () => {
-        await releaseCaps();
-        if (spendReservation) await this.spend.release(spendReservation);
-      };
-      let outcome: ChannelOutcome;
-      try {
-        outcome = await this.tryChannel(command, candidate, expiresAt, locale, observe);
-      } catch (error) {
-        // Nothing was sent (the failure came before or outside the provider call): give the
-        // slot back, since the retry of this record may take another path.
-        await release();
-        throw error;
-      }
-      providerCalls += outcome.attempts.length;
-      trace.push(...outcome.trace);
-      if (outcome.sent) {
+  private settle(
+    command: SendCommand,
+    step: Extract<FallbackStep, { kind: 'settle' }>,
+    trace: readonly TraceEntry[],
+  ): DispatchOutcome {
+    switch (step.status) {
+      case 'sent':
         this.logger.debug(
           {
             messageId: command.id,
             customerId: command.customerId,
-            channel: candidate.channel,
-            provider: outcome.sent.provider,
-            fallbackFrom: firstFailed,
+            channel: step.channel,
+            provider: step.provider,
+            fallbackFrom: step.fallbackFrom,
           },
           'message accepted by provider',
         );
-        if (firstFailed) {
-          this.metrics.fallbacks.inc({ from_channel: firstFailed, to_channel: candidate.channel });
+        if (step.fallbackFrom) {
+          this.metrics.fallbacks.inc({ from_channel: step.fallbackFrom, to_channel: step.channel });
         }
-        return this.receipt(command, 'sent', providerCalls, {
-          channel: candidate.channel,
-          provider: outcome.sent.provider,
-          providerMessageId: outcome.sent.providerMessageId,
-          trace,
-          ...(firstFailed ? { fallbackFrom: firstFailed } : {}),
+        return this.receipt(command, 'sent', step.attempt, {
+          channel: step.channel,
+          provider: step.provider,
+          providerMessageId: step.providerMessageId,
+          trace: [...trace],
+          ...(step.fallbackFrom ? { fallbackFrom: step.fallbackFrom } : {}),
         });
-      }
-      if (outcome.outcomeUnknown) {
-        // The provider may have delivered it (so the reservation stays), and another provider or
-        // channel could send it twice.
-        return this.receipt(command, 'unknown', providerCalls, {
-          channel: candidate.channel,
-          provider: outcome.outcomeUnknown.provider,
-          trace,
-          reason: { code: 'PROVIDER_OUTCOME_UNKNOWN', message: outcome.reason.message },
-          ...(firstFailed ? { fallbackFrom: firstFailed } : {}),
+      case 'unknown':
+        return this.receipt(command, 'unknown', step.attempt, {
+          channel: step.channel,
+          provider: step.provider,
+          trace: [...trace],
+          reason: step.reason,
+          ...(step.fallbackFrom ? { fallbackFrom: step.fallbackFrom } : {}),
         });
-      }
-      // Only sends a provider accepted keep their place in the caps.
-      await release();
-      if (outcome.throttled) {
-        // The sender is busy, not broken: the message waits for its slot on this channel rather
-        // than falling back, and the wait spends no provider retry. The spread keeps a burst of
-        // waiting messages from all waking at the same instant.
-        const now = this.clock.now();
-        const spreadMs = Math.random() * 1000 * Math.min(8, deferrals + 1);
-        const until = new Date(now.getTime() + outcome.throttled.retryAfterMs + spreadMs);
-        if (until < expiresAt) {
-          return this.defer(
-            command,
-            deferrals,
-            until,
-            trace,
-            'THROTTLED',
-            `the ${candidate.channel} sender's configured send rate`,
-            retries,
-          );
-        }
-      }
-      if (outcome.retryable) {
-        retryable = {
-          retryAfterMs: Math.max(retryable?.retryAfterMs ?? 0, outcome.retryable.retryAfterMs ?? 0),
-        };
-      }
-      firstFailed ??= candidate.channel;
-      lastReason = outcome.reason;
-      this.logger.warn(
+      case 'capped':
+      case 'failed':
+        return this.receipt(command, step.status, step.attempt, {
+          trace: [...trace],
+          reason: step.reason,
+        });
+    }
+  }
+
+  /**
+   * Reserves one candidate's caps and spend, then tries it. The cap slot and the spend count are
+   * kept only when a provider took the message or may have (outcome unknown); every other outcome
+   * gives them back. Trace entries of what was seen (the spend guard, each provider attempt, a
+   * content error) are recorded here; the fallback policy adds those of its own decision.
+   */
+  private async tryCandidate(
+    command: SendCommand,
+    candidate: ChannelCandidate,
+    options: {
+      readonly force: boolean;
+      readonly transactional: boolean;
+      readonly expiresAt: Date;
+      readonly locale: string | undefined;
+      readonly observe: DispatchContext['observe'];
+      readonly trace: TraceEntry[];
+    },
+  ): Promise<CandidateOutcome> {
+    const { force, trace } = options;
+    const now = this.clock.now();
+    const reserved = await this.caps.reserve({
+      customerId: command.customerId,
+      channel: candidate.channel,
+      category: command.category,
+      rules: this.config.policies.capRules,
+      now,
+      // Stable per message and channel: a redo after a crash finds its own reservation.
+      reservationId: `${command.id}:${candidate.channel}`,
+      force,
+    });
+    const decision = decideOverCap(reserved, force);
+    if (decision.kind === 'blocked') {
+      this.logger.info(
         {
           messageId: command.id,
           customerId: command.customerId,
           channel: candidate.channel,
-          reasonCode: outcome.reason.code,
+          rule: decision.rule.id,
+          action: decision.action,
         },
-        'channel did not take the message',
+        'frequency cap reached',
       );
+      this.metrics.capsHit.inc({ channel: candidate.channel, action: decision.action });
+      return { kind: 'capped', cap: decision, at: now };
     }
-    if (everyChannelCapped) {
-      return this.receipt(command, 'capped', providerCalls, { trace, reason: lastReason });
-    }
-    if (retryable) {
-      const now = this.clock.now();
-      const next = nextRetry({
-        policy: this.config.retry,
-        retriesSoFar: retries,
-        now,
-        expiresAt,
-        retryAfterMs: retryable.retryAfterMs || undefined,
-        random: Math.random,
+    if (decision.note)
+      trace.push({
+        channel: candidate.channel,
+        decision: 'chosen',
+        detail: decision.note,
+        at: now.toISOString(),
       });
-      if (next.retry) {
-        this.metrics.retries.inc({ channel: firstFailed ?? candidates[0]!.channel });
-        trace.push({
-          channel: firstFailed ?? candidates[0]!.channel,
-          decision: 'skipped',
-          reasonCode: 'PROVIDER_RETRY',
-          detail: `every provider failed on its side; retry ${retries + 1} of ${this.config.retry.maxRetries} in ${Math.round(next.delayMs / 1000)} s`,
-          at: now.toISOString(),
-        });
-        return this.defer(
-          command,
-          deferrals,
-          next.at,
-          trace,
-          'PROVIDER_RETRY',
-          `retry ${retries + 1} after provider failures`,
-          retries + 1,
-        );
-      }
-      lastReason = {
-        ...lastReason,
-        message: `${lastReason.message} (${next.why === 'WOULD_EXPIRE' ? 'no retry before the message expires' : 'retries exhausted'})`,
-      };
+
+    const releaseCaps = () =>
+      this.caps.release({
+        customerId: command.customerId,
+        reservationId: decision.reservation.reservationId,
+        ruleIds: decision.reservation.ruleIds,
+      });
+    let guarded: SpendGuarded;
+    try {
+      guarded = await this.guardSpend(command, candidate, options.transactional, trace);
+    } catch (error) {
+      await releaseCaps();
+      throw error;
     }
-    return this.receipt(command, 'failed', providerCalls, { trace, reason: lastReason });
+    if (guarded.kind === 'refused') {
+      // Nothing reaches a provider: the cap slot goes back, and the next candidate is tried.
+      await releaseCaps();
+      return { kind: 'spend_refused', reason: guarded.reason, at: this.clock.now() };
+    }
+    const spendReservation = guarded.reservation;
+    const release = async () => {
+      await releaseCaps();
+      if (spendReservation) await this.spend.release(spendReservation);
+    };
+    let outcome: ChannelOutcome;
+    try {
+      outcome = await this.tryChannel(
+        command,
+        candidate,
+        options.expiresAt,
+        options.locale,
+        options.observe,
+      );
+    } catch (error) {
+      // Nothing was sent (the failure came before or outside the provider call): give the
+      // slot back, since the retry of this record may take another path.
+      await release();
+      throw error;
+    }
+    trace.push(...outcome.trace);
+    const { result } = outcome;
+    // Only sends a provider accepted (or may have: outcome unknown) keep their place in the caps.
+    if (result.kind !== 'sent' && result.kind !== 'outcome_unknown') await release();
+    return { ...result, at: this.clock.now() };
+  }
+
+  /** Logged for a channel that failed, was throttled past the expiry or refused its content. */
+  private channelDidNotTake(
+    command: SendCommand,
+    channel: Channel,
+    outcome: CandidateOutcome,
+  ): void {
+    if (
+      outcome.kind !== 'provider_failure' &&
+      outcome.kind !== 'throttled' &&
+      outcome.kind !== 'content_error'
+    ) {
+      return;
+    }
+    this.logger.warn(
+      {
+        messageId: command.id,
+        customerId: command.customerId,
+        channel,
+        reasonCode: outcome.reason.code,
+      },
+      'channel did not take the message',
+    );
   }
 
   /**
@@ -543,10 +543,8 @@ export class DispatchService {
       rendered = this.renderer.render(command, channel, locale);
     } catch (error) {
       if (!(error instanceof ContentError)) throw error;
-      const reason = { code: error.code, message: error.message };
       return {
-        attempts: [],
-        reason,
+        result: { kind: 'content_error', reason: { code: error.code, message: error.message } },
         trace: [
           { channel, decision: 'failed', reasonCode: error.code, detail: error.message, at: at() },
         ],
@@ -582,39 +580,46 @@ export class DispatchService {
           : entry;
       });
       return {
-        sent: {
+        result: {
+          kind: 'sent',
           provider: routed.acceptance.provider,
           providerMessageId: routed.acceptance.providerMessageId,
+          calls: routed.attempts.length,
         },
-        attempts: routed.attempts,
         trace,
-        reason: { code: 'SENT', message: 'sent' },
       };
     } catch (error) {
       if (!(error instanceof ChannelUnavailableError)) throw error;
       const trace = error.attempts.map((attempt) => attemptTrace(channel, attempt, at()));
       const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
       const reason = { code, message: scrubContacts(error.message) };
+      const { lastError } = error;
+      const calls = error.attempts.length;
       if (error.throttledOnly) {
+        // No provider was asked: every one was at its configured send rate (or its breaker open).
+        const retryAfterMs = lastError.retryAfterMs ?? 1000;
+        const throttled = { code: 'THROTTLED', message: reason.message };
+        return { result: { kind: 'throttled', retryAfterMs, reason: throttled }, trace };
+      }
+      if (traitsOf(lastError.kind).mayHaveSent) {
         return {
-          attempts: [],
+          result: { kind: 'outcome_unknown', provider: lastError.provider, reason, calls },
           trace,
-          reason: { code: 'THROTTLED', message: reason.message },
-          throttled: { retryAfterMs: error.lastError.retryAfterMs ?? 1000 },
         };
       }
-      if (error.lastError.kind === 'outcome_unknown') {
-        return {
-          attempts: error.attempts,
-          trace,
+      // Retryable when the last provider failed on its side (down, throttled, breaker open).
+      const retryAfter =
+        lastError.retryAfterMs === undefined ? {} : { retryAfterMs: lastError.retryAfterMs };
+      return {
+        result: {
+          kind: 'provider_failure',
+          retryable: lastError.retryable,
+          ...retryAfter,
           reason,
-          outcomeUnknown: { provider: error.lastError.provider },
-        };
-      }
-      const retryable = error.lastError.retryable
-        ? { retryAfterMs: error.lastError.retryAfterMs }
-        : undefined;
-      return { attempts: error.attempts, trace, reason, ...(retryable ? { retryable } : {}) };
+          calls,
+        },
+        trace,
+      };
     }
   }
 

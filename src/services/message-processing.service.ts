@@ -23,7 +23,7 @@ import {
 import { MessageSealer } from '../repositories/message-sealer';
 import { PayloadHasher } from '../repositories/payload-hasher';
 import { DispatchService, type DispatchOutcome } from './dispatch.service';
-import type { PlanOverrides } from './policy/model';
+import type { PlanOverrides } from '../policy/model';
 import { GatewayInstance } from './gateway-instance';
 import { ReceiptRelay } from './receipt-relay.service';
 

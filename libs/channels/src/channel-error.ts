@@ -1,22 +1,6 @@
-/**
- * One error taxonomy for every provider. Adapters translate vendor codes into these kinds; the
- * dispatch service decides what each kind means (retry, next provider, next channel, stop).
- */
-export const CHANNEL_ERROR_KINDS = [
-  'transient',
-  'rate_limited',
-  'permanent',
-  'invalid_recipient',
-  'recipient_opted_out',
-  'unreachable_token',
-  'configuration',
-  // The request may have reached the provider (timeout or connection lost after sending): sending
-  // again, on any provider or channel, could deliver the message twice.
-  'outcome_unknown',
-] as const;
-export type ChannelErrorKind = (typeof CHANNEL_ERROR_KINDS)[number];
+import { traitsOf, type ChannelErrorKind } from './error-kinds';
 
-const RETRYABLE: ReadonlySet<ChannelErrorKind> = new Set(['transient', 'rate_limited']);
+export { CHANNEL_ERROR_KINDS, type ChannelErrorKind } from './error-kinds';
 
 export interface ChannelErrorDetails {
   readonly kind: ChannelErrorKind;
@@ -43,7 +27,7 @@ export class ChannelError extends Error {
 
   /** Whether the same provider may succeed if asked again later. */
   get retryable(): boolean {
-    return RETRYABLE.has(this.kind);
+    return traitsOf(this.kind).retryable;
   }
 
   /** Upper-snake code carried on receipts, e.g. INVALID_RECIPIENT. */

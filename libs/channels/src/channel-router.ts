@@ -2,6 +2,7 @@ import { Semaphore } from '@omnigate/common';
 import type { Channel } from '@omnigate/contracts';
 import type { OutboundMessage, ProviderAcceptance } from './channel-adapter';
 import { ChannelError } from './channel-error';
+import { traitsOf } from './error-kinds';
 import type { ProtectedAdapter } from './provider-breaker';
 import {
   LOCAL_RATE_LIMIT,
@@ -200,7 +201,7 @@ export class ChannelRouter {
         const attempt = failedAttempt(provider.providerId, error);
         attempts.push(attempt);
         await observer?.afterCall(provider.providerId, attempt);
-        if (!isProviderSide(error)) break;
+        if (!traitsOf(error.kind).providerSide) break;
         continue;
       }
       const attempt: ProviderAttempt = {
@@ -310,11 +311,5 @@ function soonestSlot(
     soonest.provider,
     soonest.retryAfterMs,
     `every ${channel} provider is at its send rate; ${soonest.provider} has room in ${soonest.retryAfterMs} ms`,
-  );
-}
-
-function isProviderSide(error: ChannelError): boolean {
-  return (
-    error.kind === 'transient' || error.kind === 'rate_limited' || error.kind === 'configuration'
   );
 }

@@ -10,6 +10,7 @@ export {
   type ChannelErrorDetails,
   type ChannelErrorKind,
 } from './channel-error';
+export { ERROR_KIND_TRAITS, traitsOf, type ErrorKindTraits } from './error-kinds';
 export {
   LOG_PROVIDER_ID,
   LogChannelAdapter,

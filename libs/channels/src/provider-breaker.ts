@@ -1,7 +1,8 @@
 import CircuitBreaker from 'opossum';
 import type { Channel } from '@omnigate/contracts';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from './channel-adapter';
-import { ChannelError, type ChannelErrorKind } from './channel-error';
+import { ChannelError } from './channel-error';
+import { traitsOf } from './error-kinds';
 
 export interface BreakerSettings {
   /** A provider call slower than this fails as a timeout (the call itself is not cancelled). */
@@ -23,17 +24,6 @@ export interface BreakerStateChange {
   readonly from: BreakerState;
   readonly to: BreakerState;
 }
-
-/**
- * Failures that say something about the message rather than the provider: they must never open
- * the breaker, or one bad phone number could take a healthy provider out of service.
- */
-const MESSAGE_FAULTS: ReadonlySet<ChannelErrorKind> = new Set([
-  'permanent',
-  'invalid_recipient',
-  'recipient_opted_out',
-  'unreachable_token',
-]);
 
 /** Opossum's own error codes for calls it refused or gave up on. */
 const BREAKER_OPEN_CODES = new Set(['EOPENBREAKER', 'ESEMLOCKED']);
@@ -59,8 +49,9 @@ export class ProtectedAdapter {
       resetTimeout: settings.resetTimeoutMs,
       rollingCountTimeout: settings.rollingCountTimeoutMs,
       volumeThreshold: settings.volumeThreshold,
+      // A fault of the message, not the provider, is filtered out of the breaker's failures.
       errorFilter: (error: unknown) =>
-        error instanceof ChannelError && MESSAGE_FAULTS.has(error.kind),
+        error instanceof ChannelError && !traitsOf(error.kind).countsAgainstBreaker,
     });
     const move = (to: BreakerState) => () => {
       const from = this.currentState;

@@ -4,7 +4,7 @@ import type {
   CustomerProfile,
   StoredFcmToken,
   StoredWebPushSubscription,
-} from '../../services/policy/model';
+} from '../../policy/model';
 
 /**
  * The tables as Kysely sees them. Column names stay snake_case as in SQL; the repositories map
