@@ -168,6 +168,9 @@ export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
     ...(databaseSchema ? { DATABASE_SCHEMA: databaseSchema } : {}),
     // The bench's database lives no longer than the run, so a fresh key per run will do.
     MESSAGE_LOG_KEY: process.env.MESSAGE_LOG_KEY ?? randomBytes(32).toString('base64'),
+    // The spend guard counts per number and country, not per customer: in a shared Redis the
+    // run's sends must neither use up nor be refused by the budgets of other runs and tests.
+    SPEND_GUARD_KEY_PREFIX: `${groupPrefix}:`,
     ...sandbox.gatewayEnvironment(),
     ...setup.extra,
   };
