@@ -9,41 +9,45 @@
  * how much marketing was still unanswered when the last OTP receipt arrived, and the gateway's
  * CPU and RSS sampled from /proc.
  *
- * With --cpu-prof DIR each gateway child writes a V8 CPU profile there (`node --cpu-prof`) when it
- * stops; `node dist/scripts/cpu-profile-top.js DIR/*.cpuprofile` summarises it.
- *
  * Storage follows the environment: PostgreSQL when DATABASE_URL is set (a schema of its own per
  * run, dropped afterwards), else the gateway's embedded PGlite; Redis caps when REDIS_URL is set.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'pg';
 import type { DeliveryReceipt } from '../libs/contracts/src';
 import {
   ConsumerRunner,
   createKafkaClient,
-  ensureTopics,
-  fetchCommittedOffsets,
   KafkaPublisher,
   type InboundRecord,
   type Kafka,
-  type KafkaLogger,
 } from '../libs/kafka/src';
 import { SandboxSuite } from '../libs/sandbox/src';
+import {
+  BROKERS,
+  cleanUp,
+  createGatewayTopics,
+  freePort,
+  gatewayEnvironment,
+  PARTITIONS,
+  percentile,
+  ProcessSampler,
+  publishInChunks,
+  quietLogger,
+  sleep,
+  startGateway,
+  stopGateway,
+  waitForGroupToCatchUp,
+  waitUntil,
+  type GatewayTopics,
+  type ProcessUsage,
+} from './lib/bench-support';
 import { consentProfile, marketingEmailCommand, otpSmsCommand } from './lib/workload';
 
-const ROOT = resolve(__dirname, '..', '..');
-const OUTPUT_DIR = join(ROOT, 'test-output');
-const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 /** The default rule caps marketing at 6 a day per customer: stay under it, nothing is capped. */
 const MARKETING_PER_CUSTOMER = 5;
-const PUBLISH_CHUNK = 500;
-const PARTITIONS = 3;
 
 interface Options {
   readonly marketing: number;
@@ -51,17 +55,9 @@ interface Options {
   readonly otpIntervalMs: number;
   readonly timeoutSeconds: number;
   readonly keep: boolean;
-  /** Where each gateway child writes its CPU profile (`node --cpu-prof-dir`); none when unset. */
-  readonly cpuProfileDir: string | undefined;
 }
 
 type Mode = 'two lanes' | 'one lane';
-
-interface Sample {
-  readonly at: number;
-  readonly cpuSeconds: number;
-  readonly rssBytes: number;
-}
 
 interface RunResult {
   readonly mode: Mode;
@@ -74,12 +70,12 @@ interface RunResult {
   readonly marketingAnswered: number;
   readonly marketingSeconds: number;
   readonly statuses: ReadonlyMap<string, number>;
-  readonly samples: readonly Sample[];
+  readonly samples: readonly ProcessUsage[];
 }
 
 function usage(problem: string): never {
   console.error(
-    `${problem}\nusage: bench-lanes [--marketing N (10000)] [--otp M (100)] [--otp-interval-ms 20] [--timeout-s 900] [--keep] [--cpu-prof DIR]`,
+    `${problem}\nusage: bench-lanes [--marketing N (10000)] [--otp M (100)] [--otp-interval-ms 20] [--timeout-s 900] [--keep]`,
   );
   process.exit(64);
 }
@@ -100,109 +96,15 @@ function parseOptions(argv: readonly string[]): Options {
     if (!/^\d+$/.test(raw) || Number(raw) < min) usage(`${flag} must be a whole number ≥ ${min}`);
     return Number(raw);
   };
-  const cpuProfileDir = values.get('--cpu-prof');
-  values.delete('--cpu-prof');
   const options = {
     marketing: whole('--marketing', 10000, 0),
     otp: whole('--otp', 100, 1),
     otpIntervalMs: whole('--otp-interval-ms', 20, 0),
     timeoutSeconds: whole('--timeout-s', 900, 10),
     keep,
-    cpuProfileDir: cpuProfileDir === undefined ? undefined : resolve(cpuProfileDir),
   };
   if (values.size > 0) usage(`unknown flag ${[...values.keys()].join(', ')}`);
   return options;
-}
-
-// The client retries what it can (a leader moving after topic creation, say); what it cannot
-// surfaces as an error thrown to this script, so its own log lines would only be noise here.
-const quietLogger: KafkaLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitUntil(what: string, timeoutMs: number, ready: () => Promise<boolean> | boolean) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ready())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, string>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return new Map(offsets.map((o) => [o.partition, o.high]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** CPU time and resident memory of a Linux process, from /proc (null once it has gone). */
-class ProcessSampler {
-  readonly samples: Sample[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private readonly ticksPerSecond: number;
-
-  constructor(private readonly pid: number) {
-    let ticks = 100;
-    try {
-      ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-    } catch {
-      // getconf missing: 100 is the Linux default
-    }
-    this.ticksPerSecond = ticks;
-  }
-
-  start(everyMs: number): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), everyMs);
-  }
-
-  /** Takes a last sample; later calls do nothing, so the window ends at the first stop. */
-  stop(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
-    this.sample();
-  }
-
-  private sample(): void {
-    try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      // Fields after "(comm)", which may itself hold spaces: state is the first, utime the 12th.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      this.samples.push({
-        at: performance.now(),
-        cpuSeconds: ticks / this.ticksPerSecond,
-        rssBytes: rssKb * 1024,
-      });
-    } catch {
-      // the process has exited
-    }
-  }
 }
 
 /** Receipts of one run as they arrive, with what had been answered at each moment. */
@@ -244,86 +146,6 @@ class ReceiptTally {
   }
 }
 
-function gatewayEnvironment(
-  sandbox: SandboxSuite,
-  topics: Record<'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles', string>,
-  groupPrefix: string,
-  port: number,
-  databaseSchema: string | undefined,
-): NodeJS.ProcessEnv {
-  return {
-    // In-process stores for whichever of DATABASE_URL and REDIS_URL the caller leaves unset.
-    STORAGE: 'embedded',
-    // Then the pass-through: PATH, DATABASE_URL, REDIS_URL, CONSUMER_CONCURRENCY and such.
-    ...process.env,
-    KAFKA_BROKERS: BROKERS.join(','),
-    KAFKA_CREATE_TOPICS: 'false',
-    TOPIC_SEND: topics.send,
-    TOPIC_SEND_PRIORITY: topics.priority,
-    TOPIC_RECEIPTS: topics.receipts,
-    TOPIC_DEAD_LETTER: topics.deadLetter,
-    TOPIC_PROFILES: topics.profiles,
-    KAFKA_GROUP_ID: `${groupPrefix}-send`,
-    KAFKA_PRIORITY_GROUP_ID: `${groupPrefix}-priority`,
-    KAFKA_PROFILES_GROUP_ID: `${groupPrefix}-profiles`,
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: String(port),
-    TEMPLATES_DIR: join(ROOT, 'templates'),
-    ...(databaseSchema ? { DATABASE_SCHEMA: databaseSchema } : {}),
-    // The bench's database lives no longer than the run, so a fresh key per run will do.
-    MESSAGE_LOG_KEY: process.env.MESSAGE_LOG_KEY ?? randomBytes(32).toString('base64'),
-    ...sandbox.gatewayEnvironment(),
-  };
-}
-
-async function startGateway(
-  env: NodeJS.ProcessEnv,
-  logName: string,
-  cpuProfileDir: string | undefined,
-): Promise<ChildProcess> {
-  mkdirSync(OUTPUT_DIR, { recursive: true });
-  const log = createWriteStream(join(OUTPUT_DIR, `${logName}.log`));
-  // The profile is written when the child exits, so a SIGTERM'd gateway still leaves one.
-  const profile = cpuProfileDir
-    ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-name', `${logName}.cpuprofile`]
-    : [];
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', ...profile, join(ROOT, 'dist', 'src', 'main.js')],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  const port = env.HTTP_PORT!;
-  await waitUntil(
-    `the gateway on port ${port} (see test-output/${logName}.log)`,
-    60000,
-    async () => {
-      if (child.exitCode !== null) {
-        throw new Error(
-          `the gateway exited with ${child.exitCode}; see test-output/${logName}.log`,
-        );
-      }
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/health/ready`)).ok;
-      } catch {
-        return false;
-      }
-    },
-  );
-  return child;
-}
-
-async function stopGateway(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 40000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
-
 async function runOnce(
   mode: Mode,
   options: Options,
@@ -335,27 +157,7 @@ async function runOnce(
 ): Promise<RunResult> {
   const tag = mode === 'two lanes' ? 'two' : 'one';
   const base = `bench.lanes.${runId}.${tag}`;
-  const topics = {
-    send: `${base}.send`,
-    priority: `${base}.priority`,
-    receipts: `${base}.receipts`,
-    deadLetter: `${base}.dlq`,
-    profiles: `${base}.profiles`,
-  };
-  const { profiles, ...plain } = topics;
-  await ensureTopics(kafka, [
-    ...Object.values(plain).map((topic) => ({
-      topic,
-      partitions: PARTITIONS,
-      replicationFactor: 1,
-    })),
-    {
-      topic: profiles,
-      partitions: PARTITIONS,
-      replicationFactor: 1,
-      config: { 'cleanup.policy': 'compact' },
-    },
-  ]);
+  const topics = await createGatewayTopics(kafka, base);
   createdTopics.push(...Object.values(topics));
 
   // Customers of their own per run: Redis keeps the caps of earlier runs for a day.
@@ -407,14 +209,14 @@ async function runOnce(
   await reader.start();
   try {
     await waitUntil('the receipt reader to join', 30000, () => reader.isReady);
-    const env = gatewayEnvironment(
+    const env = gatewayEnvironment({
       sandbox,
       topics,
-      `${base}.gateway`,
-      await freePort(),
+      groupPrefix: `${base}.gateway`,
+      port: await freePort(),
       databaseSchema,
-    );
-    const gateway = await startGateway(env, `bench-lanes-${tag}-lane`, options.cpuProfileDir);
+    });
+    const gateway = await startGateway(env, `bench-lanes-${tag}-lane`);
     try {
       return await measure(mode, options, kafka, topics, env, gateway, tally, {
         customers,
@@ -443,7 +245,7 @@ async function measure(
   mode: Mode,
   options: Options,
   kafka: Kafka,
-  topics: Record<'send' | 'priority' | 'profiles', string>,
+  topics: GatewayTopics,
   env: NodeJS.ProcessEnv,
   gateway: ChildProcess,
   tally: ReceiptTally,
@@ -459,27 +261,17 @@ async function measure(
       const customer = marketingCustomer(i);
       return { key: customer, value: JSON.stringify(consentProfile(customer, now)) };
     });
-    for (let i = 0; i < profileRecords.length; i += PUBLISH_CHUNK) {
-      await publisher.publish(topics.profiles, profileRecords.slice(i, i + PUBLISH_CHUNK));
-    }
-    const profilesEnd = await endOffsets(kafka, topics.profiles);
-    await waitUntil('the gateway to store the consent profiles', 120000, async () => {
-      const committed = await fetchCommittedOffsets(
-        kafka,
-        env.KAFKA_PROFILES_GROUP_ID!,
-        topics.profiles,
-      );
-      // An empty partition has nothing to commit (-1).
-      return [...profilesEnd].every(
-        ([p, end]) => end === '0' || BigInt(committed.get(p) ?? '-1') >= BigInt(end),
-      );
-    });
+    await publishInChunks(publisher, topics.profiles, profileRecords);
+    await waitForGroupToCatchUp(
+      kafka,
+      env.KAFKA_PROFILES_GROUP_ID!,
+      topics.profiles,
+      'the gateway to store the consent profiles',
+    );
 
     sampler.start(200);
     const startedAt = performance.now();
-    for (let i = 0; i < marketing.length; i += PUBLISH_CHUNK) {
-      await publisher.publish(topics.send, marketing.slice(i, i + PUBLISH_CHUNK));
-    }
+    await publishInChunks(publisher, topics.send, marketing);
     const backlogWhenOtpBegan = options.marketing - tally.marketingAnswered;
     const otpTopic = mode === 'two lanes' ? topics.priority : topics.send;
     const publishedAt = new Map<string, number>();
@@ -518,11 +310,6 @@ async function measure(
     sampler.stop();
     await publisher.disconnect();
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 function report(results: readonly RunResult[], options: Options): void {
@@ -646,32 +433,6 @@ async function main(): Promise<void> {
   if (incomplete) {
     console.error('\nNot every command got a receipt; see test-output/bench-lanes-*.log');
     process.exit(1);
-  }
-}
-
-/** Removes this run's topics and database schema (kept with --keep, for a look afterwards). */
-async function cleanUp(
-  kafka: Kafka,
-  topics: readonly string[],
-  databaseUrl: string | undefined,
-  databaseSchema: string | undefined,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    if (topics.length > 0) await admin.deleteTopics({ topics: [...topics] });
-  } catch (error) {
-    console.error(`could not delete the run's topics: ${String(error)}`);
-  } finally {
-    await admin.disconnect();
-  }
-  if (!databaseUrl || !databaseSchema) return;
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${databaseSchema}" CASCADE`);
-  } finally {
-    await client.end();
   }
 }
 

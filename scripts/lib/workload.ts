@@ -272,8 +272,19 @@ export function otpSmsCommand(id: string, customer: string, sequence: number): S
 
 /** A profile upsert that grants marketing consent on every channel, as a signup form would. */
 export function consentProfile(customer: string, occurredAt: Date): ProfileEvent {
-  const at = occurredAt.toISOString();
   const channels: Channel[] = ['email', 'sms', 'whatsapp', 'mobilepush', 'webpush'];
+  return profileUpsert(customer, occurredAt, (at) => ({
+    consents: channels.map((channel) => ({ channel, granted: true, source: 'signup-form', at })),
+  }));
+}
+
+/** An upsert with a verified email and a time zone, plus the given fields (which see its time). */
+function profileUpsert(
+  customer: string,
+  occurredAt: Date,
+  fields: (at: string) => Extract<ProfileEvent, { type: 'upsert' }>['profile'],
+): ProfileEvent {
+  const at = occurredAt.toISOString();
   return {
     schemaVersion: 1,
     type: 'upsert',
@@ -282,8 +293,112 @@ export function consentProfile(customer: string, occurredAt: Date): ProfileEvent
     occurredAt: at,
     profile: {
       emails: [{ value: `${customer}@example.com`, verified: true }],
-      consents: channels.map((channel) => ({ channel, granted: true, source: 'signup-form', at })),
       timeZone: 'Europe/Berlin',
+      ...fields(at),
     },
   };
+}
+
+/*
+ * Mixed traffic for the throughput benchmark: order updates, marketing, account security and
+ * OTPs over email, SMS, web push and mobile push, five commands a customer. Some customers have a
+ * stored profile with preferred channels, a marketing opt-out by SMS and marketing consents; the
+ * others get no marketing (no consent) and follow the category's fallback chain.
+ */
+
+/** Ten slots: four order updates, four marketing, one account security, one OTP. */
+const MIXED_CATEGORIES = [
+  'order_updates',
+  'marketing',
+  'order_updates',
+  'account_security',
+  'marketing',
+  'order_updates',
+  'otp',
+  'marketing',
+  'order_updates',
+  'marketing',
+] as const;
+/** What the command itself asks for; undefined leaves it to the profile and the policy. */
+const MIXED_CHANNELS: ReadonlyArray<Channel[] | undefined> = [
+  undefined,
+  ['email'],
+  ['sms', 'email'],
+  ['webpush', 'email'],
+  ['mobilepush', 'sms'],
+];
+const PREFERRED_CHANNELS: Channel[][] = [
+  ['mobilepush', 'email'],
+  ['webpush', 'email'],
+  ['email', 'sms'],
+];
+
+/** Four customers in ten have a stored profile (mixedProfile). */
+export function hasMixedProfile(customerIndex: number): boolean {
+  return customerIndex % 10 < 4;
+}
+
+/** The round-th command (0-based) of a customer. */
+export function mixedCommand(
+  id: string,
+  customer: string,
+  customerIndex: number,
+  round: number,
+  webPushSubscription: WebPushSubscriptionFactory = placeholderSubscription,
+): SendCommandInput {
+  const category = MIXED_CATEGORIES[(customerIndex * 3 + round) % MIXED_CATEGORIES.length]!;
+  const name = FIRST_NAMES[customerIndex % FIRST_NAMES.length]!;
+  const channels =
+    category === 'otp'
+      ? (['sms', 'email'] satisfies Channel[])
+      : MIXED_CHANNELS[(customerIndex + round) % MIXED_CHANNELS.length];
+  const code = String(100000 + ((customerIndex * 7919 + round) % 900000));
+  const text =
+    category === 'otp'
+      ? `Your code is ${code}. It expires in 10 minutes.`
+      : category === 'marketing'
+        ? `Hi ${name}, everything is 20% off this weekend.`
+        : `Hi ${name}, there is news about your order #${10000 + round}.`;
+  return {
+    schemaVersion: 1,
+    id,
+    customerId: customer,
+    category,
+    priority: category === 'otp' ? 'high' : category === 'marketing' ? 'low' : 'normal',
+    ...(channels ? { channels } : {}),
+    recipient: {
+      phone: phoneFor(customerIndex),
+      email: `${customer}@example.com`,
+      fcmTokens: [`fcm-token-${customer}-${'x'.repeat(40)}`],
+      webPushSubscriptions: [webPushSubscription(customerIndex)],
+    },
+    content: {
+      sms: { text },
+      email: { subject: category === 'otp' ? 'Your sign-in code' : 'News from the shop', text },
+      webpush: { title: 'News from the shop', body: text, url: 'https://shop.example.com/news' },
+      mobilepush: { title: 'News from the shop', body: text, data: { round: String(round) } },
+    },
+    ttlSeconds: category === 'otp' ? 600 : 86400,
+    metadata: { source: 'workload', kind: 'mixed' },
+  };
+}
+
+/** A stored profile: preferred channels, no marketing by SMS, marketing consent on the others. */
+export function mixedProfile(
+  customer: string,
+  customerIndex: number,
+  occurredAt: Date,
+): ProfileEvent {
+  return profileUpsert(customer, occurredAt, (at) => ({
+    preferredChannels: PREFERRED_CHANNELS[customerIndex % PREFERRED_CHANNELS.length]!,
+    channelPreferences: { marketing: { sms: false } },
+    consents: (['email', 'mobilepush', 'webpush'] satisfies Channel[]).map((channel) => ({
+      channel,
+      category: 'marketing',
+      granted: true,
+      source: 'signup-form',
+      at,
+    })),
+    locale: 'en',
+  }));
 }

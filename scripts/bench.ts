@@ -1,0 +1,827 @@
+/**
+ * `npm run bench [-- --quick] [--json FILE] [--cpu-prof DIR] [--keep]`: the gateway against the
+ * ceiling, on one broker, in one run.
+ *
+ * - gateway: the built service as a child process on PostgreSQL (a schema of its own) and Redis,
+ *   sandbox providers answering in a fixed 50 ms, a cap rules file whose caps bite. Customer
+ *   profiles go to the profiles topic first. Then three phases on the same gateway:
+ *   throughput (N mixed commands published at once: commands/s from the first publish to the last
+ *   answer), latency (1,000 commands/s offered for S seconds: publish→receipt percentiles) and the
+ *   OTP lane (100 OTPs on the priority topic behind a backlog on the send topic: their p99).
+ *   Its cost during the throughput phase: CPU from /proc, PostgreSQL from the server's counters,
+ *   Redis from MONITOR (its own connections) and INFO commandstats.
+ * - ceiling: an ideal pipeline in this script with plain kafkajs: eachBatch, one HTTP call per
+ *   record (keep-alive) to a local server answering in the same 50 ms, one send of receipts per
+ *   batch, commit. No policy, no storage. The same command records; receipts of the gateway's
+ *   mean receipt size.
+ *
+ * A command is answered by its first receipt that settles what the gateway does with it: any
+ * status but accepted, deferred and unknown (the sandbox reports no delivery, so `sent` is the
+ * end of the gateway's work here). Lost: no such receipt; answered twice: two such receipts with
+ * different event ids.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, request, type Server } from 'node:http';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { ReceiptStatus } from '../libs/contracts/src';
+import {
+  createKafkaClient,
+  ensureTopics,
+  KafkaPublisher,
+  type Kafka,
+  type OutboundRecord,
+} from '../libs/kafka/src';
+import { SandboxSuite } from '../libs/sandbox/src';
+import {
+  BROKERS,
+  cleanUp,
+  createGatewayTopics,
+  freePort,
+  gatewayEnvironment,
+  OUTPUT_DIR,
+  PARTITIONS,
+  percentile,
+  ProcessSampler,
+  publishInChunks,
+  quietLogger,
+  sleep,
+  startGateway,
+  stopGateway,
+  waitForGroupToCatchUp,
+  type GatewayTopics,
+  type ProcessUsage,
+} from './lib/bench-support';
+import {
+  createOwnDatabase,
+  dropOwnDatabase,
+  PostgresCounters,
+  RedisCallCounter,
+  type PostgresReading,
+} from './lib/storage-counters';
+import {
+  hasMixedProfile,
+  mixedCommand,
+  mixedProfile,
+  otpSmsCommand,
+  type WebPushSubscriptionFactory,
+} from './lib/workload';
+
+const PROVIDER_LATENCY_MS = 50;
+const COMMANDS_PER_CUSTOMER = 5;
+/** Server counters are flushed about once a second: wait this long before reading them. */
+const COUNTER_SETTLE_MS = 1500;
+/** Caps that bite at five commands a customer (the built-in ones allow six marketing a day). */
+const CAP_RULES = [
+  {
+    id: 'bench-marketing-daily',
+    scope: { category: 'marketing' },
+    windowSeconds: 86400,
+    limit: 1,
+    overCap: 'cap',
+  },
+  {
+    id: 'bench-mobilepush-hourly',
+    scope: { channel: 'mobilepush' },
+    windowSeconds: 3600,
+    limit: 1,
+    overCap: 'next_channel',
+  },
+  { id: 'bench-customer-hourly', scope: {}, windowSeconds: 3600, limit: 4, overCap: 'cap' },
+];
+/** Statuses after which the gateway still has work or news to come for the command. */
+const UNSETTLED: ReadonlySet<ReceiptStatus> = new Set(['accepted', 'deferred', 'unknown']);
+
+interface Options {
+  readonly quick: boolean;
+  readonly commands: number;
+  readonly customers: number;
+  readonly loadPerSecond: number;
+  readonly loadSeconds: number;
+  readonly backlog: number;
+  readonly otp: number;
+  readonly idleTimeoutSeconds: number;
+  readonly json: string | undefined;
+  readonly cpuProfDir: string | undefined;
+  readonly keep: boolean;
+}
+
+function usage(problem: string): never {
+  console.error(`${problem}\nusage: bench [--quick] [--json FILE] [--cpu-prof DIR] [--keep]`);
+  process.exit(64);
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  let quick = false;
+  let keep = false;
+  let json: string | undefined;
+  let cpuProfDir: string | undefined;
+  for (let i = 0; i < argv.length; i += 1) {
+    const flag = argv[i]!;
+    if (flag === '--quick') quick = true;
+    else if (flag === '--keep') keep = true;
+    else if (flag === '--json' && argv[i + 1]) json = resolve(argv[++i]!);
+    else if (flag === '--cpu-prof' && argv[i + 1]) cpuProfDir = resolve(argv[++i]!);
+    else usage(`unknown argument ${flag}`);
+  }
+  const size = quick
+    ? { commands: 5000, customers: 1000, loadSeconds: 10, backlog: 5000 }
+    : { commands: 50000, customers: 10000, loadSeconds: 30, backlog: 20000 };
+  return {
+    quick,
+    ...size,
+    loadPerSecond: 1000,
+    otp: 100,
+    idleTimeoutSeconds: 120,
+    json,
+    cpuProfDir,
+    keep,
+  };
+}
+
+interface Command extends OutboundRecord {
+  readonly key: string;
+  readonly value: string;
+  readonly id: string;
+}
+
+/** A settled answer per command, as receipts arrive on one topic. */
+class ReceiptWatcher {
+  /** messageId → arrival (performance.now()) of its first settling receipt. */
+  readonly answeredAt = new Map<string, number>();
+  readonly statuses = new Map<string, number>();
+  receipts = 0;
+  receiptBytes = 0;
+  private readonly settlingEvents = new Map<string, Set<string>>();
+
+  private constructor(private readonly stop: () => Promise<void>) {}
+
+  static async start(kafka: Kafka, topic: string, groupId: string): Promise<ReceiptWatcher> {
+    const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000 });
+    const watcher = new ReceiptWatcher(() => consumer.disconnect());
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatch: async ({ batch }) => {
+        const at = performance.now();
+        for (const message of batch.messages) {
+          if (message.value) watcher.add(message.value, at);
+        }
+        return Promise.resolve();
+      },
+    });
+    return watcher;
+  }
+
+  /** Commands answered by two settling receipts with different event ids. */
+  get answeredTwice(): number {
+    let twice = 0;
+    for (const events of this.settlingEvents.values()) if (events.size > 1) twice += 1;
+    return twice;
+  }
+
+  /**
+   * Resolves once every command is answered, or when none has been for idleMs (what is left is
+   * lost); check() may throw to give up early (the gateway exited).
+   */
+  async waitFor(commands: readonly Command[], idleMs: number, check: () => void): Promise<void> {
+    let answered = this.count(commands);
+    let progressAt = performance.now();
+    while (answered < commands.length && performance.now() - progressAt < idleMs) {
+      check();
+      await sleep(100);
+      const now = this.count(commands);
+      if (now > answered) progressAt = performance.now();
+      answered = now;
+    }
+  }
+
+  count(commands: readonly Command[]): number {
+    return commands.reduce((n, c) => n + (this.answeredAt.has(c.id) ? 1 : 0), 0);
+  }
+
+  lastAnswer(commands: readonly Command[]): number {
+    return commands.reduce((last, c) => Math.max(last, this.answeredAt.get(c.id) ?? 0), 0);
+  }
+
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  private add(value: Buffer, at: number): void {
+    const receipt = JSON.parse(value.toString('utf8')) as {
+      eventId: string;
+      messageId: string;
+      status: ReceiptStatus;
+      channel?: string;
+    };
+    this.receipts += 1;
+    this.receiptBytes += value.length;
+    const label = `${receipt.status}${receipt.channel ? ` (${receipt.channel})` : ''}`;
+    this.statuses.set(label, (this.statuses.get(label) ?? 0) + 1);
+    if (UNSETTLED.has(receipt.status)) return;
+    const events = this.settlingEvents.get(receipt.messageId) ?? new Set<string>();
+    events.add(receipt.eventId);
+    this.settlingEvents.set(receipt.messageId, events);
+    if (!this.answeredAt.has(receipt.messageId)) this.answeredAt.set(receipt.messageId, at);
+  }
+}
+
+/** N mixed commands, five a customer, round-robin so a customer's commands are spread out. */
+function mixedCommands(
+  runId: string,
+  phase: string,
+  count: number,
+  subscription: WebPushSubscriptionFactory,
+): Command[] {
+  const customers = Math.max(1, Math.ceil(count / COMMANDS_PER_CUSTOMER));
+  return Array.from({ length: count }, (_, i) => {
+    const customerIndex = i % customers;
+    const customer = customerOf(runId, phase, customerIndex);
+    const id = `bench-${runId}-${phase}-${String(i).padStart(6, '0')}`;
+    const round = Math.floor(i / customers);
+    const command = mixedCommand(id, customer, customerIndex, round, subscription);
+    return { key: customer, value: JSON.stringify(command), id };
+  });
+}
+
+// Customers of their own per run: Redis keeps the caps of earlier runs for a day.
+function customerOf(runId: string, phase: string, index: number): string {
+  return `bench-${runId}-${phase}-c${index}`;
+}
+
+function mixedProfiles(runId: string, phase: string, commands: number): OutboundRecord[] {
+  const now = new Date();
+  const customers = Math.ceil(commands / COMMANDS_PER_CUSTOMER);
+  const records: OutboundRecord[] = [];
+  for (let i = 0; i < customers; i += 1) {
+    if (!hasMixedProfile(i)) continue;
+    const customer = customerOf(runId, phase, i);
+    records.push({ key: customer, value: JSON.stringify(mixedProfile(customer, i, now)) });
+  }
+  return records;
+}
+
+interface GatewayResult {
+  readonly perSecond: number;
+  readonly seconds: number;
+  readonly commands: number;
+  readonly lost: number;
+  readonly answeredTwice: number;
+  readonly latency: { offeredPerSecond: number; commands: number; lost: number; ms: number[] };
+  readonly otp: { answered: number; lost: number; ms: number[]; backlogLost: number };
+  readonly cpuSeconds: number;
+  readonly wallSeconds: number;
+  readonly rssPeakBytes: number;
+  readonly postgres: { source: string; before: PostgresReading; after: PostgresReading };
+  readonly redis: { calls: number; serverWide: number };
+  readonly meanReceiptBytes: number;
+  readonly statuses: ReadonlyMap<string, number>;
+}
+
+interface Context {
+  readonly options: Options;
+  readonly runId: string;
+  readonly kafka: Kafka;
+  readonly publisher: KafkaPublisher;
+  readonly sandbox: SandboxSuite;
+  /** The gateway's database: one of the run's own when the role may create it. */
+  readonly databaseUrl: string;
+  /** The database DATABASE_URL names, shared with other work. */
+  readonly sharedDatabaseUrl: string;
+  readonly redisUrl: string;
+  readonly databaseSchema: string;
+  readonly createdTopics: string[];
+}
+
+async function runGateway(
+  ctx: Context,
+  redis: RedisCallCounter,
+  throughput: readonly Command[],
+  subscription: WebPushSubscriptionFactory,
+): Promise<GatewayResult> {
+  const { options, runId, kafka, publisher, sandbox } = ctx;
+  const base = `bench.${runId}.gateway`;
+  const topics = await createGatewayTopics(kafka, base);
+  ctx.createdTopics.push(...Object.values(topics));
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  const capRulesFile = join(OUTPUT_DIR, `bench-cap-rules-${runId}.json`);
+  writeFileSync(capRulesFile, JSON.stringify(CAP_RULES, null, 2));
+  const env = gatewayEnvironment({
+    sandbox,
+    topics,
+    groupPrefix: `${base}.gateway`,
+    port: await freePort(),
+    databaseSchema: ctx.databaseSchema,
+    extra: {
+      STORAGE: 'external',
+      DATABASE_URL: ctx.databaseUrl,
+      REDIS_URL: ctx.redisUrl,
+      CAP_RULES_FILE: capRulesFile,
+    },
+  });
+
+  const load = mixedCommands(
+    runId,
+    'load',
+    options.loadPerSecond * options.loadSeconds,
+    subscription,
+  );
+  const backlog = mixedCommands(runId, 'backlog', options.backlog, subscription);
+  const otp = Array.from({ length: options.otp }, (_, i): Command => {
+    const id = `bench-${runId}-otp-${String(i).padStart(4, '0')}`;
+    const customer = `bench-${runId}-otp-c${i}`;
+    return { key: customer, value: JSON.stringify(otpSmsCommand(id, customer, i)), id };
+  });
+
+  const watcher = await ReceiptWatcher.start(kafka, topics.receipts, `${base}.reader`);
+  const flags = ctx.options.cpuProfDir
+    ? ['--cpu-prof', '--cpu-prof-dir', ctx.options.cpuProfDir]
+    : [];
+  const gateway = await startGateway(env, 'bench-gateway', flags);
+  const postgres = await PostgresCounters.connect(ctx.databaseUrl, ctx.databaseSchema);
+  const sampler = new ProcessSampler(gateway.pid!);
+  const alive = () => {
+    if (gateway.exitCode !== null)
+      throw new Error(
+        `the gateway exited with ${gateway.exitCode}; see test-output/bench-gateway.log`,
+      );
+  };
+  const idleMs = options.idleTimeoutSeconds * 1000;
+  try {
+    const profiles = [
+      ...mixedProfiles(runId, 'tp', throughput.length),
+      ...mixedProfiles(runId, 'load', load.length),
+      ...mixedProfiles(runId, 'backlog', backlog.length),
+    ];
+    console.log(`  ${profiles.length} customer profiles to the profiles topic`);
+    await publishInChunks(publisher, topics.profiles, profiles);
+    await waitForGroupToCatchUp(
+      kafka,
+      env.KAFKA_PROFILES_GROUP_ID!,
+      topics.profiles,
+      'the gateway to store the profiles',
+    );
+    sampler.start(500);
+
+    // Throughput: everything at once; the clock runs from the first publish to the last answer.
+    console.log(`  throughput: ${throughput.length} commands`);
+    const pgBefore = await postgres.read();
+    await redis.begin(gateway.pid!);
+    const usageBefore = sampler.sample()!;
+    const startedAt = performance.now();
+    await publishInChunks(publisher, topics.send, throughput);
+    await watcher.waitFor(throughput, idleMs, alive);
+    const answered = watcher.count(throughput);
+    const seconds = (watcher.lastAnswer(throughput) - startedAt) / 1000;
+    await sleep(COUNTER_SETTLE_MS);
+    const usageAfter = sampler.sample() ?? usageBefore;
+    await redis.end();
+    const pgAfter = await postgres.read();
+    const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
+
+    const latency = await offeredLoad(ctx, watcher, topics, load, alive);
+    const otpResult = await otpBehindBacklog(ctx, watcher, topics, backlog, otp, alive);
+    sampler.stop();
+
+    return {
+      perSecond: answered / seconds,
+      seconds,
+      commands: throughput.length,
+      lost: throughput.length - answered,
+      answeredTwice: watcher.answeredTwice,
+      latency,
+      otp: otpResult,
+      cpuSeconds: usageAfter.cpuSeconds - usageBefore.cpuSeconds,
+      wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
+      rssPeakBytes: peakOf(sampler.samples),
+      postgres: { source: postgres.source, before: pgBefore, after: pgAfter },
+      redis: { calls: redis.processCalls, serverWide: redis.serverWideCalls },
+      meanReceiptBytes,
+      statuses: watcher.statuses,
+    };
+  } finally {
+    sampler.stop();
+    await postgres.close();
+    const code = await stopGateway(gateway);
+    if (code !== 0) console.error(`the gateway stopped with exit code ${code}`);
+    await watcher.close();
+  }
+}
+
+function peakOf(samples: readonly ProcessUsage[]): number {
+  return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
+}
+
+/** Offers commands at a fixed rate, a slice every 20 ms, and times each to its answer. */
+async function offeredLoad(
+  ctx: Context,
+  watcher: ReceiptWatcher,
+  topics: GatewayTopics,
+  load: readonly Command[],
+  alive: () => void,
+): Promise<GatewayResult['latency']> {
+  const { options, publisher } = ctx;
+  console.log(`  latency: ${options.loadPerSecond} commands/s for ${options.loadSeconds} s`);
+  const tickMs = 20;
+  const perTick = Math.max(1, Math.round((options.loadPerSecond * tickMs) / 1000));
+  const publishedAt = new Map<string, number>();
+  const failures: unknown[] = [];
+  const sends: Array<Promise<void>> = [];
+  const startedAt = performance.now();
+  for (let tick = 0; tick * perTick < load.length; tick += 1) {
+    const wait = startedAt + tick * tickMs - performance.now();
+    if (wait > 0) await sleep(wait);
+    const slice = load.slice(tick * perTick, (tick + 1) * perTick);
+    const at = performance.now();
+    for (const command of slice) publishedAt.set(command.id, at);
+    sends.push(
+      publisher.publish(topics.send, slice).catch((error: unknown) => void failures.push(error)),
+    );
+  }
+  await Promise.all(sends);
+  if (failures.length > 0) throw new Error(`publishing failed: ${String(failures[0])}`);
+  const offeredPerSecond = load.length / ((performance.now() - startedAt) / 1000);
+  await watcher.waitFor(load, options.idleTimeoutSeconds * 1000, alive);
+  const ms = load
+    .filter((c) => watcher.answeredAt.has(c.id))
+    .map((c) => watcher.answeredAt.get(c.id)! - publishedAt.get(c.id)!)
+    .sort((a, b) => a - b);
+  return { offeredPerSecond, commands: load.length, lost: load.length - ms.length, ms };
+}
+
+/** The backlog on the send topic, then OTPs on the priority topic one every 10 ms. */
+async function otpBehindBacklog(
+  ctx: Context,
+  watcher: ReceiptWatcher,
+  topics: GatewayTopics,
+  backlog: readonly Command[],
+  otp: readonly Command[],
+  alive: () => void,
+): Promise<GatewayResult['otp']> {
+  const { options, publisher } = ctx;
+  console.log(`  OTP lane: ${otp.length} OTPs behind ${backlog.length} commands`);
+  await publishInChunks(publisher, topics.send, backlog);
+  const publishedAt = new Map<string, number>();
+  for (const command of otp) {
+    const before = performance.now();
+    publishedAt.set(command.id, before);
+    await publisher.publish(topics.priority, [command]);
+    const left = 10 - (performance.now() - before);
+    if (left > 0) await sleep(left);
+  }
+  const idleMs = options.idleTimeoutSeconds * 1000;
+  await watcher.waitFor(otp, idleMs, alive);
+  const ms = otp
+    .filter((c) => watcher.answeredAt.has(c.id))
+    .map((c) => watcher.answeredAt.get(c.id)! - publishedAt.get(c.id)!)
+    .sort((a, b) => a - b);
+  // The backlog is drained too, so that every command of the run is accounted for.
+  await watcher.waitFor(backlog, idleMs, alive);
+  return {
+    answered: ms.length,
+    lost: otp.length - ms.length,
+    ms,
+    backlogLost: backlog.length - watcher.count(backlog),
+  };
+}
+
+interface CeilingResult {
+  readonly perSecond: number;
+  readonly seconds: number;
+  readonly lost: number;
+  readonly meanReceiptBytes: number;
+  /** Other clients of the shared servers meanwhile (the ceiling uses neither). */
+  readonly backgroundPgPerSecond: number;
+  readonly backgroundRedisPerSecond: number;
+}
+
+/** A provider-like HTTP server: reads the request, answers 202 after a fixed latency. */
+async function startLatencyServer(latencyMs: number): Promise<{ server: Server; url: URL }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      setTimeout(() => {
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end(`{"id":"${randomUUID()}"}`);
+      }, latencyMs);
+    });
+  });
+  server.keepAliveTimeout = 60000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { server, url: new URL(`http://127.0.0.1:${port}/send`) };
+}
+
+function post(agent: Agent, url: URL, body: Buffer): Promise<string> {
+  return new Promise((resolveBody, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The ideal pipeline over the same command records, with receipts of the given size. */
+async function runCeiling(
+  ctx: Context,
+  commands: readonly Command[],
+  receiptBytes: number,
+  redis: RedisCallCounter,
+): Promise<CeilingResult> {
+  const { kafka, publisher, runId } = ctx;
+  const base = `bench.${runId}.ceiling`;
+  const input = `${base}.commands`;
+  const output = `${base}.receipts`;
+  await ensureTopics(
+    kafka,
+    [input, output].map((topic) => ({ topic, partitions: PARTITIONS, replicationFactor: 1 })),
+  );
+  ctx.createdTopics.push(input, output);
+  const { server, url } = await startLatencyServer(PROVIDER_LATENCY_MS);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  const watcher = await ReceiptWatcher.start(kafka, output, `${base}.reader`);
+  const consumer = kafka.consumer({ groupId: `${base}.pipeline` });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const postgres = await PostgresCounters.connect(ctx.sharedDatabaseUrl, ctx.databaseSchema);
+  try {
+    await producer.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topic: input, fromBeginning: true });
+    // The records wait on the topic: the clock measures the pipeline, not this script's publishing.
+    await publishInChunks(publisher, input, commands);
+    const pgBefore = await postgres.read();
+    await redis.begin(process.pid);
+    const startedAt = performance.now();
+    await consumer.run({
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        const receipts = await Promise.all(
+          batch.messages.map(async (message) => {
+            const command = JSON.parse(message.value!.toString('utf8')) as {
+              id: string;
+              customerId: string;
+            };
+            const answer = JSON.parse(await post(agent, url, message.value!)) as { id: string };
+            return { key: message.key, value: ceilingReceipt(command, answer.id, receiptBytes) };
+          }),
+        );
+        await producer.send({ topic: output, acks: -1, messages: receipts });
+        payload.resolveOffset(batch.lastOffset());
+        await payload.commitOffsetsIfNecessary();
+        await payload.heartbeat();
+      },
+    });
+    await watcher.waitFor(commands, ctx.options.idleTimeoutSeconds * 1000, () => undefined);
+    const seconds = (watcher.lastAnswer(commands) - startedAt) / 1000;
+    await sleep(COUNTER_SETTLE_MS);
+    await redis.end();
+    const pgAfter = await postgres.read();
+    const wall = (performance.now() - startedAt) / 1000;
+    return {
+      perSecond: watcher.count(commands) / seconds,
+      seconds,
+      lost: commands.length - watcher.count(commands),
+      meanReceiptBytes: watcher.receiptBytes / Math.max(1, watcher.receipts),
+      backgroundPgPerSecond: (pgAfter.statements - pgBefore.statements) / wall,
+      backgroundRedisPerSecond: redis.serverWideCalls / wall,
+    };
+  } finally {
+    await consumer.disconnect();
+    await producer.disconnect();
+    await watcher.close();
+    await postgres.close();
+    agent.destroy();
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
+/** A receipt-shaped record padded to the gateway's mean receipt size. */
+function ceilingReceipt(
+  command: { id: string; customerId: string },
+  providerMessageId: string,
+  bytes: number,
+): string {
+  const receipt = {
+    schemaVersion: 1,
+    eventId: randomUUID(),
+    messageId: command.id,
+    customerId: command.customerId,
+    status: 'sent',
+    channel: 'email',
+    provider: 'ceiling',
+    providerMessageId,
+    attempt: 1,
+    occurredAt: new Date().toISOString(),
+    trace: [{ channel: 'email', outcome: 'used', detail: '' }],
+  };
+  const plain = JSON.stringify(receipt);
+  receipt.trace[0]!.detail = 'x'.repeat(Math.max(0, bytes - plain.length));
+  return JSON.stringify(receipt);
+}
+
+interface Summary {
+  readonly gatewayPerSecond: number;
+  readonly ceilingPerSecond: number;
+  readonly ratioToCeiling: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly otpP99Ms: number;
+  readonly cpuMicrosPerCommand: number;
+  readonly rssPeakMb: number;
+  readonly pgStatementsPerCommand: number;
+  readonly redisCallsPerCommand: number;
+  readonly commands: number;
+  readonly lost: number;
+}
+
+function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
+  const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+  const per = (n: number) => round(n / gateway.commands, 2);
+  return {
+    gatewayPerSecond: round(gateway.perSecond, 1),
+    ceilingPerSecond: round(ceiling.perSecond, 1),
+    ratioToCeiling: round(gateway.perSecond / ceiling.perSecond, 4),
+    p50Ms: round(percentile(gateway.latency.ms, 50)),
+    p95Ms: round(percentile(gateway.latency.ms, 95)),
+    p99Ms: round(percentile(gateway.latency.ms, 99)),
+    otpP99Ms: round(percentile(gateway.otp.ms, 99)),
+    cpuMicrosPerCommand: round((gateway.cpuSeconds * 1e6) / gateway.commands),
+    rssPeakMb: round(gateway.rssPeakBytes / 1048576),
+    pgStatementsPerCommand: per(
+      gateway.postgres.after.statements - gateway.postgres.before.statements,
+    ),
+    redisCallsPerCommand: per(gateway.redis.calls),
+    commands: gateway.commands,
+    lost: gateway.lost,
+  };
+}
+
+function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s: Summary): void {
+  const { options } = ctx;
+  const counted =
+    ctx.databaseUrl === ctx.sharedDatabaseUrl
+      ? 'database-wide (shared with other clients)'
+      : "the gateway's own database";
+  const n = (value: number, digits = 0) =>
+    value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const { before, after, source } = gateway.postgres;
+  const perCommand = (delta: number) => n(delta / gateway.commands, 2);
+  const rows: Array<[string, string, string]> = [
+    [
+      'ceiling (ideal kafkajs pipeline)',
+      `${n(s.ceilingPerSecond)} cmd/s`,
+      `${n(options.commands)} records, one ${PROVIDER_LATENCY_MS} ms HTTP call each, ${n(ceiling.seconds, 1)} s, ${ceiling.lost} lost`,
+    ],
+    [
+      'gateway end to end',
+      `${n(s.gatewayPerSecond)} cmd/s`,
+      `${n(gateway.commands)} commands over ${n(options.customers)} customers, ${n(gateway.seconds, 1)} s`,
+    ],
+    [
+      'ratio to ceiling',
+      `${n(s.ratioToCeiling * 100, 1)} %`,
+      'gateway / ceiling, same broker, same records',
+    ],
+    ['lost / answered twice', `${s.lost} / ${gateway.answeredTwice}`, 'throughput phase'],
+    [
+      `publish→receipt p50 / p95 / p99`,
+      `${n(s.p50Ms)} / ${n(s.p95Ms)} / ${n(s.p99Ms)} ms`,
+      `${n(gateway.latency.offeredPerSecond)} cmd/s offered for ${options.loadSeconds} s, ${gateway.latency.lost} lost`,
+    ],
+    [
+      'OTP p99 behind a backlog',
+      `${n(s.otpP99Ms)} ms`,
+      `p50 ${n(percentile(gateway.otp.ms, 50))} ms; ${gateway.otp.answered}/${options.otp} answered behind ${n(options.backlog)}, backlog lost ${gateway.otp.backlogLost}`,
+    ],
+    [
+      'gateway CPU per command',
+      `${n(s.cpuMicrosPerCommand)} µs`,
+      `${n(gateway.cpuSeconds, 1)} s CPU in ${n(gateway.wallSeconds, 1)} s = ${n((gateway.cpuSeconds / gateway.wallSeconds) * 100)} % of one core`,
+    ],
+    ['gateway RSS peak', `${n(s.rssPeakMb)} MB`, 'VmHWM, whole run'],
+    [
+      'PostgreSQL per command',
+      `${n(s.pgStatementsPerCommand, 2)} ${source === 'pg_stat_statements' ? 'statements' : 'transactions'}`,
+      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans`,
+    ],
+    [
+      'Redis per command',
+      `${n(s.redisCallsPerCommand, 2)} calls`,
+      `MONITOR, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${perCommand(gateway.redis.serverWide)}`,
+    ],
+    [
+      'others on the shared servers',
+      `${n(ceiling.backgroundPgPerSecond, 1)} / ${n(ceiling.backgroundRedisPerSecond, 1)} per s`,
+      'PostgreSQL transactions / Redis commands while the ceiling ran (it uses neither)',
+    ],
+    [
+      'mean receipt size',
+      `${n(gateway.meanReceiptBytes)} B`,
+      `ceiling ${n(ceiling.meanReceiptBytes)} B; provider latency ${PROVIDER_LATENCY_MS} ms in both`,
+    ],
+  ];
+  const width = [0, 1].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log('');
+  for (const [label, value, note] of rows)
+    console.log(`${label.padEnd(width[0]!)}  ${value.padStart(width[1]!)}  ${note}`);
+  const statuses = [...gateway.statuses].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`);
+  console.log(`\ngateway receipts, all phases: ${statuses.join(', ')}`);
+  console.log(
+    `host: ${cpus().length} CPUs, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} (1 / 5 / 15 min) at the end`,
+  );
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const runId = randomUUID().slice(0, 8);
+  const sharedDatabaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const databaseSchema = `bench_${runId}`;
+  const ownDatabaseUrl = await createOwnDatabase(sharedDatabaseUrl, databaseSchema);
+  const databaseUrl = ownDatabaseUrl ?? sharedDatabaseUrl;
+  console.log(
+    `Omnigate benchmark ${runId}${options.quick ? ' (quick)' : ''}: PostgreSQL ${ownDatabaseUrl ? `database ${databaseSchema} of its own` : `schema ${databaseSchema}`}, Redis ${redisUrl}, sandbox providers at ${PROVIDER_LATENCY_MS} ms; gateway log in test-output/bench-gateway.log`,
+  );
+  if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
+  const kafka = createKafkaClient({ clientId: 'omnigate-bench', brokers: BROKERS }, quietLogger);
+  const publisher = new KafkaPublisher(kafka, quietLogger);
+  await publisher.connect();
+  const sandbox = await SandboxSuite.start({
+    defaultPlan: { latency: { minMs: PROVIDER_LATENCY_MS, maxMs: PROVIDER_LATENCY_MS } },
+  });
+  const redis = await RedisCallCounter.start(redisUrl);
+  const ctx: Context = {
+    options,
+    runId,
+    kafka,
+    publisher,
+    sandbox,
+    databaseUrl,
+    sharedDatabaseUrl,
+    redisUrl,
+    databaseSchema,
+    createdTopics: [],
+  };
+  // Real subscriptions on the sandbox push service, shared among the customers.
+  const pool = Array.from({ length: 64 }, () => sandbox.newWebPushSubscription().subscription);
+  const subscription: WebPushSubscriptionFactory = (i) => pool[i % pool.length]!;
+  const throughput = mixedCommands(runId, 'tp', options.commands, subscription);
+  let summary: Summary | undefined;
+  try {
+    console.log('\n— gateway');
+    const gateway = await runGateway(ctx, redis, throughput, subscription);
+    // The same records on topics of its own, after the gateway has gone.
+    console.log('\n— ceiling');
+    const ceiling = await runCeiling(ctx, throughput, gateway.meanReceiptBytes, redis);
+    summary = summarise(gateway, ceiling);
+    report(ctx, gateway, ceiling, summary);
+    if (options.cpuProfDir)
+      console.log(
+        `\nCPU profile of the gateway in ${options.cpuProfDir}: node dist/scripts/cpu-profile-top.js ${options.cpuProfDir}/*.cpuprofile`,
+      );
+    if (options.json) {
+      writeFileSync(options.json, `${JSON.stringify(summary, null, 2)}\n`);
+      console.log(`\nwrote ${options.json}`);
+    }
+  } finally {
+    await redis.close();
+    await sandbox.close();
+    await publisher.disconnect();
+    if (!options.keep) {
+      await cleanUp(kafka, ctx.createdTopics, databaseUrl, databaseSchema);
+      if (ownDatabaseUrl) await dropOwnDatabase(sharedDatabaseUrl, databaseSchema);
+    }
+  }
+  if (summary && summary.lost > 0) {
+    console.error('\nNot every command got a receipt; see test-output/bench-gateway.log');
+    process.exit(1);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exit(1);
+});

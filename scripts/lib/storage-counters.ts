@@ -1,0 +1,230 @@
+/**
+ * What one process costs PostgreSQL and Redis, from the servers' own counters, for the benchmark.
+ * Both servers may be shared with other work: each reading says what it counts and whether other
+ * clients can be in it.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+
+export interface PostgresReading {
+  /** Statements (pg_stat_statements) or else transactions (pg_stat_database) of the database. */
+  readonly statements: number;
+  /** Rows inserted, updated and deleted in the schema's own tables. */
+  readonly rowsWritten: number;
+  /** Sequential and index scans on the schema's own tables. */
+  readonly scans: number;
+}
+
+/**
+ * pg_stat_statements counts statements when the server preloads it; otherwise the database's
+ * committed and rolled-back transactions are the closest server-side count: a statement outside a
+ * transaction block is one, a block of many statements is one too (so it is a lower bound).
+ * Both are database-wide. The schema's table counters are the run's own.
+ */
+export class PostgresCounters {
+  private constructor(
+    private readonly client: Client,
+    private readonly schema: string,
+    readonly source: 'pg_stat_statements' | 'pg_stat_database transactions',
+  ) {}
+
+  static async connect(url: string, schema: string): Promise<PostgresCounters> {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query<{ preloaded: boolean; installed: boolean }>(
+      `select current_setting('shared_preload_libraries') like '%pg_stat_statements%' as preloaded,
+              exists (select 1 from pg_extension where extname = 'pg_stat_statements') as installed`,
+    );
+    const { preloaded, installed } = rows[0]!;
+    // Without the preload the view cannot be read: then leave the shared database as it is.
+    if (preloaded && !installed) {
+      try {
+        await client.query('create extension if not exists pg_stat_statements');
+      } catch {
+        return new PostgresCounters(client, schema, 'pg_stat_database transactions');
+      }
+    }
+    return new PostgresCounters(
+      client,
+      schema,
+      preloaded ? 'pg_stat_statements' : 'pg_stat_database transactions',
+    );
+  }
+
+  async read(): Promise<PostgresReading> {
+    const statements =
+      this.source === 'pg_stat_statements'
+        ? `select coalesce(sum(calls), 0)::bigint as n from pg_stat_statements s
+             join pg_database d on d.oid = s.dbid where d.datname = current_database()`
+        : `select (xact_commit + xact_rollback)::bigint as n from pg_stat_database
+             where datname = current_database()`;
+    const [total, tables] = await Promise.all([
+      this.client.query<{ n: string }>(statements),
+      this.client.query<{ written: string; scans: string }>(
+        `select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint as written,
+                coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::bigint as scans
+           from pg_stat_user_tables where schemaname = $1`,
+        [this.schema],
+      ),
+    ]);
+    return {
+      statements: Number(total.rows[0]?.n ?? 0),
+      rowsWritten: Number(tables.rows[0]?.written ?? 0),
+      scans: Number(tables.rows[0]?.scans ?? 0),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.client.end();
+  }
+}
+
+/** The local ports of a process's TCP connections to a remote port (from /proc). */
+export function localPortsTo(pid: number, remotePort: number): Set<number> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+        if (inode) inodes.add(inode);
+      } catch {
+        // closed while we looked
+      }
+    }
+  } catch {
+    return new Set();
+  }
+  const ports = new Set<number>();
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const [local, remote, inode] = [fields[1], fields[2], fields[9]];
+      if (!local || !remote || !inode || !inodes.has(inode)) continue;
+      if (parseInt(remote.split(':')[1]!, 16) === remotePort)
+        ports.add(parseInt(local.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+/**
+ * Redis commands sent by one process: MONITOR sees every command with the client's address, so
+ * those from the process's own connections can be told from other clients'; a command run by a
+ * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
+ * read beside it for comparison: server-wide, and it counts the commands inside scripts too.
+ */
+export class RedisCallCounter {
+  private readonly perSource = new Map<string, number>();
+  private readonly processPorts = new Set<number>();
+  private monitor: Redis | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private counting = false;
+  private commandStatsAtStart = 0;
+  private commandStatsAtStop = 0;
+
+  private pid = 0;
+
+  private constructor(
+    private readonly client: Redis,
+    private readonly redisPort: number,
+  ) {}
+
+  static async start(url: string): Promise<RedisCallCounter> {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await client.connect();
+    const counter = new RedisCallCounter(client, Number(new URL(url).port || 6379));
+    counter.monitor = await client.monitor();
+    counter.monitor.on('monitor', (_time: string, _args: string[], source: string) => {
+      if (counter.counting) counter.perSource.set(source, (counter.perSource.get(source) ?? 0) + 1);
+    });
+    return counter;
+  }
+
+  /** Begins a window on a process (its connections are looked up every second until end). */
+  async begin(pid: number): Promise<void> {
+    this.pid = pid;
+    this.perSource.clear();
+    this.processPorts.clear();
+    this.lookUpPorts();
+    this.timer = setInterval(() => this.lookUpPorts(), 1000);
+    this.commandStatsAtStart = await this.commandStats();
+    this.counting = true;
+  }
+
+  async end(): Promise<void> {
+    this.counting = false;
+    clearInterval(this.timer);
+    this.lookUpPorts();
+    this.commandStatsAtStop = await this.commandStats();
+  }
+
+  /** Commands from the process's own connections during the window. */
+  get processCalls(): number {
+    let calls = 0;
+    for (const [source, n] of this.perSource) {
+      const port = Number(source.slice(source.lastIndexOf(':') + 1));
+      if (source !== 'lua' && this.processPorts.has(port)) calls += n;
+    }
+    return calls;
+  }
+
+  /** INFO commandstats calls during the window: every client, and commands inside scripts. */
+  get serverWideCalls(): number {
+    return this.commandStatsAtStop - this.commandStatsAtStart;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.monitor?.disconnect();
+    await this.client.quit();
+  }
+
+  private lookUpPorts(): void {
+    for (const port of localPortsTo(this.pid, this.redisPort)) this.processPorts.add(port);
+  }
+
+  private async commandStats(): Promise<number> {
+    const info = await this.client.info('commandstats');
+    let calls = 0;
+    for (const match of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
+    return calls;
+  }
+}
+
+/**
+ * A database of the run's own next to the given one, so that the server's database-wide counters
+ * are the gateway's alone; undefined when the role may not create one.
+ */
+export async function createOwnDatabase(url: string, name: string): Promise<string | undefined> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`create database "${name}"`);
+  } catch {
+    return undefined;
+  } finally {
+    await client.end();
+  }
+  const own = new URL(url);
+  own.pathname = `/${name}`;
+  return own.toString();
+}
+
+export async function dropOwnDatabase(url: string, name: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}
