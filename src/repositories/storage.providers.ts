@@ -9,6 +9,7 @@ import { CAP_STORE, type CapStore } from './cap-store';
 import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './database';
 import { DependencyHealth, type DependencyProbe } from './dependency-health';
 import { MemoryCapStore } from './memory-cap-store';
+import { STORAGE_BATCHING, type BatchingOptions } from './micro-batcher';
 import { MemorySendPermits } from './memory-send-permits';
 import { RedisCapStore, redisOptionsFor } from './redis-cap-store';
 import { RedisSendPermits } from './redis-send-permits';
@@ -69,6 +70,13 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
  */
 export function storageProviders(config: AppConfig, logger: Logger): Provider[] {
   return [
+    {
+      provide: STORAGE_BATCHING,
+      useValue: {
+        windowMs: config.storage.batchWindowMs,
+        maxSize: config.storage.batchMaxSize,
+      } satisfies BatchingOptions,
+    },
     {
       provide: DATABASE_HANDLE,
       useFactory: async (): Promise<DatabaseHandle> => {
