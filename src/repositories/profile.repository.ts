@@ -1,8 +1,14 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { CustomerProfile, QuietHours } from '../services/policy/model';
 import { KYSELY } from './database/database';
 import type { CustomerProfilesTable, Database, ProfileDocument } from './database/types';
+import {
+  DEFAULT_BATCHING,
+  MicroBatcher,
+  STORAGE_BATCHING,
+  type BatchingOptions,
+} from './micro-batcher';
 
 type ProfileFields = Omit<CustomerProfile, 'customerId' | 'version' | 'updatedAt'>;
 
@@ -53,17 +59,22 @@ const DEFAULT_TIME_ZONE = 'UTC';
  */
 @Injectable()
 export class ProfileRepository {
-  constructor(@Inject(KYSELY) private readonly db: Kysely<Database>) {}
+  /** Concurrent get()s share one getMany(). */
+  private readonly reads: MicroBatcher<string, CustomerProfile | null>;
+
+  constructor(
+    @Inject(KYSELY) private readonly db: Kysely<Database>,
+    @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
+  ) {
+    this.reads = new MicroBatcher(async (customerIds) => {
+      const profiles = await this.getMany(customerIds);
+      return customerIds.map((id) => ({ value: profiles.get(id) ?? null }));
+    }, batching);
+  }
 
   /** The live profile, or null when unknown or deleted. */
   async get(customerId: string): Promise<CustomerProfile | null> {
-    const row = await this.db
-      .selectFrom('customer_profiles')
-      .selectAll()
-      .where('customer_id', '=', customerId)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    return row ? toProfile(row) : null;
+    return this.reads.call(customerId);
   }
 
   /** Live profiles of several customers in one round trip, keyed by customer id. */
