@@ -63,6 +63,10 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
   });
 }
 
+function batchingOf(config: AppConfig): BatchingOptions {
+  return { windowMs: config.storage.batchWindowMs, maxSize: config.storage.batchMaxSize };
+}
+
 /**
  * PostgreSQL (or the embedded PGlite without DATABASE_URL) migrated to the latest schema, and the
  * frequency-cap store (Redis, or in process without REDIS_URL). Each embedded default says so in
@@ -72,10 +76,7 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
   return [
     {
       provide: STORAGE_BATCHING,
-      useValue: {
-        windowMs: config.storage.batchWindowMs,
-        maxSize: config.storage.batchMaxSize,
-      } satisfies BatchingOptions,
+      useValue: batchingOf(config),
     },
     {
       provide: DATABASE_HANDLE,
@@ -107,6 +108,7 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
         if (config.storage.redisUrl) {
           const store = await RedisCapStore.connect(config.storage.redisUrl, {
             redis: redisOptionsOf(config),
+            batching: batchingOf(config),
             logger: logger.child({ component: 'redis:caps' }),
           });
           logger.info({ caps: 'redis' }, 'frequency caps counted in Redis');
