@@ -263,6 +263,28 @@ describe('loadConfig', () => {
 });
 
 describe('dependency timeouts and the outage give-up', () => {
+  it('batches storage calls on the next turn, at most 500 at a time, unless told otherwise', () => {
+    const defaults = loadConfig(base);
+    if (!defaults.ok) throw new Error(defaults.problems.join('; '));
+    expect(defaults.config.storage).toMatchObject({ batchWindowMs: 0, batchMaxSize: 500 });
+    const set = loadConfig({
+      ...base,
+      STORAGE_BATCH_WINDOW_MS: '2',
+      STORAGE_BATCH_MAX_SIZE: '100',
+    });
+    if (!set.ok) throw new Error(set.problems.join('; '));
+    expect(set.config.storage).toMatchObject({ batchWindowMs: 2, batchMaxSize: 100 });
+    const bad = loadConfig({ ...base, STORAGE_BATCH_WINDOW_MS: '-1', STORAGE_BATCH_MAX_SIZE: '0' });
+    expect(bad.ok).toBe(false);
+    if (bad.ok) return;
+    expect(bad.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^STORAGE_BATCH_WINDOW_MS/),
+        expect.stringMatching(/^STORAGE_BATCH_MAX_SIZE/),
+      ]),
+    );
+  });
+
   it('has deliberate defaults', () => {
     const loaded = loadConfig(base);
     if (!loaded.ok) throw new Error(loaded.problems.join('; '));

@@ -229,6 +229,8 @@ const environmentSchema = z.object({
     .refine((v) => !v || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
   REDIS_COMMAND_TIMEOUT_MS: integer(50, 120000, 2000),
   REDIS_CONNECT_TIMEOUT_MS: integer(100, 120000, 5000),
+  STORAGE_BATCH_WINDOW_MS: integer(0, 1000, 0),
+  STORAGE_BATCH_MAX_SIZE: integer(1, 5000, 500),
   CATEGORY_POLICIES_FILE: z.string().trim().optional(),
   CAP_RULES_FILE: z.string().trim().optional(),
   SCHEDULER_POLL_MS: integer(50, 60000, 500),
@@ -392,6 +394,13 @@ export interface AppConfig {
     /** A Redis command without an answer after this long fails (and counts as an outage). */
     readonly redisCommandTimeoutMs: number;
     readonly redisConnectTimeoutMs: number;
+    /**
+     * Concurrent storage calls (claims, profile reads, attempts, settles, cap reserves) share one
+     * statement or round trip: 0 flushes them on the next turn of the event loop, more waits this
+     * long for company; a batch of batchMaxSize goes at once.
+     */
+    readonly batchWindowMs: number;
+    readonly batchMaxSize: number;
   };
   readonly policies: {
     readonly categories: readonly CategoryPolicy[];
@@ -646,6 +655,8 @@ function toConfig(
       redisUrl: e.REDIS_URL || undefined,
       redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       redisConnectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
+      batchWindowMs: e.STORAGE_BATCH_WINDOW_MS,
+      batchMaxSize: e.STORAGE_BATCH_MAX_SIZE,
     },
     policies,
     scheduler: {

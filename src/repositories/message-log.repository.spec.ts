@@ -1,5 +1,13 @@
 import { buildReceipt, type DeliveryReceipt } from '@omnigate/contracts';
-import { sql } from 'kysely';
+import {
+  sql,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import { migrateToLatest } from './database/migrate';
 import { DATABASE_KINDS, openTestDatabase, type TestDatabase } from './database/testing';
 import { InstanceRepository } from './instance.repository';
@@ -7,6 +15,7 @@ import {
   MessageLogRepository,
   OwnershipLostError,
   type NewMessage,
+  type Settlement,
 } from './message-log.repository';
 import { ReceiptOutboxRepository } from './receipt-outbox.repository';
 import { SchedulerRepository } from './scheduler.repository';
@@ -264,5 +273,258 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
     expect(await outbox.eventsOf('m-1')).toEqual([]);
     expect(await log.get('m-2')).toBeDefined();
     expect(await log.claim(message(), 'gw-a', STALE_MS)).toEqual({ kind: 'claimed' });
+  });
+});
+
+/** Counts the statements a repository sends (BEGIN and COMMIT aside). */
+class StatementCounter implements KyselyPlugin {
+  count = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.count += 1;
+    return args.node;
+  }
+  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return Promise.resolve(args.result);
+  }
+}
+
+describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on %s', (kind) => {
+  let database: TestDatabase;
+  let log: MessageLogRepository;
+  let outbox: ReceiptOutboxRepository;
+  let statements: StatementCounter;
+
+  beforeAll(async () => {
+    database = await openTestDatabase(kind);
+    await migrateToLatest(database.db);
+    statements = new StatementCounter();
+    const db = database.db.withPlugin(statements);
+    outbox = new ReceiptOutboxRepository(db);
+    log = new MessageLogRepository(db, outbox, new SchedulerRepository(db));
+    const instances = new InstanceRepository(database.db);
+    await instances.register('gw-a');
+    await instances.register('gw-b');
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+  beforeEach(async () => {
+    await sql`truncate messages, message_attempts, message_events, scheduled_jobs`.execute(
+      database.db,
+    );
+    statements.count = 0;
+  });
+
+  const settlement = (id: string, owner = 'gw-a', trace: Settlement['trace'] = []): Settlement => ({
+    messageId: id,
+    owner,
+    status: 'sent',
+    reasonCode: null,
+    channel: 'sms',
+    provider: 'twilio',
+    providerMessageId: `SM-${id}`,
+    trace,
+    receipt: buildReceipt({ messageId: id, customerId: 'c-1', status: 'sent' }),
+    kafkaKey: 'c-1',
+    deferrals: 0,
+    retries: 0,
+  });
+
+  it('claims many new ids in one statement', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `m-${i}`);
+    const claims = await Promise.all(
+      ids.map((id, i) => log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS)),
+    );
+    expect(claims).toEqual(ids.map(() => ({ kind: 'claimed' })));
+    expect(statements.count).toBe(1);
+    expect((await log.get('m-49'))?.owner).toBe('gw-a');
+  });
+
+  it('answers a mix of new, duplicate, conflict and settled ids each as claim() alone would', async () => {
+    await log.claim(message({ id: 'm-dup', source: 'send:0:1' }), 'gw-a', STALE_MS);
+    await log.claim(message({ id: 'm-conflict', source: 'send:0:2' }), 'gw-a', STALE_MS);
+    await log.claim(message({ id: 'm-settled', source: 'send:0:3' }), 'gw-a', STALE_MS);
+    await log.settle(settlement('m-settled'));
+    statements.count = 0;
+
+    const claims = await Promise.all([
+      log.claim(message({ id: 'm-new', source: 'send:0:4' }), 'gw-a', STALE_MS),
+      log.claim(message({ id: 'm-dup', source: 'send:1:1' }), 'gw-a', STALE_MS),
+      log.claim(
+        message({ id: 'm-conflict', source: 'send:1:2', payloadHash: 'hash-b' }),
+        'gw-a',
+        STALE_MS,
+      ),
+      log.claim(message({ id: 'm-settled', source: 'send:0:3' }), 'gw-b', STALE_MS),
+    ]);
+    expect(claims.map((c) => c.kind)).toEqual(['claimed', 'duplicate', 'conflict', 'settled']);
+    // The insert, then one read of the ids that were there already.
+    expect(statements.count).toBe(2);
+  });
+
+  it('answers the second call of an id in one batch as if it came after the first', async () => {
+    const [first, copy, redelivery] = await Promise.all([
+      log.claim(message({ id: 'm-1', source: 'send:0:1' }), 'gw-a', STALE_MS),
+      log.claim(message({ id: 'm-1', source: 'send:0:2' }), 'gw-a', STALE_MS),
+      log.claim(
+        message({ id: 'm-1', source: 'send:0:1', payloadHash: 'hash-b' }),
+        'gw-a',
+        STALE_MS,
+      ),
+    ]);
+    expect(first).toEqual({ kind: 'claimed' });
+    expect(copy.kind).toBe('duplicate');
+    expect(redelivery.kind).toBe('conflict');
+    expect((await log.get('m-1'))?.source).toBe('send:0:1');
+  });
+
+  it('takes over a redelivered message of a dead instance inside a batch of new claims', async () => {
+    await log.claim(message({ id: 'm-old', source: 'send:0:1' }), 'gw-gone', STALE_MS);
+    const [taken, fresh] = await Promise.all([
+      log.claim(message({ id: 'm-old', source: 'send:0:1' }), 'gw-a', STALE_MS),
+      log.claim(message({ id: 'm-fresh', source: 'send:0:2' }), 'gw-a', STALE_MS),
+    ]);
+    expect(taken.kind).toBe('taken_over');
+    expect(fresh).toEqual({ kind: 'claimed' });
+    // A live owner keeps it.
+    expect(
+      (await log.claim(message({ id: 'm-old', source: 'send:0:1' }), 'gw-b', STALE_MS)).kind,
+    ).toBe('busy');
+  });
+
+  it('rejects every claim of a batch whose insert fails, and claims none of them', async () => {
+    const claims = await Promise.allSettled([
+      log.claim(message({ id: 'm-ok', source: 'send:0:1' }), 'gw-a', STALE_MS),
+      // PostgreSQL text cannot hold NUL: the whole statement fails.
+      log.claim(message({ id: 'm-bad\u0000', source: 'send:0:2' }), 'gw-a', STALE_MS),
+    ]);
+    expect(claims.map((c) => c.status)).toEqual(['rejected', 'rejected']);
+    expect(await log.get('m-ok')).toBeUndefined();
+    // The next batch claims it as usual.
+    expect(await log.claim(message({ id: 'm-ok', source: 'send:0:1' }), 'gw-a', STALE_MS)).toEqual({
+      kind: 'claimed',
+    });
+  });
+
+  it('writes the attempts of a batch in one insert and their outcomes in one update, each to its own row', async () => {
+    await Promise.all(
+      ['m-1', 'm-2', 'm-3'].map((id, i) =>
+        log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS),
+      ),
+    );
+    statements.count = 0;
+    const started = await Promise.all(
+      ['m-1', 'm-2', 'm-3'].map((id) =>
+        log.startAttempt({
+          messageId: id,
+          channel: 'sms',
+          provider: `twilio-${id}`,
+          owner: 'gw-a',
+          startedAt: new Date(),
+        }),
+      ),
+    );
+    expect(statements.count).toBe(1);
+    await Promise.all([
+      log.finishAttempt(started[0]!, {
+        outcome: 'accepted',
+        finishedAt: new Date(),
+        providerMessageId: 'SM-1',
+      }),
+      log.finishAttempt(started[1]!, {
+        outcome: 'failed',
+        finishedAt: new Date(),
+        errorKind: 'transient',
+        vendorCode: '503',
+        detail: 'x'.repeat(2000),
+      }),
+    ]);
+    expect(statements.count).toBe(2);
+    const rows = await Promise.all(['m-1', 'm-2', 'm-3'].map((id) => log.attempts(id)));
+    expect(rows.map((r) => [r[0]!.id, r[0]!.provider, r[0]!.outcome])).toEqual([
+      [started[0], 'twilio-m-1', 'accepted'],
+      [started[1], 'twilio-m-2', 'failed'],
+      [started[2], 'twilio-m-3', null],
+    ]);
+    expect(rows[0]![0]!.providerMessageId).toBe('SM-1');
+    expect(rows[1]![0]).toMatchObject({ errorKind: 'transient', vendorCode: '503' });
+    expect(rows[1]![0]!.detail).toHaveLength(1000);
+  });
+
+  it('rejects every attempt of a batch whose insert fails', async () => {
+    await log.claim(message(), 'gw-a', STALE_MS);
+    const start = (provider: string) =>
+      log.startAttempt({
+        messageId: 'm-1',
+        channel: 'sms',
+        provider,
+        owner: 'gw-a',
+        startedAt: new Date(),
+      });
+    const results = await Promise.allSettled([start('twilio'), start('bad\u0000')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await log.attempts('m-1')).toEqual([]);
+  });
+
+  it('settles a group in one transaction; the settlement that lost its message fails alone', async () => {
+    await Promise.all(
+      ['m-1', 'm-2', 'm-3'].map((id, i) =>
+        log.claim(message({ id, source: `send:0:${i}` }), id === 'm-2' ? 'gw-b' : 'gw-a', STALE_MS),
+      ),
+    );
+    statements.count = 0;
+    const results = await Promise.allSettled([
+      log.settle(settlement('m-1')),
+      // gw-b holds m-2 now: gw-a's settlement comes too late.
+      log.settle(settlement('m-2', 'gw-a')),
+      log.settle(settlement('m-3')),
+      // A second settlement of m-3 in the same group finds it settled already.
+      log.settle(settlement('m-3')),
+      log.settle(settlement('m-unknown')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'rejected',
+    ]);
+    for (const index of [1, 3, 4]) {
+      expect((results[index] as PromiseRejectedResult).reason).toBeInstanceOf(OwnershipLostError);
+    }
+    // Lock, update, receipts.
+    expect(statements.count).toBe(3);
+    expect(await log.get('m-1')).toMatchObject({
+      status: 'sent',
+      owner: null,
+      providerMessageId: 'SM-m-1',
+    });
+    expect(await log.get('m-2')).toMatchObject({ status: 'processing', owner: 'gw-b' });
+    expect(await log.get('m-3')).toMatchObject({ status: 'sent', owner: null });
+    expect((await outbox.eventsOf('m-1')).map((e) => e.receipt.status)).toEqual(['sent']);
+    expect(await outbox.eventsOf('m-2')).toEqual([]);
+    expect(await outbox.eventsOf('m-3')).toHaveLength(1);
+  });
+
+  it('rejects every settlement of a group whose transaction fails, and writes none of them', async () => {
+    await Promise.all(
+      ['m-1', 'm-2'].map((id, i) =>
+        log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS),
+      ),
+    );
+    const results = await Promise.allSettled([
+      log.settle(settlement('m-1')),
+      // jsonb cannot hold \u0000: the group's update fails.
+      log.settle(
+        settlement('m-2', 'gw-a', [
+          { channel: 'sms', decision: 'sent', detail: '\u0000', at: '2030-01-01T00:00:00Z' },
+        ]),
+      ),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await log.get('m-1')).toMatchObject({ status: 'processing', owner: 'gw-a' });
+    expect(await outbox.backlog()).toBe(0);
+    // Each is settled by its retry.
+    await expect(log.settle(settlement('m-1'))).resolves.toBe(true);
   });
 });

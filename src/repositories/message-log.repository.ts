@@ -1,10 +1,17 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { DeliveryReceipt, TraceEntry } from '@omnigate/contracts';
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database, MessageAttemptsTable, MessagesTable } from './database/types';
 import type { PlanOverrides } from '../policy/model';
-import { ReceiptOutboxRepository } from './receipt-outbox.repository';
+import {
+  DEFAULT_BATCHING,
+  MicroBatcher,
+  STORAGE_BATCHING,
+  type BatchingOptions,
+  type BatchOutcome,
+} from './micro-batcher';
+import { ReceiptOutboxRepository, type OutboxEntry } from './receipt-outbox.repository';
 import { SchedulerRepository, type ScheduleRequest } from './scheduler.repository';
 
 /** Status of a message that an instance is working on right now. */
@@ -127,54 +134,150 @@ export class OwnershipLostError extends Error {
   }
 }
 
+interface ClaimCall {
+  readonly message: NewMessage;
+  readonly owner: string;
+  readonly staleAfterMs: number;
+}
+
+interface FinishCall {
+  readonly id: string;
+  readonly result: AttemptResult;
+}
+
+export interface AttemptStart {
+  readonly messageId: string;
+  readonly channel: string;
+  readonly provider: string;
+  readonly owner: string;
+  readonly startedAt: Date;
+}
+
+export interface AttemptResult {
+  readonly outcome: 'accepted' | 'failed';
+  readonly finishedAt: Date;
+  readonly errorKind?: string;
+  readonly vendorCode?: string;
+  readonly providerMessageId?: string;
+  readonly detail?: string;
+}
+
 /**
  * The message log in PostgreSQL: the idempotency claim on each command id, each provider attempt
  * (written before the call, completed after it), and each status change with its receipt, written
  * in one transaction with the message's new state so the receipts outbox never misses one.
+ *
+ * Concurrent calls of claim, startAttempt, finishAttempt and settle share their statements (see
+ * MicroBatcher): many claims are one multi-row insert, many settles one transaction (a group
+ * commit). Each caller still gets its own answer, as if it had been alone.
  */
 @Injectable()
 export class MessageLogRepository {
+  private readonly claims: MicroBatcher<ClaimCall, ClaimOutcome>;
+  private readonly starts: MicroBatcher<AttemptStart, string>;
+  private readonly finishes: MicroBatcher<FinishCall, void>;
+  private readonly settlements: MicroBatcher<Settlement, boolean>;
+
   constructor(
     @Inject(KYSELY) private readonly db: Kysely<Database>,
     private readonly outbox: ReceiptOutboxRepository,
     private readonly scheduler: SchedulerRepository,
-  ) {}
+    @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
+  ) {
+    this.claims = new MicroBatcher((calls) => this.claimBatch(calls), batching);
+    this.starts = new MicroBatcher((calls) => this.startBatch(calls), batching);
+    this.finishes = new MicroBatcher((calls) => this.finishBatch(calls), batching);
+    this.settlements = new MicroBatcher((calls) => this.settleBatch(calls), batching);
+  }
 
   /**
    * Claims `message.id` for `owner`. A repeat of the id is told apart from a redelivery of the same
    * record by its source position; a redelivered message whose owner is gone is taken over.
    */
   async claim(message: NewMessage, owner: string, staleAfterMs: number): Promise<ClaimOutcome> {
+    return this.claims.call({ message, owner, staleAfterMs });
+  }
+
+  /**
+   * Claims in three steps, each shared by the batch: one multi-row insert of every new id (the
+   * first call of an id in the batch inserts it; a later one meets that row, as it would have
+   * had it come later); one read of the ids that were there already, which settles repeats
+   * (conflict, duplicate, settled: answers that write nothing); and for a redelivery of a message
+   * still processing, the locked takeover of claimAlone, one message at a time.
+   */
+  private async claimBatch(
+    calls: readonly ClaimCall[],
+  ): Promise<Array<BatchOutcome<ClaimOutcome>>> {
+    const firstOf = new Map<string, number>();
+    calls.forEach((call, index) => {
+      if (!firstOf.has(call.message.id)) firstOf.set(call.message.id, index);
+    });
+    const inserted = new Set(
+      (
+        await this.db
+          .insertInto('messages')
+          .values([...firstOf.values()].map((index) => claimRow(calls[index]!)))
+          .onConflict((conflict) => conflict.column('id').doNothing())
+          .returning('id')
+          .execute()
+      ).map((row) => row.id),
+    );
+    const outcomes: Array<BatchOutcome<ClaimOutcome> | undefined> = calls.map((call, index) =>
+      inserted.has(call.message.id) && firstOf.get(call.message.id) === index
+        ? { value: { kind: 'claimed' } }
+        : undefined,
+    );
+    const repeated = [...new Set(calls.filter((_, i) => !outcomes[i]).map((c) => c.message.id))];
+    if (repeated.length === 0) return outcomes as Array<BatchOutcome<ClaimOutcome>>;
+    const rows = await this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', 'in', repeated)
+      .execute();
+    const existing = new Map(rows.map((row) => [row.id, toMessage(row)]));
+    // What needs the lock: one chain per id, so two calls of an id run in their order.
+    const locked = new Map<string, number[]>();
+    calls.forEach((call, index) => {
+      if (outcomes[index]) return;
+      const found = existing.get(call.message.id);
+      const answer = found && classifyRepeat(found, call.message);
+      if (answer) outcomes[index] = { value: answer };
+      else locked.set(call.message.id, [...(locked.get(call.message.id) ?? []), index]);
+    });
+    await Promise.all(
+      [...locked.values()].map(async (indexes) => {
+        for (const index of indexes) {
+          const { message, owner, staleAfterMs } = calls[index]!;
+          try {
+            outcomes[index] = { value: await this.claimAlone(message, owner, staleAfterMs) };
+          } catch (error) {
+            outcomes[index] = { error };
+          }
+        }
+      }),
+    );
+    return outcomes as Array<BatchOutcome<ClaimOutcome>>;
+  }
+
+  /** One claim in its own transaction, the repeat read under the row's lock. */
+  private async claimAlone(
+    message: NewMessage,
+    owner: string,
+    staleAfterMs: number,
+  ): Promise<ClaimOutcome> {
     return this.db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('messages')
-        .values({
-          id: message.id,
-          customer_id: message.customerId,
-          category: message.category,
-          payload_hash: message.payloadHash,
-          sealed_command: message.sealedCommand,
-          status: PROCESSING,
-          source: message.source,
-          owner,
-          received_at: message.receivedAt,
-          resend_of: message.resendOf ?? null,
-          overrides: message.overrides === undefined ? null : JSON.stringify(message.overrides),
-          traceparent: message.traceparent ?? null,
-        })
+        .values(claimRow({ message, owner, staleAfterMs }))
         .onConflict((conflict) => conflict.column('id').doNothing())
         .returning('id')
         .executeTakeFirst();
       if (inserted) return { kind: 'claimed' };
       const existing = await this.lockMessage(trx, message.id);
       if (!existing) throw new Error(`message ${message.id} vanished while being claimed`);
-      const samePayload =
-        existing.payloadHash === message.payloadHash ||
-        (message.earlierPayloadHashes ?? []).includes(existing.payloadHash);
-      if (!samePayload) return { kind: 'conflict', message: existing };
-      if (existing.source !== message.source) return { kind: 'duplicate', message: existing };
-      if (existing.status !== PROCESSING) return { kind: 'settled', message: existing };
-      return this.takeOverLocked(trx, existing, owner, staleAfterMs);
+      return (
+        classifyRepeat(existing, message) ?? this.takeOverLocked(trx, existing, owner, staleAfterMs)
+      );
     });
   }
 
@@ -223,107 +326,147 @@ export class MessageLogRepository {
   }
 
   /** Writes an attempt as in flight, before the provider call; answers its id. */
-  async startAttempt(input: {
-    messageId: string;
-    channel: string;
-    provider: string;
-    owner: string;
-    startedAt: Date;
-  }): Promise<string> {
-    const row = await this.db
-      .insertInto('message_attempts')
-      .values({
-        message_id: input.messageId,
-        channel: input.channel,
-        provider: input.provider,
-        owner: input.owner,
-        started_at: input.startedAt,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return String(row.id);
+  async startAttempt(input: AttemptStart): Promise<string> {
+    return this.starts.call(input);
   }
 
-  async finishAttempt(
-    id: string,
-    result: {
-      outcome: 'accepted' | 'failed';
-      finishedAt: Date;
-      errorKind?: string;
-      vendorCode?: string;
-      providerMessageId?: string;
-      detail?: string;
-    },
-  ): Promise<void> {
-    await this.db
-      .updateTable('message_attempts')
-      .set({
-        outcome: result.outcome,
-        finished_at: result.finishedAt,
-        error_kind: result.errorKind ?? null,
-        vendor_code: result.vendorCode ?? null,
-        provider_message_id: result.providerMessageId ?? null,
-        detail: result.detail?.slice(0, 1000) ?? null,
-      })
-      .where('id', '=', id)
+  async finishAttempt(id: string, result: AttemptResult): Promise<void> {
+    return this.finishes.call({ id, result });
+  }
+
+  /** One multi-row insert; ids come from the sequence in row order, which pairs them back. */
+  private async startBatch(calls: readonly AttemptStart[]): Promise<Array<BatchOutcome<string>>> {
+    const rows = await this.db
+      .insertInto('message_attempts')
+      .values(
+        calls.map((input) => ({
+          message_id: input.messageId,
+          channel: input.channel,
+          provider: input.provider,
+          owner: input.owner,
+          started_at: input.startedAt,
+        })),
+      )
+      .returning(['id', 'message_id'])
       .execute();
+    const ordered = rows
+      .map((row) => ({ id: BigInt(row.id), messageId: row.message_id }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return calls.map((call, index) => {
+      const row = ordered[index];
+      if (row?.messageId !== call.messageId) {
+        throw new Error(`attempt rows came back out of order (${call.messageId} at ${index})`);
+      }
+      return { value: String(row.id) };
+    });
+  }
+
+  /** One UPDATE … FROM (VALUES …); of two results for one attempt, the later one stands. */
+  private async finishBatch(calls: readonly FinishCall[]): Promise<Array<BatchOutcome<void>>> {
+    const last = new Map(calls.map((call) => [call.id, call.result]));
+    const values = [...last].map(
+      ([id, result]) =>
+        sql`(${id}::bigint, ${result.outcome}::text, ${result.finishedAt}::timestamptz,
+          ${result.errorKind ?? null}::text, ${result.vendorCode ?? null}::text,
+          ${result.providerMessageId ?? null}::text, ${result.detail?.slice(0, 1000) ?? null}::text)`,
+    );
+    await sql`
+      update message_attempts set
+        outcome = v.outcome, finished_at = v.finished_at, error_kind = v.error_kind,
+        vendor_code = v.vendor_code, provider_message_id = v.provider_message_id, detail = v.detail
+      from (values ${sql.join(values)})
+        as v(id, outcome, finished_at, error_kind, vendor_code, provider_message_id, detail)
+      where message_attempts.id = v.id
+    `.execute(this.db);
+    return calls.map(() => ({ value: undefined }));
   }
 
   /**
    * Records where a step of the message ended, in one transaction: the message's new state, its
    * receipt in the outbox, the job that continues it and the completion of the job it came from.
-   * Answers whether a receipt was written.
+   * Answers whether a receipt was written. Throws OwnershipLostError, and writes nothing, when
+   * `owner` no longer holds the message.
    */
   async settle(settlement: Settlement): Promise<boolean> {
+    return this.settlements.call(settlement);
+  }
+
+  /**
+   * A group commit: the settlements of the batch in one transaction. The messages are locked in
+   * one statement (in id order, so two groups cannot deadlock); a settlement whose owner lost the
+   * message is answered OwnershipLostError alone and writes nothing, the others are written.
+   * Any failure of the transaction fails every settlement of the group, and nothing is written.
+   */
+  private async settleBatch(
+    settlements: readonly Settlement[],
+  ): Promise<Array<BatchOutcome<boolean>>> {
     return this.db.transaction().execute(async (trx) => {
-      const current = await this.lockMessage(trx, settlement.messageId);
-      if (!current || current.owner !== settlement.owner) {
-        throw new OwnershipLostError(settlement.messageId);
-      }
-      await trx
-        .updateTable('messages')
-        .set({
-          status: settlement.status,
-          reason_code: settlement.reasonCode,
-          channel: settlement.channel,
-          provider: settlement.provider,
-          provider_message_id: settlement.providerMessageId,
-          trace: JSON.stringify(settlement.trace),
-          owner: null,
-          deferrals: settlement.deferrals,
-          retries: settlement.retries,
-          updated_at: new Date(),
-        })
-        .where('id', '=', settlement.messageId)
+      const ids = [...new Set(settlements.map((s) => s.messageId))].sort();
+      const rows = await trx
+        .selectFrom('messages')
+        .select(['id', 'owner'])
+        .where('id', 'in', ids)
+        .orderBy('id')
+        .forUpdate()
         .execute();
-      if (settlement.schedule) await this.scheduler.schedule(settlement.schedule, trx);
-      if (settlement.completeJob) {
-        await this.scheduler.complete(
-          settlement.completeJob.id,
-          settlement.completeJob.workerId,
-          trx,
-        );
-      }
-      const repeated =
-        settlement.quietIfRepeated === true &&
-        (await this.lastEventMatches(
-          trx,
-          settlement.messageId,
-          settlement.status,
-          settlement.reasonCode,
-        ));
-      if (repeated) return false;
-      await this.outbox.enqueue(
-        [
-          {
-            receipt: settlement.receipt,
-            key: settlement.kafkaKey,
-            traceparent: settlement.traceparent ?? null,
-          },
-        ],
-        trx,
+      const owners = new Map(rows.map((row) => [row.id, row.owner]));
+      const owned: Array<Settlement & { readonly index: number }> = [];
+      const outcomes: Array<BatchOutcome<boolean>> = settlements.map((settlement, index) => {
+        if (owners.get(settlement.messageId) !== settlement.owner) {
+          return { error: new OwnershipLostError(settlement.messageId) };
+        }
+        // Settling gives the message up: a second settlement of it in this group comes too late.
+        owners.set(settlement.messageId, null);
+        owned.push({ ...settlement, index });
+        return { value: true };
+      });
+      if (owned.length === 0) return outcomes;
+      const now = new Date();
+      const values = owned.map(
+        (s) =>
+          sql`(${s.messageId}::text, ${s.status}::text, ${s.reasonCode}::text, ${s.channel}::text,
+            ${s.provider}::text, ${s.providerMessageId}::text, ${JSON.stringify(s.trace)}::jsonb,
+            ${s.deferrals}::int, ${s.retries}::int)`,
       );
-      return true;
+      await sql`
+        update messages set
+          status = v.status, reason_code = v.reason_code, channel = v.channel,
+          provider = v.provider, provider_message_id = v.provider_message_id, trace = v.trace,
+          owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${now}
+        from (values ${sql.join(values)}) as v(id, status, reason_code, channel, provider,
+          provider_message_id, trace, deferrals, retries)
+        where messages.id = v.id
+      `.execute(trx);
+      const receipts: OutboxEntry[] = [];
+      for (const settlement of owned) {
+        if (settlement.schedule) await this.scheduler.schedule(settlement.schedule, trx);
+        if (settlement.completeJob) {
+          await this.scheduler.complete(
+            settlement.completeJob.id,
+            settlement.completeJob.workerId,
+            trx,
+          );
+        }
+        const repeated =
+          settlement.quietIfRepeated === true &&
+          (await this.lastEventMatches(
+            trx,
+            settlement.messageId,
+            settlement.status,
+            settlement.reasonCode,
+          ));
+        if (repeated) {
+          outcomes[settlement.index] = { value: false };
+          continue;
+        }
+        receipts.push({
+          receipt: settlement.receipt,
+          key: settlement.kafkaKey,
+          traceparent: settlement.traceparent ?? null,
+        });
+      }
+      await this.outbox.enqueue(receipts, trx);
+      return outcomes;
     });
   }
 
@@ -440,6 +583,38 @@ export class MessageLogRepository {
       .execute();
     return rows.map(toAttempt);
   }
+}
+
+function claimRow({ message, owner }: ClaimCall): Insertable<MessagesTable> {
+  return {
+    id: message.id,
+    customer_id: message.customerId,
+    category: message.category,
+    payload_hash: message.payloadHash,
+    sealed_command: message.sealedCommand,
+    status: PROCESSING,
+    source: message.source,
+    owner,
+    received_at: message.receivedAt,
+    resend_of: message.resendOf ?? null,
+    overrides: message.overrides === undefined ? null : JSON.stringify(message.overrides),
+    traceparent: message.traceparent ?? null,
+  };
+}
+
+/**
+ * What a claim of an id that exists already means, when it writes nothing: another payload, a
+ * repeat from another record, or a redelivery of a settled message. Undefined: a redelivery of a
+ * message still processing, which the takeover decides under the row's lock.
+ */
+function classifyRepeat(existing: StoredMessage, message: NewMessage): ClaimOutcome | undefined {
+  const samePayload =
+    existing.payloadHash === message.payloadHash ||
+    (message.earlierPayloadHashes ?? []).includes(existing.payloadHash);
+  if (!samePayload) return { kind: 'conflict', message: existing };
+  if (existing.source !== message.source) return { kind: 'duplicate', message: existing };
+  if (existing.status !== PROCESSING) return { kind: 'settled', message: existing };
+  return undefined;
 }
 
 function toMessage(row: Selectable<MessagesTable>): StoredMessage {

@@ -52,6 +52,47 @@ describe.each(DATABASE_KINDS)('ProfileRepository on %s', (kind) => {
       .executeTakeFirst();
   }
 
+  it('reads concurrent get()s in one statement, each caller getting its own customer', async () => {
+    await profiles.applyUpdate(update({ version: 1, patch: { emails: [email('a@example.com')] } }));
+    await profiles.applyUpdate(
+      update({ customerId: 'cust-bob', version: 1, patch: { emails: [email('b@example.com')] } }),
+    );
+    await profiles.delete('cust-bob', 2);
+    let statements = 0;
+    const counted = new ProfileRepository(
+      database.db.withPlugin({
+        transformQuery: (args) => {
+          statements += 1;
+          return args.node;
+        },
+        transformResult: (args) => Promise.resolve(args.result),
+      }),
+      new MessageSealer(KEY),
+    );
+    const read = await Promise.all([
+      counted.get(ALICE),
+      counted.get('nobody'),
+      counted.get('cust-bob'),
+      // The same customer twice in one batch.
+      counted.get(ALICE),
+    ]);
+    expect(statements).toBe(1);
+    expect(read.map((p) => p?.emails[0]?.value ?? null)).toEqual([
+      'a@example.com',
+      null,
+      null,
+      'a@example.com',
+    ]);
+  });
+
+  it('rejects every get() of a batch whose read fails', async () => {
+    await profiles.applyUpdate(update({ version: 1, patch: {} }));
+    // PostgreSQL text cannot hold NUL: the whole statement fails.
+    const read = await Promise.allSettled([profiles.get(ALICE), profiles.get('bad\u0000')]);
+    expect(read.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await expect(profiles.get(ALICE)).resolves.toMatchObject({ customerId: ALICE });
+  });
+
   it('returns null for a customer it has never seen', async () => {
     expect(await profiles.get('nobody')).toBeNull();
   });

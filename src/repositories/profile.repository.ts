@@ -1,10 +1,16 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { CustomerProfile, QuietHours } from '../policy/model';
 import { KYSELY } from './database/database';
 import type { CustomerProfilesTable, Database, ProfileDocument } from './database/types';
 import { MessageSealer } from './message-sealer';
 import { ProfileContactSealer } from './profile-contacts';
+import {
+  DEFAULT_BATCHING,
+  MicroBatcher,
+  STORAGE_BATCHING,
+  type BatchingOptions,
+} from './micro-batcher';
 
 type ProfileFields = Omit<CustomerProfile, 'customerId' | 'version' | 'updatedAt'>;
 
@@ -58,23 +64,24 @@ const DEFAULT_TIME_ZONE = 'UTC';
 @Injectable()
 export class ProfileRepository {
   private readonly contacts: ProfileContactSealer;
+  /** Concurrent get()s share one getMany(). */
+  private readonly reads: MicroBatcher<string, CustomerProfile | null>;
 
   constructor(
     @Inject(KYSELY) private readonly db: Kysely<Database>,
     sealer: MessageSealer,
+    @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
   ) {
     this.contacts = new ProfileContactSealer(sealer);
+    this.reads = new MicroBatcher(async (customerIds) => {
+      const profiles = await this.getMany(customerIds);
+      return customerIds.map((id) => ({ value: profiles.get(id) ?? null }));
+    }, batching);
   }
 
   /** The live profile, or null when unknown or deleted. */
   async get(customerId: string): Promise<CustomerProfile | null> {
-    const row = await this.db
-      .selectFrom('customer_profiles')
-      .selectAll()
-      .where('customer_id', '=', customerId)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    return row ? this.toProfile(row) : null;
+    return this.reads.call(customerId);
   }
 
   /** Live profiles of several customers in one round trip, keyed by customer id. */

@@ -76,6 +76,26 @@ describe('RedisCapStore on a real Redis', () => {
     }
   });
 
+  it('reserves for many customers in one pipeline, still exact per customer', async () => {
+    const pipeline = jest.spyOn(store['client'], 'pipeline');
+    const evalsha = jest.spyOn(store['client'], 'evalsha');
+    const tight = [rule('daily', { limit: 1 })];
+    const results = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) =>
+        store.reserve(request({ customerId: `batch-${i}`, rules: tight })),
+      ),
+      // Two sends racing for the one slot of batch-0: one of them gets it.
+      store.reserve(request({ customerId: 'batch-0', rules: tight })),
+    ]);
+    expect(pipeline).toHaveBeenCalledTimes(1);
+    expect(evalsha).not.toHaveBeenCalled();
+    expect(results.slice(1, 10).every((r) => r.granted)).toBe(true);
+    expect([results[0].granted, results[10]!.granted].sort()).toEqual([false, true]);
+    expect(await admin.zcard(`${keyPrefix}cap:{batch-0}:daily`)).toBe(1);
+    pipeline.mockRestore();
+    evalsha.mockRestore();
+  });
+
   it('keeps one sorted set per rule under the customer hash tag, expiring after its window', async () => {
     const customerId = `cust:{odd} ${randomUUID()}`;
     const rules = [rule('daily'), rule('hourly', { windowSeconds: 3600 })];
@@ -133,6 +153,57 @@ describe('RedisCapStore on a real Redis', () => {
 
 describe('RedisCapStore script cache', () => {
   const granted = [1];
+
+  it('answers each call of a pipeline with its own error, and fails them all when it cannot run', async () => {
+    const failing = {
+      pipeline: () => ({
+        exec: () =>
+          Promise.resolve([
+            [null, granted],
+            [new Error('READONLY You can not write against a replica.'), null],
+          ]),
+      }),
+    } as unknown as Redis;
+    const partly = new RedisCapStore(failing);
+    const results = await Promise.allSettled([
+      partly.reserve(request({ customerId: 'a' })),
+      partly.reserve(request({ customerId: 'b' })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+
+    const down = {
+      pipeline: () => ({ exec: () => Promise.reject(new Error('Connection is closed.')) }),
+    } as unknown as Redis;
+    const unreachable = new RedisCapStore(down);
+    const failed = await Promise.allSettled([
+      unreachable.reserve(request({ customerId: 'a' })),
+      unreachable.reserve(request({ customerId: 'b' })),
+    ]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    for (const result of failed) {
+      expect(isDependencyFailure((result as PromiseRejectedResult).reason)).toBe(true);
+    }
+  });
+
+  it('falls back to EVAL for the calls of a pipeline the server had no script for', async () => {
+    const fake = {
+      pipeline: () => ({
+        exec: () =>
+          Promise.resolve([
+            [new Error('NOSCRIPT No matching script. Please use EVAL.'), null],
+            [new Error('NOSCRIPT No matching script. Please use EVAL.'), null],
+          ]),
+      }),
+      eval: jest.fn(() => Promise.resolve(granted)),
+    };
+    const store = new RedisCapStore(fake as unknown as Redis);
+    const results = await Promise.all([
+      store.reserve(request({ customerId: 'a' })),
+      store.reserve(request({ customerId: 'b' })),
+    ]);
+    expect(results.map((r) => r.granted)).toEqual([true, true]);
+    expect(fake.eval).toHaveBeenCalledTimes(2);
+  });
 
   it('runs the cached script by its SHA', async () => {
     const fake = fakeClient({

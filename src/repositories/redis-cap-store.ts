@@ -12,6 +12,12 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from './cap-store';
+import {
+  DEFAULT_BATCHING,
+  MicroBatcher,
+  type BatchingOptions,
+  type BatchOutcome,
+} from './micro-batcher';
 
 /**
  * The whole check-and-reserve in one round trip. Redis runs a script without interleaving other
@@ -63,6 +69,13 @@ const RESERVE_SHA = createHash('sha1').update(RESERVE_SCRIPT).digest('hex');
 export interface RedisCapStoreOptions {
   /** Prepended to every key, e.g. per environment or per test run; must not contain braces. */
   readonly keyPrefix?: string;
+  /** Concurrent reserves and peeks share one round trip: one pipeline of script calls. */
+  readonly batching?: BatchingOptions;
+}
+
+interface ScriptCall {
+  readonly keys: readonly string[];
+  readonly args: readonly string[];
 }
 
 /** Duck-typed: socket errors may come from another realm (e.g. under jest), failing instanceof. */
@@ -180,6 +193,7 @@ function reportConnection(client: Redis, redis: string, logger: RedisLogger): vo
  */
 export class RedisCapStore implements CapStore {
   private readonly keyPrefix: string;
+  private readonly scripts: MicroBatcher<ScriptCall, unknown>;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -190,6 +204,10 @@ export class RedisCapStore implements CapStore {
     if (/[{}]/.test(this.keyPrefix)) {
       throw new Error(`RedisCapStore keyPrefix must not contain braces: ${this.keyPrefix}`);
     }
+    this.scripts = new MicroBatcher(
+      (calls) => this.evalReserveMany(calls),
+      options.batching ?? DEFAULT_BATCHING,
+    );
   }
 
   static async connect(
@@ -257,7 +275,43 @@ export class RedisCapStore implements CapStore {
     return this.keyPrefix + capKey(customerId, ruleId);
   }
 
-  private async evalReserve(keys: string[], args: string[]): Promise<unknown> {
+  private evalReserve(keys: string[], args: string[]): Promise<unknown> {
+    return this.scripts.call({ keys, args });
+  }
+
+  /**
+   * The script calls of a batch in one pipeline: one round trip, each call still one atomic
+   * script over one customer's keys. A Cluster pipeline must stay within one slot, so there each
+   * call goes on its own (ioredis sends them together per node anyway).
+   */
+  private async evalReserveMany(
+    calls: readonly ScriptCall[],
+  ): Promise<Array<BatchOutcome<unknown>>> {
+    if (calls.length === 1 || this.client.isCluster) {
+      return Promise.all(calls.map((call) => outcomeOf(this.evalReserveAlone(call))));
+    }
+    const results = await this.client
+      .pipeline(
+        calls.map(({ keys, args }) => ['evalsha', RESERVE_SHA, keys.length, ...keys, ...args]),
+      )
+      .exec();
+    if (results === null || results.length !== calls.length) {
+      throw new Error('the cap reserve pipeline was not run');
+    }
+    return Promise.all(
+      results.map(async ([error, reply], index): Promise<BatchOutcome<unknown>> => {
+        if (error === null) return { value: reply };
+        // First use on this server: EVAL runs the script and caches it.
+        if (messageOf(error).startsWith('NOSCRIPT')) {
+          const { keys, args } = calls[index]!;
+          return outcomeOf(this.client.eval(RESERVE_SCRIPT, keys.length, ...keys, ...args));
+        }
+        return { error };
+      }),
+    );
+  }
+
+  private async evalReserveAlone({ keys, args }: ScriptCall): Promise<unknown> {
     try {
       return await this.client.evalsha(RESERVE_SHA, keys.length, ...keys, ...args);
     } catch (error) {
@@ -265,6 +319,14 @@ export class RedisCapStore implements CapStore {
       if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
       return this.client.eval(RESERVE_SCRIPT, keys.length, ...keys, ...args);
     }
+  }
+}
+
+async function outcomeOf<T>(pending: Promise<T>): Promise<BatchOutcome<T>> {
+  try {
+    return { value: await pending };
+  } catch (error) {
+    return { error };
   }
 }
 

@@ -9,6 +9,7 @@ import { CAP_STORE, type CapStore } from './cap-store';
 import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './database';
 import { DependencyHealth, type DependencyProbe } from './dependency-health';
 import { MemoryCapStore } from './memory-cap-store';
+import { STORAGE_BATCHING, type BatchingOptions } from './micro-batcher';
 import { MemorySendPermits } from './memory-send-permits';
 import { MessageSealer } from './message-sealer';
 import { RedisCapStore, redisOptionsFor } from './redis-cap-store';
@@ -63,6 +64,10 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
   });
 }
 
+function batchingOf(config: AppConfig): BatchingOptions {
+  return { windowMs: config.storage.batchWindowMs, maxSize: config.storage.batchMaxSize };
+}
+
 /**
  * PostgreSQL (or the embedded PGlite without DATABASE_URL) migrated to the latest schema, the
  * sealer of the contacts stored there, and the frequency-cap store (Redis, or in process without
@@ -71,6 +76,10 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
  */
 export function storageProviders(config: AppConfig, logger: Logger): Provider[] {
   return [
+    {
+      provide: STORAGE_BATCHING,
+      useValue: batchingOf(config),
+    },
     {
       provide: DATABASE_HANDLE,
       useFactory: async (): Promise<DatabaseHandle> => {
@@ -106,6 +115,7 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
         if (config.storage.redisUrl) {
           const store = await RedisCapStore.connect(config.storage.redisUrl, {
             redis: redisOptionsOf(config),
+            batching: batchingOf(config),
             logger: logger.child({ component: 'redis:caps' }),
           });
           logger.info({ caps: 'redis' }, 'frequency caps counted in Redis');
