@@ -9,6 +9,7 @@ import {
   type Urgency,
 } from 'web-push';
 import { checkPushEndpoint } from '@omnigate/contracts';
+import { VapidAuthorizations } from './vapid-authorizations';
 import { cidrList, cidrProblem, publicAddressLookup, RefusedAddressError } from '../address-guard';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
@@ -211,7 +212,7 @@ export function classifyWebPushNetworkError(code: string): ChannelErrorKind {
 export class WebPushAdapter implements ChannelAdapter<'webpush'> {
   readonly channel = 'webpush' as const;
   readonly providerId: string;
-  private readonly vapidDetails: NonNullable<RequestOptions['vapidDetails']>;
+  private readonly vapid: VapidAuthorizations;
   private readonly agent: HttpsAgent;
   private readonly timeoutMs: number;
   private readonly pushServiceHosts: readonly string[];
@@ -254,7 +255,7 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
       throw configurationError(providerId, `option "allowedAddresses": ${addressProblem}`);
     }
     this.providerId = providerId;
-    this.vapidDetails = { subject, publicKey, privateKey };
+    this.vapid = new VapidAuthorizations({ subject, publicKey, privateKey });
     this.timeoutMs = options.requestTimeoutMs;
     this.pushServiceHosts = options.pushServiceHosts ?? DEFAULT_PUSH_SERVICE_HOSTS;
     this.anyPort = allowedAddresses.length > 0;
@@ -308,7 +309,9 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     }
     const payload = JSON.stringify(buildWebPushPayload(message));
     const options: RequestOptions = {
-      vapidDetails: this.vapidDetails,
+      // Signed once per push service origin (what web-push would sign per request), see
+      // VapidAuthorizations; web-push then adds no VAPID header of its own.
+      headers: { Authorization: this.vapid.forOrigin(originOf(endpoint)) },
       TTL: message.ttlSeconds ?? DEFAULT_TTL_SECONDS,
       urgency: URGENCY[message.priority],
       topic: this.collapseCategories.has(message.category)
@@ -396,4 +399,12 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
       cause: withoutMessage(error),
     });
   }
+}
+
+/** The push service's origin as web-push names the VAPID audience: scheme, host and any port. */
+function originOf(endpoint: {
+  readonly hostname: string;
+  readonly port: number | undefined;
+}): string {
+  return `https://${endpoint.hostname}${endpoint.port === undefined ? '' : `:${endpoint.port}`}`;
 }
