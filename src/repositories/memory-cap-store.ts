@@ -9,13 +9,7 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from './cap-store';
-
-interface Window {
-  /** reservationId → time counted (ms). */
-  readonly entries: Map<string, number>;
-  /** The window of the rule that last wrote it, so idle sweeping knows when it is dead. */
-  windowMs: number;
-}
+import { SlidingWindows, type SlidingWindow } from './sliding-windows';
 
 export interface MemoryCapStoreOptions {
   /** Sweep idle windows after this many reservations; keeps memory bounded by active customers. */
@@ -27,13 +21,11 @@ export interface MemoryCapStoreOptions {
  * RedisCapStore; atomic because each call runs to completion without yielding to the event loop.
  */
 export class MemoryCapStore implements CapStore {
-  private readonly windows = new Map<string, Window>();
-  private readonly sweepEvery: number;
-  private reservesSinceSweep = 0;
+  private readonly windows: SlidingWindows;
   private closed = false;
 
   constructor(options: MemoryCapStoreOptions = {}) {
-    this.sweepEvery = options.sweepEvery ?? 1000;
+    this.windows = new SlidingWindows(options.sweepEvery ?? 1000);
   }
 
   /** Number of live rule windows; for tests of the sweep. */
@@ -59,11 +51,7 @@ export class MemoryCapStore implements CapStore {
     return new Promise((resolve) => {
       this.assertOpen();
       for (const ruleId of reservation.ruleIds) {
-        const key = capKey(reservation.customerId, ruleId);
-        const window = this.windows.get(key);
-        if (window === undefined) continue;
-        window.entries.delete(reservation.reservationId);
-        if (window.entries.size === 0) this.windows.delete(key);
+        this.windows.remove(capKey(reservation.customerId, ruleId), reservation.reservationId);
       }
       resolve();
     });
@@ -79,14 +67,13 @@ export class MemoryCapStore implements CapStore {
     this.assertOpen();
     const rules = rulesToReserve(request);
     const now = request.now.getTime();
-    this.maybeSweep(now);
+    this.windows.noteReserve(now);
     const { reservationId } = request;
     const violated: CapViolation[] = [];
     const windows = rules.map((rule) => {
       const windowMs = rule.windowSeconds * 1000;
       const key = capKey(request.customerId, rule.id);
-      const window = this.windows.get(key) ?? { entries: new Map<string, number>(), windowMs };
-      trim(window, now - windowMs);
+      const window = this.windows.current(key, windowMs, now);
       // Already counted (a retried reserve): needs no new room.
       if (!window.entries.has(reservationId) && window.entries.size >= rule.limit) {
         violated.push({ rule, ...fullness(window, rule.limit, windowMs) });
@@ -100,8 +87,7 @@ export class MemoryCapStore implements CapStore {
         if (!window.entries.has(reservationId)) window.entries.set(reservationId, now);
         window.windowMs = windowMs;
       }
-      if (window.entries.size > 0) this.windows.set(key, window);
-      else this.windows.delete(key);
+      this.windows.store(key, window);
     }
     if (!granted) return { granted: false, violated };
     return {
@@ -116,25 +102,8 @@ export class MemoryCapStore implements CapStore {
     };
   }
 
-  private maybeSweep(now: number): void {
-    this.reservesSinceSweep += 1;
-    if (this.reservesSinceSweep < this.sweepEvery) return;
-    this.reservesSinceSweep = 0;
-    for (const [key, window] of this.windows) {
-      trim(window, now - window.windowMs);
-      if (window.entries.size === 0) this.windows.delete(key);
-    }
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new Error('MemoryCapStore is closed');
-  }
-}
-
-/** Drops entries at or before the cutoff: an entry counted at t leaves the window at t + window. */
-function trim(window: Window, cutoff: number): void {
-  for (const [id, at] of window.entries) {
-    if (at <= cutoff) window.entries.delete(id);
   }
 }
 
@@ -143,7 +112,7 @@ function trim(window: Window, cutoff: number): void {
  * first) leaves; that is the oldest entry unless forced sends pushed the count past the limit.
  */
 function fullness(
-  window: Window,
+  window: SlidingWindow,
   limit: number,
   windowMs: number,
 ): { count: number; retryAt: Date } {

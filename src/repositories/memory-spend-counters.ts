@@ -10,23 +10,19 @@ import {
   type SpendReserveRequest,
   type SpendReserveResult,
 } from './spend-counters';
-
-interface Window {
-  /** reservationId → time counted (ms). */
-  readonly entries: Map<string, number>;
-  windowMs: number;
-}
+import { SlidingWindows } from './sliding-windows';
 
 /**
  * In-process SpendCounters for a single local instance without Redis. Same semantics as
  * RedisSpendCounters; atomic because each call runs to completion without yielding.
  */
 export class MemorySpendCounters implements SpendCounters {
-  private readonly windows = new Map<string, Window>();
-  private reservesSinceSweep = 0;
+  private readonly windows: SlidingWindows;
   private closed = false;
 
-  constructor(private readonly sweepEvery = 1000) {}
+  constructor(sweepEvery = 1000) {
+    this.windows = new SlidingWindows(sweepEvery);
+  }
 
   /** Number of live windows; for tests of the sweep. */
   get size(): number {
@@ -47,11 +43,7 @@ export class MemorySpendCounters implements SpendCounters {
     return new Promise((resolve) => {
       this.assertOpen();
       for (const limit of reservation.limits) {
-        const key = spendKey(reservation.channel, limit);
-        const window = this.windows.get(key);
-        if (window === undefined) continue;
-        window.entries.delete(reservation.reservationId);
-        if (window.entries.size === 0) this.windows.delete(key);
+        this.windows.remove(spendKey(reservation.channel, limit), reservation.reservationId);
       }
       resolve();
     });
@@ -60,7 +52,7 @@ export class MemorySpendCounters implements SpendCounters {
   budgetUsed(channel: SpendChannel, day: string): Promise<number> {
     return new Promise((resolve) => {
       this.assertOpen();
-      resolve(this.windows.get(budgetKey(channel, day))?.entries.size ?? 0);
+      resolve(this.windows.count(budgetKey(channel, day)));
     });
   }
 
@@ -74,14 +66,13 @@ export class MemorySpendCounters implements SpendCounters {
     this.assertOpen();
     checkSpendRequest(request);
     const now = request.now.getTime();
-    this.maybeSweep(now);
+    this.windows.noteReserve(now);
     const { reservationId } = request;
     const full: SpendLimit[] = [];
     const windows = request.limits.map((limit) => {
       const windowMs = limit.windowSeconds * 1000;
       const key = spendKey(request.channel, limit);
-      const window = this.windows.get(key) ?? { entries: new Map<string, number>(), windowMs };
-      trim(window, now - windowMs);
+      const window = this.windows.current(key, windowMs, now);
       // Already counted (a retried reserve): needs no new room.
       if (!window.entries.has(reservationId) && window.entries.size >= limit.limit) {
         full.push(limit);
@@ -94,8 +85,7 @@ export class MemorySpendCounters implements SpendCounters {
         window.entries.set(reservationId, now);
         window.windowMs = windowMs;
       }
-      if (window.entries.size > 0) this.windows.set(key, window);
-      else this.windows.delete(key);
+      this.windows.store(key, window);
     }
     if (!granted) return { granted: false, full };
     return {
@@ -105,24 +95,7 @@ export class MemorySpendCounters implements SpendCounters {
     };
   }
 
-  private maybeSweep(now: number): void {
-    this.reservesSinceSweep += 1;
-    if (this.reservesSinceSweep < this.sweepEvery) return;
-    this.reservesSinceSweep = 0;
-    for (const [key, window] of this.windows) {
-      trim(window, now - window.windowMs);
-      if (window.entries.size === 0) this.windows.delete(key);
-    }
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new Error('MemorySpendCounters is closed');
-  }
-}
-
-/** Drops entries at or before the cutoff: an entry counted at t leaves the window at t + window. */
-function trim(window: Window, cutoff: number): void {
-  for (const [id, at] of window.entries) {
-    if (at <= cutoff) window.entries.delete(id);
   }
 }
