@@ -95,6 +95,11 @@ export function validateSendCommand(
 ): DecodeResult {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
   if (valueExceedsDepth(input, maxDepth)) return tooDeep(maxDepth);
+  return validateBounded(input);
+}
+
+/** Validates input whose depth is already known to be within the limit. Never throws. */
+function validateBounded(input: unknown): DecodeResult {
   try {
     const result = sendCommandSchema.safeParse(input, { error: plainErrorMap });
     if (result.success) return { ok: true, command: result.data };
@@ -161,5 +166,7 @@ export function decodeSendCommand(value: Buffer | null, options: DecodeOptions):
       `the record value is not valid JSON: ${describeJsonError(error)}`,
     );
   }
-  return validateSendCommand(parsed, { maxDepth });
+  // The text scan above already bounded the depth; walking the parsed value again would only
+  // repeat it on every record.
+  return validateBounded(parsed);
 }
