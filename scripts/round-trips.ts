@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import Redis from 'ioredis';
@@ -29,11 +29,9 @@ import {
   type Kafka,
   type KafkaLogger,
 } from '../libs/kafka/src';
+import { BROKERS, freePort, OUTPUT_DIR, ROOT, sleep, waitUntil } from './lib/bench-support';
 import { buildWorkload } from './lib/workload';
 
-const ROOT = resolve(__dirname, '..', '..');
-const OUTPUT_DIR = join(ROOT, 'test-output');
-const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PUBLISH_CHUNK = 500;
 const PARTITIONS = 3;
@@ -51,8 +49,6 @@ const quietLogger: KafkaLogger = {
   warn: () => undefined,
   error: () => undefined,
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function usage(problem: string): never {
   console.error(
@@ -83,27 +79,6 @@ function parseOptions(argv: readonly string[]): Options {
   };
   if (values.size > 0) usage(`unknown flag ${[...values.keys()].join(', ')}`);
   return options;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitUntil(what: string, timeoutMs: number, ready: () => Promise<boolean> | boolean) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ready())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** What a counting proxy saw the client send. */
