@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, randomUUID, sign, type KeyObject } from '
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect, rootCertificates } from 'node:tls';
+import { connect as tlsConnect, type SecureContext } from 'node:tls';
 import {
   deleteApp,
   initializeApp,
@@ -13,6 +13,7 @@ import {
 import { getMessaging, type Messaging, type TokenMessage } from 'firebase-admin/messaging';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
+import { contextTrusting } from '../extra-trust';
 import {
   classifyNetworkCode,
   configurationError,
@@ -309,7 +310,7 @@ export class GoogleHostRedirectAgent extends HttpsAgent {
 
   constructor(
     endpoints: FcmEndpointOverride,
-    private readonly trustedCa: string | undefined,
+    private readonly trusted: SecureContext | undefined,
     maxSockets: number,
   ) {
     super({ keepAlive: true, maxSockets });
@@ -336,7 +337,7 @@ export class GoogleHostRedirectAgent extends HttpsAgent {
       host: target.hostname.replace(/^\[|\]$/g, ''),
       port: Number(target.port || 443),
       servername: host,
-      ca: this.trustedCa,
+      secureContext: this.trusted,
       ALPNProtocols: ['http/1.1'],
     });
   }
@@ -344,12 +345,11 @@ export class GoogleHostRedirectAgent extends HttpsAgent {
 
 function buildAgent(options: FcmPushAdapterOptions): HttpsAgent {
   const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+  const trusted = contextTrusting(options.caCertPem);
   if (options.endpointOverride) {
-    return new GoogleHostRedirectAgent(options.endpointOverride, options.caCertPem, maxSockets);
+    return new GoogleHostRedirectAgent(options.endpointOverride, trusted, maxSockets);
   }
-  // `ca` replaces Node's trust store, so keep the public roots next to the extra certificate.
-  const ca = options.caCertPem ? [...rootCertificates, options.caCertPem] : undefined;
-  return new HttpsAgent({ keepAlive: true, maxSockets, ca });
+  return new HttpsAgent({ keepAlive: true, maxSockets, secureContext: trusted });
 }
 
 /**

@@ -1,6 +1,5 @@
 import { createECDH, createHash, randomUUID } from 'node:crypto';
 import { Agent as HttpsAgent } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import {
   sendNotification,
   WebPushError,
@@ -11,6 +10,7 @@ import {
 import { checkPushEndpoint } from '@omnigate/contracts';
 import { VapidAuthorizations } from './vapid-authorizations';
 import { cidrList, cidrProblem, publicAddressLookup, RefusedAddressError } from '../address-guard';
+import { contextTrusting } from '../extra-trust';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
 import {
@@ -263,8 +263,7 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     this.agent = new HttpsAgent({
       keepAlive: true,
       maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
-      // `ca` replaces Node's trust store, so keep the public roots next to the extra certificate.
-      ca: options.caCertPem ? [...rootCertificates, options.caCertPem] : undefined,
+      secureContext: contextTrusting(options.caCertPem),
       // Every new connection checks the addresses it is about to use (no DNS rebinding gap).
       lookup: publicAddressLookup(cidrList(allowedAddresses)),
     });
