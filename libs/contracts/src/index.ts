@@ -76,3 +76,22 @@ export {
 export type { ProfileEvent, ProfilePatch } from './profile-event';
 export { decodeProfileEvent } from './profile-decode';
 export type { ProfileDecodeResult } from './profile-decode';
+
+export {
+  PROVIDER_EVENT_SCHEMA_VERSION,
+  PROVIDER_OUTCOMES,
+  SUPPRESSION_REASONS,
+  addressConsentEventSchema,
+  decodeProviderEvent,
+  messageStatusEventSchema,
+  providerEventKey,
+  providerEventSchema,
+} from './provider-event';
+export type {
+  AddressConsentEvent,
+  MessageStatusEvent,
+  ProviderEvent,
+  ProviderEventDecodeResult,
+  ProviderOutcome,
+  SuppressionReason,
+} from './provider-event';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { deliveryReceiptSchema } from './delivery-receipt';
 import { profileEventSchema } from './profile-event';
+import { providerEventSchema } from './provider-event';
 import { sendCommandSchema } from './send-command';
 import { SCHEMA_IDS } from './topics';
 
@@ -38,6 +39,14 @@ const EXPORTS: readonly SchemaExport[] = [
     description:
       'A change to one customer profile on the compacted profiles topic. Generated from libs/contracts; do not edit.',
     schema: profileEventSchema,
+  },
+  {
+    fileName: 'provider-event.v1.schema.json',
+    id: SCHEMA_IDS.providerEvent,
+    title: 'Omnigate ProviderEvent v1',
+    description:
+      "A provider's verified report about a sent message or an address, on the provider-events topic. Generated from libs/contracts; do not edit.",
+    schema: providerEventSchema,
   },
 ];
 

@@ -15,6 +15,7 @@ describe('topic and header names', () => {
       receipts: 'omnigate.receipts.v1',
       deadLetter: 'omnigate.send.dlq.v1',
       profiles: 'omnigate.profiles.v1',
+      providerEvents: 'omnigate.provider-events.v1',
     });
   });
 

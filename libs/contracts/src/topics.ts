@@ -12,6 +12,11 @@ export const DEFAULT_TOPICS = {
   deadLetter: 'omnigate.send.dlq.v1',
   /** Compacted, keyed by customerId: ProfileEvent v1. */
   profiles: 'omnigate.profiles.v1',
+  /**
+   * ProviderEvent v1, keyed by messageId (`address:<hash>` for address events): what the webhook
+   * endpoints verified, waiting to be applied to the message log.
+   */
+  providerEvents: 'omnigate.provider-events.v1',
 } as const;
 export type TopicRole = keyof typeof DEFAULT_TOPICS;
 
@@ -53,4 +58,5 @@ export const SCHEMA_IDS = {
   sendCommand: 'urn:omnigate:schema:send-command:v1',
   deliveryReceipt: 'urn:omnigate:schema:delivery-receipt:v1',
   profileEvent: 'urn:omnigate:schema:profile-event:v1',
+  providerEvent: 'urn:omnigate:schema:provider-event:v1',
 } as const;
