@@ -90,6 +90,8 @@ export const messageStatusEventSchema = z.strictObject({
   suppress: z
     .strictObject({
       reason: z.enum(SUPPRESSION_REASONS),
+      /** The address the provider named (the bounced mailbox), hashed like addressHash below. */
+      addressHash,
       /** Only this category (an unsubscribe from one kind of mail); absent means every category. */
       category: z.string().regex(CATEGORY_PATTERN).optional(),
     })
