@@ -312,6 +312,72 @@ describe('escalation: an SMS not delivered in time goes out again by email', () 
     expect(await escalationJobs(id)).toHaveLength(0);
   });
 
+  it('settles, without sending again, an escalation a provider accepted before its gateway died', async () => {
+    const { id, phone, email } = await sendReminder();
+    const log = app.get(MessageLogRepository);
+    // A gateway that took the escalation, had SendGrid accept the email, and died before settling.
+    const dead = `gw-dead-${randomUUID()}`;
+    const taken = await log.takeForEscalation(id, dead, 10_000, 'sms');
+    expect(taken?.outcome.kind).toBe('taken_over');
+    const attempt = await log.startAttempt({
+      messageId: id,
+      channel: 'email',
+      provider: 'sendgrid',
+      owner: dead,
+      startedAt: clock.now(),
+    });
+    await log.finishAttempt(attempt, {
+      outcome: 'accepted',
+      finishedAt: clock.now(),
+      providerMessageId: 'sg-accepted-before-the-crash',
+    });
+
+    advance(TEN_MINUTES_MS + 1000);
+    expect(await worker.runDue()).toBe(1);
+    await receipts.waitFor(() => receiptsOf(id).length >= 2, 30000, 'the recovered receipt');
+    expect(receiptsOf(id)[1]).toMatchObject({
+      status: 'sent',
+      channel: 'email',
+      provider: 'sendgrid',
+      providerMessageId: 'sg-accepted-before-the-crash',
+      fallbackFrom: 'sms',
+    });
+    expect(mailsTo(email)).toHaveLength(0);
+    expect(smsTo(phone)).toHaveLength(1);
+    expect(await log.get(id)).toMatchObject({ status: 'sent', channel: 'email', owner: null });
+    expect(await escalationJobs(id)).toHaveLength(0);
+  });
+
+  it('sends the email again when the escalation had the call in flight as its gateway died', async () => {
+    const { id, email } = await sendReminder();
+    const log = app.get(MessageLogRepository);
+    const dead = `gw-dead-${randomUUID()}`;
+    await log.takeForEscalation(id, dead, 10_000, 'sms');
+    await log.startAttempt({
+      messageId: id,
+      channel: 'email',
+      provider: 'sendgrid',
+      owner: dead,
+      startedAt: clock.now(),
+    });
+
+    advance(TEN_MINUTES_MS + 1000);
+    expect(await worker.runDue()).toBe(1);
+    await receipts.waitFor(() => receiptsOf(id).length >= 2, 30000, 'the escalated receipt');
+    const escalated = receiptsOf(id)[1]!;
+    expect(escalated).toMatchObject({ status: 'sent', channel: 'email', fallbackFrom: 'sms' });
+    expect(escalated.trace.map((t) => t.reasonCode)).toEqual(
+      expect.arrayContaining(['IN_FLIGHT_AT_CRASH', 'ESCALATED']),
+    );
+    expect(mailsTo(email)).toHaveLength(1);
+    const attempts = await log.attempts(id);
+    expect(attempts.map((a) => [a.channel, a.outcome])).toEqual([
+      ['sms', 'accepted'],
+      ['email', 'abandoned'],
+      ['email', 'accepted'],
+    ]);
+  });
+
   it('escalates once when two gateways run the timer at the same moment', async () => {
     const { id, phone, email } = await sendReminder();
     // A second gateway instance on the same database: its own owner name and worker.

@@ -254,7 +254,10 @@ export class DispatchService {
       plan: escalationPlanView(planned, command.category),
     });
     if (decision.kind === 'done' || !policy || planned?.kind !== 'send') {
-      const trace = decision.kind === 'done' ? [decision.trace] : [];
+      const trace = [
+        ...(context.notes ?? []),
+        ...(decision.kind === 'done' ? [decision.trace] : []),
+      ];
       this.logger.info(
         { messageId: command.id, customerId: command.customerId, from: escalation.from },
         'escalation sent nothing',

@@ -230,12 +230,19 @@ export class MessageProcessingService {
       await this.settleRecoveredSend(command, state, escalatedSend, from);
       return;
     }
+    // A call this escalation had in flight when its instance stopped: with INFLIGHT_ATTEMPTS=resend
+    // its channel is tried again (as a normal run would), so it does not count as used.
+    const inFlight =
+      this.config.messageLog.inflightAttempts === 'resend'
+        ? new Set((state.abandoned ?? []).map((attempt) => attempt.channel))
+        : new Set<string>();
     const escalation: EscalationRun = {
       from,
       unless: job.unless,
       afterSeconds: job.afterSeconds,
       used: job.used.filter(
-        (channel): channel is Channel => channelSchema.safeParse(channel).success,
+        (channel): channel is Channel =>
+          channelSchema.safeParse(channel).success && !inFlight.has(channel),
       ),
     };
     const ran = await this.dispatcher.escalate(command, stored.receivedAt, {
