@@ -210,6 +210,13 @@ describe('escalation: an SMS not delivered in time goes out again by email', () 
       reasonCode: 'ESCALATED',
       detail: 'no delivery report from sms within 10 minutes; trying email',
     });
+    // The re-plan's words about sms (used already) are left out; mobile push had no token.
+    expect(escalated!.trace.map((t) => [t.channel, t.decision, t.reasonCode ?? null])).toEqual([
+      ['email', 'chosen', 'ESCALATED'],
+      ['email', 'chosen', null],
+      ['mobilepush', 'skipped', 'NO_CONTACT'],
+      ['email', 'sent', null],
+    ]);
     expect(smsTo(phone)).toHaveLength(1);
     expect(mailsTo(email)).toHaveLength(1);
     expect(mailsTo(email)[0]).toMatchObject({ subject: 'Your appointment' });

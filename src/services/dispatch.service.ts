@@ -280,7 +280,13 @@ export class DispatchService {
       },
       'escalating',
     );
-    const trace: TraceEntry[] = [...(context.notes ?? []), decision.trace, ...planned.trace];
+    // The plan's words about the channels used already would read as if they were chosen again.
+    const left = new Set(decision.candidates);
+    const planTrace = planned.trace.filter(
+      (entry) =>
+        left.has(entry.channel) || !planned.candidates.some((c) => c.channel === entry.channel),
+    );
+    const trace: TraceEntry[] = [...(context.notes ?? []), decision.trace, ...planTrace];
     const outcome = await this.sendThroughCandidates(
       command,
       context,
