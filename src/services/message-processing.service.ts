@@ -207,6 +207,13 @@ export class MessageProcessingService {
           }),
         }),
       });
+    const escalatedSend = state.accepted?.channel !== from ? state.accepted : undefined;
+    if (escalatedSend) {
+      // This escalation's send was accepted before its instance stopped: it went out, whatever
+      // has happened since. Settle it; never send it again.
+      await this.settleRecoveredSend(command, state, escalatedSend, from);
+      return;
+    }
     const reached = reachedInTime({ ...job, from, now });
     if (reached) {
       await back([reached]);
@@ -222,12 +229,6 @@ export class MessageProcessingService {
           at: now.toISOString(),
         },
       ]);
-      return;
-    }
-    const escalatedSend = state.accepted?.channel !== from ? state.accepted : undefined;
-    if (escalatedSend) {
-      // This escalation's send was accepted before its instance stopped: settle it, do not resend.
-      await this.settleRecoveredSend(command, state, escalatedSend, from);
       return;
     }
     // A call this escalation had in flight when its instance stopped: with INFLIGHT_ATTEMPTS=resend
