@@ -23,6 +23,7 @@ import { InstanceRepository } from './repositories/instance.repository';
 import { MessageLogRepository } from './repositories/message-log.repository';
 import { ReceiptOutboxRepository } from './repositories/receipt-outbox.repository';
 import { SchedulerRepository } from './repositories/scheduler.repository';
+import { EscalationScheduler } from './services/escalation-scheduler';
 import { SEND_PERMITS, storageProviders } from './repositories/storage.providers';
 import { DeferredDispatchWorker } from './services/deferred-dispatch.worker';
 import { ProfileUpdatesService } from './services/profile-updates.service';
@@ -142,6 +143,7 @@ export class AppModule {
         IntakeService,
         ProfileUpdatesService,
         DeferredDispatchWorker,
+        EscalationScheduler,
         KafkaConsumers,
         ShutdownSequence,
         ...adminProviders(config, logger),

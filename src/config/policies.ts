@@ -41,6 +41,19 @@ export const DEFAULT_CATEGORY_POLICIES: readonly CategoryPolicy[] = [
     ttlSeconds: 86400,
   },
   {
+    // A reminder that matters within the hour: an SMS not reported delivered in 10 minutes goes
+    // out again by email (policy/escalation.ts).
+    category: 'appointment_reminders',
+    transactional: true,
+    optOutAllowed: true,
+    requiresConsent: false,
+    allowedChannels: [...CHANNELS],
+    fallbackChain: ['sms', 'email', 'mobilepush'],
+    quietHours: 'defer',
+    ttlSeconds: 6 * 3600,
+    escalation: { unless: 'delivered', afterSeconds: 600 },
+  },
+  {
     category: 'marketing',
     transactional: false,
     optOutAllowed: true,
@@ -92,6 +105,15 @@ const categoryPolicySchema = z.strictObject({
     .int()
     .positive()
     .max(30 * 86400),
+  escalation: z
+    .strictObject({
+      unless: z.enum(['delivered', 'read']),
+      afterSeconds: z
+        .int()
+        .min(10)
+        .max(7 * 86400),
+    })
+    .optional(),
 });
 
 const capRuleSchema = z.strictObject({
@@ -136,6 +158,13 @@ export function loadCategoryPolicies(
     if (outside.length > 0) {
       problems.push(
         `CATEGORY_POLICIES_FILE: ${policy.category}: fallbackChain lists ${outside.join(', ')}, not in allowedChannels`,
+      );
+    }
+  }
+  for (const policy of parsed.data) {
+    if (policy.escalation && policy.escalation.afterSeconds >= policy.ttlSeconds) {
+      problems.push(
+        `CATEGORY_POLICIES_FILE: ${policy.category}: escalation.afterSeconds (${policy.escalation.afterSeconds}) must be shorter than ttlSeconds (${policy.ttlSeconds}), or it could never fire`,
       );
     }
   }

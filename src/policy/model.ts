@@ -68,6 +68,15 @@ export interface CustomerProfile {
 
 export type QuietHoursBehaviour = 'ignore' | 'defer' | 'drop';
 
+/** The receipt that ends an escalation's wait: `read` also satisfies `delivered`. */
+export type EscalationCondition = 'delivered' | 'read';
+
+/** "If not delivered (or read) within afterSeconds of the send, try the next channel." */
+export interface EscalationPolicy {
+  readonly unless: EscalationCondition;
+  readonly afterSeconds: number;
+}
+
 export interface CategoryPolicy {
   readonly category: string;
   /** Transactional sends are never blocked by caps (they still count) and ignore marketing consent. */
@@ -82,6 +91,8 @@ export interface CategoryPolicy {
   readonly quietHours: QuietHoursBehaviour;
   /** Default time to live when the command gives none. */
   readonly ttlSeconds: number;
+  /** Try the next candidate channel when the sent one reports no delivery (or read) in time. */
+  readonly escalation?: EscalationPolicy;
 }
 
 /** Why a channel was left out. */

@@ -109,7 +109,10 @@ export interface Settlement {
   readonly provider: string | null;
   readonly providerMessageId: string | null;
   readonly trace: readonly TraceEntry[];
-  readonly receipt: DeliveryReceipt;
+  /** Add `trace` to the message's trace instead of replacing it (a step that continues it). */
+  readonly appendTrace?: boolean;
+  /** Absent: the step changes the message's state and tells the consumers nothing new. */
+  readonly receipt?: DeliveryReceipt;
   readonly kafkaKey: string;
   /** The trace of the run that settles it, for the receipt's headers. */
   readonly traceparent?: string | null;
@@ -124,6 +127,15 @@ export interface Settlement {
   readonly schedule?: ScheduleRequest;
   /** The scheduler job this run came from, completed in the same transaction. */
   readonly completeJob?: { readonly id: string; readonly workerId: string };
+}
+
+/** What taking a message for its escalation job found. */
+export interface EscalationClaim {
+  readonly outcome: ClaimOutcome;
+  /** The channels the message was attempted on so far. */
+  readonly used: readonly string[];
+  /** Its strongest delivered/read receipt; null when it has none. */
+  readonly reached: 'delivered' | 'read' | null;
 }
 
 /** This instance no longer owns the message it tried to settle: another took it over. */
@@ -312,6 +324,65 @@ export class MessageLogRepository {
     });
   }
 
+  /**
+   * Takes a message for its escalation job: one settled `sent` on `sentOn` (the channel the job
+   * moves away from), or one an escalation run left in flight (a dead instance's is taken over, a
+   * live one's is busy). Anything else has moved on (settled). Answers, from the same
+   * transaction, the channels the message has used (its attempts) and the strongest of its
+   * delivered/read receipts. Null when the message no longer exists.
+   */
+  async takeForEscalation(
+    messageId: string,
+    owner: string,
+    staleAfterMs: number,
+    sentOn: string,
+  ): Promise<EscalationClaim | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await this.lockMessage(trx, messageId);
+      if (!existing) return null;
+      const receipts = await trx
+        .selectFrom('message_events')
+        .select('status')
+        .distinct()
+        .where('message_id', '=', messageId)
+        .where('status', 'in', ['delivered', 'read'])
+        .execute();
+      const statuses = receipts.map((row) => row.status);
+      const reached = statuses.includes('read')
+        ? 'read'
+        : statuses.includes('delivered')
+          ? 'delivered'
+          : null;
+      const used = (
+        await trx
+          .selectFrom('message_attempts')
+          .select('channel')
+          .distinct()
+          .where('message_id', '=', messageId)
+          .execute()
+      ).map((row) => row.channel);
+      let outcome: ClaimOutcome;
+      if (existing.status === 'sent' && existing.channel === sentOn) {
+        await trx
+          .updateTable('messages')
+          .set({ status: PROCESSING, owner, updated_at: new Date() })
+          .where('id', '=', messageId)
+          .execute();
+        outcome = {
+          kind: 'taken_over',
+          message: { ...existing, status: PROCESSING, owner },
+          abandoned: [],
+          accepted: undefined,
+        };
+      } else if (existing.status === PROCESSING) {
+        outcome = await this.takeOverLocked(trx, existing, owner, staleAfterMs);
+      } else {
+        outcome = { kind: 'settled', message: existing };
+      }
+      return { outcome, used, reached };
+    });
+  }
+
   async get(messageId: string): Promise<StoredMessage | undefined> {
     const row = await this.db
       .selectFrom('messages')
@@ -426,26 +497,33 @@ export class MessageLogRepository {
         (s) =>
           sql`(${s.messageId}::text, ${s.status}::text, ${s.reasonCode}::text, ${s.channel}::text,
             ${s.provider}::text, ${s.providerMessageId}::text, ${JSON.stringify(s.trace)}::jsonb,
-            ${s.deferrals}::int, ${s.retries}::int)`,
+            ${s.appendTrace === true}::boolean, ${s.deferrals}::int, ${s.retries}::int)`,
       );
       await sql`
         update messages set
           status = v.status, reason_code = v.reason_code, channel = v.channel,
-          provider = v.provider, provider_message_id = v.provider_message_id, trace = v.trace,
+          provider = v.provider, provider_message_id = v.provider_message_id,
+          trace = case when v.append_trace then messages.trace || v.trace else v.trace end,
           owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${now}
         from (values ${sql.join(values)}) as v(id, status, reason_code, channel, provider,
-          provider_message_id, trace, deferrals, retries)
+          provider_message_id, trace, append_trace, deferrals, retries)
         where messages.id = v.id
       `.execute(trx);
       const receipts: OutboxEntry[] = [];
       for (const settlement of owned) {
-        if (settlement.schedule) await this.scheduler.schedule(settlement.schedule, trx);
+        // Completed before the follow-up is scheduled: a job that schedules its own successor
+        // under the same dedupe key (an escalation after an escalation) must not meet itself.
         if (settlement.completeJob) {
           await this.scheduler.complete(
             settlement.completeJob.id,
             settlement.completeJob.workerId,
             trx,
           );
+        }
+        if (settlement.schedule) await this.scheduler.schedule(settlement.schedule, trx);
+        if (!settlement.receipt) {
+          outcomes[settlement.index] = { value: false };
+          continue;
         }
         const repeated =
           settlement.quietIfRepeated === true &&

@@ -150,6 +150,36 @@ export class SchedulerRepository {
   }
 
   /**
+   * Deletes the job scheduled under `dedupeKey` when it is of `kind` and its payload contains one
+   * of `payloadAnyOf` (JSON containment); answers whether one went. A job a worker holds right now
+   * goes too: its run then fails to complete it, which changes nothing it has already done.
+   */
+  async cancel(
+    filter: {
+      readonly dedupeKey: string;
+      readonly kind: string;
+      readonly payloadAnyOf: readonly Record<string, unknown>[];
+    },
+    executor: Kysely<Database> = this.db,
+  ): Promise<boolean> {
+    if (filter.payloadAnyOf.length === 0) return false;
+    const rows = await executor
+      .deleteFrom('scheduled_jobs')
+      .where('dedupe_key', '=', filter.dedupeKey)
+      .where('kind', '=', filter.kind)
+      .where((eb) =>
+        eb.or(
+          filter.payloadAnyOf.map(
+            (part) => sql<boolean>`payload @> ${JSON.stringify(part)}::jsonb`,
+          ),
+        ),
+      )
+      .returning('id')
+      .execute();
+    return rows.length > 0;
+  }
+
+  /**
    * Releases the job to run again at `runAt`, counting the attempt unless told it was only a
    * wait; false when the lease was lost. `error` replaces the previous one, so a deferral without error clears it.
    */

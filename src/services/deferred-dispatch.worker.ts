@@ -15,6 +15,11 @@ import { Clock } from '../repositories/clock';
 import { MessageLogRepository } from '../repositories/message-log.repository';
 import { SchedulerRepository, type ScheduledJob } from '../repositories/scheduler.repository';
 import { DISPATCH_JOB, MessageProcessingService, RECOVER_JOB } from './message-processing.service';
+import {
+  ESCALATE_JOB,
+  escalationJobSchema,
+  type EscalationJobPayload,
+} from './escalation-scheduler';
 
 /**
  * How long a claimed job is ours. A claimed batch runs at once, and a dispatch is bounded by the
@@ -104,6 +109,10 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
         await this.runMessageJob(job);
         return;
       }
+      if (job.kind === ESCALATE_JOB) {
+        await this.runEscalationJob(job);
+        return;
+      }
       // Nothing can be done with it, and retrying will not change that.
       this.logger.error({ jobId: job.id, kind: job.kind }, 'unknown job kind dropped');
       await this.complete(job);
@@ -120,6 +129,85 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
         message,
       );
     }
+  }
+
+  /**
+   * An escalation timer (EscalationScheduler): the message is taken from `sent` through the
+   * message log like any deferred run, so of two workers (or a lease that ran out) only one
+   * escalates it, and a message that has moved on meanwhile is left alone.
+   */
+  private async runEscalationJob(job: ScheduledJob): Promise<void> {
+    const parsed = escalationJobSchema.safeParse(job.payload);
+    if (!parsed.success) {
+      this.logger.error(
+        { jobId: job.id, kind: job.kind },
+        'escalation job with an unreadable payload dropped',
+      );
+      await this.complete(job);
+      return;
+    }
+    const payload = parsed.data;
+    const ran = await this.processing.exclusively(payload.messageId, () =>
+      this.runEscalation(job, payload),
+    );
+    if (!ran) await this.waitABit(job, this.config.scheduler.pollMs);
+  }
+
+  private async runEscalation(job: ScheduledJob, payload: EscalationJobPayload): Promise<void> {
+    const staleMs = this.config.messageLog.instanceStaleAfterMs;
+    const claim = await this.messages.takeForEscalation(
+      payload.messageId,
+      this.processing.owner,
+      staleMs,
+      payload.channel,
+    );
+    const taken = claim?.outcome;
+    if (!claim || taken?.kind !== 'taken_over') {
+      if (taken?.kind === 'busy') {
+        await this.waitABit(job, staleMs);
+        return;
+      }
+      // Purged, or it moved on meanwhile (escalated already, or settled otherwise).
+      await this.complete(job);
+      return;
+    }
+    const { message } = taken;
+    const command = this.processing.open(message);
+    const state = {
+      deferrals: message.deferrals,
+      retries: message.retries,
+      abandoned: taken.abandoned,
+      ...(taken.accepted && { accepted: taken.accepted }),
+      job: { id: job.id, workerId: this.workerId },
+      ...(message.overrides && { overrides: message.overrides }),
+    };
+    await inSpan(
+      'omnigate.escalation',
+      message.traceparent,
+      { 'omnigate.job_kind': job.kind, 'omnigate.message_id': message.id },
+      () =>
+        this.processing.escalate(
+          command,
+          message,
+          state,
+          { ...payload, used: claim.used, reached: claim.reached },
+          job.attempts >= MAX_JOB_ATTEMPTS
+            ? { giveUp: `it failed ${job.attempts} times: ${job.lastError ?? 'unknown error'}` }
+            : {},
+        ),
+      SpanKind.INTERNAL,
+    );
+  }
+
+  /** Releases the job to be looked at again after `ms`, without counting an attempt. */
+  private async waitABit(job: ScheduledJob, ms: number): Promise<void> {
+    await this.scheduler.reschedule(
+      job.id,
+      this.workerId,
+      new Date(this.clock.now().getTime() + ms),
+      undefined,
+      { countAttempt: false },
+    );
   }
 
   private async runMessageJob(job: ScheduledJob): Promise<void> {

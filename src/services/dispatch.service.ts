@@ -29,8 +29,20 @@ import {
 } from '../repositories/spend-counters';
 import { ContentError, ContentRenderer } from './content/content-renderer';
 import { decideOverCap } from '../policy/frequency-caps';
-import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from '../policy/model';
+import type {
+  CategoryPolicy,
+  ChannelCandidate,
+  EscalationCondition,
+  PlanOverrides,
+  PlanResult,
+} from '../policy/model';
 import { plan } from '../policy/planner';
+import {
+  escalationAtSend,
+  escalationFired,
+  type EscalationFired,
+  type EscalationSchedule,
+} from '../policy/escalation';
 import {
   nextStep,
   startFallback,
@@ -74,7 +86,27 @@ export interface Deferral {
 export interface DispatchOutcome {
   readonly receipt: DeliveryReceipt;
   readonly deferral?: Deferral;
+  /** A sent message whose category escalates: when to check on it (policy/escalation.ts). */
+  readonly escalation?: EscalationSchedule;
 }
+
+/** An escalation run: the message was sent on `from` and has not reached `unless` in time. */
+export interface EscalationRun {
+  readonly from: Channel;
+  readonly unless: EscalationCondition;
+  readonly afterSeconds: number;
+  /** Channels the message was attempted on so far; the escalation tries none of them. */
+  readonly used: readonly Channel[];
+}
+
+/** What an escalation run came to: nothing to send (and why), or a dispatch of its own. */
+export type EscalationOutcome =
+  | {
+      readonly kind: 'done';
+      readonly reasonCode: Extract<EscalationFired, { kind: 'done' }>['reasonCode'];
+      readonly trace: readonly TraceEntry[];
+    }
+  | { readonly kind: 'dispatched'; readonly outcome: DispatchOutcome };
 
 export interface DispatchContext {
   /** Deferrals before this run (0 from Kafka); the next one is numbered after it. */
@@ -87,6 +119,8 @@ export interface DispatchContext {
   readonly notes?: readonly TraceEntry[];
   /** An admin's audited overrides for one resend; absent for every other run. */
   readonly overrides?: PlanOverrides;
+  /** Set on an escalation run: the message was sent already, on another channel. */
+  readonly escalation?: EscalationRun;
 }
 
 type SpendGuarded =
@@ -127,7 +161,6 @@ export class DispatchService {
     context: DispatchContext = { deferrals: 0, retries: 0 },
   ): Promise<DispatchOutcome> {
     const { deferrals, retries } = context;
-    const now = this.clock.now();
     const policy = policyFor(this.config.policies.categories, command.category);
     if (!policy) {
       return this.receipt(command, 'failed', 0, {
@@ -137,19 +170,7 @@ export class DispatchService {
         },
       });
     }
-    const profile = await this.profiles.get(command.customerId);
-    const planned = plan({
-      command,
-      profile,
-      policy,
-      now,
-      receivedAt,
-      capabilities: {
-        hasContent: (channel) => this.renderer.hasContentFor(command, channel),
-        isSupported: (channel) => this.router.supports(channel),
-      },
-      ...(context.overrides && { overrides: context.overrides }),
-    });
+    const planned = await this.plan(command, receivedAt, policy, context.overrides);
     const trace: TraceEntry[] = [...(context.notes ?? []), ...planned.trace];
     this.logger.debug(
       {
@@ -210,17 +231,110 @@ export class DispatchService {
   }
 
   /**
+   * An escalation run (policy/escalation.ts): plans the message again and tries the candidates it
+   * has not used yet through the normal path (caps, spend guard, router, fallback). The sent
+   * receipt names the channel escalated from as fallbackFrom.
+   */
+  async escalate(
+    command: SendCommand,
+    receivedAt: Date,
+    context: DispatchContext & { readonly escalation: EscalationRun },
+  ): Promise<EscalationOutcome> {
+    const { escalation } = context;
+    const policy = policyFor(this.config.policies.categories, command.category);
+    const planned = policy
+      ? await this.plan(command, receivedAt, policy, context.overrides)
+      : undefined;
+    const decision = escalationFired({
+      from: escalation.from,
+      unless: escalation.unless,
+      afterSeconds: escalation.afterSeconds,
+      used: escalation.used,
+      now: this.clock.now(),
+      plan: escalationPlanView(planned, command.category),
+    });
+    if (decision.kind === 'done' || !policy || planned?.kind !== 'send') {
+      const trace = [
+        ...(context.notes ?? []),
+        ...(decision.kind === 'done' ? [decision.trace] : []),
+      ];
+      this.logger.info(
+        { messageId: command.id, customerId: command.customerId, from: escalation.from },
+        'escalation sent nothing',
+      );
+      return {
+        kind: 'done',
+        reasonCode: decision.kind === 'done' ? decision.reasonCode : 'NOT_SENDABLE',
+        trace,
+      };
+    }
+    const candidates = planned.candidates.filter((candidate) =>
+      decision.candidates.includes(candidate.channel),
+    );
+    this.logger.info(
+      {
+        messageId: command.id,
+        customerId: command.customerId,
+        from: escalation.from,
+        candidates: decision.candidates,
+      },
+      'escalating',
+    );
+    // The plan's words about the channels used already would read as if they were chosen again.
+    const left = new Set(decision.candidates);
+    const planTrace = planned.trace.filter(
+      (entry) =>
+        left.has(entry.channel) || !planned.candidates.some((c) => c.channel === entry.channel),
+    );
+    const trace: TraceEntry[] = [...(context.notes ?? []), decision.trace, ...planTrace];
+    const outcome = await this.sendThroughCandidates(
+      command,
+      context,
+      policy,
+      candidates,
+      planned.expiresAt,
+      planned.locale,
+      trace,
+      planned.candidates.map((candidate) => candidate.channel),
+    );
+    return { kind: 'dispatched', outcome };
+  }
+
+  private async plan(
+    command: SendCommand,
+    receivedAt: Date,
+    policy: CategoryPolicy,
+    overrides: PlanOverrides | undefined,
+  ): Promise<PlanResult> {
+    const profile = await this.profiles.get(command.customerId);
+    return plan({
+      command,
+      profile,
+      policy,
+      now: this.clock.now(),
+      receivedAt,
+      capabilities: {
+        hasContent: (channel) => this.renderer.hasContentFor(command, channel),
+        isSupported: (channel) => this.router.supports(channel),
+      },
+      ...(overrides && { overrides }),
+    });
+  }
+
+  /**
    * Tries the candidates in order: each is reserved and tried (I/O), the pure fallback policy says
-   * what comes next (policy/fallback.ts), and this acts on it.
+   * what comes next (policy/fallback.ts), and this acts on it. `planned` are the plan's channels
+   * (more than `candidates` on an escalation run), for the escalation decision at send.
    */
   private async sendThroughCandidates(
     command: SendCommand,
-    { deferrals, retries, observe, overrides }: DispatchContext,
+    { deferrals, retries, observe, overrides, escalation }: DispatchContext,
     policy: CategoryPolicy,
     candidates: readonly ChannelCandidate[],
     expiresAt: Date,
     locale: string | undefined,
     trace: TraceEntry[],
+    planned: readonly Channel[] = candidates.map((candidate) => candidate.channel),
   ): Promise<DispatchOutcome> {
     const force = policy.transactional || overrides?.ignoreCaps === true;
     let progress = startFallback({
@@ -263,7 +377,17 @@ export class DispatchService {
             step.retries,
           );
         case 'settle':
-          return this.settle(command, step, trace);
+          return this.settle(command, step, trace, {
+            policy,
+            planned,
+            // Every candidate the fallback reached was tried (or ruled out by caps or spend).
+            used: [
+              ...(escalation?.used ?? []),
+              ...candidates.slice(0, progress.position + 1).map((c) => c.channel),
+            ],
+            expiresAt,
+            ...(escalation && { escalatedFrom: escalation.from }),
+          });
       }
     }
   }
@@ -271,10 +395,19 @@ export class DispatchService {
   private settle(
     command: SendCommand,
     step: Extract<FallbackStep, { kind: 'settle' }>,
-    trace: readonly TraceEntry[],
+    trace: TraceEntry[],
+    sent: {
+      readonly policy: CategoryPolicy;
+      readonly planned: readonly Channel[];
+      readonly used: readonly Channel[];
+      readonly expiresAt: Date;
+      /** On an escalation run: the channel the message was sent on before. */
+      readonly escalatedFrom?: Channel;
+    },
   ): DispatchOutcome {
     switch (step.status) {
-      case 'sent':
+      case 'sent': {
+        const fallbackFrom = sent.escalatedFrom ?? step.fallbackFrom;
         this.logger.debug(
           {
             messageId: command.id,
@@ -285,16 +418,37 @@ export class DispatchService {
           },
           'message accepted by provider',
         );
-        if (step.fallbackFrom) {
-          this.metrics.fallbacks.inc({ from_channel: step.fallbackFrom, to_channel: step.channel });
+        if (fallbackFrom) {
+          this.metrics.fallbacks.inc({ from_channel: fallbackFrom, to_channel: step.channel });
         }
-        return this.receipt(command, 'sent', step.attempt, {
-          channel: step.channel,
-          provider: step.provider,
-          providerMessageId: step.providerMessageId,
-          trace: [...trace],
-          ...(step.fallbackFrom ? { fallbackFrom: step.fallbackFrom } : {}),
+        const escalation = escalationAtSend({
+          policy: sent.policy,
+          candidates: sent.planned,
+          used: sent.used,
+          sentOn: step.channel,
+          sentAt: this.clock.now(),
+          expiresAt: sent.expiresAt,
         });
+        if (escalation.trace) trace.push(escalation.trace);
+        const { receipt } = this.receipt(
+          command,
+          'sent',
+          step.attempt,
+          {
+            channel: step.channel,
+            provider: step.provider,
+            providerMessageId: step.providerMessageId,
+            trace: [...trace],
+            ...(fallbackFrom ? { fallbackFrom } : {}),
+          },
+          // A second sent receipt of the message, told apart from the first for deduplication.
+          sent.escalatedFrom && `escalation:${sent.escalatedFrom}`,
+        );
+        return {
+          receipt,
+          ...(escalation.kind === 'schedule' && { escalation: escalation.schedule }),
+        };
+      }
       case 'unknown':
         return this.receipt(command, 'unknown', step.attempt, {
           channel: step.channel,
@@ -670,6 +824,29 @@ function attemptTrace(channel: Channel, attempt: ProviderAttempt, at: string): T
     ? attempt.detail
     : `${attempt.provider}: ${attempt.detail}`;
   return { channel, decision: 'failed', reasonCode, detail: scrubContacts(detail), at };
+}
+
+/** What the escalation decision needs of a plan made again when its job fires. */
+function escalationPlanView(
+  planned: PlanResult | undefined,
+  category: string,
+): Parameters<typeof escalationFired>[0]['plan'] {
+  if (!planned) return { kind: 'not_sendable', why: `no policy is configured for ${category}` };
+  switch (planned.kind) {
+    case 'send':
+      return { kind: 'send', candidates: planned.candidates.map((c) => c.channel) };
+    case 'expired':
+      return { kind: 'expired', expiresAt: planned.expiresAt };
+    case 'defer':
+      return {
+        kind: 'not_sendable',
+        why: `quiet hours hold it until ${planned.until.toISOString()}`,
+      };
+    case 'suppress':
+      return { kind: 'not_sendable', why: suppressionWords(planned.reasonCode) };
+    case 'undeliverable':
+      return { kind: 'not_sendable', why: 'no channel has a contact, content and a provider now' };
+  }
 }
 
 function suppressionWords(code: string): string {

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   buildReceipt,
+  channelSchema,
   sendCommandSchema,
   type Channel,
   type DeliveryReceipt,
@@ -22,8 +23,10 @@ import {
 } from '../repositories/message-log.repository';
 import { MessageSealer } from '../repositories/message-sealer';
 import { PayloadHasher } from '../repositories/payload-hasher';
-import { DispatchService, type DispatchOutcome } from './dispatch.service';
-import type { PlanOverrides } from '../policy/model';
+import { DispatchService, type DispatchOutcome, type EscalationRun } from './dispatch.service';
+import type { EscalationCondition, PlanOverrides } from '../policy/model';
+import { reachedInTime } from '../policy/escalation';
+import { EscalationScheduler, type EscalationJobPayload } from './escalation-scheduler';
 import { GatewayInstance } from './gateway-instance';
 import { ReceiptRelay } from './receipt-relay.service';
 
@@ -130,21 +133,11 @@ export class MessageProcessingService {
   }
 
   async run(command: SendCommand, receivedAt: Date, state: RunState): Promise<void> {
-    const notes: TraceEntry[] = [];
-    const at = this.clock.now().toISOString();
     if (state.accepted) {
-      await this.settleRecoveredSend(command, state);
+      await this.settleRecoveredSend(command, state, state.accepted);
       return;
     }
-    for (const attempt of state.abandoned ?? []) {
-      notes.push({
-        channel: attempt.channel as Channel,
-        decision: 'failed',
-        reasonCode: 'IN_FLIGHT_AT_CRASH',
-        detail: `a call to ${attempt.provider} was in flight when its gateway instance stopped; INFLIGHT_ATTEMPTS=${this.config.messageLog.inflightAttempts}`,
-        at,
-      });
-    }
+    const notes = this.abandonedNotes(state);
     if (notes.length > 0 && this.config.messageLog.inflightAttempts === 'unknown') {
       const last = state.abandoned![state.abandoned!.length - 1]!;
       await this.settle(command, state, {
@@ -170,6 +163,135 @@ export class MessageProcessingService {
     await this.settle(command, state, outcome);
   }
 
+  /**
+   * An escalation job's run on a message it took from `sent` (see EscalationScheduler): when the
+   * message reached its condition, or nothing can be sent, the message goes back to `sent` with
+   * the reason in its trace and no receipt; otherwise it is dispatched on the channels it has not
+   * used, and a new `sent` receipt (fallbackFrom the escalated channel) settles it. An escalation
+   * that does not go out leaves the message sent where it was; one that must wait (a provider
+   * retry) waits in a new escalation job.
+   */
+  async escalate(
+    command: SendCommand,
+    stored: StoredMessage,
+    state: RunState & { readonly job: { readonly id: string; readonly workerId: string } },
+    job: EscalationJobPayload & {
+      readonly used: readonly string[];
+      readonly reached: EscalationCondition | null;
+    },
+    options: { readonly giveUp?: string } = {},
+  ): Promise<void> {
+    const from = job.channel;
+    const now = this.clock.now();
+    const back = (trace: readonly TraceEntry[], schedule?: Date) =>
+      this.log.settle({
+        messageId: command.id,
+        owner: this.owner,
+        status: 'sent',
+        reasonCode: stored.reasonCode,
+        channel: stored.channel,
+        provider: stored.provider,
+        providerMessageId: stored.providerMessageId,
+        trace,
+        appendTrace: true,
+        kafkaKey: command.customerId,
+        deferrals: state.deferrals,
+        retries: state.retries,
+        completeJob: state.job,
+        ...(schedule && {
+          schedule: EscalationScheduler.request(command.id, {
+            runAt: schedule,
+            channel: from,
+            unless: job.unless,
+            afterSeconds: job.afterSeconds,
+          }),
+        }),
+      });
+    const escalatedSend = state.accepted?.channel !== from ? state.accepted : undefined;
+    if (escalatedSend) {
+      // This escalation's send was accepted before its instance stopped: it went out, whatever
+      // has happened since. Settle it; never send it again.
+      await this.settleRecoveredSend(command, state, escalatedSend, from);
+      return;
+    }
+    const reached = reachedInTime({ ...job, from, now });
+    if (reached) {
+      await back([reached]);
+      return;
+    }
+    if (options.giveUp) {
+      await back([
+        {
+          channel: from,
+          decision: 'failed',
+          reasonCode: 'ESCALATION_FAILED',
+          detail: `the escalation could not be run: ${options.giveUp.slice(0, 500)}; the message stays sent on ${from}`,
+          at: now.toISOString(),
+        },
+      ]);
+      return;
+    }
+    // A call this escalation had in flight when its instance stopped: with INFLIGHT_ATTEMPTS=resend
+    // its channel is tried again (as a normal run would), so it does not count as used.
+    const inFlight =
+      this.config.messageLog.inflightAttempts === 'resend'
+        ? new Set((state.abandoned ?? []).map((attempt) => attempt.channel))
+        : new Set<string>();
+    const escalation: EscalationRun = {
+      from,
+      unless: job.unless,
+      afterSeconds: job.afterSeconds,
+      used: job.used.filter(
+        (channel): channel is Channel =>
+          channelSchema.safeParse(channel).success && !inFlight.has(channel),
+      ),
+    };
+    const ran = await this.dispatcher.escalate(command, stored.receivedAt, {
+      deferrals: state.deferrals,
+      retries: state.retries,
+      notes: this.abandonedNotes(state),
+      observe: (channel) => this.attemptRecorder(command.id, channel),
+      ...(state.overrides && { overrides: state.overrides }),
+      escalation,
+    });
+    if (ran.kind === 'done') {
+      await back(ran.trace);
+      return;
+    }
+    const { receipt, deferral } = ran.outcome;
+    if (receipt.status === 'sent') {
+      await this.settle(command, state, ran.outcome, { appendTrace: true });
+      return;
+    }
+    const at = this.clock.now().toISOString();
+    if (deferral) {
+      await back(
+        [
+          ...receipt.trace,
+          {
+            channel: from,
+            decision: 'skipped',
+            reasonCode: 'ESCALATION_DEFERRED',
+            detail: `the escalation waits until ${deferral.runAt.toISOString()} (${receipt.reason?.message ?? deferral.reasonCode})`,
+            at,
+          },
+        ],
+        deferral.runAt,
+      );
+      return;
+    }
+    await back([
+      ...receipt.trace,
+      {
+        channel: from,
+        decision: 'failed',
+        reasonCode: 'ESCALATION_FAILED',
+        detail: `the escalation did not go out (${receipt.status}: ${receipt.reason?.message ?? 'no reason given'}); the message stays sent on ${from}`,
+        at,
+      },
+    ]);
+  }
+
   /** Ends a message whose step keeps failing on infrastructure, with a FAILED receipt. */
   async giveUp(
     command: SendCommand,
@@ -186,36 +308,67 @@ export class MessageProcessingService {
     });
   }
 
-  /** A provider took the message, but the instance died before writing the outcome. */
-  private async settleRecoveredSend(command: SendCommand, state: RunState): Promise<void> {
-    const accepted = state.accepted!;
+  private abandonedNotes(state: RunState): TraceEntry[] {
+    const at = this.clock.now().toISOString();
+    return (state.abandoned ?? []).map((attempt) => ({
+      channel: attempt.channel as Channel,
+      decision: 'failed',
+      reasonCode: 'IN_FLIGHT_AT_CRASH',
+      detail: `a call to ${attempt.provider} was in flight when its gateway instance stopped; INFLIGHT_ATTEMPTS=${this.config.messageLog.inflightAttempts}`,
+      at,
+    }));
+  }
+
+  /**
+   * A provider took the message, but the instance died before writing the outcome. `escalatedFrom`:
+   * the send was an escalation's, away from that channel.
+   */
+  private async settleRecoveredSend(
+    command: SendCommand,
+    state: RunState,
+    accepted: AttemptRecord,
+    escalatedFrom?: string,
+  ): Promise<void> {
     this.logger.info(
       { messageId: command.id, provider: accepted.provider },
       'recovered a send a provider had accepted before a restart',
     );
-    await this.settle(command, state, {
-      receipt: this.plainReceipt(command, 'sent', {
-        channel: accepted.channel as Channel,
-        provider: accepted.provider,
-        providerMessageId: accepted.providerMessageId,
-        trace: [
+    await this.settle(
+      command,
+      state,
+      {
+        receipt: this.plainReceipt(
+          command,
+          'sent',
           {
             channel: accepted.channel as Channel,
-            decision: 'sent',
-            detail: `${accepted.provider} had accepted it as ${accepted.providerMessageId ?? 'an unknown id'} before its gateway instance stopped`,
-            at: accepted.finishedAt?.toISOString() ?? this.clock.now().toISOString(),
+            provider: accepted.provider,
+            providerMessageId: accepted.providerMessageId,
+            ...(escalatedFrom && { fallbackFrom: escalatedFrom as Channel }),
+            trace: [
+              {
+                channel: accepted.channel as Channel,
+                decision: 'sent',
+                detail: `${accepted.provider} had accepted it as ${accepted.providerMessageId ?? 'an unknown id'} before its gateway instance stopped`,
+                at: accepted.finishedAt?.toISOString() ?? this.clock.now().toISOString(),
+              },
+            ],
           },
-        ],
-      }),
-    });
+          // The same eventId the escalation's own run would have given its sent receipt.
+          escalatedFrom && `escalation:${escalatedFrom}`,
+        ),
+      },
+      { appendTrace: escalatedFrom !== undefined },
+    );
   }
 
   private async settle(
     command: SendCommand,
     state: RunState,
     outcome: DispatchOutcome,
+    options: { readonly appendTrace?: boolean } = {},
   ): Promise<void> {
-    const { receipt, deferral } = outcome;
+    const { receipt, deferral, escalation } = outcome;
     const published = await this.log.settle({
       messageId: command.id,
       owner: this.owner,
@@ -225,6 +378,8 @@ export class MessageProcessingService {
       provider: receipt.provider,
       providerMessageId: receipt.providerMessageId,
       trace: receipt.trace,
+      // An escalation continues the message: its trace follows the first send's.
+      appendTrace: options.appendTrace === true,
       receipt,
       kafkaKey: command.customerId,
       traceparent: activeTraceparent(),
@@ -239,6 +394,7 @@ export class MessageProcessingService {
           dedupeKey: `${DISPATCH_JOB}:${command.id}:${deferral.deferrals}`,
         },
       }),
+      ...(escalation && { schedule: EscalationScheduler.request(command.id, escalation) }),
       ...(state.job && { completeJob: state.job }),
       // A message still waiting for its sender's rate has nothing new to tell.
       quietIfRepeated: deferral?.reasonCode === 'THROTTLED',
@@ -307,15 +463,17 @@ export class MessageProcessingService {
     command: SendCommand,
     status: DeliveryReceipt['status'],
     fields: Pick<DeliveryReceipt, 'channel' | 'provider' | 'trace'> &
-      Partial<Pick<DeliveryReceipt, 'providerMessageId' | 'reason'>>,
+      Partial<Pick<DeliveryReceipt, 'providerMessageId' | 'reason' | 'fallbackFrom'>>,
+    discriminator?: string,
   ): DeliveryReceipt {
-    // Attempt 0 and no discriminator: the eventId a normal run of this step gives, so a recovered
-    // step is the same event.
+    // Attempt 0 (and the discriminator of the step, if any): the eventId a normal run of this step
+    // gives, so a recovered step is the same event.
     return buildReceipt({
       messageId: command.id,
       customerId: command.customerId,
       status,
       ...fields,
+      ...(discriminator && { discriminator }),
       occurredAt: this.clock.now(),
     });
   }
