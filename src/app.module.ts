@@ -21,6 +21,7 @@ import {
   TwilioWebhooksController,
 } from './controllers/webhooks';
 import { ProviderWebhooksService } from './services/provider-webhooks.service';
+import { ProviderEventsRepository } from './repositories/provider-events.repository';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './controllers/tokens';
 import { LOGGER, type Logger } from './observability/logger';
 import { Clock, SystemClock } from './repositories/clock';
@@ -155,6 +156,7 @@ export class AppModule {
         DispatchService,
         IntakeService,
         ProfileUpdatesService,
+        ProviderEventsRepository,
         ProviderWebhooksService,
         DeferredDispatchWorker,
         KafkaConsumers,

@@ -4,7 +4,6 @@ import twilio from 'twilio';
 import { z } from 'zod';
 import {
   PROVIDER_EVENT_SCHEMA_VERSION,
-  providerEventKey,
   providerEventSchema,
   type ProviderEvent,
 } from '@omnigate/contracts';
@@ -16,13 +15,13 @@ import {
   PushAckTokens,
   type TwilioParams,
 } from '@omnigate/channels';
-import { KafkaPublisher } from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Metrics, type WebhookRequestResult } from '../observability/metrics';
 import { AddressHasher } from '../repositories/address-hasher';
 import { Clock } from '../repositories/clock';
+import { ProviderEventsRepository } from '../repositories/provider-events.repository';
 
 export type WebhookEndpoint = 'twilio_status' | 'twilio_inbound' | 'sendgrid_events' | 'push_ack';
 
@@ -75,7 +74,7 @@ export class ProviderWebhooksService implements OnApplicationBootstrap {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly publisher: KafkaPublisher,
+    private readonly providerEvents: ProviderEventsRepository,
     private readonly metrics: Metrics,
     private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -392,10 +391,7 @@ export class ProviderWebhooksService implements OnApplicationBootstrap {
     answer: WebhookAnswer,
   ): Promise<WebhookAnswer> {
     try {
-      await this.publisher.publish(
-        this.config.topics.providerEvents,
-        events.map((event) => ({ key: providerEventKey(event), value: JSON.stringify(event) })),
-      );
+      await this.providerEvents.write(events);
     } catch (error) {
       this.logger.error(
         {
