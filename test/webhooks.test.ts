@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeProviderEvent, type ProviderEvent } from '@omnigate/contracts';
 import { PushAckTokens } from '@omnigate/channels';
 import {
@@ -10,7 +12,7 @@ import {
 } from '../scripts/lib/provider-callbacks';
 import { AddressHasher } from '../src/repositories/address-hasher';
 import { gatewayEnv, MESSAGE_LOG_KEY } from './support/env';
-import { GatewayProcess } from './support/gateway';
+import { GatewayProcess, OUTPUT_DIR } from './support/gateway';
 import { createTestTopics, testKafka, TopicReader } from './support/kafka';
 
 /**
@@ -402,5 +404,80 @@ describe('provider webhooks → provider-events topic', () => {
       }),
     );
     expect(sendgrid.status).toBe(404);
+  });
+});
+
+describe('a gateway without a public base URL, whose provider-events topic is missing', () => {
+  const kafka = testKafka();
+  let gateway: GatewayProcess;
+  const url = (path: string) => `http://127.0.0.1:${gateway.port}${path}`;
+  // Its own log file: the start-up line must come from this run (logs are appended to).
+  const logName = `webhooks-unavailable-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    const topics = await createTestTopics(kafka, 1);
+    gateway = await GatewayProcess.start(
+      gatewayEnv(topics, {
+        // Never created: every write fails as it would while Kafka cannot take it.
+        TOPIC_PROVIDER_EVENTS: `test.provider-events.missing.${randomUUID().slice(0, 8)}`,
+        WEBHOOK_PUBLISH_TIMEOUT_MS: '1500',
+        PROVIDERS_SMS: 'twilio',
+        PROVIDER_TWILIO_ACCOUNT_SID: `AC${'1'.repeat(32)}`,
+        PROVIDER_TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+        PROVIDER_TWILIO_FROM: '+15005550006',
+        PROVIDERS_EMAIL: 'sendgrid',
+        PROVIDER_SENDGRID_API_KEY: 'SG.test',
+        PROVIDER_SENDGRID_FROM_EMAIL: 'shop@example.com',
+        PROVIDER_SENDGRID_WEBHOOK_PUBLIC_KEY: SENDGRID.publicKeyBase64,
+      }),
+      logName,
+    );
+  }, 90000);
+
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it('says at start that delivery reports are off, and has no Twilio or push-ack endpoint', async () => {
+    const log = readFileSync(join(OUTPUT_DIR, `${logName}.log`), 'utf8');
+    expect(log).toContain('WEBHOOK_PUBLIC_BASE_URL is unset: provider delivery reports are off');
+    const path = '/webhooks/twilio/twilio/status?messageId=m1';
+    const signed = signedTwilioCallback(TWILIO_TOKEN, `${PUBLIC_BASE}${path}`, {
+      MessageSid: twilioSid(5),
+      MessageStatus: 'delivered',
+    });
+    const twilioAnswer = await fetch(url(path), {
+      method: 'POST',
+      headers: signed.headers,
+      body: signed.body,
+    });
+    expect(twilioAnswer.status).toBe(404);
+    const ack = await fetch(url('/webhooks/push/ack'), {
+      method: 'POST',
+      body: JSON.stringify({ token: 'v1.a.b', event: 'read' }),
+    });
+    expect(ack.status).toBe(404);
+  });
+
+  it('answers 503 when Kafka does not acknowledge the events, so the provider retries, and counts it', async () => {
+    const batch = signedSendGridBatch(SENDGRID.privateKey, [
+      {
+        email: 'ana@example.com',
+        timestamp: Math.floor(Date.now() / 1000),
+        event: 'delivered',
+        sg_event_id: 'sg-unavailable',
+        messageId: 'msg-em-9',
+      },
+    ]);
+    const response = await fetch(url('/webhooks/sendgrid/sendgrid/events'), {
+      method: 'POST',
+      headers: batch.headers,
+      body: batch.body,
+    });
+    expect(response.status).toBe(503);
+    const metrics = await (await fetch(url('/metrics'))).text();
+    expect(metrics).toMatch(
+      /omnigate_webhook_requests_total\{provider="sendgrid",endpoint="sendgrid_events",result="unavailable"\} 1/,
+    );
   });
 });

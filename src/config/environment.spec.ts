@@ -432,6 +432,7 @@ describe('provider webhooks configuration', () => {
     expect(result.ok && result.config.webhooks).toEqual({
       publicBaseUrl: undefined,
       maxAgeSeconds: 600,
+      publishTimeoutMs: 10000,
       pushAckTtlSeconds: 604800,
     });
     expect(result.ok && result.config.topics.providerEvents).toBe('omnigate.provider-events.v1');

@@ -220,6 +220,8 @@ const environmentSchema = z.object({
       return raw.replace(/\/+$/, '');
     }),
   WEBHOOK_MAX_AGE_SECONDS: integer(10, 86400, 600),
+  // Below Twilio's 15 s: a 503 the provider retries beats a request it abandons.
+  WEBHOOK_PUBLISH_TIMEOUT_MS: integer(100, 60000, 10000),
   PUSH_ACK_TTL_SECONDS: integer(60, 2592000, 604800),
   KAFKA_PROFILES_GROUP_ID: z.string().trim().min(1).default('omnigate-profiles'),
   DATABASE_URL: z
@@ -399,6 +401,8 @@ export interface AppConfig {
     readonly publicBaseUrl: string | undefined;
     /** SendGrid's signed timestamp may be at most this old (or this far ahead). */
     readonly maxAgeSeconds: number;
+    /** Without the broker's acknowledgement after this long, the endpoint answers 503. */
+    readonly publishTimeoutMs: number;
     /** How long a push ack token stays acceptable. */
     readonly pushAckTtlSeconds: number;
   };
@@ -686,6 +690,7 @@ function toConfig(
     webhooks: {
       publicBaseUrl: e.WEBHOOK_PUBLIC_BASE_URL,
       maxAgeSeconds: e.WEBHOOK_MAX_AGE_SECONDS,
+      publishTimeoutMs: e.WEBHOOK_PUBLISH_TIMEOUT_MS,
       pushAckTtlSeconds: e.PUSH_ACK_TTL_SECONDS,
     },
     profilesGroupId: e.KAFKA_PROFILES_GROUP_ID,

@@ -391,7 +391,7 @@ export class ProviderWebhooksService implements OnApplicationBootstrap {
     answer: WebhookAnswer,
   ): Promise<WebhookAnswer> {
     try {
-      await this.providerEvents.write(events);
+      await this.writeInTime(events);
     } catch (error) {
       this.logger.error(
         {
@@ -413,6 +413,26 @@ export class ProviderWebhooksService implements OnApplicationBootstrap {
     }
     this.metrics.webhookRequests.inc({ provider, endpoint, result: 'accepted' });
     return { ...answer, result: 'accepted' };
+  }
+
+  /**
+   * The write, or a timeout error once the provider would soon give up waiting. A write that still
+   * lands later is harmless: the provider retries after the 503 and the applier dedupes.
+   */
+  private async writeInTime(events: readonly ProviderEvent[]): Promise<void> {
+    const timeoutMs = this.config.webhooks.publishTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.providerEvents.write(events), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private refuse(
