@@ -353,6 +353,42 @@ describe('provider webhooks → provider-events topic', () => {
         status: 401,
         labels: label('push', 'push_ack', 'missing_signature'),
       },
+      {
+        name: 'push ack with an expired token',
+        send: () =>
+          fetch(url('/webhooks/push/ack'), {
+            method: 'POST',
+            body: JSON.stringify({
+              token: new PushAckTokens(Buffer.from(MESSAGE_LOG_KEY, 'base64'), [], 60).issue(
+                { messageId: 'msg-refused', channel: 'mobilepush', providerId: 'fcm' },
+                Date.now() - 120_000,
+              ),
+              event: 'delivered',
+            }),
+          }),
+        status: 403,
+        labels: label('push', 'push_ack', 'stale'),
+      },
+      {
+        name: 'Twilio status callback, correctly signed, without our message id',
+        send: () =>
+          post(
+            '/webhooks/twilio/twilio/status',
+            twilioCallback('/webhooks/twilio/twilio/status', statusParams),
+          ),
+        status: 400,
+        labels: label('twilio', 'twilio_status', 'unknown_message_ref'),
+      },
+      {
+        name: 'SendGrid body, correctly signed, that is not an array of events',
+        send: () =>
+          post(
+            '/webhooks/sendgrid/sendgrid/events',
+            signedSendGridBatch(SENDGRID.privateKey, { not: 'a batch' }),
+          ),
+        status: 400,
+        labels: label('sendgrid', 'sendgrid_events', 'invalid'),
+      },
     ];
 
     const name = 'omnigate_webhook_requests_total';

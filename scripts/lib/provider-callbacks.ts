@@ -42,10 +42,13 @@ export function sendGridSigningKeys(): { privateKey: KeyObject; publicKeyBase64:
   };
 }
 
-/** A signed Event Webhook batch; `timestamp` is epoch seconds (default now). */
+/**
+ * A signed Event Webhook request: `events` is normally the batch array (anything else tests the
+ * gateway's parsing); `timestamp` is epoch seconds (default now).
+ */
 export function signedSendGridBatch(
   privateKey: KeyObject,
-  events: readonly unknown[],
+  events: unknown,
   timestamp = Math.floor(Date.now() / 1000),
 ): SignedCallback {
   const body = JSON.stringify(events);
