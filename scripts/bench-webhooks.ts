@@ -1,5 +1,5 @@
 /**
- * `npm run bench:webhooks [-- --callbacks N --connections C]`: how many provider callbacks per
+ * `npm run bench:webhooks [-- --callbacks N --connections C --cpu-prof DIR --keep]`: how many provider callbacks per
  * second one gateway takes, and whether any is lost.
  *
  * Starts a gateway child process on a provider-events topic of its own (only the broker is
@@ -11,7 +11,7 @@
 import autocannon from 'autocannon';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConsumerRunner, createKafkaClient, ensureTopics } from '../libs/kafka/src';
 import {
@@ -31,6 +31,8 @@ interface Options {
   readonly callbacks: number;
   readonly connections: number;
   readonly keep: boolean;
+  /** Write the gateway's CPU profile here (node --cpu-prof). */
+  readonly cpuProfDir: string | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -45,6 +47,9 @@ function parseOptions(argv: readonly string[]): Options {
     callbacks: value('callbacks', 20000),
     connections: value('connections', 64),
     keep: argv.includes('--keep'),
+    cpuProfDir: argv.includes('--cpu-prof')
+      ? resolve(argv[argv.indexOf('--cpu-prof') + 1] ?? '.')
+      : undefined,
   };
 }
 
@@ -87,6 +92,7 @@ async function main(): Promise<void> {
       PROVIDER_TWILIO_FROM: '+15005550006',
     },
     run,
+    options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [],
   );
 
   // Signed in advance, so the load generator spends its time posting.
