@@ -69,16 +69,11 @@ describe('provider webhooks → provider-events topic', () => {
 
   beforeAll(async () => {
     const topics = await createTestTopics(kafka, 3);
+    // Not created here: the gateway creates it at start, like its other topics.
     topic = `test.provider-events.${randomUUID().slice(0, 8)}`;
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: 3, replicationFactor: 1 }],
-    });
-    await admin.disconnect();
     gateway = await GatewayProcess.start(
       gatewayEnv(topics, {
+        KAFKA_CREATE_TOPICS: 'true',
         TOPIC_PROVIDER_EVENTS: topic,
         WEBHOOK_PUBLIC_BASE_URL: PUBLIC_BASE,
         PROVIDERS_SMS: 'twilio',
