@@ -420,6 +420,27 @@ describe('provider webhooks → provider-events topic', () => {
     expect(published().some((e) => e.eventId === 'sg-refused')).toBe(false);
   });
 
+  it('refuses a body over the limit unread, and lets any origin post push acks', async () => {
+    const huge = await fetch(url('/webhooks/sendgrid/sendgrid/events'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `[${'"x",'.repeat(600_000)}"x"]`,
+    });
+    expect(huge.status).toBe(413);
+    const preflight = await fetch(url('/webhooks/push/ack'), {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+  });
+
   it('answers 404 for a provider id it does not have', async () => {
     const path = '/webhooks/twilio/nobody/status?messageId=m';
     const response = await post(
