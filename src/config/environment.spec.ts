@@ -462,6 +462,16 @@ describe('provider webhooks configuration', () => {
     expect(problems({ PUSH_ACK_TTL_SECONDS: 'week' }).join()).toContain('PUSH_ACK_TTL_SECONDS');
   });
 
+  it('tells a deployment still setting the old per-provider status callback URL what replaced it', () => {
+    expect(
+      problems({
+        ...twilio,
+        PROVIDERS_SMS: 'twilio',
+        PROVIDER_TWILIO_STATUS_CALLBACK_URL: 'https://x.example.com/cb',
+      }).join('\n'),
+    ).toContain('PROVIDER_TWILIO_STATUS_CALLBACK_URL: no longer read; set WEBHOOK_PUBLIC_BASE_URL');
+  });
+
   it('keeps the provider-events topic apart from the others', () => {
     expect(problems({ TOPIC_PROVIDER_EVENTS: 'omnigate.receipts.v1' }).join()).toContain(
       'TOPIC_PROVIDER_EVENTS, TOPIC_SEND_PRIORITY: must be different topics',

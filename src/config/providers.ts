@@ -228,6 +228,12 @@ export function loadProviderSettings(
         `${prefix}RATE_LIMIT: ${rateLimit.problem} (provider "${id}", ${type}, for ${channels.join(', ')})`,
       );
     }
+    if (type === 'twilio' && scoped.STATUS_CALLBACK_URL !== undefined) {
+      // Replaced by a callback URL per message; silently ignoring it would hide lost reports.
+      problems.push(
+        `${prefix}STATUS_CALLBACK_URL: no longer read; set WEBHOOK_PUBLIC_BASE_URL and each send gets its own status callback URL (provider "${id}")`,
+      );
+    }
     const parsed = SCHEMAS[type].safeParse(scoped);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
