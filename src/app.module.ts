@@ -15,6 +15,13 @@ import { MetricsController } from './controllers/metrics.controller';
 import { Metrics } from './observability/metrics';
 import { MetricsSources } from './observability/metrics-sources';
 import { KafkaConsumers } from './controllers/kafka-consumers';
+import {
+  PushAckController,
+  SendGridWebhooksController,
+  TwilioWebhooksController,
+} from './controllers/webhooks';
+import { ProviderWebhooksService } from './services/provider-webhooks.service';
+import { ProviderEventsRepository } from './repositories/provider-events.repository';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './controllers/tokens';
 import { LOGGER, type Logger } from './observability/logger';
 import { Clock, SystemClock } from './repositories/clock';
@@ -51,7 +58,15 @@ export class AppModule {
     const { config, logger } = options;
     return {
       module: AppModule,
-      controllers: [HealthController, MetricsController, ConsoleController, ...adminControllers],
+      controllers: [
+        HealthController,
+        MetricsController,
+        ConsoleController,
+        TwilioWebhooksController,
+        SendGridWebhooksController,
+        PushAckController,
+        ...adminControllers,
+      ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -142,6 +157,8 @@ export class AppModule {
         DispatchService,
         IntakeService,
         ProfileUpdatesService,
+        ProviderEventsRepository,
+        ProviderWebhooksService,
         DeferredDispatchWorker,
         EscalationScheduler,
         KafkaConsumers,

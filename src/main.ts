@@ -5,6 +5,7 @@ import type { Express } from 'express';
 import { ChannelRouter } from '@omnigate/channels';
 import { adminBodyParser } from './admin/body-limit';
 import { AppModule } from './app.module';
+import { webhookBodyParser } from './controllers/webhooks';
 import { loadConfig } from './config/environment';
 import { createLogger, NestPinoLogger } from './observability/logger';
 import { setUpTracing } from './observability/tracing';
@@ -66,6 +67,8 @@ async function bootstrap(): Promise<void> {
   }
   // Before Nest's own parser, so the admin routes' smaller body limit is the one that applies.
   app.use('/admin', ...adminBodyParser(config.admin.bodyLimitBytes));
+  // The providers sign the bytes they send: the webhook routes get them unparsed.
+  app.use('/webhooks', ...webhookBodyParser());
   process.once('SIGTERM', () => exitAfterClose(0, 'SIGTERM'));
   process.once('SIGINT', () => exitAfterClose(0, 'SIGINT'));
 

@@ -19,6 +19,7 @@ import { delimiter, join } from 'node:path';
 import { DEFAULT_TOPICS } from '@omnigate/contracts';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -151,6 +152,7 @@ const MODELS: Readonly<Record<string, ModelRef>> = {
   'v1/Service': model('kubernetes-models/v1', 'Service'),
   'apps/v1/Deployment': model('kubernetes-models/apps/v1', 'Deployment'),
   'policy/v1/PodDisruptionBudget': model('kubernetes-models/policy/v1', 'PodDisruptionBudget'),
+  'networking.k8s.io/v1/Ingress': model('kubernetes-models/networking.k8s.io/v1', 'Ingress'),
   'networking.k8s.io/v1/NetworkPolicy': model(
     'kubernetes-models/networking.k8s.io/v1',
     'NetworkPolicy',
@@ -412,6 +414,7 @@ describe('schema validation', () => {
           'Deployment',
           'PodDisruptionBudget',
           'NetworkPolicy',
+          'Ingress',
           'ServiceMonitor',
           'PrometheusRule',
         ]),
@@ -622,6 +625,27 @@ describe.each(KUSTOMIZATIONS)('%s', (dir) => {
     expect(sources.length).toBeGreaterThan(0);
     // Ingress from named namespaces only, never from everywhere.
     for (const source of sources) expect(source.namespaceSelector?.matchLabels).toBeDefined();
+  });
+
+  it('exposes only /webhooks/ through the Ingress, on the host of WEBHOOK_PUBLIC_BASE_URL, over TLS', () => {
+    const ingress = one<IIngress>(objects(), 'Ingress');
+    const service = one<IService>(objects(), 'Service');
+    const rules = ingress.spec?.rules ?? [];
+    const paths = rules.flatMap((rule) => rule.http?.paths ?? []);
+    expect(paths.map((p) => [p.path, p.pathType])).toEqual([['/webhooks/', 'Prefix']]);
+    for (const path of paths) {
+      expect(path.backend.service?.name).toBe(service.metadata?.name);
+      expect(path.backend.service?.port?.name).toBe('http');
+    }
+    expect(ingress.spec?.defaultBackend).toBeUndefined();
+    const base = configEnvironment(objects())['WEBHOOK_PUBLIC_BASE_URL'];
+    expect(base).toBeDefined();
+    const publicUrl = new URL(base!);
+    expect(publicUrl.protocol).toBe('https:');
+    expect(rules.map((rule) => rule.host)).toEqual([publicUrl.hostname]);
+    expect(ingress.spec?.tls?.flatMap((tls) => tls.hosts ?? [])).toContain(publicUrl.hostname);
+    // The path the providers call stays under the Ingress's prefix (no path in the base URL).
+    expect(`${publicUrl.pathname.replace(/\/$/, '')}/webhooks/`).toBe('/webhooks/');
   });
 
   it('keeps a disruption budget that still lets nodes drain', () => {

@@ -6,11 +6,14 @@ import {
   LogChannelAdapter,
   WebPushAdapter,
   ProtectedAdapter,
+  PushAckTokens,
+  pushAckUrl,
   SendGridEmailAdapter,
   TwilioSmsAdapter,
   TwilioWhatsAppAdapter,
   type BreakerStateChange,
   type ChannelAdapter,
+  type PushAckIssuer,
   type SendPermits,
   type SendRate,
   type SendRateTable,
@@ -23,7 +26,9 @@ function adapterFor(
   settings: ProviderSettings,
   channel: Channel,
   config: AppConfig,
+  pushAck: PushAckIssuer | undefined,
 ): ChannelAdapter {
+  const webhookBaseUrl = config.webhooks.publicBaseUrl;
   // The pool has a socket for each call the router lets through (PROVIDER_<ID>_MAX_IN_FLIGHT).
   const common = {
     providerId: settings.id,
@@ -48,14 +53,14 @@ function adapterFor(
           ...account,
           from: settings.whatsappFrom ?? '',
           contentSids: settings.whatsappTemplates,
-          statusCallbackUrl: settings.statusCallbackUrl,
+          webhookBaseUrl,
         });
       }
       return new TwilioSmsAdapter({
         ...account,
         from: settings.from,
         messagingServiceSid: settings.messagingServiceSid,
-        statusCallbackUrl: settings.statusCallbackUrl,
+        webhookBaseUrl,
       });
     }
     case 'sendgrid':
@@ -76,6 +81,7 @@ function adapterFor(
         },
         endpointOverride: settings.endpointOverride,
         caCertPem: settings.caCertPem,
+        ack: pushAck,
       });
     case 'webpush':
       return new WebPushAdapter({
@@ -86,6 +92,7 @@ function adapterFor(
         caCertPem: settings.caCertPem,
         pushServiceHosts: settings.allowedHosts,
         allowedAddresses: settings.allowedAddresses,
+        ack: pushAck,
       });
   }
 }
@@ -115,6 +122,16 @@ export function buildChannelRouter(
   onPermitCompletionFailed?: (providerId: string, error: unknown) => void,
 ): ChannelRouter {
   const byId = new Map(config.channels.providerSettings.map((s) => [s.id, s]));
+  const { publicBaseUrl, pushAckTtlSeconds } = config.webhooks;
+  // Pushes carry an ack only when the app has somewhere public to post it.
+  const pushAck =
+    publicBaseUrl === undefined
+      ? undefined
+      : new PushAckTokens(
+          config.messageLog.key,
+          config.messageLog.previousKeys,
+          pushAckTtlSeconds,
+        ).issuer(pushAckUrl(publicBaseUrl));
   const byChannel = new Map<Channel, ProtectedAdapter[]>();
   for (const [channel, ids] of Object.entries(config.channels.providers) as [
     Channel,
@@ -124,7 +141,7 @@ export function buildChannelRouter(
       const settings = byId.get(id);
       if (!settings) throw new Error(`provider ${id} has no settings`);
       return new ProtectedAdapter(
-        adapterFor(settings, channel, config),
+        adapterFor(settings, channel, config, pushAck),
         config.channels.breaker,
         onBreakerChange,
       );

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isServiceVariable, loadConfig, SERVICE_VERSION } from './environment';
@@ -412,5 +413,89 @@ describe('tracing and the variable catalogue', () => {
     ['NODE_ENV', false],
   ])('knows whether it reads %s', (name, known) => {
     expect(isServiceVariable(name)).toBe(known);
+  });
+});
+
+describe('provider webhooks configuration', () => {
+  const p256 = (): string =>
+    generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64');
+  const sendgrid = {
+    PROVIDERS_EMAIL: 'sendgrid',
+    PROVIDER_SENDGRID_API_KEY: 'SG.key',
+    PROVIDER_SENDGRID_FROM_EMAIL: 'shop@example.com',
+  };
+
+  it('is off by default, with a ten-minute replay window and week-long push acks', () => {
+    const result = loadConfig(base);
+    expect(result.ok && result.config.webhooks).toEqual({
+      publicBaseUrl: undefined,
+      maxAgeSeconds: 600,
+      publishTimeoutMs: 10000,
+      pushAckTtlSeconds: 604800,
+    });
+    expect(result.ok && result.config.topics.providerEvents).toBe('omnigate.provider-events.v1');
+  });
+
+  it('takes an https base URL and drops its trailing slash', () => {
+    const result = loadConfig({
+      ...base,
+      WEBHOOK_PUBLIC_BASE_URL: 'https://omnigate.example.com/gw/',
+    });
+    expect(result.ok && result.config.webhooks.publicBaseUrl).toBe(
+      'https://omnigate.example.com/gw',
+    );
+  });
+
+  it.each(['http://omnigate.example.com', 'omnigate.example.com', 'https://x.example.com/?a=1'])(
+    'refuses the base URL %s, naming the variable',
+    (url) => {
+      expect(problems({ WEBHOOK_PUBLIC_BASE_URL: url }).join('\n')).toContain(
+        'WEBHOOK_PUBLIC_BASE_URL: must be an https:// URL',
+      );
+    },
+  );
+
+  it('bounds the replay window and the ack lifetime', () => {
+    expect(problems({ WEBHOOK_MAX_AGE_SECONDS: '5' }).join()).toContain('WEBHOOK_MAX_AGE_SECONDS');
+    expect(problems({ PUSH_ACK_TTL_SECONDS: 'week' }).join()).toContain('PUSH_ACK_TTL_SECONDS');
+  });
+
+  it('tells a deployment still setting the old per-provider status callback URL what replaced it', () => {
+    expect(
+      problems({
+        ...twilio,
+        PROVIDERS_SMS: 'twilio',
+        PROVIDER_TWILIO_STATUS_CALLBACK_URL: 'https://x.example.com/cb',
+      }).join('\n'),
+    ).toContain('PROVIDER_TWILIO_STATUS_CALLBACK_URL: no longer read; set WEBHOOK_PUBLIC_BASE_URL');
+  });
+
+  it('keeps the provider-events topic apart from the others', () => {
+    expect(problems({ TOPIC_PROVIDER_EVENTS: 'omnigate.receipts.v1' }).join()).toContain(
+      'TOPIC_PROVIDER_EVENTS, TOPIC_SEND_PRIORITY: must be different topics',
+    );
+  });
+
+  it("reads a SendGrid provider's webhook key, and refuses one that is not a P-256 key", () => {
+    const key = p256();
+    const result = loadConfig({ ...base, ...sendgrid, PROVIDER_SENDGRID_WEBHOOK_PUBLIC_KEY: key });
+    const settings = result.ok ? result.config.channels.providerSettings : [];
+    expect(settings.find((s) => s.id === 'sendgrid')).toMatchObject({
+      type: 'sendgrid',
+      webhookPublicKey: key,
+    });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64');
+    for (const bad of [rsa, 'not-a-key', key.slice(0, 40)]) {
+      expect(
+        problems({ ...sendgrid, PROVIDER_SENDGRID_WEBHOOK_PUBLIC_KEY: bad }).join('\n'),
+      ).toContain(
+        'PROVIDER_SENDGRID_WEBHOOK_PUBLIC_KEY: must be the Event Webhook verification key',
+      );
+    }
+    expect(isServiceVariable('PROVIDER_SENDGRID_WEBHOOK_PUBLIC_KEY')).toBe(true);
   });
 });

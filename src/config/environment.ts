@@ -201,6 +201,28 @@ const environmentSchema = z.object({
   TOPIC_RECEIPTS: topicName(DEFAULT_TOPICS.receipts),
   TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
   TOPIC_PROFILES: topicName(DEFAULT_TOPICS.profiles),
+  TOPIC_PROVIDER_EVENTS: topicName(DEFAULT_TOPICS.providerEvents),
+  // Where providers reach this gateway through the ingress; unset: no provider delivery reports.
+  WEBHOOK_PUBLIC_BASE_URL: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return undefined;
+      const parsed = URL.canParse(raw) ? new URL(raw) : undefined;
+      if (parsed?.protocol !== 'https:' || parsed.search !== '' || parsed.hash !== '') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an https:// URL without query or fragment, e.g. https://omnigate.example.com; got "${raw}"`,
+        });
+        return z.NEVER;
+      }
+      return raw.replace(/\/+$/, '');
+    }),
+  WEBHOOK_MAX_AGE_SECONDS: integer(10, 86400, 600),
+  // Below Twilio's 15 s: a 503 the provider retries beats a request it abandons.
+  WEBHOOK_PUBLISH_TIMEOUT_MS: integer(100, 60000, 10000),
+  PUSH_ACK_TTL_SECONDS: integer(60, 2592000, 604800),
   KAFKA_PROFILES_GROUP_ID: z.string().trim().min(1).default('omnigate-profiles'),
   DATABASE_URL: z
     .string()
@@ -366,6 +388,23 @@ export interface AppConfig {
     readonly receipts: string;
     readonly deadLetter: string;
     readonly profiles: string;
+    /** ProviderEvent v1: what the webhook endpoints verified, for the applier. */
+    readonly providerEvents: string;
+  };
+  /** The provider webhook endpoints under /webhooks. */
+  readonly webhooks: {
+    /**
+     * The gateway's public https base URL (no trailing slash): Twilio signs the URL it called,
+     * and the adapters build status callback and push ack URLs from it. Unset: the Twilio and push
+     * endpoints answer 404 and sends carry no callback.
+     */
+    readonly publicBaseUrl: string | undefined;
+    /** SendGrid's signed timestamp may be at most this old (or this far ahead). */
+    readonly maxAgeSeconds: number;
+    /** Without the broker's acknowledgement after this long, the endpoint answers 503. */
+    readonly publishTimeoutMs: number;
+    /** How long a push ack token stays acceptable. */
+    readonly pushAckTtlSeconds: number;
   };
   readonly profilesGroupId: string;
   /**
@@ -570,11 +609,17 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
       'KAFKA_PRIORITY_GROUP_ID: must differ from KAFKA_GROUP_ID and KAFKA_PROFILES_GROUP_ID',
     );
   }
-  const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER, e.TOPIC_PROFILES];
+  const topics = [
+    e.TOPIC_SEND,
+    e.TOPIC_RECEIPTS,
+    e.TOPIC_DEAD_LETTER,
+    e.TOPIC_PROFILES,
+    e.TOPIC_PROVIDER_EVENTS,
+  ];
   if (lane) topics.push(lane.topic);
   if (new Set(topics).size !== topics.length) {
     problems.push(
-      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
+      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES, TOPIC_PROVIDER_EVENTS${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
     );
   }
   return problems;
@@ -640,6 +685,13 @@ function toConfig(
       receipts: e.TOPIC_RECEIPTS,
       deadLetter: e.TOPIC_DEAD_LETTER,
       profiles: e.TOPIC_PROFILES,
+      providerEvents: e.TOPIC_PROVIDER_EVENTS,
+    },
+    webhooks: {
+      publicBaseUrl: e.WEBHOOK_PUBLIC_BASE_URL,
+      maxAgeSeconds: e.WEBHOOK_MAX_AGE_SECONDS,
+      publishTimeoutMs: e.WEBHOOK_PUBLISH_TIMEOUT_MS,
+      pushAckTtlSeconds: e.PUSH_ACK_TTL_SECONDS,
     },
     profilesGroupId: e.KAFKA_PROFILES_GROUP_ID,
     priorityLane: priorityLaneOf(e),

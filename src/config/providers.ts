@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Channel } from '@omnigate/contracts';
@@ -43,7 +44,6 @@ export type ProviderSettings =
       readonly whatsappFrom?: string;
       /** Approved WhatsApp templates: name → language → ContentSid. */
       readonly whatsappTemplates: Readonly<Record<string, Readonly<Record<string, string>>>>;
-      readonly statusCallbackUrl?: string;
       readonly baseUrl?: string;
     })
   | (CommonSettings & {
@@ -52,6 +52,11 @@ export type ProviderSettings =
       readonly fromEmail: string;
       readonly fromName?: string;
       readonly baseUrl?: string;
+      /**
+       * The Event Webhook's verification key as SendGrid shows it (base64 DER, P-256); unset:
+       * this provider's event webhook answers 404.
+       */
+      readonly webhookPublicKey?: string;
     })
   | (CommonSettings & {
       readonly type: 'fcm';
@@ -133,7 +138,6 @@ const SCHEMAS = {
     MESSAGING_SERVICE_SID: optional,
     WHATSAPP_FROM: optional,
     WHATSAPP_TEMPLATES: optional,
-    STATUS_CALLBACK_URL: url,
     BASE_URL: url,
   }),
   sendgrid: z.object({
@@ -143,6 +147,10 @@ const SCHEMAS = {
     FROM_EMAIL: z.email({ error: 'must be an email address' }),
     FROM_NAME: optional,
     BASE_URL: url,
+    WEBHOOK_PUBLIC_KEY: optional.refine((key) => key === undefined || isP256PublicKey(key), {
+      error:
+        'must be the Event Webhook verification key SendGrid shows (base64 DER of a P-256 public key)',
+    }),
   }),
   fcm: z.object({
     TIMEOUT_MS: timeout,
@@ -220,6 +228,12 @@ export function loadProviderSettings(
         `${prefix}RATE_LIMIT: ${rateLimit.problem} (provider "${id}", ${type}, for ${channels.join(', ')})`,
       );
     }
+    if (type === 'twilio' && scoped.STATUS_CALLBACK_URL !== undefined) {
+      // Replaced by a callback URL per message; silently ignoring it would hide lost reports.
+      problems.push(
+        `${prefix}STATUS_CALLBACK_URL: no longer read; set WEBHOOK_PUBLIC_BASE_URL and each send gets its own status callback URL (provider "${id}")`,
+      );
+    }
     const parsed = SCHEMAS[type].safeParse(scoped);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
@@ -280,7 +294,6 @@ function buildSettings(
         messagingServiceSid: str('MESSAGING_SERVICE_SID'),
         whatsappFrom: str('WHATSAPP_FROM'),
         whatsappTemplates,
-        statusCallbackUrl: str('STATUS_CALLBACK_URL'),
         baseUrl: str('BASE_URL'),
       };
     }
@@ -292,6 +305,7 @@ function buildSettings(
         fromEmail: str('FROM_EMAIL')!,
         fromName: str('FROM_NAME'),
         baseUrl: str('BASE_URL'),
+        webhookPublicKey: str('WEBHOOK_PUBLIC_KEY'),
       };
     case 'fcm': {
       const serviceAccount = readServiceAccount(
@@ -332,6 +346,21 @@ function buildSettings(
         allowedAddresses,
       };
     }
+  }
+}
+
+/** SendGrid's verification key: base64 of an SPKI (DER) P-256 public key. */
+export function isP256PublicKey(base64Der: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64Der)) return false;
+  try {
+    const key = createPublicKey({
+      key: Buffer.from(base64Der, 'base64'),
+      format: 'der',
+      type: 'spki',
+    });
+    return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  } catch {
+    return false;
   }
 }
 

@@ -21,7 +21,22 @@ export const METRIC_NAMES = [
   'omnigate_scrape_errors_total',
   'omnigate_spend_guard_refusals_total',
   'omnigate_spend_daily_budget_used_ratio',
+  'omnigate_webhook_requests_total',
+  'omnigate_webhook_events_published_total',
+  'omnigate_webhook_events_skipped_total',
 ] as const;
+
+/** What became of one webhook request (see ProviderWebhooksService). */
+export const WEBHOOK_REQUEST_RESULTS = [
+  'accepted',
+  'refused_signature',
+  'missing_signature',
+  'stale',
+  'invalid',
+  'unknown_message_ref',
+  'unavailable',
+] as const;
+export type WebhookRequestResult = (typeof WEBHOOK_REQUEST_RESULTS)[number];
 
 export type ConsumeOutcome =
   'accepted' | 'rejected' | 'duplicate' | 'conflict' | 'redelivered' | 'set_aside';
@@ -106,6 +121,24 @@ export class Metrics {
     name: 'omnigate_spend_guard_refusals_total',
     help: 'SMS and WhatsApp sends the spend guard refused, by channel and reason code',
     labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookRequests = new Counter({
+    name: 'omnigate_webhook_requests_total',
+    help: 'Provider webhook requests, by configured provider, endpoint and result (refused signatures included)',
+    labelNames: ['provider', 'endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookEventsPublished = new Counter({
+    name: 'omnigate_webhook_events_published_total',
+    help: 'Provider events written to the provider-events topic, by provider and outcome',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookEventsSkipped = new Counter({
+    name: 'omnigate_webhook_events_skipped_total',
+    help: 'Events in a verified webhook batch that were not published, by provider and reason (foreign: not our mail; invalid)',
+    labelNames: ['provider', 'reason'] as const,
     registers: [this.registry],
   });
 

@@ -55,3 +55,33 @@ export {
 } from './adapters/twilio-whatsapp.adapter';
 export { FcmPushAdapter, type FcmPushAdapterOptions } from './adapters/fcm-push.adapter';
 export { WebPushAdapter, type WebPushAdapterOptions } from './adapters/web-push.adapter';
+export {
+  MAX_PUSH_ACK_TOKEN_LENGTH,
+  PushAckTokens,
+  pushAckUrl,
+  type PushAckChannel,
+  type PushAckClaims,
+  type PushAckIssuer,
+  type PushAckVerification,
+} from './push-ack-token';
+export { FCM_ACK_TOKEN_KEY, FCM_ACK_URL_KEY } from './adapters/fcm-push.adapter';
+export { twilioStatusCallbackUrl } from './adapters/twilio-client';
+export {
+  parseTwilioInbound,
+  parseTwilioStatusCallback,
+  TWILIO_START_KEYWORDS,
+  TWILIO_STATUS_OUTCOMES,
+  TWILIO_STOP_KEYWORDS,
+  type TwilioInboundConsent,
+  type TwilioParams,
+  type TwilioParseResult,
+  type TwilioStatusReport,
+} from './adapters/twilio-webhooks';
+export {
+  parseSendGridEvent,
+  SENDGRID_EVENT_OUTCOMES,
+  sendGridEventSchema,
+  type SendGridEvent,
+  type SendGridEventParse,
+  type SendGridEventReport,
+} from './adapters/sendgrid-webhooks';

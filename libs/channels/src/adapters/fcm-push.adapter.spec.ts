@@ -13,6 +13,7 @@ import {
 import { FakeFcm, FCM_SCOPE, sandboxTls, type FcmWireMessage } from '../../../sandbox/src/push';
 import type { OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
+import { PushAckTokens } from '../push-ack-token';
 import {
   buildFcmMessage,
   classifyFcmNetworkError,
@@ -183,6 +184,31 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
     expect(acceptance.providerMessageId).toMatch(
       new RegExp(`^projects/${fake.projectId}/messages/0:\\d+%[0-9a-f]+$`),
     );
+  });
+
+  it("adds a signed ack URL and token to the data, beside the content's own data", async () => {
+    const tokens = new PushAckTokens(Buffer.alloc(32, 5), [], 3600);
+    const ackUrl = 'https://omnigate.example.com/webhooks/push/ack';
+    const acking = adapterWith({ ack: tokens.issuer(ackUrl) });
+
+    await acking.send(
+      push({
+        messageId: 'msg-ack-2',
+        content: { title: 't', body: 'b', data: { orderId: 'o-42' } },
+      }),
+    );
+
+    const data = lastMessage().data ?? {};
+    expect(data).toMatchObject({ orderId: 'o-42', omnigate_ack_url: ackUrl });
+    expect(tokens.verify(String(data.omnigate_ack_token))).toMatchObject({
+      ok: true,
+      claims: { messageId: 'msg-ack-2', channel: 'mobilepush', providerId: 'fcm' },
+    });
+  });
+
+  it('sends no ack data without an issuer', async () => {
+    await adapter.send(push());
+    expect(lastMessage().data).toBeUndefined();
   });
 
   it('exchanged one JWT assertion for an access token with the messaging scope, then reused it', async () => {

@@ -14,6 +14,7 @@ import { getMessaging, type Messaging, type TokenMessage } from 'firebase-admin/
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
 import { contextTrusting } from '../extra-trust';
+import type { PushAckIssuer } from '../push-ack-token';
 import {
   classifyNetworkCode,
   configurationError,
@@ -132,7 +133,16 @@ export interface FcmPushAdapterOptions {
    * notification tag, apns-collapse-id), e.g. a delivery ETA. Other messages never collapse.
    */
   readonly collapseCategories?: readonly string[];
+  /**
+   * Puts a signed ack token into every push (data omnigate_ack_url / omnigate_ack_token), which
+   * the app posts back on display and on open; unset when WEBHOOK_PUBLIC_BASE_URL is.
+   */
+  readonly ack?: PushAckIssuer;
 }
+
+/** The data keys the app reads the ack from (see the README, "Provider webhooks"). */
+export const FCM_ACK_URL_KEY = 'omnigate_ack_url';
+export const FCM_ACK_TOKEN_KEY = 'omnigate_ack_token';
 
 const FCM_HOST = 'fcm.googleapis.com';
 const OAUTH2_HOST = 'oauth2.googleapis.com';
@@ -377,9 +387,19 @@ function apnsCollapseId(key: string): string {
  */
 export function buildFcmMessage(
   message: OutboundMessage<'mobilepush'>,
-  options: { readonly collapse: boolean; readonly nowMs?: number },
+  options: {
+    readonly collapse: boolean;
+    readonly nowMs?: number;
+    readonly ack?: { readonly url: string; readonly token: string };
+  },
 ): TokenMessage {
-  const { title, body, imageUrl, data } = message.content;
+  const { title, body, imageUrl } = message.content;
+  const data = {
+    ...message.content.data,
+    ...(options.ack
+      ? { [FCM_ACK_URL_KEY]: options.ack.url, [FCM_ACK_TOKEN_KEY]: options.ack.token }
+      : {}),
+  };
   const high = message.priority === 'high';
   const collapseKey = options.collapse ? message.category : undefined;
   const ttl = message.ttlSeconds;
@@ -393,7 +413,7 @@ export function buildFcmMessage(
   return {
     token: message.address,
     notification: { title, body, ...(imageUrl ? { imageUrl } : {}) },
-    ...(data && Object.keys(data).length > 0 ? { data: { ...data } } : {}),
+    ...(Object.keys(data).length > 0 ? { data } : {}),
     android: {
       priority: high ? 'high' : 'normal',
       ...(ttl !== undefined ? { ttl: ttl * 1000 } : {}),
@@ -448,6 +468,7 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
   private readonly agent: HttpsAgent;
   private readonly timeoutMs: number;
   private readonly collapseCategories: ReadonlySet<string>;
+  private readonly ack: PushAckIssuer | undefined;
 
   constructor(options: FcmPushAdapterOptions) {
     const providerId = requireOption('fcm', 'providerId', options.providerId);
@@ -470,6 +491,7 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
     this.providerId = providerId;
     this.timeoutMs = options.requestTimeoutMs;
     this.collapseCategories = new Set(options.collapseCategories ?? []);
+    this.ack = options.ack;
     this.agent = buildAgent(options);
     let credential: ServiceAccountTokenCredential;
     try {
@@ -494,8 +516,19 @@ export class FcmPushAdapter implements ChannelAdapter<'mobilepush'> {
         provider: this.providerId,
       });
     }
+    const ack = this.ack;
     const fcmMessage = buildFcmMessage(message, {
       collapse: this.collapseCategories.has(message.category),
+      ...(ack && {
+        ack: {
+          url: ack.url,
+          token: ack.issue({
+            messageId: message.messageId,
+            channel: 'mobilepush',
+            providerId: this.providerId,
+          }),
+        },
+      }),
     });
     let name: unknown;
     try {

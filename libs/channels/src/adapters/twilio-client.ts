@@ -103,6 +103,19 @@ export function classifyTwilioError(
 /** The kind for an axios error code (see classifyAxiosNetworkError). */
 export const classifyTwilioNetworkError = classifyAxiosNetworkError;
 
+/**
+ * The StatusCallback URL the adapters give Twilio for one message: per message, so the callback
+ * names our message id (Twilio signs the whole URL, query included).
+ */
+export function twilioStatusCallbackUrl(
+  publicBaseUrl: string,
+  providerId: string,
+  messageId: string,
+): string {
+  const base = publicBaseUrl.replace(/\/+$/, '');
+  return `${base}/webhooks/twilio/${encodeURIComponent(providerId)}/status?messageId=${encodeURIComponent(messageId)}`;
+}
+
 /** Options shared by every adapter that talks to one Twilio account. */
 export interface TwilioAccountOptions {
   /** Names this configured provider, e.g. "twilio" or "twilio-backup". */

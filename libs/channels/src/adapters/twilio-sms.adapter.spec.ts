@@ -99,7 +99,7 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
       from: FROM,
-      statusCallbackUrl: 'https://gateway.example.com/webhooks/twilio/status',
+      webhookBaseUrl: 'https://gateway.example.com/',
       baseUrl: fake.url,
       requestTimeoutMs: 2_000,
     };
@@ -128,12 +128,26 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
       To: TO,
       From: FROM,
       Body: 'Your order shipped',
-      StatusCallback: 'https://gateway.example.com/webhooks/twilio/status',
+      StatusCallback: 'https://gateway.example.com/webhooks/twilio/twilio/status?messageId=msg-1',
     });
     expect(acceptance.provider).toBe('twilio');
     expect(acceptance.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
     expect(acceptance.providerMessageId).toBe(recorded?.providerMessageId);
     expect(acceptance.acceptedAt).toBeInstanceOf(Date);
+  });
+
+  it('names each message in its own StatusCallback, encoded, under a base URL with a path', async () => {
+    const behindPrefix = new TwilioSmsAdapter({
+      ...options,
+      providerId: 'backup_1',
+      webhookBaseUrl: 'https://omnigate.example.com/gw',
+    });
+
+    await behindPrefix.send({ ...smsTo(TO), messageId: 'order 7/a&b=c' });
+
+    expect(lastFields().StatusCallback).toBe(
+      'https://omnigate.example.com/gw/webhooks/twilio/backup_1/status?messageId=order%207%2Fa%26b%3Dc',
+    );
   });
 
   it('sends through a Messaging Service with the TTL as ValidityPeriod', async () => {
@@ -142,7 +156,7 @@ describe('TwilioSmsAdapter against the Twilio fake', () => {
       providerId: 'twilio-backup',
       from: undefined,
       messagingServiceSid: `MG${'2'.repeat(32)}`,
-      statusCallbackUrl: undefined,
+      webhookBaseUrl: undefined,
     });
 
     const acceptance = await viaService.send({ ...smsTo(TO), ttlSeconds: 90_000 });

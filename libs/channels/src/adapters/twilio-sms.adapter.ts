@@ -4,6 +4,7 @@ import {
   TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
   TWILIO_MESSAGING_ERROR_KINDS,
   TwilioMessageSender,
+  twilioStatusCallbackUrl,
   type TwilioAccountOptions,
   type VendorErrorDescriptions,
   type VendorErrorTable,
@@ -45,8 +46,12 @@ export interface TwilioSmsAdapterOptions extends TwilioAccountOptions {
   readonly from?: string;
   /** Messaging Service (MG…) that picks the sender; set this or from. */
   readonly messagingServiceSid?: string;
-  /** Where Twilio posts delivery status updates. */
-  readonly statusCallbackUrl?: string;
+  /**
+   * The gateway's public base URL (WEBHOOK_PUBLIC_BASE_URL): each send asks Twilio to post its
+   * status updates to <base>/webhooks/twilio/<providerId>/status?messageId=<id>. Unset: no
+   * StatusCallback, so no delivery reports.
+   */
+  readonly webhookBaseUrl?: string;
 }
 
 /** SMS through Twilio's Messages API. */
@@ -74,7 +79,7 @@ export class TwilioSmsAdapter implements ChannelAdapter<'sms'> {
   }
 
   send(message: OutboundMessage<'sms'>): Promise<ProviderAcceptance> {
-    const { from, messagingServiceSid, statusCallbackUrl } = this.options;
+    const { from, messagingServiceSid, webhookBaseUrl } = this.options;
     // Twilio honours ValidityPeriod only for Messaging Services; it drops messages still queued after it.
     const validityPeriod =
       messagingServiceSid && message.ttlSeconds
@@ -84,7 +89,10 @@ export class TwilioSmsAdapter implements ChannelAdapter<'sms'> {
       to: message.address,
       ...(from ? { from } : { messagingServiceSid }),
       body: message.content.text,
-      statusCallback: statusCallbackUrl,
+      statusCallback:
+        webhookBaseUrl === undefined
+          ? undefined
+          : twilioStatusCallbackUrl(webhookBaseUrl, this.providerId, message.messageId),
       validityPeriod,
     });
   }

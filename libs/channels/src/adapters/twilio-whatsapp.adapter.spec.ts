@@ -13,6 +13,7 @@ const ACCOUNT_SID = `AC${'4'.repeat(32)}`;
 const AUTH_TOKEN = 'whatsapp-token';
 const SENDER = '+14155238886';
 const TO = '+447700900123';
+const MESSAGE_ID = 'msg-wa-1';
 const SHIPPED_EN = `HX${'a'.repeat(32)}`;
 const SHIPPED_AR = `HX${'b'.repeat(32)}`;
 
@@ -21,7 +22,7 @@ function whatsappTo(
   address = TO,
 ): OutboundMessage<'whatsapp'> {
   return {
-    messageId: 'msg-wa-1',
+    messageId: MESSAGE_ID,
     customerId: 'cust-1',
     channel: 'whatsapp',
     address,
@@ -54,7 +55,7 @@ describe('TwilioWhatsAppAdapter against the Twilio fake', () => {
       authToken: AUTH_TOKEN,
       from: SENDER,
       contentSids: { order_shipped: { en_US: SHIPPED_EN, ar: SHIPPED_AR } },
-      statusCallbackUrl: 'https://gateway.example.com/webhooks/twilio/status',
+      webhookBaseUrl: 'https://gateway.example.com',
       baseUrl: fake.url,
       requestTimeoutMs: 2_000,
     };
@@ -73,7 +74,7 @@ describe('TwilioWhatsAppAdapter against the Twilio fake', () => {
       To: `whatsapp:${TO}`,
       From: `whatsapp:${SENDER}`,
       Body: 'Your parcel is on its way',
-      StatusCallback: 'https://gateway.example.com/webhooks/twilio/status',
+      StatusCallback: `https://gateway.example.com/webhooks/twilio/twilio-whatsapp/status?messageId=${MESSAGE_ID}`,
     });
     expect(acceptance.provider).toBe('twilio-whatsapp');
     expect(acceptance.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
@@ -101,7 +102,7 @@ describe('TwilioWhatsAppAdapter against the Twilio fake', () => {
       From: `whatsapp:${SENDER}`,
       ContentSid: SHIPPED_AR,
       ContentVariables: JSON.stringify(variables),
-      StatusCallback: 'https://gateway.example.com/webhooks/twilio/status',
+      StatusCallback: `https://gateway.example.com/webhooks/twilio/twilio-whatsapp/status?messageId=${MESSAGE_ID}`,
     });
     expect(JSON.parse(fields.ContentVariables as string)).toEqual(variables);
   });

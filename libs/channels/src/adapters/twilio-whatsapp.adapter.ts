@@ -5,6 +5,7 @@ import {
   TWILIO_MESSAGING_ERROR_DESCRIPTIONS,
   TWILIO_MESSAGING_ERROR_KINDS,
   TwilioMessageSender,
+  twilioStatusCallbackUrl,
   type TwilioAccountOptions,
   type VendorErrorDescriptions,
   type VendorErrorTable,
@@ -45,7 +46,8 @@ export interface TwilioWhatsAppAdapterOptions extends TwilioAccountOptions {
   readonly from: string;
   /** Approved templates; a template message whose name and language are not here is refused. */
   readonly contentSids?: WhatsAppContentSids;
-  readonly statusCallbackUrl?: string;
+  /** The gateway's public base URL; see TwilioSmsAdapterOptions.webhookBaseUrl. */
+  readonly webhookBaseUrl?: string;
 }
 
 function whatsappAddress(address: string): string {
@@ -88,7 +90,14 @@ export class TwilioWhatsAppAdapter implements ChannelAdapter<'whatsapp'> {
     const common = {
       to: whatsappAddress(message.address),
       from: this.from,
-      statusCallback: this.options.statusCallbackUrl,
+      statusCallback:
+        this.options.webhookBaseUrl === undefined
+          ? undefined
+          : twilioStatusCallbackUrl(
+              this.options.webhookBaseUrl,
+              this.providerId,
+              message.messageId,
+            ),
     };
     const content = message.content;
     if ('text' in content) {

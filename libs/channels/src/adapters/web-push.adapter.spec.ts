@@ -17,6 +17,7 @@ import {
 } from '../../../sandbox/src/push';
 import type { OutboundMessage } from '../channel-adapter';
 import { ChannelError } from '../channel-error';
+import { PushAckTokens } from '../push-ack-token';
 import {
   buildWebPushPayload,
   classifyWebPushNetworkError,
@@ -141,6 +142,25 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
   afterAll(async () => {
     await adapter.close();
     await fake.close();
+  });
+
+  it('puts a signed ack (where to post, and a token naming this message) into the payload', async () => {
+    const tokens = new PushAckTokens(Buffer.alloc(32, 5), [], 3600);
+    const ackUrl = 'https://omnigate.example.com/webhooks/push/ack';
+    const acking = adapterWith({ providerId: 'webpush_eu', ack: tokens.issuer(ackUrl) });
+
+    await acking.send(push({ messageId: 'msg-ack-1' }));
+
+    const payload = JSON.parse(lastDelivery().payload) as {
+      messageId: string;
+      ack: { url: string; token: string };
+    };
+    expect(payload.messageId).toBe('msg-ack-1');
+    expect(payload.ack.url).toBe(ackUrl);
+    expect(tokens.verify(payload.ack.token)).toMatchObject({
+      ok: true,
+      claims: { messageId: 'msg-ack-1', channel: 'webpush', providerId: 'webpush_eu' },
+    });
   });
 
   it('delivers the encrypted payload with TTL, Urgency and a valid VAPID JWT; returns the Location', async () => {

@@ -11,6 +11,7 @@ import { checkPushEndpoint } from '@omnigate/contracts';
 import { VapidAuthorizations } from './vapid-authorizations';
 import { cidrList, cidrProblem, publicAddressLookup, RefusedAddressError } from '../address-guard';
 import { contextTrusting } from '../extra-trust';
+import type { PushAckIssuer } from '../push-ack-token';
 import type { ChannelAdapter, OutboundMessage, ProviderAcceptance } from '../channel-adapter';
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
 import {
@@ -118,6 +119,11 @@ export interface WebPushAdapterOptions {
   readonly maxSockets?: number;
   /** Categories whose undelivered messages replace each other (the Topic header). */
   readonly collapseCategories?: readonly string[];
+  /**
+   * Puts a signed ack token into every payload ("ack": {url, token}), which the service worker
+   * posts back on display and on click; unset when WEBHOOK_PUBLIC_BASE_URL is.
+   */
+  readonly ack?: PushAckIssuer;
 }
 
 /** What the service worker receives (JSON): the content plus our id, usable as notification tag. */
@@ -127,6 +133,8 @@ export interface WebPushPayload {
   readonly url?: string;
   readonly icon?: string;
   readonly messageId: string;
+  /** Where and what the service worker posts to confirm display ("delivered") and click ("read"). */
+  readonly ack?: { readonly url: string; readonly token: string };
 }
 
 // web-push's own default: how long a push service keeps an undelivered message.
@@ -149,7 +157,10 @@ function base64UrlBytes(value: string): Buffer | undefined {
   return /^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, 'base64url') : undefined;
 }
 
-export function buildWebPushPayload(message: OutboundMessage<'webpush'>): WebPushPayload {
+export function buildWebPushPayload(
+  message: OutboundMessage<'webpush'>,
+  ack?: { readonly url: string; readonly token: string },
+): WebPushPayload {
   const { title, body, url, icon } = message.content;
   return {
     title,
@@ -157,6 +168,7 @@ export function buildWebPushPayload(message: OutboundMessage<'webpush'>): WebPus
     ...(url ? { url } : {}),
     ...(icon ? { icon } : {}),
     messageId: message.messageId,
+    ...(ack ? { ack } : {}),
   };
 }
 
@@ -218,6 +230,7 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
   private readonly pushServiceHosts: readonly string[];
   private readonly anyPort: boolean;
   private readonly collapseCategories: ReadonlySet<string>;
+  private readonly ack: PushAckIssuer | undefined;
 
   constructor(options: WebPushAdapterOptions) {
     const providerId = requireOption('webpush', 'providerId', options.providerId);
@@ -260,6 +273,7 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
     this.pushServiceHosts = options.pushServiceHosts ?? DEFAULT_PUSH_SERVICE_HOSTS;
     this.anyPort = allowedAddresses.length > 0;
     this.collapseCategories = new Set(options.collapseCategories ?? []);
+    this.ack = options.ack;
     this.agent = new HttpsAgent({
       keepAlive: true,
       maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
@@ -306,7 +320,20 @@ export class WebPushAdapter implements ChannelAdapter<'webpush'> {
         },
       );
     }
-    const payload = JSON.stringify(buildWebPushPayload(message));
+    const ack = this.ack;
+    const payload = JSON.stringify(
+      buildWebPushPayload(
+        message,
+        ack && {
+          url: ack.url,
+          token: ack.issue({
+            messageId: message.messageId,
+            channel: 'webpush',
+            providerId: provider,
+          }),
+        },
+      ),
+    );
     const options: RequestOptions = {
       // Signed once per push service origin (what web-push would sign per request), see
       // VapidAuthorizations; web-push then adds no VAPID header of its own.
