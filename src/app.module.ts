@@ -26,6 +26,9 @@ import { SchedulerRepository } from './repositories/scheduler.repository';
 import { SEND_PERMITS, storageProviders } from './repositories/storage.providers';
 import { DeferredDispatchWorker } from './services/deferred-dispatch.worker';
 import { ProfileUpdatesService } from './services/profile-updates.service';
+import { ProviderEventsService } from './services/provider-events.service';
+import { AddressSuppressionRepository } from './repositories/address-suppression.repository';
+import { ProviderEventRepository } from './repositories/provider-event.repository';
 import { DispatchService } from './services/dispatch.service';
 import { ContentRenderer } from './services/content/content-renderer';
 import { TemplateRepository } from './repositories/template.repository';
@@ -129,6 +132,8 @@ export class AppModule {
         InstanceRepository,
         ReceiptOutboxRepository,
         MessageLogRepository,
+        AddressSuppressionRepository,
+        ProviderEventRepository,
         {
           provide: GatewayInstance,
           inject: [InstanceRepository],
@@ -141,6 +146,7 @@ export class AppModule {
         DispatchService,
         IntakeService,
         ProfileUpdatesService,
+        ProviderEventsService,
         DeferredDispatchWorker,
         KafkaConsumers,
         ShutdownSequence,

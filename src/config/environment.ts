@@ -202,6 +202,10 @@ const environmentSchema = z.object({
   TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
   TOPIC_PROFILES: topicName(DEFAULT_TOPICS.profiles),
   KAFKA_PROFILES_GROUP_ID: z.string().trim().min(1).default('omnigate-profiles'),
+  TOPIC_PROVIDER_EVENTS: topicName(DEFAULT_TOPICS.providerEvents),
+  KAFKA_PROVIDER_EVENTS_GROUP_ID: z.string().trim().min(1).default('omnigate-provider-events'),
+  // An event for a message the log does not have yet is retried this long, then kept as orphaned.
+  PROVIDER_EVENT_RETRY_FOR_MS: integer(1000, 604800000, 3600000),
   DATABASE_URL: z
     .string()
     .trim()
@@ -366,8 +370,15 @@ export interface AppConfig {
     readonly receipts: string;
     readonly deadLetter: string;
     readonly profiles: string;
+    readonly providerEvents: string;
   };
   readonly profilesGroupId: string;
+  readonly providerEvents: {
+    /** The applier's consumer group. */
+    readonly groupId: string;
+    /** How long an event whose message is not in the log yet is retried before it is orphaned. */
+    readonly retryForMs: number;
+  };
   /**
    * The priority lane for OTP and transactional commands: its own topic, group and concurrency, so
    * a backlog on the send topic never sits in front of it. Undefined when the lane is off.
@@ -563,6 +574,11 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
   if (e.KAFKA_GROUP_ID === e.KAFKA_PROFILES_GROUP_ID) {
     problems.push('KAFKA_PROFILES_GROUP_ID: must differ from KAFKA_GROUP_ID');
   }
+  if ([e.KAFKA_GROUP_ID, e.KAFKA_PROFILES_GROUP_ID].includes(e.KAFKA_PROVIDER_EVENTS_GROUP_ID)) {
+    problems.push(
+      'KAFKA_PROVIDER_EVENTS_GROUP_ID: must differ from KAFKA_GROUP_ID and KAFKA_PROFILES_GROUP_ID',
+    );
+  }
   const lane = priorityLaneOf(e);
   // One group over two topics would let Kafka hand send partitions to the priority consumer.
   if (lane && [e.KAFKA_GROUP_ID, e.KAFKA_PROFILES_GROUP_ID].includes(lane.groupId)) {
@@ -570,11 +586,17 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
       'KAFKA_PRIORITY_GROUP_ID: must differ from KAFKA_GROUP_ID and KAFKA_PROFILES_GROUP_ID',
     );
   }
-  const topics = [e.TOPIC_SEND, e.TOPIC_RECEIPTS, e.TOPIC_DEAD_LETTER, e.TOPIC_PROFILES];
+  const topics = [
+    e.TOPIC_SEND,
+    e.TOPIC_RECEIPTS,
+    e.TOPIC_DEAD_LETTER,
+    e.TOPIC_PROFILES,
+    e.TOPIC_PROVIDER_EVENTS,
+  ];
   if (lane) topics.push(lane.topic);
   if (new Set(topics).size !== topics.length) {
     problems.push(
-      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
+      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES, TOPIC_PROVIDER_EVENTS${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
     );
   }
   return problems;
@@ -640,8 +662,13 @@ function toConfig(
       receipts: e.TOPIC_RECEIPTS,
       deadLetter: e.TOPIC_DEAD_LETTER,
       profiles: e.TOPIC_PROFILES,
+      providerEvents: e.TOPIC_PROVIDER_EVENTS,
     },
     profilesGroupId: e.KAFKA_PROFILES_GROUP_ID,
+    providerEvents: {
+      groupId: e.KAFKA_PROVIDER_EVENTS_GROUP_ID,
+      retryForMs: e.PROVIDER_EVENT_RETRY_FOR_MS,
+    },
     priorityLane: priorityLaneOf(e),
     storage: {
       databaseUrl: e.DATABASE_URL || undefined,

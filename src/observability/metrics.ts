@@ -21,6 +21,9 @@ export const METRIC_NAMES = [
   'omnigate_scrape_errors_total',
   'omnigate_spend_guard_refusals_total',
   'omnigate_spend_daily_budget_used_ratio',
+  'omnigate_provider_events_applied_total',
+  'omnigate_messages_delivered_total',
+  'omnigate_time_to_delivered_seconds',
 ] as const;
 
 export type ConsumeOutcome =
@@ -106,6 +109,25 @@ export class Metrics {
     name: 'omnigate_spend_guard_refusals_total',
     help: 'SMS and WhatsApp sends the spend guard refused, by channel and reason code',
     labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly providerEventsApplied = new Counter({
+    name: 'omnigate_provider_events_applied_total',
+    help: 'Provider events applied to the message log, by channel, provider, outcome and what applying did (advanced, no_regress, duplicate, orphaned, …)',
+    labelNames: ['channel', 'provider', 'outcome', 'effect'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesDelivered = new Counter({
+    name: 'omnigate_messages_delivered_total',
+    help: 'Messages a provider reported delivered (or read, which implies it), by channel and provider',
+    labelNames: ['channel', 'provider'] as const,
+    registers: [this.registry],
+  });
+  readonly timeToDelivered = new Histogram({
+    name: 'omnigate_time_to_delivered_seconds',
+    help: 'From the sent receipt to the moment the provider says the message was delivered',
+    labelNames: ['channel', 'provider'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400],
     registers: [this.registry],
   });
 

@@ -15,6 +15,7 @@ import { Clock } from '../repositories/clock';
 import { MessageLogRepository } from '../repositories/message-log.repository';
 import { SchedulerRepository, type ScheduledJob } from '../repositories/scheduler.repository';
 import { DISPATCH_JOB, MessageProcessingService, RECOVER_JOB } from './message-processing.service';
+import { PROVIDER_EVENT_RETRY_JOB, ProviderEventsService } from './provider-events.service';
 
 /**
  * How long a claimed job is ours. A claimed batch runs at once, and a dispatch is bounded by the
@@ -30,7 +31,8 @@ const messageJobSchema = z.object({ messageId: z.string().min(1) });
 
 /**
  * Runs the scheduler's due jobs: dispatches whose wait ended (quiet hours, a cap window, a retry's
- * backoff, a sender's rate) and recovery checks on messages another instance was working on.
+ * backoff, a sender's rate), recovery checks on messages another instance was working on, and
+ * provider events that came before their message.
  * Jobs are claimed in small batches with SKIP LOCKED and a lease, so any number of replicas share
  * them and a crashed replica's jobs are taken over once its lease runs out. The job is completed
  * in the transaction that settles its message, so a step is never lost or run twice by the
@@ -47,6 +49,7 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     private readonly scheduler: SchedulerRepository,
     private readonly messages: MessageLogRepository,
     private readonly processing: MessageProcessingService,
+    private readonly providerEvents: ProviderEventsService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -102,6 +105,10 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     try {
       if (job.kind === DISPATCH_JOB || job.kind === RECOVER_JOB) {
         await this.runMessageJob(job);
+        return;
+      }
+      if (job.kind === PROVIDER_EVENT_RETRY_JOB) {
+        await this.providerEvents.retry(job, this.workerId);
         return;
       }
       // Nothing can be done with it, and retrying will not change that.
