@@ -675,5 +675,8 @@ function attemptTrace(channel: Channel, attempt: ProviderAttempt, at: string): T
 function suppressionWords(code: string): string {
   if (code === 'QUIET_HOURS') return 'quiet hours drop this category: not sent';
   if (code === 'NO_CONSENT') return 'the customer has not consented to any allowed channel';
+  if (code === 'SUPPRESSED') {
+    return 'every allowed channel is suppressed for this address (STOP, bounce, spam report, unsubscribe or gone subscription)';
+  }
   return 'the customer opted out of every allowed channel for this category';
 }
