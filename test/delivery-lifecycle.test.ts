@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
+  DEAD_LETTER_HEADERS,
   providerEventKey,
   type AddressConsentEvent,
   type DeliveryReceipt,
@@ -127,7 +128,12 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
 
   async function send(
     customerId: string,
-    fields: { channels: string[]; category?: string; id?: string },
+    fields: {
+      channels: string[];
+      category?: string;
+      id?: string;
+      recipient?: Record<string, unknown>;
+    },
   ): Promise<string> {
     const id = fields.id ?? `cmd-${randomUUID()}`;
     const command = {
@@ -135,10 +141,11 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
       customerId,
       category: fields.category ?? 'order_updates',
       channels: fields.channels,
-      recipient: { phone: PHONE, email: EMAIL },
+      recipient: fields.recipient ?? { phone: PHONE, email: EMAIL },
       content: {
         sms: { text: 'Your parcel is on its way' },
         email: { subject: 'Parcel', text: 'Your parcel is on its way' },
+        mobilepush: { title: 'Parcel', body: 'Your parcel is on its way' },
       },
     };
     await publish(kafka, topics.send, [{ key: customerId, value: JSON.stringify(command) }]);
@@ -408,6 +415,75 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
     expect(suppressed.reason?.code).toBe('SUPPRESSED');
     expect(suppressed.trace[0]).toMatchObject({ channel: 'email', reasonCode: 'SUPPRESSED' });
     expect(suppressed.trace[0]!.detail).toContain('the email address bounced hard on 2026-12-04');
+  });
+
+  it('an FCM token the provider calls unregistered is suppressed and leaves the profile', async () => {
+    const gone = `fcm-gone-${'g'.repeat(40)}`;
+    const live = `fcm-live-${'l'.repeat(40)}`;
+    const customerId = await customer({
+      fcmTokens: [
+        { token: live, lastSeenAt: '2026-11-01T00:00:00Z' },
+        { token: gone, lastSeenAt: '2026-12-01T00:00:00Z' },
+      ],
+    });
+    suite.fcm.setFailurePlan({ recipientErrors: { [gone]: 'UNREGISTERED' } });
+    try {
+      const first = await send(customerId, { channels: ['mobilepush'], recipient: {} });
+      await waitForReceipt(first, 'failed');
+      const profile = await app.get(ProfileRepository).get(customerId);
+      expect(profile?.fcmTokens.map((entry) => entry.token)).toEqual([live]);
+      expect(profile?.version).toBe(1);
+      // The same token named in a command is suppressed now, with the reason in words.
+      const again = await send(customerId, {
+        channels: ['mobilepush'],
+        recipient: { fcmTokens: [gone] },
+      });
+      const suppressed = await waitForReceipt(again, 'suppressed');
+      expect(suppressed.trace[0]!.detail).toContain('the mobile push token is gone');
+      const next = await send(customerId, { channels: ['mobilepush'], recipient: {} });
+      expect((await waitForReceipt(next, 'sent')).channel).toBe('mobilepush');
+    } finally {
+      suite.fcm.setFailurePlan({});
+    }
+  });
+
+  it('Twilio error 21610 records a STOP for the number: the next SMS is suppressed', async () => {
+    const phone = '+14155550199';
+    const customerId = await customer({});
+    suite.twilio.setFailurePlan({ recipientErrors: { [phone]: '21610' } });
+    try {
+      const first = await send(customerId, { channels: ['sms'], recipient: { phone } });
+      await waitForReceipt(first, 'failed');
+    } finally {
+      suite.twilio.setFailurePlan({});
+    }
+    const next = await send(customerId, { channels: ['sms'], recipient: { phone } });
+    const suppressed = await waitForReceipt(next, 'suppressed');
+    expect(suppressed.trace[0]).toMatchObject({ channel: 'sms', reasonCode: 'SUPPRESSED' });
+    expect(suppressed.trace[0]!.detail).toContain('replied STOP to an SMS');
+  });
+
+  it('a record that is not a ProviderEvent is dead-lettered with the reason, and the rest go on', async () => {
+    const deadLetters = await new TopicReader(kafka, topics.deadLetter).start();
+    try {
+      const customerId = await customer({});
+      const id = await send(customerId, { channels: ['sms'] });
+      await waitForReceipt(id, 'sent');
+      const wrong = { ...statusEvent(id, 'delivered'), outcome: 'arrived' };
+      await publish(kafka, topics.providerEvents, [
+        { key: id, value: '{"not json' },
+        { key: id, value: JSON.stringify(wrong) },
+      ]);
+      await publishEvents([statusEvent(id, 'delivered')]);
+      await waitForReceipt(id, 'delivered');
+      await deadLetters.waitFor((records) => records.length >= 2, 30000, 'two dead letters');
+      expect(
+        deadLetters.records.map((record) => record.headers[DEAD_LETTER_HEADERS.reasonCode]),
+      ).toEqual(['INVALID_JSON', 'SCHEMA_VIOLATION']);
+      expect(deadLetters.records[1]!.headers[DEAD_LETTER_HEADERS.reason]).toContain('outcome');
+    } finally {
+      await deadLetters.stop();
+    }
   });
 
   it('an event whose message never appears is recorded as orphaned after the retry window', async () => {
