@@ -46,7 +46,7 @@ export function addressIdentity(channel: Channel, address: string): string {
   try {
     const parsed: unknown = JSON.parse(address);
     if (typeof parsed === 'object' && parsed !== null && 'endpoint' in parsed) {
-      const { endpoint } = parsed as { endpoint: unknown };
+      const { endpoint } = parsed;
       if (typeof endpoint === 'string') return endpoint;
     }
   } catch {
