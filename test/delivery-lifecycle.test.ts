@@ -12,6 +12,7 @@ import {
 } from '@omnigate/contracts';
 import { SandboxSuite } from '@omnigate/sandbox';
 import type { Kysely } from 'kysely';
+import { AdminMessagesService } from '../src/admin/messages.service';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config/environment';
 import { createLogger } from '../src/observability/logger';
@@ -230,16 +231,21 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
     const sent = await waitForReceipt(id, 'sent');
     expect(suite.twilio.requests.length).toBeGreaterThan(0);
 
+    const later = (seconds: number) => {
+      clock.current = new Date(clock.current.getTime() + seconds * 1000);
+      return clock.now().toISOString();
+    };
     const delivered = statusEvent(id, 'delivered', {
       eventId: `${sent.providerMessageId}:delivered`,
       providerMessageId: sent.providerMessageId,
+      occurredAt: later(1),
     });
     // The same callback twice, then a late `sent`, then a read as the marker that all were applied.
     await publishEvents([
       delivered,
       delivered,
-      statusEvent(id, 'sent', { eventId: `${sent.providerMessageId}:sent` }),
-      statusEvent(id, 'read', { eventId: `${sent.providerMessageId}:read` }),
+      statusEvent(id, 'sent', { eventId: `${sent.providerMessageId}:sent`, occurredAt: later(1) }),
+      statusEvent(id, 'read', { eventId: `${sent.providerMessageId}:read`, occurredAt: later(1) }),
     ]);
     await waitForReceipt(id, 'read');
     expect(statuses(id)).toEqual(['sent', 'delivered', 'read']);
@@ -262,15 +268,37 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
       { outcome: 'sent', effect: 'no_regress' },
       { outcome: 'read', effect: 'advanced' },
     ]);
+    // The support timeline: each provider event with its effect, in order with the receipts.
+    const timeline = await app
+      .get(AdminMessagesService)
+      .timeline(id, { id: 'agent-1', role: 'viewer', via: 'api-key' });
+    expect(timeline.message.deliveryStatus).toBe('read');
+    expect(
+      timeline.lifecycle.map((entry) =>
+        entry.kind === 'receipt' ? `receipt ${entry.status}` : `${entry.outcome} ${entry.effect}`,
+      ),
+    ).toEqual([
+      'receipt sent',
+      'delivered advanced',
+      'receipt delivered',
+      'sent no_regress',
+      'read advanced',
+      'receipt read',
+    ]);
+    expect(JSON.stringify(timeline.providerEvents)).not.toContain(PHONE);
     const metrics = await app.get(Metrics).registry.metrics();
     expect(metrics).toMatch(
       /omnigate_provider_events_applied_total\{channel="sms",provider="twilio",outcome="delivered",effect="duplicate"\} 1/,
     );
     expect(metrics).toMatch(
-      /omnigate_messages_delivered_total\{channel="sms",provider="twilio"\} [1-9]/,
+      /omnigate_messages_delivered_total\{channel="sms",provider="twilio"\} 1\n/,
+    );
+    // One second from the sent receipt to the delivered report.
+    expect(metrics).toMatch(
+      /omnigate_time_to_delivered_seconds_sum\{channel="sms",provider="twilio"\} 1\n/,
     );
     expect(metrics).toMatch(
-      /omnigate_time_to_delivered_seconds_count\{channel="sms",provider="twilio"\} [1-9]/,
+      /omnigate_time_to_delivered_seconds_count\{channel="sms",provider="twilio"\} 1\n/,
     );
   });
 
