@@ -74,8 +74,24 @@ describe('decideProgress', () => {
   ];
 
   it.each(table)('from %p (reported %j), %p gives %j', (current, reported, outcome, expected) => {
-    expect(decideProgress({ current, reported: new Set(reported), outcome })).toEqual(expected);
+    expect(
+      decideProgress({ current, reported: new Set(reported), outcome, handedToProvider: true }),
+    ).toEqual(expected);
   });
+
+  it.each(['sent', 'delivered', 'read', 'failed', 'bounced', 'unknown'] as const)(
+    'a message no provider was given gets nothing from a %s report',
+    (outcome) => {
+      expect(
+        decideProgress({
+          current: null,
+          reported: new Set(['suppressed']),
+          outcome,
+          handedToProvider: false,
+        }),
+      ).toEqual({ effect: 'not_sent', next: null, receipts: [] });
+    },
+  );
 
   it('never reports success for an unknown status, whatever came before', () => {
     const statuses: Array<DeliveryStatus | null> = [
@@ -88,7 +104,12 @@ describe('decideProgress', () => {
       'unknown',
     ];
     for (const current of statuses) {
-      const decision = decideProgress({ current, reported: new Set(), outcome: 'unknown' });
+      const decision = decideProgress({
+        current,
+        reported: new Set(),
+        outcome: 'unknown',
+        handedToProvider: true,
+      });
       expect(decision.receipts).toEqual(['unknown']);
       expect(decision.next).toBe(current ?? 'unknown');
     }

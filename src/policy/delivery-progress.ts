@@ -17,6 +17,8 @@ import type { ProviderOutcome } from '@omnigate/contracts';
  *    status; `unknown` is relayed once as an `unknown` receipt and never taken for success: it
  *    is the stored status only while there is none.
  * 5. Each status gets exactly one receipt: one already reported is not reported again.
+ * 6. A message no provider was given (the dispatch ended it suppressed, capped, expired, failed
+ *    before any provider took it) has no delivery to report: the event is recorded, nothing more.
  */
 
 /** messages.delivery_status: how far the provider got. */
@@ -46,7 +48,9 @@ export type ProgressEffect =
   /** A status we cannot map: an `unknown` receipt once, never success. */
   | 'unknown_status'
   /** `none`: the report carries only a suppression. */
-  | 'no_status';
+  | 'no_status'
+  /** The dispatch never handed the message to a provider: there is nothing to move. */
+  | 'not_sent';
 
 export interface ProgressInput {
   /** The stored delivery status; null before any provider report was applied. */
@@ -54,6 +58,11 @@ export interface ProgressInput {
   /** Receipt statuses already written for the message (the dispatch's `sent` among them). */
   readonly reported: ReadonlySet<string>;
   readonly outcome: ProviderOutcome;
+  /**
+   * Whether a provider may have the message: the dispatch settled it `sent`, or `unknown` (the
+   * call may have reached the provider).
+   */
+  readonly handedToProvider: boolean;
 }
 
 export interface ProgressDecision {
@@ -77,7 +86,12 @@ function isEnd(status: DeliveryStatus | null): boolean {
   return status === 'failed' || status === 'bounced';
 }
 
-export function decideProgress({ current, reported, outcome }: ProgressInput): ProgressDecision {
+export function decideProgress({
+  current,
+  reported,
+  outcome,
+  handedToProvider,
+}: ProgressInput): ProgressDecision {
   const unchanged = (effect: ProgressEffect): ProgressDecision => ({
     effect,
     next: current,
@@ -87,6 +101,7 @@ export function decideProgress({ current, reported, outcome }: ProgressInput): P
     statuses.filter((status) => !reported.has(status));
   const rank = current === null ? 0 : RANK[current];
 
+  if (!handedToProvider) return unchanged('not_sent');
   switch (outcome) {
     case 'none':
       return unchanged('no_status');

@@ -176,6 +176,7 @@ export class ProviderEventsService {
       current: state.deliveryStatus,
       reported: state.reported,
       outcome: event.outcome,
+      handedToProvider: state.status === 'sent' || state.status === 'unknown',
     });
     const receipts = decision.receipts.map((status) => ({
       receipt: buildReceipt({
