@@ -1,8 +1,14 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Channel, SuppressionReason } from '@omnigate/contracts';
 import type { Kysely } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database } from './database/types';
+import {
+  DEFAULT_BATCHING,
+  MicroBatcher,
+  STORAGE_BATCHING,
+  type BatchingOptions,
+} from './micro-batcher';
 
 /** Every category: what a STOP, a hard bounce, a spam report or a gone subscription means. */
 export const ALL_CATEGORIES = '*';
@@ -23,11 +29,25 @@ export type NewSuppression = Omit<AddressSuppression, 'createdAt'> & { readonly 
 /**
  * Addresses that must not receive a channel, by their keyed hash (AddressHasher): the table never
  * holds an address. One row per channel, address and scope; a repeat keeps the first reason and
- * time, which is when the address stopped receiving.
+ * time, which is when the address stopped receiving. Concurrent lookups (one per message being
+ * planned) share one query.
  */
 @Injectable()
 export class AddressSuppressionRepository {
-  constructor(@Inject(KYSELY) private readonly db: Kysely<Database>) {}
+  private readonly lookups: MicroBatcher<readonly string[], AddressSuppression[]>;
+
+  constructor(
+    @Inject(KYSELY) private readonly db: Kysely<Database>,
+    @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
+  ) {
+    this.lookups = new MicroBatcher(async (calls) => {
+      const rows = await this.query(calls.flat());
+      return calls.map((hashes) => {
+        const wanted = new Set(hashes);
+        return { value: rows.filter((row) => wanted.has(row.addressHash)) };
+      });
+    }, batching);
+  }
 
   async add(rows: readonly NewSuppression[], executor: Kysely<Database> = this.db): Promise<void> {
     if (rows.length === 0) return;
@@ -65,8 +85,13 @@ export class AddressSuppressionRepository {
     return rows.length;
   }
 
-  /** Every suppression of any of these hashes, in one query (the planner's batched lookup). */
+  /** Every suppression of any of these hashes, oldest first (the planner's batched lookup). */
   async findByHashes(addressHashes: readonly string[]): Promise<AddressSuppression[]> {
+    if (addressHashes.length === 0) return [];
+    return this.lookups.call(addressHashes);
+  }
+
+  private async query(addressHashes: readonly string[]): Promise<AddressSuppression[]> {
     if (addressHashes.length === 0) return [];
     const rows = await this.db
       .selectFrom('address_suppressions')

@@ -290,6 +290,28 @@ describe.each(DATABASE_KINDS)('provider events and suppressions on %s', (kind) =
     expect(profile?.updatedAt).toBe(T0.toISOString());
   });
 
+  it('answers concurrent lookups from one query, each with its own rows', async () => {
+    const other = 'c'.repeat(64);
+    const row = {
+      channel: 'sms' as const,
+      scope: '*',
+      reason: 'STOP_KEYWORD' as const,
+      source: 's',
+    };
+    await suppressions.add([
+      { ...row, addressHash: HASH },
+      { ...row, addressHash: other },
+    ]);
+    const [mine, theirs, none] = await Promise.all([
+      suppressions.findByHashes([HASH]),
+      suppressions.findByHashes([other, 'd'.repeat(64)]),
+      suppressions.findByHashes(['e'.repeat(64)]),
+    ]);
+    expect(mine.map((found) => found.addressHash)).toEqual([HASH]);
+    expect(theirs.map((found) => found.addressHash)).toEqual([other]);
+    expect(none).toEqual([]);
+  });
+
   it('finds suppressions under a previous key after a rotation', async () => {
     const oldKey = randomBytes(32);
     const before = new AddressHasher(oldKey);
