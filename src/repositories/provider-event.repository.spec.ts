@@ -274,6 +274,26 @@ describe.each(DATABASE_KINDS)('provider events and suppressions on %s', (kind) =
     expect((await events.eventsOf('m-1')).map((e) => e.eventId)).toEqual(['early', 'late']);
   });
 
+  it('purges provider reports with old messages, and keeps suppressions', async () => {
+    await events.recordAlone(record({ eventId: 'old', receivedAt: T0 }));
+    await events.recordAlone(
+      record({ eventId: 'new', receivedAt: new Date(T0.getTime() + 120_000) }),
+    );
+    await suppressions.add([
+      {
+        channel: 'sms',
+        addressHash: HASH,
+        scope: '*',
+        reason: 'STOP_KEYWORD',
+        source: 's',
+        createdAt: T0,
+      },
+    ]);
+    await log.purgeOlderThan(new Date(T0.getTime() + 60_000));
+    expect((await events.eventsOf('m-1')).map((e) => e.eventId)).toEqual(['new']);
+    expect(await suppressions.findByHashes([HASH])).toHaveLength(1);
+  });
+
   it('removes a gone push token from the profile without changing its version', async () => {
     const profiles = new ProfileRepository(database.db, new MessageSealer(randomBytes(32)));
     await profiles.applyUpdate({

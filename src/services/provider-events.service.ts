@@ -46,7 +46,9 @@ export type ApplyOutcome =
   /** The message is not in the log yet: a retry job holds the event. */
   | 'retry_scheduled'
   /** Its message never appeared within PROVIDER_EVENT_RETRY_FOR_MS. */
-  | 'orphaned';
+  | 'orphaned'
+  /** A retry job whose payload is not a ProviderEvent (written by something else): dropped. */
+  | 'unreadable';
 
 interface StatusDecision extends StatusApplication {
   readonly receiptStatuses: readonly ProgressReceiptStatus[];
@@ -126,7 +128,7 @@ export class ProviderEventsService {
         'provider event retry with an unreadable payload dropped',
       );
       await this.scheduler.complete(job.id, workerId);
-      return 'duplicate';
+      return 'unreadable';
     }
     return this.apply(parsed.data, { ...job, workerId });
   }

@@ -35,6 +35,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('provider_events')
     .columns(['message_id', 'occurred_at'])
     .execute();
+  // The retention purge deletes by age.
+  await db.schema
+    .createIndex('provider_events_received_idx')
+    .on('provider_events')
+    .column('received_at')
+    .execute();
 
   await db.schema.alterTable('messages').addColumn('delivery_status', 'text').execute();
 
