@@ -172,7 +172,7 @@ export class ProviderEventsService {
     return 'applied';
   }
 
-  /** What the event writes, from the message as it is now (pure apart from reading the clock). */
+  /** What the event writes, from the message as it is now (no I/O: runs in the transaction). */
   private decide(event: MessageStatusEvent, state: MessageDeliveryState): StatusDecision {
     const decision = decideProgress({
       current: state.deliveryStatus,
