@@ -27,6 +27,7 @@ import { SEND_PERMITS, storageProviders } from './repositories/storage.providers
 import { DeferredDispatchWorker } from './services/deferred-dispatch.worker';
 import { ProfileUpdatesService } from './services/profile-updates.service';
 import { ProviderEventsService } from './services/provider-events.service';
+import { AddressSuppressionsService } from './services/address-suppressions.service';
 import { AddressSuppressionRepository } from './repositories/address-suppression.repository';
 import { ProviderEventRepository } from './repositories/provider-event.repository';
 import { DispatchService } from './services/dispatch.service';
@@ -143,6 +144,7 @@ export class AppModule {
         ReceiptRelay,
         MessageRetentionService,
         MessageProcessingService,
+        AddressSuppressionsService,
         DispatchService,
         IntakeService,
         ProfileUpdatesService,

@@ -13,6 +13,7 @@ import {
 import { SandboxSuite } from '@omnigate/sandbox';
 import type { Kysely } from 'kysely';
 import { AdminMessagesService } from '../src/admin/messages.service';
+import { ResendService, type DryRunDecision } from '../src/admin/resend.service';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config/environment';
 import { createLogger } from '../src/observability/logger';
@@ -443,6 +444,19 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
     expect(suppressed.reason?.code).toBe('SUPPRESSED');
     expect(suppressed.trace[0]).toMatchObject({ channel: 'email', reasonCode: 'SUPPRESSED' });
     expect(suppressed.trace[0]!.detail).toContain('the email address bounced hard on 2026-12-04');
+
+    // A support agent's resend preview skips the address as the send does.
+    const preview = (await app
+      .get(ResendService)
+      .resend(
+        next,
+        { reason: 'customer asked again', dryRun: true },
+        { id: 'agent-1', role: 'agent', via: 'api-key' },
+      )) as DryRunDecision;
+    expect(preview.decision).toBe('suppress');
+    expect(preview.skipped).toEqual([
+      expect.objectContaining({ channel: 'email', reasonCode: 'SUPPRESSED' }),
+    ]);
   });
 
   it('an FCM token the provider calls unregistered is suppressed and leaves the profile', async () => {

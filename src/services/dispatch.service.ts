@@ -22,14 +22,7 @@ import { Metrics } from '../observability/metrics';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { Clock } from '../repositories/clock';
 import { ProfileRepository } from '../repositories/profile.repository';
-import { AddressHasher } from '../repositories/address-hasher';
-import {
-  AddressSuppressionRepository,
-  ALL_CATEGORIES,
-  type AddressSuppression,
-} from '../repositories/address-suppression.repository';
-import { addressIdentity, suppressionFromAttempt } from '../policy/address-feedback';
-import { resolveContact } from '../policy/contact-merge';
+import { AddressSuppressionsService } from './address-suppressions.service';
 import {
   SPEND_COUNTERS,
   type SpendCounters,
@@ -37,14 +30,8 @@ import {
 } from '../repositories/spend-counters';
 import { ContentError, ContentRenderer } from './content/content-renderer';
 import { decideOverCap } from '../policy/frequency-caps';
-import type {
-  CategoryPolicy,
-  ChannelCandidate,
-  CustomerProfile,
-  PlanOverrides,
-  Suppression,
-} from '../policy/model';
-import { channelOrder, plan } from '../policy/planner';
+import type { CategoryPolicy, ChannelCandidate, PlanOverrides } from '../policy/model';
+import { plan } from '../policy/planner';
 import {
   nextStep,
   startFallback,
@@ -123,8 +110,6 @@ interface ChannelOutcome {
  */
 @Injectable()
 export class DispatchService {
-  private readonly addresses: AddressHasher;
-
   constructor(
     private readonly router: ChannelRouter,
     private readonly renderer: ContentRenderer,
@@ -135,10 +120,8 @@ export class DispatchService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: Metrics,
     @Inject(SPEND_COUNTERS) private readonly spend: SpendCounters,
-    private readonly suppressions: AddressSuppressionRepository,
-  ) {
-    this.addresses = new AddressHasher(config.messageLog.key, config.messageLog.previousKeys);
-  }
+    private readonly suppressions: AddressSuppressionsService,
+  ) {}
 
   async dispatch(
     command: SendCommand,
@@ -157,7 +140,7 @@ export class DispatchService {
       });
     }
     const profile = await this.profiles.get(command.customerId);
-    const suppression = await this.suppressionLookup(command, profile, policy);
+    const suppression = await this.suppressions.checkFor(command, profile, policy);
     const planned = plan({
       command,
       profile,
@@ -228,69 +211,6 @@ export class DispatchService {
           trace,
         );
     }
-  }
-
-  /**
-   * The planner's view of the suppression table: one query over the hashes (under every key, so
-   * a rotation keeps them) of the address each channel of the plan could use.
-   */
-  private async suppressionLookup(
-    command: SendCommand,
-    profile: CustomerProfile | null,
-    policy: CategoryPolicy,
-  ): Promise<(channel: Channel, address: string, category: string) => Suppression | undefined> {
-    const hashesOf = (channel: Channel, address: string) =>
-      this.addresses.all(channel, addressIdentity(channel, address));
-    const hashes = channelOrder(command, profile, policy).flatMap((channel) => {
-      const contact = resolveContact(channel, command, profile);
-      return contact ? hashesOf(channel, contact.address) : [];
-    });
-    const found = await this.suppressions.findByHashes(hashes);
-    if (found.length === 0) return () => undefined;
-    return (channel, address, category) => {
-      const mine = new Set(hashesOf(channel, address));
-      const applies = (row: AddressSuppression) =>
-        row.channel === channel &&
-        mine.has(row.addressHash) &&
-        (row.scope === ALL_CATEGORIES || row.scope === category);
-      // Every-category rows first: they say the most.
-      const row =
-        found.find((item) => applies(item) && item.scope === ALL_CATEGORIES) ?? found.find(applies);
-      return row && { reason: row.reason, scope: row.scope, since: row.createdAt.toISOString() };
-    };
-  }
-
-  /**
-   * A provider that refused the address itself (a gone push subscription or token, a number
-   * whose owner replied STOP) gets it suppressed, and a gone push address leaves the profile.
-   */
-  private async recordRefusedAddress(
-    command: SendCommand,
-    { channel, address }: ChannelCandidate,
-    attempts: readonly ProviderAttempt[],
-  ): Promise<void> {
-    const reason = attempts
-      .map((attempt) => suppressionFromAttempt(channel, attempt))
-      .find((found) => found !== undefined);
-    if (reason === undefined) return;
-    const identity = addressIdentity(channel, address);
-    await this.suppressions.add([
-      {
-        channel,
-        addressHash: this.addresses.hash(channel, identity),
-        scope: ALL_CATEGORIES,
-        reason,
-        source: `dispatch:${command.id}`,
-        createdAt: this.clock.now(),
-      },
-    ]);
-    const removed =
-      (channel === 'webpush' || channel === 'mobilepush') &&
-      (await this.profiles.removePushAddress(command.customerId, channel, identity));
-    this.logger.info(
-      { messageId: command.id, customerId: command.customerId, channel, reason, removed },
-      'provider refused the address; suppressed',
-    );
   }
 
   /**
@@ -674,7 +594,7 @@ export class DispatchService {
       };
     } catch (error) {
       if (!(error instanceof ChannelUnavailableError)) throw error;
-      await this.recordRefusedAddress(command, candidate, error.attempts);
+      await this.suppressions.recordRefusal(command, candidate, error.attempts);
       const trace = error.attempts.map((attempt) => attemptTrace(channel, attempt, at()));
       const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
       const reason = { code, message: scrubContacts(error.message) };
