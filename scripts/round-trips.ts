@@ -266,6 +266,7 @@ async function main(): Promise<void> {
     receipts: `rt-${runId}-receipts`,
     deadLetter: `rt-${runId}-dead-letter`,
     profiles: `rt-${runId}-profiles`,
+    providerEvents: `rt-${runId}-provider-events`,
   };
   const databaseUrl = new URL(DATABASE_URL);
   const admin = new Client({ connectionString: DATABASE_URL });
@@ -302,10 +303,12 @@ async function main(): Promise<void> {
         KAFKA_BROKERS: BROKERS.join(','),
         KAFKA_GROUP_ID: `rt-${runId}`,
         KAFKA_PROFILES_GROUP_ID: `rt-${runId}-profiles`,
+        KAFKA_PROVIDER_EVENTS_GROUP_ID: `rt-${runId}-provider-events`,
         TOPIC_SEND: topics.send,
         TOPIC_RECEIPTS: topics.receipts,
         TOPIC_DEAD_LETTER: topics.deadLetter,
         TOPIC_PROFILES: topics.profiles,
+        TOPIC_PROVIDER_EVENTS: topics.providerEvents,
         DATABASE_URL: proxiedUrl.toString(),
         REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
         CONSUMER_CONCURRENCY: String(options.concurrency),

@@ -34,6 +34,10 @@ import { EscalationScheduler } from './services/escalation-scheduler';
 import { SEND_PERMITS, storageProviders } from './repositories/storage.providers';
 import { DeferredDispatchWorker } from './services/deferred-dispatch.worker';
 import { ProfileUpdatesService } from './services/profile-updates.service';
+import { ProviderEventsService } from './services/provider-events.service';
+import { AddressSuppressionsService } from './services/address-suppressions.service';
+import { AddressSuppressionRepository } from './repositories/address-suppression.repository';
+import { ProviderEventRepository } from './repositories/provider-event.repository';
 import { DispatchService } from './services/dispatch.service';
 import { ContentRenderer } from './services/content/content-renderer';
 import { TemplateRepository } from './repositories/template.repository';
@@ -145,6 +149,8 @@ export class AppModule {
         InstanceRepository,
         ReceiptOutboxRepository,
         MessageLogRepository,
+        AddressSuppressionRepository,
+        ProviderEventRepository,
         {
           provide: GatewayInstance,
           inject: [InstanceRepository],
@@ -154,11 +160,13 @@ export class AppModule {
         ReceiptRelay,
         MessageRetentionService,
         MessageProcessingService,
+        AddressSuppressionsService,
         DispatchService,
         IntakeService,
         ProfileUpdatesService,
         ProviderEventsRepository,
         ProviderWebhooksService,
+        ProviderEventsService,
         DeferredDispatchWorker,
         EscalationScheduler,
         KafkaConsumers,

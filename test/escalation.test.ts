@@ -1,3 +1,4 @@
+import { ProviderEventsService } from '../src/services/provider-events.service';
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
@@ -408,6 +409,7 @@ describe('escalation: an SMS not delivered in time goes out again by email', () 
         logger,
         app.get(Metrics),
       ),
+      app.get(ProviderEventsService),
       clock,
       config,
       logger,

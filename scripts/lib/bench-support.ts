@@ -105,11 +105,11 @@ export async function waitForGroupToCatchUp(
 }
 
 export type GatewayTopics = Record<
-  'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles',
+  'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles' | 'providerEvents',
   string
 >;
 
-/** The gateway's five topics under one prefix, created with the profiles topic compacted. */
+/** The gateway's six topics under one prefix, created with the profiles topic compacted. */
 export async function createGatewayTopics(kafka: Kafka, base: string): Promise<GatewayTopics> {
   const topics = {
     send: `${base}.send`,
@@ -117,6 +117,7 @@ export async function createGatewayTopics(kafka: Kafka, base: string): Promise<G
     receipts: `${base}.receipts`,
     deadLetter: `${base}.dlq`,
     profiles: `${base}.profiles`,
+    providerEvents: `${base}.provider-events`,
   };
   const { profiles, ...plain } = topics;
   await ensureTopics(kafka, [
@@ -159,9 +160,11 @@ export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
     TOPIC_RECEIPTS: topics.receipts,
     TOPIC_DEAD_LETTER: topics.deadLetter,
     TOPIC_PROFILES: topics.profiles,
+    TOPIC_PROVIDER_EVENTS: topics.providerEvents,
     KAFKA_GROUP_ID: `${groupPrefix}-send`,
     KAFKA_PRIORITY_GROUP_ID: `${groupPrefix}-priority`,
     KAFKA_PROFILES_GROUP_ID: `${groupPrefix}-profiles`,
+    KAFKA_PROVIDER_EVENTS_GROUP_ID: `${groupPrefix}-provider-events`,
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(port),
     TEMPLATES_DIR: join(ROOT, 'templates'),

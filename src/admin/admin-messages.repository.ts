@@ -37,6 +37,24 @@ export interface MessageSummary {
 
 export interface MessageDetail extends MessageSummary {
   readonly trace: readonly TraceEntry[];
+  /** How far the provider got (sent, delivered, read, failed, bounced, unknown); null before. */
+  readonly deliveryStatus: string | null;
+}
+
+/** A provider's report on the message, as the timeline shows it: no address, no body. */
+export interface ProviderEventEntry {
+  readonly provider: string;
+  readonly eventId: string;
+  readonly channel: string;
+  readonly type: string;
+  readonly outcome: string | null;
+  readonly providerStatus: string | null;
+  readonly errorCode: string | null;
+  readonly detail: string | null;
+  /** What applying it did: advanced, no_regress, no_change, duplicate, orphaned, … */
+  readonly effect: string;
+  readonly occurredAt: string;
+  readonly appliedAt: string;
 }
 
 /**
@@ -105,7 +123,36 @@ export class AdminMessagesRepository {
       .where('id', '=', messageId)
       .executeTakeFirst();
     if (!row) return undefined;
-    return { ...toSummary(row), trace: row.trace as TraceEntry[] };
+    return {
+      ...toSummary(row),
+      trace: row.trace as TraceEntry[],
+      deliveryStatus: row.delivery_status,
+    };
+  }
+
+  /** The provider events applied to the message, in the order they happened. */
+  async providerEventsOf(messageId: string): Promise<ProviderEventEntry[]> {
+    const rows = await this.db
+      .selectFrom('provider_events')
+      .selectAll()
+      .where('message_id', '=', messageId)
+      .orderBy('occurred_at')
+      .orderBy('applied_at')
+      .limit(500)
+      .execute();
+    return rows.map((row) => ({
+      provider: row.provider,
+      eventId: row.event_id,
+      channel: row.channel,
+      type: row.type,
+      outcome: row.outcome,
+      providerStatus: row.provider_status,
+      errorCode: row.error_code,
+      detail: row.detail,
+      effect: row.effect,
+      occurredAt: row.occurred_at.toISOString(),
+      appliedAt: row.applied_at.toISOString(),
+    }));
   }
 
   /** Messages resent from this one, oldest first. */

@@ -8,6 +8,7 @@ import {
   AdminMessagesRepository,
   type MessageDetail,
   type MessageSummary,
+  type ProviderEventEntry,
 } from './admin-messages.repository';
 import { AdminAuditRepository } from './admin-audit.repository';
 import type { AdminPrincipal } from './auth/roles';
@@ -37,6 +38,13 @@ export interface Timeline {
     readonly receipt: unknown;
   }>;
   readonly resends: readonly MessageSummary[];
+  /** What the providers reported after the send, in the order it happened. */
+  readonly providerEvents: readonly ProviderEventEntry[];
+  /** Receipts and provider events together, by time: the message's whole delivery story. */
+  readonly lifecycle: ReadonlyArray<
+    | { readonly kind: 'receipt'; readonly at: string; readonly status: string }
+    | ({ readonly kind: 'provider-event'; readonly at: string } & ProviderEventEntry)
+  >;
 }
 
 /** Looking messages up: lists for a customer or a status, and one message's whole story. */
@@ -64,11 +72,12 @@ export class AdminMessagesService {
   async timeline(messageId: string, caller: AdminPrincipal): Promise<Timeline> {
     const message = await this.messages.get(messageId);
     if (!message) throw notFound(`no message ${messageId}`);
-    const [stored, attempts, events, resends] = await Promise.all([
+    const [stored, attempts, events, resends, providerEvents] = await Promise.all([
       this.log.get(messageId),
       this.log.attempts(messageId),
       this.outbox.eventsOf(messageId),
       this.messages.resendsOf(messageId),
+      this.messages.providerEventsOf(messageId),
     ]);
     let command: CommandSummary | null = null;
     if (stored) {
@@ -119,6 +128,21 @@ export class AdminMessagesService {
         receipt: event.receipt,
       })),
       resends,
+      providerEvents,
+      lifecycle: [
+        ...providerEvents.map((event) => ({
+          kind: 'provider-event' as const,
+          at: event.occurredAt,
+          ...event,
+        })),
+        ...events.map((event) => ({
+          kind: 'receipt' as const,
+          at: event.receipt.occurredAt,
+          status: event.receipt.status,
+        })),
+      ]
+        // Stable: an event comes before the receipt it caused, which carries the event's time.
+        .sort((a, b) => Date.parse(a.at) - Date.parse(b.at)),
     };
   }
 }

@@ -90,7 +90,8 @@ export function adminOpenApiDocument(): JsonObject {
       },
       '/admin/v1/messages/{id}': {
         get: {
-          summary: 'A message timeline: state, command summary, attempts, receipts, trace, resends',
+          summary:
+            'A message timeline: state and delivery status, command summary, attempts, receipts, provider events, trace, resends',
           description: roleNote('viewer'),
           parameters: [pathId('id')],
           responses: {

@@ -13,6 +13,10 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { policyFor } from '../config/policies';
 import { LOGGER, type Logger } from '../observability/logger';
+import {
+  AddressSuppressionsService,
+  type SuppressionCheck,
+} from '../services/address-suppressions.service';
 import { inSpan } from '../observability/tracing';
 import { SpanKind } from '@opentelemetry/api';
 import { Clock } from '../repositories/clock';
@@ -91,6 +95,7 @@ export class ResendService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SPEND_COUNTERS) private readonly spend: SpendCounters,
+    private readonly suppressions: AddressSuppressionsService,
   ) {}
 
   async resend(
@@ -132,13 +137,23 @@ export class ResendService {
       ...(body.overrideOptOut === true && { ignoreOptOut: true }),
       ...(body.overrideCaps === true && { ignoreCaps: true }),
     };
-    const planned = this.plan(command, profile, now, {});
+    const policy = policyFor(this.config.policies.categories, command.category);
+    // The preview skips a suppressed address as the send will.
+    const suppression = policy
+      ? await this.suppressions.checkFor(command, profile, policy)
+      : undefined;
+    const planned = this.plan(command, profile, now, {}, suppression);
     const optedOut = optOutRefusal(planned, body.channel);
     const refusedOptOut = optedOut !== undefined && body.overrideOptOut !== true;
     if (body.dryRun === true) {
       const decision = refusedOptOut
         ? undefined
-        : await this.dryRun(messageId, command, this.plan(command, profile, now, overrides), body);
+        : await this.dryRun(
+            messageId,
+            command,
+            this.plan(command, profile, now, overrides, suppression),
+            body,
+          );
       // Audited like a resend: a dry run reads caps, breakers and which contact the index names.
       await this.audit.record({
         actorId: caller.id,
@@ -234,6 +249,7 @@ export class ResendService {
     profile: CustomerProfile | null,
     now: Date,
     overrides: PlanOverrides,
+    suppression: SuppressionCheck | undefined,
   ): PlanResult {
     const policy = policyFor(this.config.policies.categories, command.category);
     if (!policy) {
@@ -248,6 +264,7 @@ export class ResendService {
       capabilities: {
         hasContent: (channel) => this.renderer.hasContentFor(command, channel),
         isSupported: (channel) => this.router.supports(channel),
+        ...(suppression && { suppression }),
       },
       overrides,
     });

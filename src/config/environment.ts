@@ -224,6 +224,9 @@ const environmentSchema = z.object({
   WEBHOOK_PUBLISH_TIMEOUT_MS: integer(100, 60000, 10000),
   PUSH_ACK_TTL_SECONDS: integer(60, 2592000, 604800),
   KAFKA_PROFILES_GROUP_ID: z.string().trim().min(1).default('omnigate-profiles'),
+  KAFKA_PROVIDER_EVENTS_GROUP_ID: z.string().trim().min(1).default('omnigate-provider-events'),
+  // An event for a message the log does not have yet is retried this long, then kept as orphaned.
+  PROVIDER_EVENT_RETRY_FOR_MS: integer(1000, 604800000, 3600000),
   DATABASE_URL: z
     .string()
     .trim()
@@ -407,6 +410,12 @@ export interface AppConfig {
     readonly pushAckTtlSeconds: number;
   };
   readonly profilesGroupId: string;
+  readonly providerEvents: {
+    /** The applier's consumer group. */
+    readonly groupId: string;
+    /** How long an event whose message is not in the log yet is retried before it is orphaned. */
+    readonly retryForMs: number;
+  };
   /**
    * The priority lane for OTP and transactional commands: its own topic, group and concurrency, so
    * a backlog on the send topic never sits in front of it. Undefined when the lane is off.
@@ -602,6 +611,11 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
   if (e.KAFKA_GROUP_ID === e.KAFKA_PROFILES_GROUP_ID) {
     problems.push('KAFKA_PROFILES_GROUP_ID: must differ from KAFKA_GROUP_ID');
   }
+  if ([e.KAFKA_GROUP_ID, e.KAFKA_PROFILES_GROUP_ID].includes(e.KAFKA_PROVIDER_EVENTS_GROUP_ID)) {
+    problems.push(
+      'KAFKA_PROVIDER_EVENTS_GROUP_ID: must differ from KAFKA_GROUP_ID and KAFKA_PROFILES_GROUP_ID',
+    );
+  }
   const lane = priorityLaneOf(e);
   // One group over two topics would let Kafka hand send partitions to the priority consumer.
   if (lane && [e.KAFKA_GROUP_ID, e.KAFKA_PROFILES_GROUP_ID].includes(lane.groupId)) {
@@ -694,6 +708,10 @@ function toConfig(
       pushAckTtlSeconds: e.PUSH_ACK_TTL_SECONDS,
     },
     profilesGroupId: e.KAFKA_PROFILES_GROUP_ID,
+    providerEvents: {
+      groupId: e.KAFKA_PROVIDER_EVENTS_GROUP_ID,
+      retryForMs: e.PROVIDER_EVENT_RETRY_FOR_MS,
+    },
     priorityLane: priorityLaneOf(e),
     storage: {
       databaseUrl: e.DATABASE_URL || undefined,

@@ -19,6 +19,7 @@ import { isDependencyFailure } from '../repositories/dependency-failure';
 import { DependencyHealth } from '../repositories/dependency-health';
 import { IntakeService } from '../services/intake.service';
 import { ProfileUpdatesService } from '../services/profile-updates.service';
+import { ProviderEventsService } from '../services/provider-events.service';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tokens';
 
 /** While a dependency is down the consumers ask it this often, so work resumes within ~1 s. */
@@ -26,7 +27,8 @@ const OUTAGE_PROBE_INTERVAL_MS = 1_000;
 
 /**
  * The Kafka entry points: send commands go to the intake use case, profile events to the profile
- * updates use case, each in its own consumer group so a profile backlog never delays sends. The
+ * updates use case, provider events (delivery reports, STOP replies) to the provider-events use
+ * case, each in its own consumer group so a profile or webhook backlog never delays sends. The
  * priority lane (OTP, transactional) feeds the same intake from its own topic, group and slots, so
  * a marketing backlog on the send topic never sits in front of it.
  * They start after the app is up and stop before it shuts down, draining in-flight records first.
@@ -46,6 +48,7 @@ export class KafkaConsumers
     private readonly publisher: KafkaPublisher,
     intake: IntakeService,
     profileUpdates: ProfileUpdatesService,
+    providerEvents: ProviderEventsService,
     dependencies: DependencyHealth,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -113,6 +116,13 @@ export class KafkaConsumers
         config.topics.profiles,
         (record) => profileUpdates.handle(record),
         (record, failure) => profileUpdates.setAside(record, failure),
+      ),
+      runner(
+        'provider-events',
+        config.providerEvents.groupId,
+        config.topics.providerEvents,
+        (record) => providerEvents.handle(record),
+        (record, failure) => providerEvents.setAside(record, failure),
       ),
     ];
   }

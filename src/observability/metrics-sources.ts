@@ -26,11 +26,12 @@ export class MetricsSources implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    const { kafka, topics, priorityLane, profilesGroupId } = this.config;
+    const { kafka, topics, priorityLane, profilesGroupId, providerEvents } = this.config;
     const groups = [
       { groupId: kafka.groupId, topic: topics.send },
       ...(priorityLane ? [{ groupId: priorityLane.groupId, topic: priorityLane.topic }] : []),
       { groupId: profilesGroupId, topic: topics.profiles },
+      { groupId: providerEvents.groupId, topic: topics.providerEvents },
     ];
     this.metrics.attach({
       breakers: () => this.router.breakerStates(),

@@ -24,6 +24,9 @@ export const METRIC_NAMES = [
   'omnigate_webhook_requests_total',
   'omnigate_webhook_events_published_total',
   'omnigate_webhook_events_skipped_total',
+  'omnigate_provider_events_applied_total',
+  'omnigate_messages_delivered_total',
+  'omnigate_time_to_delivered_seconds',
 ] as const;
 
 /** What became of one webhook request (see ProviderWebhooksService). */
@@ -139,6 +142,25 @@ export class Metrics {
     name: 'omnigate_webhook_events_skipped_total',
     help: 'Events in a verified webhook batch that were not published, by provider and reason (foreign: not our mail; invalid)',
     labelNames: ['provider', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly providerEventsApplied = new Counter({
+    name: 'omnigate_provider_events_applied_total',
+    help: 'Provider events applied to the message log, by channel, provider, outcome and what applying did (advanced, no_regress, duplicate, orphaned, …)',
+    labelNames: ['channel', 'provider', 'outcome', 'effect'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesDelivered = new Counter({
+    name: 'omnigate_messages_delivered_total',
+    help: 'Messages a provider reported delivered (or read, which implies it), by channel and provider',
+    labelNames: ['channel', 'provider'] as const,
+    registers: [this.registry],
+  });
+  readonly timeToDelivered = new Histogram({
+    name: 'omnigate_time_to_delivered_seconds',
+    help: 'From the sent receipt to the moment the provider says the message was delivered',
+    labelNames: ['channel', 'provider'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400],
     registers: [this.registry],
   });
 

@@ -1,4 +1,10 @@
-import type { Channel, SendCommand, TraceEntry, WebPushSubscription } from '@omnigate/contracts';
+import type {
+  Channel,
+  SendCommand,
+  SuppressionReason,
+  TraceEntry,
+  WebPushSubscription,
+} from '@omnigate/contracts';
 
 /**
  * The customer and category data the planner decides on. Pure data: repositories load it, the
@@ -103,6 +109,7 @@ export const SKIP_REASONS = [
   'NO_CONTACT',
   'NO_CONTENT',
   'NO_PROVIDER',
+  'SUPPRESSED',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -123,9 +130,23 @@ export interface PlanInput {
   readonly capabilities: {
     hasContent(channel: Channel): boolean;
     isSupported(channel: Channel): boolean;
+    /**
+     * Why this address must not receive this channel for this category (a STOP reply, a hard
+     * bounce, …), or undefined. Absent: nothing is suppressed.
+     */
+    suppression?(channel: Channel, address: string, category: string): Suppression | undefined;
   };
   /** Decisions an admin took over for one resend (audited by the admin API). */
   readonly overrides?: PlanOverrides;
+}
+
+/** A suppression of one address on one channel, as the planner needs to know it. */
+export interface Suppression {
+  readonly reason: SuppressionReason;
+  /** '*' for every category, else the category it holds for. */
+  readonly scope: string;
+  /** When it began (ISO 8601). */
+  readonly since: string;
 }
 
 export interface PlanOverrides {

@@ -7,7 +7,13 @@ import {
   type TraceDecision,
   type TraceEntry,
 } from '@omnigate/contracts';
-import type { CategoryPolicy, CustomerProfile, PlanResult } from './model';
+import type {
+  CategoryPolicy,
+  CustomerProfile,
+  PlanOverrides,
+  PlanResult,
+  Suppression,
+} from './model';
 import { plan } from './planner';
 
 // 2026-06-15 14:00 in Berlin (CEST, +02:00).
@@ -78,6 +84,9 @@ interface Case {
   readonly receivedAt?: string;
   readonly noContent?: readonly Channel[];
   readonly unsupported?: readonly Channel[];
+  /** Suppressions by channel and address; a scope other than '*' holds for that category only. */
+  readonly suppressed?: ReadonlyArray<readonly [Channel, string, Suppression]>;
+  readonly overrides?: PlanOverrides;
   readonly want: Want;
 }
 
@@ -107,7 +116,13 @@ function run(c: Case): PlanResult {
     capabilities: {
       hasContent: (channel) => !(c.noContent ?? []).includes(channel),
       isSupported: (channel) => !(c.unsupported ?? []).includes(channel),
+      suppression: (channel, address, category) =>
+        c.suppressed?.find(
+          ([ch, to, found]) =>
+            ch === channel && to === address && (found.scope === '*' || found.scope === category),
+        )?.[2],
     },
+    ...(c.overrides && { overrides: c.overrides }),
   });
 }
 
@@ -938,6 +953,223 @@ const CASES: Case[] = [
       until: '2026-01-11T01:00:00.000Z',
       details: ['until 2026-01-11T06:30+05:30'],
     },
+  },
+
+  // ---- suppressions (STOP replies, bounces, spam reports, unsubscribes, gone push addresses) ---
+  {
+    name: 'suppressed: a STOP reply skips SMS with its date, and the plan falls back',
+    command: { channels: ['sms', 'email'] },
+    suppressed: [
+      [
+        'sms',
+        '+4915100000001',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['sms', 'skipped', 'SUPPRESSED'],
+        ['email', 'chosen'],
+      ],
+      candidates: [['email', 'anna@example.com']],
+      details: ['the customer replied STOP to an SMS on 2026-05-04'],
+    },
+  },
+  {
+    name: 'suppressed: STOP holds even for a required category (the carrier would refuse anyway)',
+    command: { channels: ['sms', 'email'] },
+    policy: { optOutAllowed: false, transactional: true },
+    suppressed: [
+      [
+        'sms',
+        '+4915100000001',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['sms', 'skipped', 'SUPPRESSED'],
+        ['email', 'chosen'],
+      ],
+    },
+  },
+  {
+    name: 'suppressed: a hard bounce skips email in words',
+    command: { channels: ['email', 'sms'] },
+    suppressed: [
+      [
+        'email',
+        'anna@example.com',
+        { reason: 'HARD_BOUNCE', scope: '*', since: '2026-06-01T08:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['email', 'skipped', 'SUPPRESSED'],
+        ['sms', 'chosen'],
+      ],
+      details: ['the email address bounced hard on 2026-06-01'],
+    },
+  },
+  {
+    name: 'suppressed: a STOP on WhatsApp says WhatsApp',
+    command: { channels: ['whatsapp', 'email'] },
+    suppressed: [
+      [
+        'whatsapp',
+        '+4915100000009',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['whatsapp', 'skipped', 'SUPPRESSED'],
+        ['email', 'chosen'],
+      ],
+      details: ['replied STOP to a WhatsApp message on 2026-05-04'],
+    },
+  },
+  {
+    name: 'suppressed: only the suppressed address counts (another address is not skipped)',
+    command: { channels: ['sms'] },
+    suppressed: [
+      [
+        'sms',
+        '+4915100000077',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: { kind: 'send', trace: [['sms', 'chosen']] },
+  },
+  {
+    name: 'suppressed: an unsubscribe from one category leaves the others',
+    command: { channels: ['email'] },
+    suppressed: [
+      [
+        'email',
+        'anna@example.com',
+        { reason: 'UNSUBSCRIBE', scope: 'newsletter', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: { kind: 'send', trace: [['email', 'chosen']] },
+  },
+  {
+    name: 'suppressed: an unsubscribe from this category skips it',
+    command: { channels: ['email', 'sms'] },
+    suppressed: [
+      [
+        'email',
+        'anna@example.com',
+        { reason: 'UNSUBSCRIBE', scope: 'order_updates', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['email', 'skipped', 'SUPPRESSED'],
+        ['sms', 'chosen'],
+      ],
+      details: ['unsubscribed from "order_updates" email on 2026-05-04'],
+    },
+  },
+  {
+    name: 'suppressed: an unsubscribe does not hold for a required category, and the trace says so',
+    command: { channels: ['email'] },
+    policy: { optOutAllowed: false },
+    suppressed: [
+      [
+        'email',
+        'anna@example.com',
+        { reason: 'UNSUBSCRIBE', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [['email', 'chosen']],
+      details: ['is a required category, so it does not apply'],
+    },
+  },
+  {
+    name: 'suppressed: an admin override sets an unsubscribe aside, never a hard bounce',
+    command: { channels: ['email', 'sms'] },
+    overrides: { ignoreOptOut: true },
+    suppressed: [
+      [
+        'email',
+        'anna@example.com',
+        { reason: 'UNSUBSCRIBE', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+      [
+        'sms',
+        '+4915100000001',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['email', 'chosen'],
+        ['sms', 'skipped', 'SUPPRESSED'],
+      ],
+      details: ['an admin overrode it for this resend'],
+    },
+  },
+  {
+    name: 'suppressed: a gone push token skips mobile push',
+    command: { channels: ['mobilepush', 'email'] },
+    suppressed: [
+      [
+        'mobilepush',
+        'fcm-profile-1',
+        { reason: 'SUBSCRIPTION_GONE', scope: '*', since: '2026-06-10T00:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'send',
+      trace: [
+        ['mobilepush', 'skipped', 'SUPPRESSED'],
+        ['email', 'chosen'],
+      ],
+      details: ['the mobile push token is gone'],
+    },
+  },
+  {
+    name: 'suppressed: every channel suppressed gives a SUPPRESSED suppression',
+    command: { channels: ['sms', 'email'] },
+    suppressed: [
+      [
+        'sms',
+        '+4915100000001',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+      [
+        'email',
+        'anna@example.com',
+        { reason: 'SPAM_REPORT', scope: '*', since: '2026-05-05T10:00:00Z' },
+      ],
+    ],
+    want: {
+      kind: 'suppress',
+      reasonCode: 'SUPPRESSED',
+      details: ['reported a message as spam on 2026-05-05'],
+    },
+  },
+  {
+    name: 'suppressed and opted out together give OPTED_OUT',
+    command: { channels: ['sms', 'email'] },
+    profile: { channelPreferences: { '*': { email: false } } },
+    suppressed: [
+      [
+        'sms',
+        '+4915100000001',
+        { reason: 'STOP_KEYWORD', scope: '*', since: '2026-05-04T10:00:00Z' },
+      ],
+    ],
+    want: { kind: 'suppress', reasonCode: 'OPTED_OUT' },
   },
 ];
 

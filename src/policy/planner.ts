@@ -8,6 +8,7 @@ import type {
   PlanInput,
   PlanResult,
   SkipReason,
+  Suppression,
 } from './model';
 import { checkQuietHours, type QuietHoursCheck } from './quiet-hours';
 import { scrubContacts } from './scrub-contacts';
@@ -39,6 +40,13 @@ import { scrubContacts } from './scrub-contacts';
  *                                covers every category); on equal `at` the later one listed
  *                                wins; records for other categories are ignored;
  *      NO_CONTACT                no address after the contact merge (rule 4);
+ *      SUPPRESSED                capabilities.suppression says the address may not receive the
+ *                                channel for this category: the customer replied STOP, the mailbox
+ *                                bounced hard, the customer reported spam, the push subscription
+ *                                or token is gone (every category: the provider would refuse
+ *                                anyway, e.g. Twilio error 21610 after STOP), or the customer
+ *                                unsubscribed (like an opt-out: only when policy.optOutAllowed and
+ *                                no admin override; the chosen entry says when it was set aside);
  *      NO_CONTENT                !capabilities.hasContent(channel);
  *      NO_PROVIDER               !capabilities.isSupported(channel).
  *    Otherwise the channel is chosen.
@@ -61,8 +69,9 @@ import { scrubContacts } from './scrub-contacts';
  *    'ignore'). An unreadable window is not applied, and the chosen entries say so.
  * 6. Results. At least one chosen channel → `send` with the candidates in order, expiresAt and
  *    locale = command.template.locale ?? profile.locale. None chosen: when every considered
- *    channel was skipped for OPTED_OUT or NO_CONSENT → `suppress` with OPTED_OUT (NO_CONSENT when
- *    all of them were consent); otherwise (including no channel to consider) `undeliverable`.
+ *    channel was skipped for OPTED_OUT, NO_CONSENT or SUPPRESSED → `suppress` with OPTED_OUT
+ *    (NO_CONSENT when all of them were consent, SUPPRESSED when all were suppressed); otherwise
+ *    (including no channel to consider) `undeliverable`.
  * 7. Trace. One entry per channel considered, in order, each with at = now.toISOString(). At most
  *    one entry per channel, so the trace stays far below the receipt's limit of 100 entries.
  *    Details never contain the address itself: receipts travel further than the profile does.
@@ -231,6 +240,18 @@ function consider(channel: Channel, input: PlanInput): Consideration {
     };
   }
 
+  const suppression = capabilities.suppression?.(channel, contact.address, category);
+  const followsOptOut = suppression?.reason === 'UNSUBSCRIBE';
+  const suppressionWaived =
+    followsOptOut && (!policy.optOutAllowed || input.overrides?.ignoreOptOut === true);
+  if (suppression !== undefined && !suppressionWaived) {
+    return {
+      channel,
+      skip: 'SUPPRESSED',
+      detail: `${suppressionWords(channel, suppression, category)}, so ${name} is not used`,
+    };
+  }
+
   if (!capabilities.hasContent(channel)) {
     return { channel, skip: 'NO_CONTENT', detail: `this message has no ${name} content` };
   }
@@ -244,11 +265,40 @@ function consider(channel: Channel, input: PlanInput): Consideration {
       : policy.optOutAllowed
         ? `; ${optOutWords}, but an admin overrode the opt-out for this resend`
         : `; ${optOutWords}, but "${category}" is a required category, so the opt-out does not apply`;
+  const waivedNote =
+    suppression === undefined || !suppressionWaived
+      ? ''
+      : policy.optOutAllowed
+        ? `; ${suppressionWords(channel, suppression, category)}, but an admin overrode it for this resend`
+        : `; ${suppressionWords(channel, suppression, category)}, but "${category}" is a required category, so it does not apply`;
   return {
     channel,
     address: contact.address,
-    detail: `chosen: ${name} to ${sourceWords(contact.source, channel)}${requiredNote}`,
+    detail: `chosen: ${name} to ${sourceWords(contact.source, channel)}${requiredNote}${waivedNote}`,
   };
+}
+
+/** The suppression in plain words, e.g. "the customer replied STOP to an SMS on 2026-12-04". */
+export function suppressionWords(
+  channel: Channel,
+  suppression: Suppression,
+  category: string,
+): string {
+  const day = clip(suppression.since.slice(0, 10));
+  switch (suppression.reason) {
+    case 'STOP_KEYWORD':
+      return `the customer replied STOP to ${channel === 'whatsapp' ? 'a WhatsApp message' : 'an SMS'} on ${day}`;
+    case 'HARD_BOUNCE':
+      return `the ${CONTACT_NAMES[channel]} bounced hard on ${day}`;
+    case 'SPAM_REPORT':
+      return `the customer reported a message as spam on ${day}`;
+    case 'UNSUBSCRIBE':
+      return suppression.scope === '*'
+        ? `the customer unsubscribed from all ${CHANNEL_NAMES[channel]} on ${day}`
+        : `the customer unsubscribed from "${clip(category)}" ${CHANNEL_NAMES[channel]} on ${day}`;
+    case 'SUBSCRIPTION_GONE':
+      return `the ${CONTACT_NAMES[channel]} is gone (the push service said so on ${day})`;
+  }
 }
 
 function zoneWords(check: Extract<QuietHoursCheck, { kind: 'inside' | 'outside' }>): string {
@@ -308,12 +358,14 @@ export function plan(input: PlanInput): PlanResult {
     const trace = considered.map(skippedEntry);
     const reasons = considered.map((item) => item.skip);
     const customerChoice = reasons.every(
-      (reason) => reason === 'OPTED_OUT' || reason === 'NO_CONSENT',
+      (reason) => reason === 'OPTED_OUT' || reason === 'NO_CONSENT' || reason === 'SUPPRESSED',
     );
     if (reasons.length > 0 && customerChoice) {
       const reasonCode = reasons.every((reason) => reason === 'NO_CONSENT')
         ? 'NO_CONSENT'
-        : 'OPTED_OUT';
+        : reasons.every((reason) => reason === 'SUPPRESSED')
+          ? 'SUPPRESSED'
+          : 'OPTED_OUT';
       return { kind: 'suppress', reasonCode, trace };
     }
     return { kind: 'undeliverable', trace };

@@ -550,7 +550,7 @@ export class MessageLogRepository {
 
   /**
    * Deletes what is older than `cutoff`, in batches: messages nobody is working on, with their
-   * attempts, and receipts already published. Answers how many messages went.
+   * attempts, receipts already published and provider reports. Answers how many messages went.
    */
   async purgeOlderThan(cutoff: Date, batchSize = 1000): Promise<number> {
     let purged = 0;
@@ -572,6 +572,9 @@ export class MessageLogRepository {
       if (ids.length < batchSize) break;
     }
     await this.outbox.purgePublishedBefore(cutoff);
+    // The provider reports go with their messages; suppressions stay (an address that bounced
+    // or replied STOP does not come back by time passing).
+    await this.db.deleteFrom('provider_events').where('received_at', '<', cutoff).execute();
     return purged;
   }
 

@@ -202,6 +202,47 @@ export class ProfileRepository {
     return row ? 'applied' : 'stale';
   }
 
+  /**
+   * Removes a web push subscription (named by its endpoint) or an FCM token that the push service
+   * says is gone, so the next plan does not pick it. The version and updated_at stay: this is not
+   * a change from the profile's source, whose later events still apply. Answers whether one went.
+   */
+  async removePushAddress(
+    customerId: string,
+    channel: 'webpush' | 'mobilepush',
+    identity: string,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('customer_profiles')
+        .select('document')
+        .where('customer_id', '=', customerId)
+        .where('deleted_at', 'is', null)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!row) return false;
+      const contacts = this.contacts.open(customerId, row.document);
+      let replaced: Partial<ProfileDocument>;
+      if (channel === 'webpush') {
+        const kept = contacts.webPushSubscriptions.filter(
+          (entry) => entry.subscription.endpoint !== identity,
+        );
+        if (kept.length === contacts.webPushSubscriptions.length) return false;
+        replaced = this.contacts.seal(customerId, { webPushSubscriptions: kept });
+      } else {
+        const kept = contacts.fcmTokens.filter((entry) => entry.token !== identity);
+        if (kept.length === contacts.fcmTokens.length) return false;
+        replaced = this.contacts.seal(customerId, { fcmTokens: kept });
+      }
+      await trx
+        .updateTable('customer_profiles')
+        .set({ document: sql<string>`document || ${json(replaced)}::jsonb` })
+        .where('customer_id', '=', customerId)
+        .execute();
+      return true;
+    });
+  }
+
   /** Fills what an older or cleared document lacks, so readers never meet a missing list. */
   private toProfile(row: Selectable<CustomerProfilesTable>): CustomerProfile {
     const document = row.document;

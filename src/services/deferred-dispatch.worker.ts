@@ -20,6 +20,7 @@ import {
   escalationJobSchema,
   type EscalationJobPayload,
 } from './escalation-scheduler';
+import { PROVIDER_EVENT_RETRY_JOB, ProviderEventsService } from './provider-events.service';
 
 /**
  * How long a claimed job is ours. A claimed batch runs at once, and a dispatch is bounded by the
@@ -35,7 +36,8 @@ const messageJobSchema = z.object({ messageId: z.string().min(1) });
 
 /**
  * Runs the scheduler's due jobs: dispatches whose wait ended (quiet hours, a cap window, a retry's
- * backoff, a sender's rate) and recovery checks on messages another instance was working on.
+ * backoff, a sender's rate), recovery checks on messages another instance was working on, and
+ * provider events that came before their message.
  * Jobs are claimed in small batches with SKIP LOCKED and a lease, so any number of replicas share
  * them and a crashed replica's jobs are taken over once its lease runs out. The job is completed
  * in the transaction that settles its message, so a step is never lost or run twice by the
@@ -52,6 +54,7 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     private readonly scheduler: SchedulerRepository,
     private readonly messages: MessageLogRepository,
     private readonly processing: MessageProcessingService,
+    private readonly providerEvents: ProviderEventsService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -111,6 +114,10 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
       }
       if (job.kind === ESCALATE_JOB) {
         await this.runEscalationJob(job);
+        return;
+      }
+      if (job.kind === PROVIDER_EVENT_RETRY_JOB) {
+        await this.providerEvents.retry(job, this.workerId);
         return;
       }
       // Nothing can be done with it, and retrying will not change that.

@@ -22,6 +22,7 @@ import { Metrics } from '../observability/metrics';
 import { CAP_STORE, type CapStore } from '../repositories/cap-store';
 import { Clock } from '../repositories/clock';
 import { ProfileRepository } from '../repositories/profile.repository';
+import { AddressSuppressionsService } from './address-suppressions.service';
 import {
   SPEND_COUNTERS,
   type SpendCounters,
@@ -153,6 +154,7 @@ export class DispatchService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: Metrics,
     @Inject(SPEND_COUNTERS) private readonly spend: SpendCounters,
+    private readonly suppressions: AddressSuppressionsService,
   ) {}
 
   async dispatch(
@@ -307,6 +309,7 @@ export class DispatchService {
     overrides: PlanOverrides | undefined,
   ): Promise<PlanResult> {
     const profile = await this.profiles.get(command.customerId);
+    const suppression = await this.suppressions.checkFor(command, profile, policy);
     return plan({
       command,
       profile,
@@ -316,6 +319,7 @@ export class DispatchService {
       capabilities: {
         hasContent: (channel) => this.renderer.hasContentFor(command, channel),
         isSupported: (channel) => this.router.supports(channel),
+        suppression,
       },
       ...(overrides && { overrides }),
     });
@@ -744,6 +748,7 @@ export class DispatchService {
       };
     } catch (error) {
       if (!(error instanceof ChannelUnavailableError)) throw error;
+      await this.suppressions.recordRefusal(command, candidate, error.attempts);
       const trace = error.attempts.map((attempt) => attemptTrace(channel, attempt, at()));
       const code = error.allBreakersOpen ? 'BREAKER_OPEN' : error.lastError.code;
       const reason = { code, message: scrubContacts(error.message) };
@@ -852,5 +857,8 @@ function escalationPlanView(
 function suppressionWords(code: string): string {
   if (code === 'QUIET_HOURS') return 'quiet hours drop this category: not sent';
   if (code === 'NO_CONSENT') return 'the customer has not consented to any allowed channel';
+  if (code === 'SUPPRESSED') {
+    return 'every allowed channel is suppressed for this address (STOP, bounce, spam report, unsubscribe or gone subscription)';
+  }
   return 'the customer opted out of every allowed channel for this category';
 }

@@ -31,6 +31,8 @@ export function gatewayEnv(
     TOPIC_DEAD_LETTER: topics.deadLetter,
     TOPIC_PROFILES: topics.profiles,
     KAFKA_PROFILES_GROUP_ID: `profiles-${topics.send}`,
+    TOPIC_PROVIDER_EVENTS: topics.providerEvents,
+    KAFKA_PROVIDER_EVENTS_GROUP_ID: `provider-events-${topics.send}`,
     MAX_COMMAND_BYTES: '16384',
     MESSAGE_LOG_KEY,
     CONSUMER_SESSION_TIMEOUT_MS: '10000',

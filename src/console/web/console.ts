@@ -44,7 +44,10 @@ interface MessageSummary {
 }
 
 interface Timeline {
-  readonly message: MessageSummary & { readonly trace: readonly TraceEntry[] };
+  readonly message: MessageSummary & {
+    readonly trace: readonly TraceEntry[];
+    readonly deliveryStatus?: string | null;
+  };
   readonly command: {
     readonly priority: string;
     readonly channels: readonly Channel[] | null;
@@ -66,6 +69,15 @@ interface Timeline {
     readonly receipt: { readonly occurredAt?: string; readonly reason?: { message?: string } };
   }>;
   readonly resends: readonly MessageSummary[];
+  /** What the providers reported after the send (absent from an older gateway). */
+  readonly providerEvents?: ReadonlyArray<{
+    readonly provider: string;
+    readonly outcome: string | null;
+    readonly providerStatus: string | null;
+    readonly errorCode: string | null;
+    readonly effect: string;
+    readonly occurredAt: string;
+  }>;
 }
 
 interface Contact {
@@ -448,6 +460,7 @@ class Console {
       ['Customer', message.customerId],
       ['Category', message.category],
       ['Status', `${message.status}${message.reasonCode ? ` (${message.reasonCode})` : ''}`],
+      ['Delivery (provider reports)', message.deliveryStatus ?? '—'],
       ['Channel', channelName(message.channel)],
       ['Provider', message.provider ?? '—'],
       ['Provider message id', message.providerMessageId ?? '—'],
@@ -517,10 +530,22 @@ class Console {
     );
   }
 
-  private renderEvents({ events }: Timeline): void {
-    byId('events').replaceChildren(
-      ...events.map((e) =>
-        el(
+  /** Receipts and the provider reports that caused them, by time (a report before its receipt). */
+  private renderEvents({ events, providerEvents = [] }: Timeline): void {
+    const items = [
+      ...providerEvents.map((p) => ({
+        at: p.occurredAt,
+        item: el(
+          'li',
+          { class: 'muted' },
+          `${p.provider} reported ${p.providerStatus ?? p.outcome ?? 'an event'}`,
+          p.errorCode ? ` (error ${p.errorCode})` : '',
+          ` at ${when(p.occurredAt)} · ${p.effect.replaceAll('_', ' ')}`,
+        ),
+      })),
+      ...events.map((e) => ({
+        at: e.receipt.occurredAt ?? '',
+        item: el(
           'li',
           {},
           el('strong', {}, e.status),
@@ -528,8 +553,9 @@ class Console {
           e.receipt.reason?.message ? ` — ${e.receipt.reason.message}` : '',
           el('span', { class: 'muted' }, e.publishedAt ? ' · published' : ' · not yet published'),
         ),
-      ),
-    );
+      })),
+    ].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    byId('events').replaceChildren(...items.map(({ item }) => item));
   }
 
   /**

@@ -82,6 +82,7 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
 
     expect(await executedMigrations(database.db)).toEqual(ALL);
     expect(await tablesIn(database.db, database.schema)).toEqual([
+      'address_suppressions',
       'admin_audit',
       'customer_profiles',
       'gateway_instances',
@@ -90,7 +91,13 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
       'message_attempts',
       'message_events',
       'messages',
+      'provider_events',
       'scheduled_jobs',
+    ]);
+    expect(await indexesOf(database.db, database.schema, 'provider_events')).toEqual([
+      'provider_events_message_idx',
+      'provider_events_pkey',
+      'provider_events_received_idx',
     ]);
     expect(await indexesOf(database.db, database.schema, 'message_events')).toEqual([
       'message_events_event_id_key',

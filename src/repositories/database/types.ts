@@ -18,6 +18,8 @@ export interface Database {
   message_events: MessageEventsTable;
   gateway_instances: GatewayInstancesTable;
   admin_audit: AdminAuditTable;
+  provider_events: ProviderEventsTable;
+  address_suppressions: AddressSuppressionsTable;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface MessagesTable {
   overrides: ColumnType<unknown, string | null | undefined, string | null>;
   /** The W3C traceparent the command came with; null without one. */
   traceparent: ColumnType<string | null, string | null | undefined, string | null>;
+  /** How far the provider got (sent, delivered, read, failed, bounced, unknown); null before. */
+  delivery_status: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -156,4 +160,31 @@ export interface AdminAuditTable {
   customer_id: string | null;
   reason: string;
   details: Jsonb<Record<string, unknown>>;
+}
+
+export interface ProviderEventsTable {
+  provider: string;
+  event_id: string;
+  /** Null for an address event (an inbound STOP). */
+  message_id: string | null;
+  channel: string;
+  type: string;
+  outcome: string | null;
+  provider_status: string | null;
+  error_code: string | null;
+  detail: string | null;
+  occurred_at: Timestamp;
+  received_at: Timestamp;
+  applied_at: Timestamp;
+  /** What applying it did: advanced, no_regress, duplicate, unknown_status, orphaned, … */
+  effect: string;
+}
+
+export interface AddressSuppressionsTable {
+  channel: string;
+  address_hash: string;
+  scope: string;
+  reason: string;
+  source: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
 }
