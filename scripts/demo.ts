@@ -90,8 +90,22 @@ async function main(): Promise<void> {
   mkdirSync(join(ROOT, 'test-output'), { recursive: true });
   const gatewayLog = createWriteStream(join(ROOT, 'test-output', 'demo-gateway.log'));
 
-  // The provider fakes run in this process; the gateway's real SDKs talk to them over HTTP.
-  const sandbox = await SandboxSuite.start({ defaultPlan: { latency: { minMs: 20, maxMs: 120 } } });
+  // The provider fakes run in this process; the gateway's real SDKs talk to them over HTTP, and
+  // they call the gateway back (status callbacks, event batches, push acks) as the providers do.
+  const scenarios = buildScenarios(runId, CUSTOMERS, new Date());
+  const sandbox = await SandboxSuite.start({
+    defaultPlan: { latency: { minMs: 20, maxMs: 120 } },
+    webhooks: {
+      gatewayUrl: `http://127.0.0.1:${HTTP_PORT}`,
+      twilio: { delayMs: 300, undeliveredNumbers: ['+14155560007'], readForWhatsApp: true },
+      sendgrid: {
+        delayMs: 300,
+        bounceAddresses: [scenarios.bounce.address],
+        openFraction: 0.4,
+      },
+      pushAcks: { delayMs: 300, readFraction: 0.4 },
+    },
+  });
   // A few numbers the carrier refuses, so the demo shows a permanent failure falling back to email.
   // The primary Twilio account also fails 5% of calls with a 503: the backup account takes those.
   sandbox.twilio.setFailurePlan({
@@ -185,7 +199,6 @@ async function main(): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   // Customer profiles first (the profiles topic), then a moment for the gateway to store them.
-  const scenarios = buildScenarios(runId, CUSTOMERS, new Date());
   await producer.send({ topic: DEFAULT_TOPICS.profiles, acks: -1, messages: scenarios.profiles });
   console.log(
     `Published ${scenarios.profiles.length} customer profiles to ${DEFAULT_TOPICS.profiles}`,
@@ -229,6 +242,23 @@ async function main(): Promise<void> {
   receiptBar.stop();
   const elapsedMs = Date.now() - startedAt;
 
+  // The providers' reports arrive after the sends: wait for the sandbox to post them all, then
+  // send the bounced customer a second email, which the gateway should suppress.
+  await Promise.race([sandbox.webhooksIdle(), new Promise((r) => setTimeout(r, 20000))]);
+  await new Promise((r) => setTimeout(r, 2000));
+  const followUp = scenarios.bounce.followUp;
+  const followUpProducer = kafka.producer();
+  await followUpProducer.connect();
+  await followUpProducer.send({
+    topic: DEFAULT_TOPICS.send,
+    acks: -1,
+    messages: [{ key: followUp.key, value: followUp.value }],
+  });
+  await followUpProducer.disconnect();
+  const followUpDeadline = Date.now() + 15000;
+  while (!receipts.some((r) => r.messageId === followUp.messageId) && Date.now() < followUpDeadline)
+    await new Promise((r) => setTimeout(r, 200));
+
   const count = (values: string[]) =>
     values.reduce((m, v) => m.set(v, (m.get(v) ?? 0) + 1), new Map<string, number>());
   table('Receipts by status', count(receipts.map((r) => r.status)));
@@ -241,6 +271,7 @@ async function main(): Promise<void> {
     count(receipts.filter((r) => r.fallbackFrom).map((r) => `${r.fallbackFrom} → ${r.channel}`)),
   );
   table('Dead-lettered by reason', count(deadLetters));
+  printLifecycle(receipts, sandbox, scenarios.bounce);
   table(
     'Requests the sandbox providers received',
     new Map(sandbox.labelledFakes().map(([label, fake]) => [label, fake.requests.length])),
@@ -288,6 +319,51 @@ async function main(): Promise<void> {
     console.error('Not every command got a receipt; see test-output/demo-gateway.log');
     process.exit(1);
   }
+}
+
+const LIFECYCLE_STATUSES = ['sent', 'delivered', 'read', 'bounced', 'failed', 'unknown'] as const;
+
+/**
+ * What the providers reported after the sends, as receipts: counts per lifecycle status, the
+ * auto-suppressed follow-up email and any escalation. Zero counts are printed too: the counts
+ * come from the receipts topic, so they say what the gateway made of the reports.
+ */
+function printLifecycle(
+  receipts: readonly Receipt[],
+  sandbox: SandboxSuite,
+  bounce: ReturnType<typeof buildScenarios>['bounce'],
+): void {
+  const byStatus = new Map<string, Set<string>>(LIFECYCLE_STATUSES.map((s) => [s, new Set()]));
+  for (const r of receipts) byStatus.get(r.status)?.add(r.messageId);
+  table(
+    'Delivery lifecycle (messages with a receipt of each status)',
+    new Map([...byStatus].map(([status, ids]) => [status, ids.size])),
+  );
+  const posts = sandbox.webhookPosts();
+  table(
+    'Provider reports the sandbox posted to the gateway (answered 2xx / all)',
+    new Map(
+      (['status-callback', 'event-batch', 'push-ack', 'inbound-message'] as const).map((kind) => {
+        const ofKind = posts.filter((p) => p.kind === kind);
+        return [`${kind} ${ofKind.filter((p) => p.ok).length}/${ofKind.length}`, ofKind.length];
+      }),
+    ),
+  );
+  const bounced = receipts.find(
+    (r) => r.messageId === bounce.firstMessageId && r.status === 'bounced',
+  );
+  const followUp = receipts.find((r) => r.messageId === bounce.followUp.messageId);
+  console.log(
+    `\nAuto-suppression: the first email ${bounced ? 'bounced' : 'has no bounced receipt yet'}; the follow-up is ${followUp ? `${followUp.status}${followUp.reason ? ` (${followUp.reason.code}: ${followUp.reason.message})` : ''}` : 'not answered yet'}`,
+  );
+  const escalated = receipts.filter((r) =>
+    r.trace.some((t) => /ESCALAT/.test(t.reasonCode ?? '') || /escalat/i.test(t.detail ?? '')),
+  );
+  console.log(
+    escalated.length > 0
+      ? `Escalation: ${escalated[0]!.messageId} went on by ${escalated[0]!.channel ?? '?'} (${escalated.length} escalated in all)`
+      : 'Escalation: none this run (no category policy escalated a message)',
+  );
 }
 
 /** Keeps the gateway up so the support console can be tried on this run's messages. */

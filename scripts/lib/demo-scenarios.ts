@@ -15,6 +15,13 @@ export interface Scenarios {
   readonly commands: ScenarioRecord[];
   /** Command ids whose traces the demo prints, with what each shows. */
   readonly highlights: Array<{ readonly messageId: string; readonly shows: string }>;
+  /** A mailbox the sandbox bounces, and the follow-up email the gateway should suppress. */
+  readonly bounce: {
+    readonly address: string;
+    readonly firstMessageId: string;
+    /** Published once the bounce was reported: the gateway should skip it as suppressed. */
+    readonly followUp: ScenarioRecord & { readonly messageId: string };
+  };
 }
 
 const consentAll = ['sms', 'email', 'whatsapp', 'mobilepush', 'webpush'].map((channel) => ({
@@ -108,5 +115,30 @@ export function buildScenarios(runId: string, firstCustomer: number, now: Date):
     const id = marketing(index, 'quiet');
     if (i === 8) highlights.push({ messageId: id, shows: 'quiet hours deferring a message' });
   }
-  return { profiles, commands, highlights };
+  // One customer's mailbox bounces hard: the sandbox reports it, the gateway suppresses email for
+  // the address, and a second email to the customer is skipped with the reason.
+  const bounceIndex = firstCustomer + 10;
+  const bounceAddress = `customer${bounceIndex}@example.com`;
+  profile(bounceIndex, { preferredChannels: ['email'] });
+  const orderEmail = (label: string) => {
+    const id = `${runId}-${label}-${randomUUID().slice(0, 8)}`;
+    const command = {
+      id,
+      customerId: customerId(bounceIndex),
+      category: 'order_updates',
+      channels: ['email'],
+      content: { email: { subject: 'Your order', text: 'Your order has shipped.' } },
+    };
+    return { key: customerId(bounceIndex), value: JSON.stringify(command), messageId: id };
+  };
+  const first = orderEmail('bounce');
+  commands.push({ key: first.key, value: first.value });
+  highlights.push({ messageId: first.messageId, shows: 'an email to a mailbox that bounces' });
+  const followUp = orderEmail('suppressed');
+  return {
+    profiles,
+    commands,
+    highlights,
+    bounce: { address: bounceAddress, firstMessageId: first.messageId, followUp },
+  };
 }

@@ -3,10 +3,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import webPush from 'web-push';
-import { FakeFcm, FakeWebPush, sandboxTls } from './push';
-import { FakeSendGrid } from './sendgrid/fake-sendgrid';
-import { FakeTwilio } from './twilio/fake-twilio';
-import type { FailurePlan, ProviderFake } from './core';
+import { FakeFcm, FakeWebPush, sandboxTls, type PushAppAckOptions } from './push';
+import { FakeSendGrid, type SendGridEventWebhookOptions } from './sendgrid/fake-sendgrid';
+import { FakeTwilio, type TwilioStatusCallbackOptions } from './twilio/fake-twilio';
+import {
+  webhookIngress,
+  type FailurePlan,
+  type ProviderFake,
+  type WebhookDeliveryOptions,
+  type WebhookPost,
+} from './core';
 
 /** Fixed ports for a standalone sandbox (`npm run sandbox`); 0 picks free ones (tests). */
 export interface SandboxPorts {
@@ -20,7 +26,37 @@ export interface SandboxSuiteOptions {
   readonly host?: string;
   /** Applied to every fake, e.g. a latency range for the demo and the benchmark. */
   readonly defaultPlan?: FailurePlan;
+  /**
+   * The providers' half of the delivery lifecycle: Twilio status callbacks, SendGrid event
+   * batches and push apps' acks, posted to the gateway's webhook endpoints. Off when omitted
+   * (the gateway is then given no WEBHOOK_PUBLIC_BASE_URL and nothing calls it back).
+   */
+  readonly webhooks?: SandboxWebhookOptions;
 }
+
+export interface SandboxWebhookOptions {
+  /**
+   * The gateway's WEBHOOK_PUBLIC_BASE_URL: the https URL providers are given and Twilio signs, as
+   * behind an ingress. Default https://omnigate.sandbox.test
+   */
+  readonly publicBaseUrl?: string;
+  /**
+   * Where the gateway listens (e.g. http://127.0.0.1:8080): the sandbox plays the ingress and
+   * forwards the public URL there. When the port is known only once the gateway runs, leave it out
+   * and call routeWebhooksTo() then.
+   */
+  readonly gatewayUrl?: string;
+  /** What Twilio reports (both accounts); `false`: no status callbacks. */
+  readonly twilio?: TwilioStatusCallbackOptions | false;
+  /** What SendGrid's Event Webhook reports; `false`: no event batches. */
+  readonly sendgrid?: Omit<SendGridEventWebhookOptions, 'url'> | false;
+  /** How the pretend apps acknowledge pushes; `false`: not at all. Default: delivered only. */
+  readonly pushAcks?: PushAppAckOptions | false;
+  /** Retries and timeouts of every post. */
+  readonly delivery?: Omit<WebhookDeliveryOptions, 'route'>;
+}
+
+export const DEFAULT_WEBHOOK_PUBLIC_BASE_URL = 'https://omnigate.sandbox.test';
 
 /** Credentials the fakes accept and the gateway is configured with. */
 export interface SandboxCredentials {
@@ -45,6 +81,8 @@ export class SandboxSuite {
     readonly credentials: SandboxCredentials,
     /** The sandbox certificate, for the gateway's HTTPS clients (FCM, web push). */
     readonly caFile: string,
+    /** The gateway's public base URL when the sandbox calls it back; undefined otherwise. */
+    readonly webhookPublicBaseUrl: string | undefined,
   ) {}
 
   static async start(options: SandboxSuiteOptions = {}): Promise<SandboxSuite> {
@@ -61,20 +99,51 @@ export class SandboxSuite {
       vapid: webPush.generateVAPIDKeys(),
     };
     const plan = options.defaultPlan ?? {};
+    const hooks = options.webhooks;
+    const publicBaseUrl = hooks
+      ? (hooks.publicBaseUrl ?? DEFAULT_WEBHOOK_PUBLIC_BASE_URL).replace(/\/+$/, '')
+      : undefined;
+    const delivery: WebhookDeliveryOptions = {
+      ...hooks?.delivery,
+      route:
+        publicBaseUrl && hooks?.gatewayUrl
+          ? webhookIngress(publicBaseUrl, hooks.gatewayUrl)
+          : undefined,
+    };
+    const statusCallbacks = hooks && hooks.twilio !== false ? (hooks.twilio ?? {}) : false;
+    const inboundUrl = (providerId: string) =>
+      publicBaseUrl && `${publicBaseUrl}/webhooks/twilio/${providerId}/inbound`;
+    const eventWebhook =
+      publicBaseUrl && hooks?.sendgrid !== false
+        ? { ...hooks?.sendgrid, url: `${publicBaseUrl}/webhooks/sendgrid/sendgrid/events` }
+        : undefined;
+    const appAcks = hooks && hooks.pushAcks !== false ? (hooks.pushAcks ?? {}) : undefined;
     const twilio = await new FakeTwilio({
       accounts: { [credentials.twilio.accountSid]: credentials.twilio.authToken },
       failurePlan: plan,
+      statusCallbacks,
+      inboundUrl: inboundUrl('twilio'),
+      webhooks: delivery,
     }).listen(ports.twilio ?? 0, host);
     const twilioBackup = await new FakeTwilio({
       accounts: { [credentials.twilioBackup.accountSid]: credentials.twilioBackup.authToken },
       failurePlan: plan,
+      statusCallbacks,
+      inboundUrl: inboundUrl('twilio_backup'),
+      webhooks: delivery,
     }).listen(ports.twilioBackup ?? 0, host);
     const sendgrid = await new FakeSendGrid({
       apiKeys: [credentials.sendgridApiKey],
       failurePlan: plan,
+      eventWebhook,
+      webhooks: delivery,
     }).listen(ports.sendgrid ?? 0, host);
-    const fcm = await FakeFcm.start({ failurePlan: plan });
-    const webPushService = await FakeWebPush.start({ failurePlan: plan });
+    const fcm = await FakeFcm.start({ failurePlan: plan, appAcks, webhooks: delivery });
+    const webPushService = await FakeWebPush.start({
+      failurePlan: plan,
+      appAcks,
+      webhooks: delivery,
+    });
     const caFile = join(mkdtempSync(join(tmpdir(), 'omnigate-sandbox-')), 'ca.pem');
     writeFileSync(caFile, (await sandboxTls()).cert);
     return new SandboxSuite(
@@ -85,6 +154,7 @@ export class SandboxSuite {
       webPushService,
       credentials,
       caFile,
+      publicBaseUrl,
     );
   }
 
@@ -133,7 +203,46 @@ export class SandboxSuite {
       PROVIDER_WEBPUSH_ALLOWED_HOSTS: 'localhost',
       // The fake push service is on loopback, which the gateway refuses unless told otherwise.
       PROVIDER_WEBPUSH_ALLOWED_ADDRESSES: '127.0.0.1/32',
+      // The Event Webhook's verification key, as SendGrid's Mail Settings page shows it.
+      PROVIDER_SENDGRID_WEBHOOK_PUBLIC_KEY: this.sendgrid.eventWebhookPublicKey,
+      ...(this.webhookPublicBaseUrl ? { WEBHOOK_PUBLIC_BASE_URL: this.webhookPublicBaseUrl } : {}),
     };
+  }
+
+  /**
+   * Plays the ingress: posts to the public base URL now reach the gateway at `gatewayUrl`
+   * (e.g. http://127.0.0.1:8080), once the gateway runs and its port is known.
+   */
+  routeWebhooksTo(gatewayUrl: string): void {
+    if (this.webhookPublicBaseUrl === undefined) {
+      throw new Error('the sandbox was started without webhooks: nothing would call the gateway');
+    }
+    const route = webhookIngress(this.webhookPublicBaseUrl, gatewayUrl);
+    for (const fake of [this.twilio, this.twilioBackup, this.sendgrid, this.fcm, this.webPush]) {
+      fake.setWebhookRoute(route);
+    }
+  }
+
+  /** Every post the sandbox made to the gateway (callbacks, event batches, inbound messages, acks). */
+  webhookPosts(): WebhookPost[] {
+    return [
+      ...this.twilio.webhookPosts,
+      ...this.twilioBackup.webhookPosts,
+      ...this.sendgrid.eventPosts,
+      ...this.fcm.ackPosts,
+      ...this.webPush.ackPosts,
+    ];
+  }
+
+  /** Resolves once no fake has a callback, batch or ack scheduled or in flight. */
+  async webhooksIdle(): Promise<void> {
+    await Promise.all([
+      this.twilio.webhooksIdle(),
+      this.twilioBackup.webhooksIdle(),
+      this.sendgrid.webhooksIdle(),
+      this.fcm.webhooksIdle(),
+      this.webPush.webhooksIdle(),
+    ]);
   }
 
   fakes(): ProviderFake[] {

@@ -112,7 +112,8 @@ export abstract class FakeProviderServer implements ProviderFake {
 
   private readonly server: HttpServer | HttpsServer;
   private readonly scheme: 'http' | 'https';
-  private readonly random: () => number;
+  /** Source of randomness in [0, 1), the one the options gave. */
+  protected readonly random: () => number;
   private readonly maxRecordedRequests: number;
   private readonly initialPlan: FailurePlan;
   private readonly recorded: RecordedRequest[] = [];
@@ -223,6 +224,18 @@ export abstract class FakeProviderServer implements ProviderFake {
     parsed: ParsedRequest,
   ): FakeResponse;
 
+  /**
+   * Called once the answer is written: what the provider does next on its own (status callbacks,
+   * event webhooks, a device acknowledging a push). Nothing by default.
+   */
+  protected afterAnswer(
+    _request: FakeRequest,
+    _parsed: ParsedRequest,
+    _response: FakeResponse,
+  ): void {
+    // A fake without an outbound half has nothing to do.
+  }
+
   private async handle(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     this.inFlight += 1;
     this.peak = Math.max(this.peak, this.inFlight);
@@ -258,6 +271,7 @@ export abstract class FakeProviderServer implements ProviderFake {
     }
     this.record(request, parsed, response);
     await writeResponse(outgoing, response);
+    this.afterAnswer(request, parsed, response);
   }
 
   private chooseFailure(plan: FailurePlan): PlannedFailure | 'drop' | undefined {

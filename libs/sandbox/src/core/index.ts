@@ -16,3 +16,12 @@ export {
   type ParsedRequest,
   type PlannedFailure,
 } from './fake-provider-server';
+export {
+  WebhookSender,
+  webhookIngress,
+  type WebhookAttempt,
+  type WebhookDeliveryOptions,
+  type WebhookKind,
+  type WebhookPost,
+  type WebhookRoute,
+} from './webhook-sender';

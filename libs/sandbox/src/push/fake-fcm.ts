@@ -11,7 +11,11 @@ import {
   type FakeServerOptions,
   type ParsedRequest,
   type PlannedFailure,
+  type WebhookDeliveryOptions,
+  type WebhookPost,
+  type WebhookRoute,
 } from '../core';
+import { fcmAck, PushAppAcks, type PushAppAckOptions } from './app-acks';
 import { sandboxTls, type SandboxTls } from './tls';
 
 /** The audience Google's token endpoint requires in a service account's JWT assertion. */
@@ -115,6 +119,10 @@ export interface FakeFcmOptions extends Omit<FakeServerOptions, 'tls'> {
   readonly projectId?: string;
   /** Lifetime of issued access tokens; Google's is 3599 s. */
   readonly accessTokenLifetimeSeconds?: number;
+  /** The pretend mobile app acknowledges pushes that carry an ack (nothing when omitted). */
+  readonly appAcks?: PushAppAckOptions;
+  /** Retries, timeouts and the ingress in front of the gateway, for the acks. */
+  readonly webhooks?: WebhookDeliveryOptions;
 }
 
 /** Where the SDK's two hosts are served locally. */
@@ -344,6 +352,7 @@ export class FakeFcm extends FakeProviderServer {
   private readonly accessTokenLifetimeSeconds: number;
   private tokenFailure: TokenFailure | undefined;
   private oauthBaseUrl: string | undefined;
+  private readonly acks: PushAppAcks;
 
   /** Starts a fake on free ports of 127.0.0.1 with the sandbox certificate. */
   static async start(options: FakeFcmOptions = {}): Promise<FakeFcm> {
@@ -362,6 +371,38 @@ export class FakeFcm extends FakeProviderServer {
       });
     });
     this.tokenServer.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.acks = new PushAppAcks(options.appAcks, options.webhooks, this.random);
+  }
+
+  /** Acks the pretend app posted, with the gateway's answers. */
+  get ackPosts(): readonly WebhookPost[] {
+    return this.acks.posts;
+  }
+
+  /** Changes how later pushes are acknowledged; undefined: not at all. */
+  setAppAcks(options: PushAppAckOptions | undefined): void {
+    this.acks.set(options);
+  }
+
+  /** The ingress in front of the gateway (public URL → where it listens). */
+  setWebhookRoute(route: WebhookRoute | undefined): void {
+    this.acks.setRoute(route);
+  }
+
+  /** Resolves once every scheduled ack has been posted (or given up on). */
+  webhooksIdle(): Promise<void> {
+    return this.acks.idle();
+  }
+
+  protected override afterAnswer(
+    _request: FakeRequest,
+    parsed: ParsedRequest,
+    response: FakeResponse,
+  ): void {
+    // validate_only answers carry no providerMessageId: nothing reached a device.
+    if (response.status !== 200 || response.providerMessageId === undefined) return;
+    const message = (parsed.body as FcmSendRequestBody).message;
+    this.acks.received(parsed.recipient ?? '', fcmAck(message.data));
   }
 
   override async listen(port = 0, host = '127.0.0.1'): Promise<this> {
@@ -438,11 +479,13 @@ export class FakeFcm extends FakeProviderServer {
 
   override reset(): void {
     super.reset();
+    this.acks.reset();
     this.tokenLog.length = 0;
     this.tokenFailure = undefined;
   }
 
   override async close(): Promise<void> {
+    await this.acks.close();
     if (this.tokenServer.listening) {
       const closed = new Promise<void>((resolve, reject) =>
         this.tokenServer.close((error) => (error ? reject(error) : resolve())),

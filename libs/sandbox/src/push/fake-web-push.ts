@@ -16,7 +16,11 @@ import {
   type FakeServerOptions,
   type ParsedRequest,
   type PlannedFailure,
+  type WebhookDeliveryOptions,
+  type WebhookPost,
+  type WebhookRoute,
 } from '../core';
+import { PushAppAcks, webPushAck, type PushAppAckOptions } from './app-acks';
 import { sandboxTls, type SandboxTls } from './tls';
 
 /** A PushSubscription as a browser's `toJSON()` gives it. */
@@ -58,6 +62,10 @@ export interface PushDelivery {
 export interface FakeWebPushOptions extends Omit<FakeServerOptions, 'tls'> {
   /** Largest encrypted body accepted; RFC 8030 push services must take at least 4096 bytes. */
   readonly maxPayloadBytes?: number;
+  /** The pretend browser acknowledges pushes that carry an ack (nothing when omitted). */
+  readonly appAcks?: PushAppAckOptions;
+  /** Retries, timeouts and the ingress in front of the gateway, for the acks. */
+  readonly webhooks?: WebhookDeliveryOptions;
 }
 
 interface SubscriptionState {
@@ -227,6 +235,7 @@ export class FakeWebPush extends FakeProviderServer {
   private readonly subscriptions = new Map<string, SubscriptionState>();
   private readonly inspections = new WeakMap<FakeRequest, Inspection>();
   private readonly maxPayloadBytes: number;
+  private readonly acks: PushAppAcks;
 
   static async start(options: FakeWebPushOptions = {}): Promise<FakeWebPush> {
     return new FakeWebPush(options, await sandboxTls()).listen();
@@ -236,6 +245,46 @@ export class FakeWebPush extends FakeProviderServer {
     super({ ...options, tls });
     this.caCertPem = tls.cert;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    this.acks = new PushAppAcks(options.appAcks, options.webhooks, this.random);
+  }
+
+  /** Acks the pretend browser posted, with the gateway's answers. */
+  get ackPosts(): readonly WebhookPost[] {
+    return this.acks.posts;
+  }
+
+  /** Changes how later pushes are acknowledged; undefined: not at all. */
+  setAppAcks(options: PushAppAckOptions | undefined): void {
+    this.acks.set(options);
+  }
+
+  /** The ingress in front of the gateway (public URL → where it listens). */
+  setWebhookRoute(route: WebhookRoute | undefined): void {
+    this.acks.setRoute(route);
+  }
+
+  /** Resolves once every scheduled ack has been posted (or given up on). */
+  webhooksIdle(): Promise<void> {
+    return this.acks.idle();
+  }
+
+  override reset(): void {
+    super.reset();
+    this.acks.reset();
+  }
+
+  override async close(): Promise<void> {
+    await this.acks.close();
+    await super.close();
+  }
+
+  protected override afterAnswer(
+    _request: FakeRequest,
+    parsed: ParsedRequest,
+    response: FakeResponse,
+  ): void {
+    if (response.status !== 201 || parsed.recipient === undefined) return;
+    this.acks.received(parsed.recipient, webPushAck(parsed.body));
   }
 
   /**

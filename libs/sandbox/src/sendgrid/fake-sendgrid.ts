@@ -1,6 +1,16 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 import {
   FakeProviderServer,
+  WebhookSender,
+  type WebhookDeliveryOptions,
+  type WebhookPost,
+  type WebhookRoute,
   type FailurePlan,
   type FakeRequest,
   type FakeResponse,
@@ -18,7 +28,44 @@ export interface FakeSendGridOptions extends FakeServerOptions {
   readonly maxBodyBytes?: number;
   /** The X-RateLimit-Limit a 429 reports. */
   readonly rateLimitPerWindow?: number;
+  /** Where and what the Event Webhook posts; no events are posted without it. */
+  readonly eventWebhook?: SendGridEventWebhookOptions;
+  /** Retries, timeouts and the ingress in front of the gateway, for the event posts. */
+  readonly webhooks?: WebhookDeliveryOptions;
 }
+
+/** The signed Event Webhook, as configured under Mail Settings. */
+export interface SendGridEventWebhookOptions {
+  /** The HTTP POST URL SendGrid posts event batches to. */
+  readonly url: string;
+  /** Wait before each stage (processed, then delivered or bounce, then open); default 100 ms. */
+  readonly delayMs?: number;
+  /** Recipients whose mail bounces (type bounce, 5.1.1) instead of being delivered. */
+  readonly bounceAddresses?: readonly string[];
+  /** Recipients who open the mail after it was delivered. */
+  readonly openAddresses?: readonly string[];
+  /** Fraction 0..1 of the other delivered recipients who open it too. */
+  readonly openFraction?: number;
+  /** Events that are due within this window go out in one POST; default 50 ms. */
+  readonly batchWindowMs?: number;
+  /** The most events in one POST; default 1000. */
+  readonly maxBatchSize?: number;
+}
+
+/** One event as SendGrid posts it: its own fields, then the mail's custom args at the top level. */
+export type SendGridEvent = Readonly<Record<string, unknown>> & {
+  readonly email: string;
+  readonly timestamp: number;
+  readonly event: string;
+  readonly sg_event_id: string;
+  readonly sg_message_id: string;
+};
+
+export const SENDGRID_SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
+export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
+const DEFAULT_EVENT_DELAY_MS = 100;
+const DEFAULT_BATCH_WINDOW_MS = 50;
+const DEFAULT_MAX_BATCH_SIZE = 1000;
 
 /** One entry of SendGrid's error body. */
 export interface SendGridErrorItem {
@@ -69,6 +116,35 @@ function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+interface EventRecipient {
+  readonly email: string;
+  readonly customArgs: Readonly<Record<string, string>>;
+}
+
+/** Each recipient with the custom args its events carry (the mail's, then its personalization's). */
+function eventRecipients(mail: Record<string, unknown>): EventRecipient[] {
+  const stringsOf = (value: unknown): Record<string, string> =>
+    isRecord(value)
+      ? Object.fromEntries(
+          Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'),
+        )
+      : {};
+  const mailArgs = stringsOf(mail.custom_args);
+  const personalizations = Array.isArray(mail.personalizations)
+    ? (mail.personalizations as unknown[])
+    : [];
+  return personalizations.flatMap((personalization) => {
+    const customArgs = {
+      ...mailArgs,
+      ...stringsOf(isRecord(personalization) ? personalization.custom_args : undefined),
+    };
+    return sendGridRecipients({ personalizations: [personalization] }).map((email) => ({
+      email,
+      customArgs,
+    }));
+  });
 }
 
 /** Every address in to, cc and bcc of every personalization, as sent. */
@@ -287,6 +363,16 @@ export class FakeSendGrid extends FakeProviderServer {
   private readonly keysWithoutSendScope: readonly string[];
   private readonly maxBodyBytes: number;
   private readonly rateLimitPerWindow: number;
+  private readonly webhooks: WebhookSender;
+  private readonly signingKey: KeyObject;
+  private readonly queued: SendGridEvent[] = [];
+  private flushScheduled = false;
+  private eventWebhook: SendGridEventWebhookOptions | undefined;
+  /**
+   * The Event Webhook's verification key as SendGrid shows it: base64 of the DER (SPKI) P-256
+   * public key, which @sendgrid/eventwebhook's convertPublicKeyToECDSA reads.
+   */
+  readonly eventWebhookPublicKey: string;
 
   constructor(options: FakeSendGridOptions) {
     super(options);
@@ -294,6 +380,162 @@ export class FakeSendGrid extends FakeProviderServer {
     this.keysWithoutSendScope = options.keysWithoutSendScope ?? [];
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.rateLimitPerWindow = options.rateLimitPerWindow ?? 600;
+    this.webhooks = new WebhookSender(options.webhooks);
+    this.eventWebhook = options.eventWebhook;
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    this.signingKey = privateKey;
+    this.eventWebhookPublicKey = publicKey
+      .export({ type: 'spki', format: 'der' })
+      .toString('base64');
+  }
+
+  /** Event batches posted so far, with the gateway's answers. */
+  get eventPosts(): readonly WebhookPost[] {
+    return this.webhooks.posts;
+  }
+
+  /** Every event posted so far (each batch's elements in order), oldest batch first. */
+  get postedEvents(): readonly SendGridEvent[] {
+    return this.webhooks.posts.flatMap((post) => JSON.parse(post.body) as SendGridEvent[]);
+  }
+
+  /** Changes what later mails report; undefined turns the Event Webhook off. */
+  setEventWebhook(options: SendGridEventWebhookOptions | undefined): void {
+    this.eventWebhook = options;
+  }
+
+  /** The ingress in front of the gateway (public URL → where it listens). */
+  setWebhookRoute(route: WebhookRoute | undefined): void {
+    this.webhooks.setRoute(route);
+  }
+
+  /** Resolves once every scheduled batch has been posted (or given up on). */
+  webhooksIdle(): Promise<void> {
+    return this.webhooks.idle();
+  }
+
+  override reset(): void {
+    super.reset();
+    this.webhooks.reset();
+    this.queued.length = 0;
+    this.flushScheduled = false;
+  }
+
+  override async close(): Promise<void> {
+    await this.webhooks.close();
+    await super.close();
+  }
+
+  protected override afterAnswer(
+    _request: FakeRequest,
+    parsed: ParsedRequest,
+    response: FakeResponse,
+  ): void {
+    const webhook = this.eventWebhook;
+    const xMessageId = response.providerMessageId;
+    if (!webhook || response.status !== 202 || !xMessageId || !isRecord(parsed.body)) return;
+    const mail = parsed.body;
+    const delayMs = webhook.delayMs ?? DEFAULT_EVENT_DELAY_MS;
+    const chosen = (list: readonly string[] | undefined) =>
+      new Set((list ?? []).map((address) => address.toLowerCase()));
+    const bounces = chosen(webhook.bounceAddresses);
+    const opens = chosen(webhook.openAddresses);
+    const recipients = eventRecipients(mail);
+    const eventOf = (recipient: EventRecipient, index: number, event: string) =>
+      this.event(mail, recipient, `${xMessageId}.filterdrecv-sandbox.${index}`, xMessageId, event);
+    const stages: SendGridEvent[][] = [
+      recipients.map((r, i) => eventOf(r, i, 'processed')),
+      recipients.map((r, i) =>
+        eventOf(r, i, bounces.has(r.email.toLowerCase()) ? 'bounce' : 'delivered'),
+      ),
+      recipients.flatMap((r, i) => {
+        const email = r.email.toLowerCase();
+        const opened =
+          !bounces.has(email) && (opens.has(email) || (webhook.openFraction ?? 0) > this.random());
+        return opened ? [eventOf(r, i, 'open')] : [];
+      }),
+    ];
+    stages.forEach((events, stage) => {
+      if (events.length === 0) return;
+      this.webhooks.later(delayMs * (stage + 1), () => {
+        this.enqueue(webhook, events);
+        return Promise.resolve();
+      });
+    });
+  }
+
+  private event(
+    mail: Record<string, unknown>,
+    recipient: EventRecipient,
+    sgMessageId: string,
+    xMessageId: string,
+    event: string,
+  ): SendGridEvent {
+    const categories = Array.isArray(mail.categories)
+      ? (mail.categories as unknown[]).filter((c): c is string => typeof c === 'string')
+      : [];
+    const details: Record<string, unknown> =
+      event === 'delivered'
+        ? { response: '250 2.0.0 OK', tls: 1, ip: '149.72.0.10' }
+        : event === 'bounce'
+          ? {
+              type: 'bounce',
+              status: '5.1.1',
+              reason: '550 5.1.1 The email account that you tried to reach does not exist.',
+              bounce_classification: 'Invalid Address',
+              ip: '149.72.0.10',
+            }
+          : event === 'open'
+            ? { useragent: 'Mozilla/5.0 (sandbox)', ip: '203.0.113.7', sg_machine_open: false }
+            : {};
+    return {
+      // SendGrid copies custom args onto each event as top-level fields.
+      ...recipient.customArgs,
+      email: recipient.email,
+      timestamp: Math.floor(Date.now() / 1000),
+      'smtp-id': `<${xMessageId}@sandbox.sendgrid.net>`,
+      event,
+      sg_event_id: randomBytes(16).toString('base64url'),
+      sg_message_id: sgMessageId,
+      ...(categories.length > 0 ? { category: categories } : {}),
+      ...details,
+    };
+  }
+
+  /** Adds due events to the next batch, which goes out after the batch window (or when full). */
+  private enqueue(webhook: SendGridEventWebhookOptions, events: readonly SendGridEvent[]): void {
+    this.queued.push(...events);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.webhooks.later(webhook.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS, async (signal) => {
+      this.flushScheduled = false;
+      const max = webhook.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+      const posts: Array<Promise<WebhookPost>> = [];
+      while (this.queued.length > 0) {
+        posts.push(this.postBatch(webhook.url, this.queued.splice(0, max), signal));
+      }
+      await Promise.all(posts);
+    });
+  }
+
+  /** Signs timestamp + body with the webhook's P-256 key (ECDSA, SHA-256, DER, base64), as SendGrid does. */
+  private postBatch(
+    url: string,
+    events: readonly SendGridEvent[],
+    signal: AbortSignal,
+  ): Promise<WebhookPost> {
+    const body = JSON.stringify(events);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = sign('sha256', Buffer.from(timestamp + body), this.signingKey).toString(
+      'base64',
+    );
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'SendGrid Event API',
+      [SENDGRID_SIGNATURE_HEADER]: signature,
+      [SENDGRID_TIMESTAMP_HEADER]: timestamp,
+    };
+    return this.webhooks.post('event-batch', url, headers, body, signal);
   }
 
   /** JSON bodies of every mail the fake accepted, oldest first. */

@@ -1,7 +1,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import twilio from 'twilio';
 import {
   FakeProviderServer,
   retryAfterHeaders,
+  WebhookSender,
+  type WebhookDeliveryOptions,
+  type WebhookPost,
+  type WebhookRoute,
   type FailurePlan,
   type FakeRequest,
   type FakeResponse,
@@ -13,7 +18,57 @@ import {
 export interface FakeTwilioOptions extends FakeServerOptions {
   /** Accounts the fake knows: AccountSid (AC…) → auth token. Anything else gets error 20003. */
   readonly accounts: Readonly<Record<string, string>>;
+  /**
+   * What Twilio reports to a message's StatusCallback; on unless `false`. Callbacks are signed
+   * with the sending account's auth token over the StatusCallback URL exactly as given.
+   */
+  readonly statusCallbacks?: TwilioStatusCallbackOptions | false;
+  /** Where inboundMessage() posts when not told otherwise (the number's "A message comes in" URL). */
+  readonly inboundUrl?: string;
+  /** Retries, timeouts and the ingress in front of the gateway, for every post the fake makes. */
+  readonly webhooks?: WebhookDeliveryOptions;
 }
+
+export interface TwilioStatusCallbackOptions {
+  /** Wait before each status (sent, then delivered, then read); default 100 ms. */
+  readonly delayMs?: number;
+  /** Numbers (E.164, with or without "whatsapp:") that end `undelivered` with ErrorCode 30003. */
+  readonly undeliveredNumbers?: readonly string[];
+  /** WhatsApp messages also get `read` after `delivered`. */
+  readonly readForWhatsApp?: boolean;
+}
+
+/** A message someone texts to one of the account's numbers. */
+export interface TwilioInboundMessage {
+  /** The customer's number, "whatsapp:+1…" for WhatsApp. */
+  readonly from: string;
+  /** The account's number the customer wrote to. */
+  readonly to: string;
+  readonly body: string;
+  /** Defaults to the fake's inboundUrl. */
+  readonly url?: string;
+  /** The account the number belongs to (signs the webhook); defaults to the first account. */
+  readonly accountSid?: string;
+}
+
+/** Twilio's Advanced Opt-Out keywords, as it reports them in OptOutType. */
+const OPT_OUT_KEYWORDS: Readonly<Record<string, 'STOP' | 'START' | 'HELP'>> = {
+  STOP: 'STOP',
+  STOPALL: 'STOP',
+  UNSUBSCRIBE: 'STOP',
+  CANCEL: 'STOP',
+  END: 'STOP',
+  QUIT: 'STOP',
+  START: 'START',
+  YES: 'START',
+  UNSTOP: 'START',
+  HELP: 'HELP',
+  INFO: 'HELP',
+};
+const DEFAULT_CALLBACK_DELAY_MS = 100;
+// Twilio's "Unknown destination handset": the carrier could not reach the phone.
+const UNDELIVERED_ERROR_CODE = '30003';
+const API_VERSION = '2010-04-01';
 
 /** Form fields as twilio-node sends them; a repeated field (MediaUrl) becomes an array. */
 export type TwilioFormFields = Readonly<Record<string, string | readonly string[]>>;
@@ -156,10 +211,162 @@ function twilioError(
 export class FakeTwilio extends FakeProviderServer {
   readonly name = 'twilio' as const;
   private readonly accounts: Readonly<Record<string, string>>;
+  private readonly webhooks: WebhookSender;
+  private statusCallbacks: TwilioStatusCallbackOptions | false;
+  private inboundUrl: string | undefined;
 
   constructor(options: FakeTwilioOptions) {
     super(options);
     this.accounts = options.accounts;
+    this.webhooks = new WebhookSender(options.webhooks);
+    this.statusCallbacks = options.statusCallbacks ?? {};
+    this.inboundUrl = options.inboundUrl;
+  }
+
+  /** Status callbacks and inbound messages posted so far, with the gateway's answers. */
+  get webhookPosts(): readonly WebhookPost[] {
+    return this.webhooks.posts;
+  }
+
+  /** Status callbacks posted so far, oldest first. */
+  get statusCallbackPosts(): readonly WebhookPost[] {
+    return this.webhooks.posts.filter((post) => post.kind === 'status-callback');
+  }
+
+  /** Changes what later sends report; `false` turns status callbacks off. */
+  setStatusCallbacks(options: TwilioStatusCallbackOptions | false): void {
+    this.statusCallbacks = options;
+  }
+
+  setInboundUrl(url: string | undefined): void {
+    this.inboundUrl = url;
+  }
+
+  /** The ingress in front of the gateway (public URL → where it listens). */
+  setWebhookRoute(route: WebhookRoute | undefined): void {
+    this.webhooks.setRoute(route);
+  }
+
+  /** Resolves once every scheduled callback has been posted (or given up on). */
+  webhooksIdle(): Promise<void> {
+    return this.webhooks.idle();
+  }
+
+  /**
+   * A customer texts one of the account's numbers: posts Twilio's signed inbound webhook (with
+   * OptOutType for Advanced Opt-Out keywords) and resolves with the post and the gateway's answer.
+   */
+  async inboundMessage(message: TwilioInboundMessage): Promise<WebhookPost> {
+    const url = message.url ?? this.inboundUrl;
+    if (url === undefined) throw new Error('twilio fake: no inbound URL configured');
+    const accountSid = message.accountSid ?? Object.keys(this.accounts)[0];
+    const authToken = accountSid === undefined ? undefined : this.accounts[accountSid];
+    if (accountSid === undefined || authToken === undefined) {
+      throw new Error('twilio fake: inbound message for an account the fake does not know');
+    }
+    const sid = `SM${randomBytes(16).toString('hex')}`;
+    const keyword = OPT_OUT_KEYWORDS[message.body.trim().toUpperCase()];
+    const params: Record<string, string> = {
+      ToCountry: 'US',
+      SmsMessageSid: sid,
+      NumMedia: '0',
+      SmsSid: sid,
+      SmsStatus: 'received',
+      Body: message.body,
+      To: message.to,
+      NumSegments: '1',
+      MessageSid: sid,
+      AccountSid: accountSid,
+      From: message.from,
+      ApiVersion: API_VERSION,
+      ...(keyword ? { OptOutType: keyword } : {}),
+    };
+    return this.postSigned('inbound-message', authToken, url, params);
+  }
+
+  override reset(): void {
+    super.reset();
+    this.webhooks.reset();
+  }
+
+  override async close(): Promise<void> {
+    await this.webhooks.close();
+    await super.close();
+  }
+
+  protected override afterAnswer(
+    _request: FakeRequest,
+    parsed: ParsedRequest,
+    response: FakeResponse,
+  ): void {
+    const options = this.statusCallbacks;
+    const fields = parsed.body as TwilioFormFields;
+    const url = single(fields, 'StatusCallback');
+    if (options === false || response.status !== 201 || url === undefined) return;
+    const resource = response.body as Record<string, string | null>;
+    const accountSid = resource.account_sid ?? '';
+    const authToken = this.accounts[accountSid];
+    if (authToken === undefined) return;
+    const to = resource.to ?? '';
+    const whatsapp = to.startsWith(WHATSAPP_PREFIX);
+    const number = to.replace(WHATSAPP_PREFIX, '');
+    const undelivered = (options.undeliveredNumbers ?? []).some(
+      (n) => n.replace(WHATSAPP_PREFIX, '') === number,
+    );
+    const statuses: Array<[string, string | undefined]> = [
+      ['sent', undefined],
+      undelivered ? ['undelivered', UNDELIVERED_ERROR_CODE] : ['delivered', undefined],
+      ...(whatsapp && !undelivered && options.readForWhatsApp
+        ? [['read', undefined] as [string, undefined]]
+        : []),
+    ];
+    const sid = resource.sid ?? '';
+    const common: Record<string, string> = {
+      AccountSid: accountSid,
+      ApiVersion: API_VERSION,
+      MessageSid: sid,
+      SmsSid: sid,
+      From: resource.from ?? single(fields, 'From') ?? '',
+      To: to,
+      ...(resource.messaging_service_sid
+        ? { MessagingServiceSid: resource.messaging_service_sid }
+        : {}),
+      ...(whatsapp ? { ChannelPrefix: 'whatsapp' } : {}),
+    };
+    const delayMs = options.delayMs ?? DEFAULT_CALLBACK_DELAY_MS;
+    // One message's callbacks go out in order, each after the last one was answered, as Twilio's do.
+    this.webhooks.later(delayMs, async (signal) => {
+      for (const [index, [status, errorCode]] of statuses.entries()) {
+        if (index > 0) await this.webhooks.pause(delayMs, signal);
+        await this.postSigned(
+          'status-callback',
+          authToken,
+          url,
+          {
+            ...common,
+            MessageStatus: status,
+            SmsStatus: status,
+            ...(errorCode ? { ErrorCode: errorCode } : {}),
+          },
+          signal,
+        );
+      }
+    });
+  }
+
+  private postSigned(
+    kind: 'status-callback' | 'inbound-message',
+    authToken: string,
+    url: string,
+    params: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<WebhookPost> {
+    const headers = {
+      'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+      'user-agent': 'TwilioProxy/1.1',
+      'x-twilio-signature': twilio.getExpectedTwilioSignature(authToken, url, params),
+    };
+    return this.webhooks.post(kind, url, headers, new URLSearchParams(params).toString(), signal);
   }
 
   /** Form fields of every message the fake accepted, oldest first. */
