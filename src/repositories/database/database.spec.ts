@@ -83,6 +83,7 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
     expect(await executedMigrations(database.db)).toEqual(ALL);
     expect(await tablesIn(database.db, database.schema)).toEqual([
       'admin_audit',
+      'cancel_requests',
       'customer_profiles',
       'gateway_instances',
       'kysely_migration',

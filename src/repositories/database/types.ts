@@ -18,6 +18,7 @@ export interface Database {
   message_events: MessageEventsTable;
   gateway_instances: GatewayInstancesTable;
   admin_audit: AdminAuditTable;
+  cancel_requests: CancelRequestsTable;
 }
 
 /**
@@ -109,8 +110,26 @@ export interface MessagesTable {
   overrides: ColumnType<unknown, string | null | undefined, string | null>;
   /** The W3C traceparent the command came with; null without one. */
   traceparent: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The SendCommand's groupKey; null without one. */
+  group_key: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface CancelRequestsTable {
+  cancel_id: string;
+  customer_id: string;
+  message_id: string | null;
+  group_key: string | null;
+  reason_code: string;
+  reason_message: string;
+  requested_by: string;
+  requested_at: Timestamp;
+  outcome: string;
+  withdrawn: ColumnType<string[], string | undefined, string>;
+  too_late: ColumnType<string[], string | undefined, string>;
+  expires_at: Timestamp;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
 export interface MessageAttemptsTable {

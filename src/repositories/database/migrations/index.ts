@@ -5,6 +5,7 @@ import * as messageLog from './0003_message_log';
 import * as adminAudit from './0004_admin_audit';
 import * as messageOverrides from './0005_message_overrides';
 import * as traceContext from './0006_trace_context';
+import * as cancellation from './0008_cancellation';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -17,4 +18,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004_admin_audit': adminAudit,
   '0005_message_overrides': messageOverrides,
   '0006_trace_context': traceContext,
+  // 0007_delivery_lifecycle lands from another branch; the Migrator runs with
+  // allowUnorderedMigrations, so a database that ran 0008 first still takes 0007 later.
+  '0008_cancellation': cancellation,
 };
