@@ -266,6 +266,7 @@ async function main(): Promise<void> {
     receipts: `rt-${runId}-receipts`,
     deadLetter: `rt-${runId}-dead-letter`,
     profiles: `rt-${runId}-profiles`,
+    cancel: `rt-${runId}-cancel`,
   };
   const databaseUrl = new URL(DATABASE_URL);
   const admin = new Client({ connectionString: DATABASE_URL });
@@ -306,6 +307,7 @@ async function main(): Promise<void> {
         TOPIC_RECEIPTS: topics.receipts,
         TOPIC_DEAD_LETTER: topics.deadLetter,
         TOPIC_PROFILES: topics.profiles,
+        TOPIC_CANCEL: topics.cancel,
         DATABASE_URL: proxiedUrl.toString(),
         REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
         CONSUMER_CONCURRENCY: String(options.concurrency),

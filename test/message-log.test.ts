@@ -131,6 +131,7 @@ describe('receipts outbox', () => {
       receipts: `test.receipts.${suffix}`,
       deadLetter: `test.dlq.${suffix}`,
       profiles: `test.profiles.${suffix}`,
+      cancel: `test.cancel.${suffix}`,
     };
     const admin = kafka.admin();
     await admin.connect();
@@ -139,7 +140,7 @@ describe('receipts outbox', () => {
         waitForLeaders: true,
         topics: names.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
       });
-    await create([topics.send, topics.deadLetter, topics.profiles]);
+    await create([topics.send, topics.deadLetter, topics.profiles, topics.cancel]);
     const { env, schema } = storageEnv(topics);
 
     const first = await startGateway(env, 'outbox-first');

@@ -69,7 +69,12 @@ describe('priority lane topic → gateway → receipts topic', () => {
     const response = await fetch(`http://127.0.0.1:${gateway!.port}/health/ready`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as { consumers: Record<string, string> };
-    expect(body.consumers).toEqual({ send: 'joined', priority: 'joined', profiles: 'joined' });
+    expect(body.consumers).toEqual({
+      send: 'joined',
+      priority: 'joined',
+      profiles: 'joined',
+      cancel: 'joined',
+    });
   });
 
   it('dispatches an OTP command from the priority topic and publishes its receipt', async () => {

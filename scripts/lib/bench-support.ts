@@ -105,11 +105,11 @@ export async function waitForGroupToCatchUp(
 }
 
 export type GatewayTopics = Record<
-  'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles',
+  'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles' | 'cancel',
   string
 >;
 
-/** The gateway's five topics under one prefix, created with the profiles topic compacted. */
+/** The gateway's six topics under one prefix, created with the profiles topic compacted. */
 export async function createGatewayTopics(kafka: Kafka, base: string): Promise<GatewayTopics> {
   const topics = {
     send: `${base}.send`,
@@ -117,6 +117,7 @@ export async function createGatewayTopics(kafka: Kafka, base: string): Promise<G
     receipts: `${base}.receipts`,
     deadLetter: `${base}.dlq`,
     profiles: `${base}.profiles`,
+    cancel: `${base}.cancel`,
   };
   const { profiles, ...plain } = topics;
   await ensureTopics(kafka, [
@@ -159,6 +160,7 @@ export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
     TOPIC_RECEIPTS: topics.receipts,
     TOPIC_DEAD_LETTER: topics.deadLetter,
     TOPIC_PROFILES: topics.profiles,
+    TOPIC_CANCEL: topics.cancel,
     KAFKA_GROUP_ID: `${groupPrefix}-send`,
     KAFKA_PRIORITY_GROUP_ID: `${groupPrefix}-priority`,
     KAFKA_PROFILES_GROUP_ID: `${groupPrefix}-profiles`,

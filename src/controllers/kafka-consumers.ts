@@ -19,6 +19,7 @@ import { isDependencyFailure } from '../repositories/dependency-failure';
 import { DependencyHealth } from '../repositories/dependency-health';
 import { IntakeService } from '../services/intake.service';
 import { ProfileUpdatesService } from '../services/profile-updates.service';
+import { CancelService } from '../services/cancel.service';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tokens';
 
 /** While a dependency is down the consumers ask it this often, so work resumes within ~1 s. */
@@ -46,6 +47,7 @@ export class KafkaConsumers
     private readonly publisher: KafkaPublisher,
     intake: IntakeService,
     profileUpdates: ProfileUpdatesService,
+    cancels: CancelService,
     dependencies: DependencyHealth,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -113,6 +115,13 @@ export class KafkaConsumers
         config.topics.profiles,
         (record) => profileUpdates.handle(record),
         (record, failure) => profileUpdates.setAside(record, failure),
+      ),
+      runner(
+        'cancel',
+        `${config.kafka.groupId}-cancel`,
+        config.topics.cancel,
+        (record) => cancels.handle(record),
+        (record, failure) => cancels.setAside(record, failure),
       ),
     ];
   }

@@ -30,6 +30,7 @@ export function gatewayEnv(
     TOPIC_RECEIPTS: topics.receipts,
     TOPIC_DEAD_LETTER: topics.deadLetter,
     TOPIC_PROFILES: topics.profiles,
+    TOPIC_CANCEL: topics.cancel,
     KAFKA_PROFILES_GROUP_ID: `profiles-${topics.send}`,
     MAX_COMMAND_BYTES: '16384',
     MESSAGE_LOG_KEY,

@@ -12,6 +12,7 @@ export interface TestTopics {
   readonly receipts: string;
   readonly deadLetter: string;
   readonly profiles: string;
+  readonly cancel: string;
 }
 
 /** Fresh topics per test so runs never see each other's records. */
@@ -22,6 +23,7 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<Te
     receipts: `test.receipts.${suffix}`,
     deadLetter: `test.dlq.${suffix}`,
     profiles: `test.profiles.${suffix}`,
+    cancel: `test.cancel.${suffix}`,
   };
   const admin = kafka.admin();
   await admin.connect();
