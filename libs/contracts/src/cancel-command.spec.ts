@@ -19,13 +19,14 @@ describe('decodeCancelCommand', () => {
   });
 
   it('reads a cancel by message id', () => {
-    const { groupKey: _unused, ...rest } = byGroup;
-    expect(decode({ ...rest, messageId: 'msg-1' }).ok).toBe(true);
+    expect(decode({ ...byGroup, groupKey: undefined, messageId: 'msg-1' }).ok).toBe(true);
   });
 
   it('refuses a cancel naming both or neither of messageId and groupKey', () => {
-    const { groupKey: _unused, ...neither } = byGroup;
-    expect(decode(neither)).toMatchObject({ ok: false, code: 'SCHEMA_VIOLATION' });
+    expect(decode({ ...byGroup, groupKey: undefined })).toMatchObject({
+      ok: false,
+      code: 'SCHEMA_VIOLATION',
+    });
     expect(decode({ ...byGroup, messageId: 'msg-1' })).toMatchObject({
       ok: false,
       code: 'SCHEMA_VIOLATION',
