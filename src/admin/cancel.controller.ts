@@ -1,4 +1,13 @@
-import { Body, Controller, Param, Post, UseFilters, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  HttpCode,
+  HttpStatus,
+  Param,
+  Post,
+  UseFilters,
+  UseGuards,
+} from '@nestjs/common';
 import { GROUP_KEY_PATTERN } from '@omnigate/contracts';
 import { z } from 'zod';
 import type { CancelResult } from '../repositories/cancellation.repository';
@@ -42,6 +51,7 @@ export class AdminCancelController {
 
   @Post('messages/:id/cancel')
   @MinRole('agent')
+  @HttpCode(HttpStatus.OK)
   async cancelMessage(
     @Param('id') id: string,
     @Body() body: unknown,
@@ -56,6 +66,7 @@ export class AdminCancelController {
 
   @Post('customers/:customerId/groups/:groupKey/cancel')
   @MinRole('agent')
+  @HttpCode(HttpStatus.OK)
   async cancelGroup(
     @Param('customerId') customerId: string,
     @Param('groupKey') groupKey: string,
