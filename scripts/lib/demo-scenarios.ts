@@ -15,6 +15,11 @@ export interface Scenarios {
   readonly commands: ScenarioRecord[];
   /** Command ids whose traces the demo prints, with what each shows. */
   readonly highlights: Array<{ readonly messageId: string; readonly shows: string }>;
+  /**
+   * A cart reminder that quiet hours defer, and the CancelCommand (the cart was bought) that the
+   * demo publishes once the reminder is waiting.
+   */
+  readonly cartReminder: { readonly messageId: string; readonly cancel: ScenarioRecord };
 }
 
 const consentAll = ['sms', 'email', 'whatsapp', 'mobilepush', 'webpush'].map((channel) => ({
@@ -108,5 +113,36 @@ export function buildScenarios(runId: string, firstCustomer: number, now: Date):
     const id = marketing(index, 'quiet');
     if (i === 8) highlights.push({ messageId: id, shows: 'quiet hours deferring a message' });
   }
-  return { profiles, commands, highlights };
+  // The last quiet-hours customer also has a cart reminder waiting; the cart is bought meanwhile.
+  const cartCustomer = customerId(firstCustomer + 9);
+  const groupKey = `cart-${runId}`;
+  const reminderId = `${runId}-cart-${randomUUID().slice(0, 8)}`;
+  commands.push({
+    key: cartCustomer,
+    value: JSON.stringify({
+      id: reminderId,
+      customerId: cartCustomer,
+      category: 'cart_reminders',
+      groupKey,
+      channels: ['email'],
+      content: { email: { subject: 'Your cart', text: 'You left something in your cart.' } },
+    }),
+  });
+  const cancel = {
+    cancelId: `${runId}-cart-bought`,
+    customerId: cartCustomer,
+    groupKey,
+    reason: { code: 'CART_PURCHASED', message: 'the customer bought the cart' },
+    requestedBy: 'demo-checkout',
+    requestedAt: now.toISOString(),
+  };
+  return {
+    profiles,
+    commands,
+    highlights,
+    cartReminder: {
+      messageId: reminderId,
+      cancel: { key: cartCustomer, value: JSON.stringify(cancel) },
+    },
+  };
 }
