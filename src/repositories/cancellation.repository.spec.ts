@@ -264,6 +264,12 @@ describe.each(DATABASE_KINDS)('CancellationRepository on %s', (kind) => {
     expect((await log.get('m-2'))?.status).toBe('processing');
   });
 
+  it('forgets cancels whose window has passed', async () => {
+    await cancels.cancel(cancelOf({ cancelId: 'old' }), options);
+    expect(await cancels.purgeExpired(new Date(NOW.getTime() + DAY_MS - 1))).toBe(0);
+    expect(await cancels.purgeExpired(new Date(NOW.getTime() + DAY_MS))).toBe(1);
+  });
+
   if (kind === 'postgres') {
     it('1,000 races of a due dispatch against a cancel: each message is sent or cancelled, never both, never neither', async () => {
       const runs = 1000;
