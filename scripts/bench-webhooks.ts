@@ -74,6 +74,7 @@ async function main(): Promise<void> {
       TOPIC_RECEIPTS: `${run}.receipts`,
       TOPIC_DEAD_LETTER: `${run}.dlq`,
       TOPIC_PROFILES: `${run}.profiles`,
+      TOPIC_CANCEL: `${run}.cancel`,
       TOPIC_PROVIDER_EVENTS: topic,
       KAFKA_CREATE_TOPICS: 'true',
       HTTP_HOST: '127.0.0.1',

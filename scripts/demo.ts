@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEAD_LETTER_HEADERS, DEFAULT_TOPICS, type DeliveryReceipt } from '../libs/contracts/src';
 import { SandboxSuite } from '../libs/sandbox/src';
-import { buildScenarios } from './lib/demo-scenarios';
+import { buildScenarios, type Scenarios } from './lib/demo-scenarios';
 import { buildWorkload } from './lib/workload';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -294,6 +294,7 @@ async function main(): Promise<void> {
       console.log(`  ${t.channel.padEnd(10)} ${t.decision.padEnd(7)} ${code} ${t.detail}`);
     }
   }
+  await cancelCartReminder(kafka, scenarios.cartReminder, receipts);
   console.log(
     '\nMarketing needs a consent record: the workload customers have no stored profile, so their marketing is suppressed.',
   );
@@ -364,6 +365,39 @@ function printLifecycle(
       ? `Escalation: ${escalated[0]!.messageId} went on by ${escalated[0]!.channel ?? '?'} (${escalated.length} escalated in all)`
       : 'Escalation: none this run (no category policy escalated a message)',
   );
+}
+
+/**
+ * Publishes the CancelCommand of the deferred cart reminder (the cart was bought) and prints what
+ * came of it: the reminder's CANCELLED receipt, and that it never reaches a provider.
+ */
+async function cancelCartReminder(
+  kafka: Kafka,
+  cart: Scenarios['cartReminder'],
+  receipts: readonly Receipt[],
+): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic: DEFAULT_TOPICS.cancel, acks: -1, messages: [cart.cancel] });
+  } finally {
+    await producer.disconnect();
+  }
+  const deadline = Date.now() + 15000;
+  const cancelledReceipt = () =>
+    receipts.find((r) => r.messageId === cart.messageId && r.status === 'cancelled');
+  while (!cancelledReceipt() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const history = receipts
+    .filter((r) => r.messageId === cart.messageId)
+    .map((r) => `${r.status}${r.reason ? ` (${r.reason.code})` : ''}`);
+  console.log(
+    `\nCart reminder ${cart.messageId}, deferred by quiet hours, then the cart was bought: ${history.join(' → ') || 'no receipt yet'}`,
+  );
+  const receipt = cancelledReceipt();
+  if (receipt)
+    console.log(`  cancelled: ${receipt.reason?.message}; withdrawn before it reached a provider`);
 }
 
 /** Keeps the gateway up so the support console can be tried on this run's messages. */

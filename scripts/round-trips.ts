@@ -267,6 +267,7 @@ async function main(): Promise<void> {
     deadLetter: `rt-${runId}-dead-letter`,
     profiles: `rt-${runId}-profiles`,
     providerEvents: `rt-${runId}-provider-events`,
+    cancel: `rt-${runId}-cancel`,
   };
   const databaseUrl = new URL(DATABASE_URL);
   const admin = new Client({ connectionString: DATABASE_URL });
@@ -309,6 +310,7 @@ async function main(): Promise<void> {
         TOPIC_DEAD_LETTER: topics.deadLetter,
         TOPIC_PROFILES: topics.profiles,
         TOPIC_PROVIDER_EVENTS: topics.providerEvents,
+        TOPIC_CANCEL: topics.cancel,
         DATABASE_URL: proxiedUrl.toString(),
         REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
         CONSUMER_CONCURRENCY: String(options.concurrency),

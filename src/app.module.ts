@@ -43,6 +43,8 @@ import { ContentRenderer } from './services/content/content-renderer';
 import { TemplateRepository } from './repositories/template.repository';
 import { buildChannelRouter, ChannelsLifecycle } from './config/channel-router.factory';
 import { IntakeService } from './services/intake.service';
+import { CancelService } from './services/cancel.service';
+import { CancellationRepository } from './repositories/cancellation.repository';
 import { GatewayInstance } from './services/gateway-instance';
 import { MessageProcessingService } from './services/message-processing.service';
 import { MessageRetentionService } from './services/message-retention.service';
@@ -163,6 +165,8 @@ export class AppModule {
         AddressSuppressionsService,
         DispatchService,
         IntakeService,
+        CancellationRepository,
+        CancelService,
         ProfileUpdatesService,
         ProviderEventsRepository,
         ProviderWebhooksService,

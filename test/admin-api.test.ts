@@ -193,6 +193,20 @@ describe('admin API authentication and roles', () => {
       need: 'agent',
       body: { reason: 'customer asked again', dryRun: true },
     },
+    {
+      name: 'cancel',
+      method: 'POST',
+      path: () => `/admin/v1/messages/${originalId}/cancel`,
+      need: 'agent',
+      body: { reason: 'customer bought the cart', dryRun: true },
+    },
+    {
+      name: 'group cancel',
+      method: 'POST',
+      path: () => `/admin/v1/customers/${customerId}/groups/cart-1/cancel`,
+      need: 'agent',
+      body: { reason: 'customer bought the cart', dryRun: true },
+    },
     { name: 'audit', method: 'GET', path: () => '/admin/v1/audit', need: 'admin' },
     { name: 'openapi', method: 'GET', path: () => '/admin/v1/openapi.json', need: 'viewer' },
     { name: 'me', method: 'GET', path: () => '/admin/v1/me', need: 'viewer' },
@@ -331,12 +345,65 @@ describe('admin API reads', () => {
     expect(Object.keys(doc.json.paths as object).sort()).toEqual([
       '/admin/v1/audit',
       '/admin/v1/customers/{customerId}',
+      '/admin/v1/customers/{customerId}/groups/{groupKey}/cancel',
       '/admin/v1/me',
       '/admin/v1/messages',
       '/admin/v1/messages/{id}',
+      '/admin/v1/messages/{id}/cancel',
       '/admin/v1/messages/{id}/resend',
       '/admin/v1/openapi.json',
     ]);
+  });
+});
+
+describe('admin cancel', () => {
+  it('refuses a cancel without a good reason', async () => {
+    const short = await call('POST', `/admin/v1/messages/${originalId}/cancel`, secrets.agent, {
+      reason: 'x',
+    });
+    expect(short.status).toBe(400);
+  });
+
+  it('reports a sent message too late, changes nothing, and audits the agent', async () => {
+    const before = await call('GET', `/admin/v1/messages/${originalId}`, secrets.viewer);
+    const dry = await call('POST', `/admin/v1/messages/${originalId}/cancel`, secrets.agent, {
+      reason: 'customer bought the cart',
+      dryRun: true,
+    });
+    expect(dry.json).toMatchObject({ outcome: 'too_late', tooLate: [originalId], dryRun: true });
+    const cancelled = await call('POST', `/admin/v1/messages/${originalId}/cancel`, secrets.agent, {
+      reason: 'customer bought the cart',
+    });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.json).toMatchObject({ outcome: 'too_late', withdrawn: [], dryRun: false });
+    const after = await call('GET', `/admin/v1/messages/${originalId}`, secrets.viewer);
+    expect(after.json.message).toEqual(before.json.message);
+    const audit = await call('GET', '/admin/v1/audit', secrets.admin);
+    expect(audit.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: 'key-agent',
+          action: 'cancel',
+          messageId: originalId,
+          reason: 'customer bought the cart',
+        }),
+        expect.objectContaining({ actorId: 'key-agent', action: 'cancel_dry_run' }),
+      ]),
+    );
+  });
+
+  it('remembers a group key cancel with nothing pending yet, and answers 404 for an unknown message', async () => {
+    const group = await call(
+      'POST',
+      `/admin/v1/customers/${customerId}/groups/cart-77/cancel`,
+      secrets.agent,
+      { reason: 'customer bought the cart' },
+    );
+    expect(group.json).toMatchObject({ outcome: 'remembered', withdrawn: [] });
+    const unknown = await call('POST', '/admin/v1/messages/no-such-message/cancel', secrets.agent, {
+      reason: 'customer bought the cart',
+    });
+    expect(unknown.status).toBe(404);
   });
 });
 

@@ -132,6 +132,7 @@ describe('receipts outbox', () => {
       deadLetter: `test.dlq.${suffix}`,
       profiles: `test.profiles.${suffix}`,
       providerEvents: `test.provider-events.${suffix}`,
+      cancel: `test.cancel.${suffix}`,
     };
     const admin = kafka.admin();
     await admin.connect();
@@ -140,7 +141,13 @@ describe('receipts outbox', () => {
         waitForLeaders: true,
         topics: names.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
       });
-    await create([topics.send, topics.deadLetter, topics.profiles, topics.providerEvents]);
+    await create([
+      topics.send,
+      topics.deadLetter,
+      topics.profiles,
+      topics.providerEvents,
+      topics.cancel,
+    ]);
     const { env, schema } = storageEnv(topics);
 
     const first = await startGateway(env, 'outbox-first');

@@ -74,6 +74,7 @@ describe('priority lane topic → gateway → receipts topic', () => {
       priority: 'joined',
       profiles: 'joined',
       'provider-events': 'joined',
+      cancel: 'joined',
     });
   });
 

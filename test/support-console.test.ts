@@ -184,6 +184,8 @@ describe('support console', () => {
     await page.locator('#trace li').first().waitFor({ state: 'visible' });
     await seeText(page.locator('#attempts'), 'twilio');
     await seeText(page.locator('#attempts'), 'accepted');
+    // A sent message cannot be withdrawn: the agent is not offered a cancel.
+    expect(await page.locator('#cancel-panel').isHidden()).toBe(true);
     mkdirSync(OUTPUT_DIR, { recursive: true });
     await page.screenshot({
       path: join(OUTPUT_DIR, 'support-console-timeline.png'),

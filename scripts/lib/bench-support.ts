@@ -105,7 +105,7 @@ export async function waitForGroupToCatchUp(
 }
 
 export type GatewayTopics = Record<
-  'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles' | 'providerEvents',
+  'send' | 'priority' | 'receipts' | 'deadLetter' | 'profiles' | 'providerEvents' | 'cancel',
   string
 >;
 
@@ -118,6 +118,7 @@ export async function createGatewayTopics(kafka: Kafka, base: string): Promise<G
     deadLetter: `${base}.dlq`,
     profiles: `${base}.profiles`,
     providerEvents: `${base}.provider-events`,
+    cancel: `${base}.cancel`,
   };
   const { profiles, ...plain } = topics;
   await ensureTopics(kafka, [
@@ -161,6 +162,7 @@ export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
     TOPIC_DEAD_LETTER: topics.deadLetter,
     TOPIC_PROFILES: topics.profiles,
     TOPIC_PROVIDER_EVENTS: topics.providerEvents,
+    TOPIC_CANCEL: topics.cancel,
     KAFKA_GROUP_ID: `${groupPrefix}-send`,
     KAFKA_PRIORITY_GROUP_ID: `${groupPrefix}-priority`,
     KAFKA_PROFILES_GROUP_ID: `${groupPrefix}-profiles`,

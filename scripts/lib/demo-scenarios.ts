@@ -22,6 +22,11 @@ export interface Scenarios {
     /** Published once the bounce was reported: the gateway should skip it as suppressed. */
     readonly followUp: ScenarioRecord & { readonly messageId: string };
   };
+  /**
+   * A cart reminder that quiet hours defer, and the CancelCommand (the cart was bought) that the
+   * demo publishes once the reminder is waiting.
+   */
+  readonly cartReminder: { readonly messageId: string; readonly cancel: ScenarioRecord };
 }
 
 const consentAll = ['sms', 'email', 'whatsapp', 'mobilepush', 'webpush'].map((channel) => ({
@@ -135,10 +140,37 @@ export function buildScenarios(runId: string, firstCustomer: number, now: Date):
   commands.push({ key: first.key, value: first.value });
   highlights.push({ messageId: first.messageId, shows: 'an email to a mailbox that bounces' });
   const followUp = orderEmail('suppressed');
+  // The last quiet-hours customer also has a cart reminder waiting; the cart is bought meanwhile.
+  const cartCustomer = customerId(firstCustomer + 9);
+  const groupKey = `cart-${runId}`;
+  const reminderId = `${runId}-cart-${randomUUID().slice(0, 8)}`;
+  commands.push({
+    key: cartCustomer,
+    value: JSON.stringify({
+      id: reminderId,
+      customerId: cartCustomer,
+      category: 'cart_reminders',
+      groupKey,
+      channels: ['email'],
+      content: { email: { subject: 'Your cart', text: 'You left something in your cart.' } },
+    }),
+  });
+  const cancel = {
+    cancelId: `${runId}-cart-bought`,
+    customerId: cartCustomer,
+    groupKey,
+    reason: { code: 'CART_PURCHASED', message: 'the customer bought the cart' },
+    requestedBy: 'demo-checkout',
+    requestedAt: now.toISOString(),
+  };
   return {
     profiles,
     commands,
     highlights,
     bounce: { address: bounceAddress, firstMessageId: first.messageId, followUp },
+    cartReminder: {
+      messageId: reminderId,
+      cancel: { key: cartCustomer, value: JSON.stringify(cancel) },
+    },
   };
 }

@@ -7,6 +7,7 @@ import { AdminAuditRepository } from './admin-audit.repository';
 import { AdminMessagesRepository } from './admin-messages.repository';
 import { AdminAuditController } from './audit.controller';
 import { AdminAuthGuard } from './auth/admin-auth.guard';
+import { AdminCancelController } from './cancel.controller';
 import { AdminCustomersController } from './customers.controller';
 import { AdminCustomersService } from './customers.service';
 import { AdminMessagesController } from './messages.controller';
@@ -32,6 +33,7 @@ class AdminRateLimitsLifecycle implements OnApplicationShutdown {
 
 export const adminControllers: Type[] = [
   AdminMessagesController,
+  AdminCancelController,
   AdminCustomersController,
   AdminAuditController,
   AdminOpenApiController,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cancelBodySchema } from './cancel.controller';
 import { auditQuerySchema, listMessagesQuerySchema, resendBodySchema } from './schemas';
 
 /*
@@ -61,6 +62,28 @@ const pathId = (name: string): JsonObject => ({
   required: true,
   schema: { type: 'string', maxLength: 128 },
 });
+
+const CANCEL_RESULT: JsonObject = {
+  type: 'object',
+  required: [
+    'cancelId',
+    'outcome',
+    'withdrawn',
+    'tooLate',
+    'alreadyCancelled',
+    'repeated',
+    'dryRun',
+  ],
+  properties: {
+    cancelId: { type: 'string' },
+    outcome: { enum: ['cancelled', 'too_late', 'remembered', 'unknown'] },
+    withdrawn: { type: 'array', items: { type: 'string' } },
+    tooLate: { type: 'array', items: { type: 'string' } },
+    alreadyCancelled: { type: 'array', items: { type: 'string' } },
+    repeated: { type: 'boolean' },
+    dryRun: { type: 'boolean' },
+  },
+};
 
 const roleNote = (role: string): string => `Needs the ${role} role or above.`;
 
@@ -127,6 +150,36 @@ export function adminOpenApiDocument(): JsonObject {
               'Dry run: what a resend would do now; nothing sent or counted against a cap; audited',
             ),
             ...problemResponses([...common, 404, 409, 413, 422]),
+          },
+        },
+      },
+      '/admin/v1/messages/{id}/cancel': {
+        post: {
+          summary: 'Cancel a pending message (or dry-run the cancel)',
+          description: `${roleNote('agent')} Withdraws the message if it has not been handed to a provider yet (CANCELLED receipt with the reason); a sent one is reported too late and left unchanged. Audited, dry runs too.`,
+          parameters: [pathId('id')],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: jsonSchema(cancelBodySchema) } },
+          },
+          responses: {
+            '200': json(CANCEL_RESULT, 'What the cancel withdrew, or with dryRun would withdraw'),
+            ...problemResponses([...common, 404, 413]),
+          },
+        },
+      },
+      '/admin/v1/customers/{customerId}/groups/{groupKey}/cancel': {
+        post: {
+          summary: "Cancel every pending message of a customer's group key (or dry-run it)",
+          description: `${roleNote('agent')} Like the message cancel, for every message of the customer sent with this groupKey; remembered for CANCEL_REMEMBER_SECONDS for commands still to come. Audited, dry runs too.`,
+          parameters: [pathId('customerId'), pathId('groupKey')],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: jsonSchema(cancelBodySchema) } },
+          },
+          responses: {
+            '200': json(CANCEL_RESULT, 'What the cancel withdrew, or with dryRun would withdraw'),
+            ...problemResponses([...common, 413]),
           },
         },
       },

@@ -474,7 +474,7 @@ describe('provider webhooks configuration', () => {
 
   it('keeps the provider-events topic apart from the others', () => {
     expect(problems({ TOPIC_PROVIDER_EVENTS: 'omnigate.receipts.v1' }).join()).toContain(
-      'TOPIC_PROVIDER_EVENTS, TOPIC_SEND_PRIORITY: must be different topics',
+      'TOPIC_PROVIDER_EVENTS, TOPIC_CANCEL, TOPIC_SEND_PRIORITY: must be different topics',
     );
   });
 

@@ -202,6 +202,7 @@ const environmentSchema = z.object({
   TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
   TOPIC_PROFILES: topicName(DEFAULT_TOPICS.profiles),
   TOPIC_PROVIDER_EVENTS: topicName(DEFAULT_TOPICS.providerEvents),
+  TOPIC_CANCEL: topicName(DEFAULT_TOPICS.cancel),
   // Where providers reach this gateway through the ingress; unset: no provider delivery reports.
   WEBHOOK_PUBLIC_BASE_URL: z
     .string()
@@ -262,6 +263,8 @@ const environmentSchema = z.object({
   MESSAGE_LOG_KEY: messageLogKey,
   MESSAGE_LOG_PREVIOUS_KEYS: previousMessageLogKeys,
   MESSAGE_RETENTION_DAYS: integer(1, 3650, 30),
+  // How long a cancel waits for a send command that has not arrived yet (default 24 h).
+  CANCEL_REMEMBER_SECONDS: integer(1, 30 * 24 * 3600, 24 * 3600),
   MESSAGE_PURGE_INTERVAL_MS: integer(1000, 86400000, 600000),
   INFLIGHT_ATTEMPTS: z
     .enum(['resend', 'unknown'], { error: 'must be resend or unknown' })
@@ -393,6 +396,8 @@ export interface AppConfig {
     readonly profiles: string;
     /** ProviderEvent v1: what the webhook endpoints verified, for the applier. */
     readonly providerEvents: string;
+    /** CancelCommand v1, consumed in the group `<KAFKA_GROUP_ID>-cancel`. */
+    readonly cancel: string;
   };
   /** The provider webhook endpoints under /webhooks. */
   readonly webhooks: {
@@ -465,6 +470,8 @@ export interface AppConfig {
     readonly previousKeys: readonly Buffer[];
     readonly retentionDays: number;
     readonly purgeIntervalMs: number;
+    /** How long a cancel is remembered for a send command that has not arrived yet. */
+    readonly cancelRememberMs: number;
     /** What a restart does with a provider call that was in flight when its instance died. */
     readonly inflightAttempts: 'resend' | 'unknown';
     /** An instance whose heartbeat is older than this is dead, and its messages are taken over. */
@@ -629,11 +636,12 @@ function crossFieldProblems(e: ParsedEnvironment): string[] {
     e.TOPIC_DEAD_LETTER,
     e.TOPIC_PROFILES,
     e.TOPIC_PROVIDER_EVENTS,
+    e.TOPIC_CANCEL,
   ];
   if (lane) topics.push(lane.topic);
   if (new Set(topics).size !== topics.length) {
     problems.push(
-      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES, TOPIC_PROVIDER_EVENTS${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
+      `TOPIC_SEND, TOPIC_RECEIPTS, TOPIC_DEAD_LETTER, TOPIC_PROFILES, TOPIC_PROVIDER_EVENTS, TOPIC_CANCEL${lane ? ', TOPIC_SEND_PRIORITY' : ''}: must be different topics`,
     );
   }
   return problems;
@@ -700,6 +708,7 @@ function toConfig(
       deadLetter: e.TOPIC_DEAD_LETTER,
       profiles: e.TOPIC_PROFILES,
       providerEvents: e.TOPIC_PROVIDER_EVENTS,
+      cancel: e.TOPIC_CANCEL,
     },
     webhooks: {
       publicBaseUrl: e.WEBHOOK_PUBLIC_BASE_URL,
@@ -741,6 +750,7 @@ function toConfig(
       purgeIntervalMs: e.MESSAGE_PURGE_INTERVAL_MS,
       inflightAttempts: e.INFLIGHT_ATTEMPTS,
       instanceStaleAfterMs: e.INSTANCE_STALE_AFTER_MS,
+      cancelRememberMs: e.CANCEL_REMEMBER_SECONDS * 1000,
     },
     receiptRelay: { pollMs: e.RECEIPT_RELAY_POLL_MS, batchSize: e.RECEIPT_RELAY_BATCH_SIZE },
     retry: {

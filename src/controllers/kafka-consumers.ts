@@ -20,6 +20,7 @@ import { DependencyHealth } from '../repositories/dependency-health';
 import { IntakeService } from '../services/intake.service';
 import { ProfileUpdatesService } from '../services/profile-updates.service';
 import { ProviderEventsService } from '../services/provider-events.service';
+import { CancelService } from '../services/cancel.service';
 import { FATAL_ERROR_HANDLER, KAFKA_CLIENT, type FatalErrorHandler } from './tokens';
 
 /** While a dependency is down the consumers ask it this often, so work resumes within ~1 s. */
@@ -49,6 +50,7 @@ export class KafkaConsumers
     intake: IntakeService,
     profileUpdates: ProfileUpdatesService,
     providerEvents: ProviderEventsService,
+    cancels: CancelService,
     dependencies: DependencyHealth,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -123,6 +125,13 @@ export class KafkaConsumers
         config.topics.providerEvents,
         (record) => providerEvents.handle(record),
         (record, failure) => providerEvents.setAside(record, failure),
+      ),
+      runner(
+        'cancel',
+        `${config.kafka.groupId}-cancel`,
+        config.topics.cancel,
+        (record) => cancels.handle(record),
+        (record, failure) => cancels.setAside(record, failure),
       ),
     ];
   }

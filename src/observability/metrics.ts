@@ -77,6 +77,12 @@ export class Metrics {
     labelNames: ['lane', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly cancels = new Counter({
+    name: 'omnigate_cancels_total',
+    help: 'Cancels (Kafka and admin), by what they found: cancelled, too_late, remembered, unknown',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly deadLetters = new Counter({
     name: 'omnigate_dead_letters_total',
     help: 'Records copied to the dead-letter topic, by reason code',

@@ -33,6 +33,8 @@ export interface NewMessage {
   readonly overrides?: PlanOverrides;
   /** The W3C traceparent the command arrived with. */
   readonly traceparent?: string | null;
+  /** The command's groupKey, so a cancel by group key finds it. */
+  readonly groupKey?: string | null;
 }
 
 export interface StoredMessage {
@@ -54,6 +56,7 @@ export interface StoredMessage {
   readonly resendOf: string | null;
   readonly overrides: PlanOverrides | null;
   readonly traceparent: string | null;
+  readonly groupKey: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -136,6 +139,20 @@ export interface EscalationClaim {
   readonly used: readonly string[];
   /** Its strongest delivered/read receipt; null when it has none. */
   readonly reached: 'delivered' | 'read' | null;
+}
+
+/** Status of a message a cancel withdrew before it was handed to a provider. */
+export const CANCELLED = 'cancelled';
+
+/**
+ * The message was cancelled before this run handed it to a provider: no attempt was written and
+ * the provider must not be called. The cancel settled the message already; the run just stops.
+ */
+export class MessageCancelledError extends Error {
+  override readonly name = 'MessageCancelledError';
+  constructor(readonly messageId: string) {
+    super(`message ${messageId} was cancelled before it was handed to a provider`);
+  }
 }
 
 /** This instance no longer owns the message it tried to settle: another took it over. */
@@ -405,30 +422,60 @@ export class MessageLogRepository {
     return this.finishes.call({ id, result });
   }
 
-  /** One multi-row insert; ids come from the sequence in row order, which pairs them back. */
+  /**
+   * The hand-over point that a cancel races with: under the lock of the messages (taken in id
+   * order, as settle does, and as a cancel takes it), a message a cancel settled is refused with
+   * MessageCancelledError and gets no attempt; the others get theirs in one multi-row insert.
+   * Attempt ids come from the sequence in row order, which pairs them back.
+   */
   private async startBatch(calls: readonly AttemptStart[]): Promise<Array<BatchOutcome<string>>> {
-    const rows = await this.db
-      .insertInto('message_attempts')
-      .values(
-        calls.map((input) => ({
-          message_id: input.messageId,
-          channel: input.channel,
-          provider: input.provider,
-          owner: input.owner,
-          started_at: input.startedAt,
-        })),
-      )
-      .returning(['id', 'message_id'])
-      .execute();
-    const ordered = rows
-      .map((row) => ({ id: BigInt(row.id), messageId: row.message_id }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return calls.map((call, index) => {
-      const row = ordered[index];
-      if (row?.messageId !== call.messageId) {
-        throw new Error(`attempt rows came back out of order (${call.messageId} at ${index})`);
-      }
-      return { value: String(row.id) };
+    return this.db.transaction().execute(async (trx) => {
+      const ids = [...new Set(calls.map((call) => call.messageId))].sort();
+      const cancelled = new Set(
+        (
+          await trx
+            .selectFrom('messages')
+            .select(['id', 'status'])
+            .where('id', 'in', ids)
+            .orderBy('id')
+            .forUpdate()
+            .execute()
+        )
+          .filter((row) => row.status === CANCELLED)
+          .map((row) => row.id),
+      );
+      const allowed = calls.filter((call) => !cancelled.has(call.messageId));
+      const rows =
+        allowed.length === 0
+          ? []
+          : await trx
+              .insertInto('message_attempts')
+              .values(
+                allowed.map((input) => ({
+                  message_id: input.messageId,
+                  channel: input.channel,
+                  provider: input.provider,
+                  owner: input.owner,
+                  started_at: input.startedAt,
+                })),
+              )
+              .returning(['id', 'message_id'])
+              .execute();
+      const ordered = rows
+        .map((row) => ({ id: BigInt(row.id), messageId: row.message_id }))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      let next = 0;
+      return calls.map((call, index): BatchOutcome<string> => {
+        if (cancelled.has(call.messageId)) {
+          return { error: new MessageCancelledError(call.messageId) };
+        }
+        const row = ordered[next];
+        next += 1;
+        if (row?.messageId !== call.messageId) {
+          throw new Error(`attempt rows came back out of order (${call.messageId} at ${index})`);
+        }
+        return { value: String(row.id) };
+      });
     });
   }
 
@@ -680,6 +727,7 @@ function claimRow({ message, owner }: ClaimCall): Insertable<MessagesTable> {
     resend_of: message.resendOf ?? null,
     overrides: message.overrides === undefined ? null : JSON.stringify(message.overrides),
     traceparent: message.traceparent ?? null,
+    group_key: message.groupKey ?? null,
   };
 }
 
@@ -718,6 +766,7 @@ function toMessage(row: Selectable<MessagesTable>): StoredMessage {
     resendOf: row.resend_of,
     overrides: toOverrides(row.overrides),
     traceparent: row.traceparent,
+    groupKey: row.group_key,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

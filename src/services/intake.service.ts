@@ -25,6 +25,7 @@ import {
   type MessageJobPayload,
 } from './message-processing.service';
 import { ReceiptRelay } from './receipt-relay.service';
+import { CancelService } from './cancel.service';
 
 interface Rejection {
   readonly code: string;
@@ -45,6 +46,7 @@ interface Rejection {
 export class IntakeService {
   constructor(
     private readonly processing: MessageProcessingService,
+    private readonly cancels: CancelService,
     private readonly messages: MessageLogRepository,
     private readonly outbox: ReceiptOutboxRepository,
     private readonly scheduler: SchedulerRepository,
@@ -150,6 +152,7 @@ export class IntakeService {
         source: positionOf(record),
         receivedAt,
         traceparent: activeTraceparent(),
+        groupKey: command.groupKey ?? null,
       },
       this.processing.owner,
       this.config.messageLog.instanceStaleAfterMs,
@@ -157,6 +160,7 @@ export class IntakeService {
     this.count(record, OUTCOME_OF_CLAIM[claim.kind]);
     switch (claim.kind) {
       case 'claimed':
+        if (await this.withdrawnOnArrival(command)) return;
         await this.processing.run(command, receivedAt, { deferrals: 0, retries: 0 });
         return;
       case 'taken_over':
@@ -194,6 +198,16 @@ export class IntakeService {
         });
         return;
     }
+  }
+
+  /** A cancel that came before this command withdraws it now (see CancelService). */
+  private async withdrawnOnArrival(command: SendCommand): Promise<boolean> {
+    return this.cancels.withdrawOnArrival({
+      id: command.id,
+      customerId: command.customerId,
+      groupKey: command.groupKey ?? null,
+      owner: this.processing.owner,
+    });
   }
 
   private count(record: InboundRecord, outcome: ConsumeOutcome): void {

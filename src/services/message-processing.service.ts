@@ -18,6 +18,9 @@ import { activeTraceparent, startChildSpan } from '../observability/tracing';
 import { Clock } from '../repositories/clock';
 import {
   MessageLogRepository,
+  CANCELLED,
+  MessageCancelledError,
+  OwnershipLostError,
   type AttemptRecord,
   type StoredMessage,
 } from '../repositories/message-log.repository';
@@ -153,14 +156,35 @@ export class MessageProcessingService {
       });
       return;
     }
-    const outcome = await this.dispatcher.dispatch(command, receivedAt, {
-      deferrals: state.deferrals,
-      retries: state.retries,
-      notes,
-      observe: (channel) => this.attemptRecorder(command.id, channel),
-      ...(state.overrides && { overrides: state.overrides }),
-    });
-    await this.settle(command, state, outcome);
+    try {
+      const outcome = await this.dispatcher.dispatch(command, receivedAt, {
+        deferrals: state.deferrals,
+        retries: state.retries,
+        notes,
+        observe: (channel) => this.attemptRecorder(command.id, channel),
+        ...(state.overrides && { overrides: state.overrides }),
+      });
+      await this.settle(command, state, outcome);
+    } catch (error) {
+      if (await this.withdrawnMeanwhile(command.id, error)) return;
+      throw error;
+    }
+  }
+
+  /**
+   * A cancel settled the message while this run worked on it: startAttempt refused the hand-over
+   * (no provider was called), or the run's own settlement found the message no longer its own.
+   * The cancel wrote its receipt already; the run stops without one.
+   */
+  private async withdrawnMeanwhile(messageId: string, error: unknown): Promise<boolean> {
+    const cancelled =
+      error instanceof MessageCancelledError ||
+      (error instanceof OwnershipLostError &&
+        (await this.log.get(messageId))?.status === CANCELLED);
+    if (cancelled) {
+      this.logger.info({ messageId }, 'message cancelled before it was handed to a provider');
+    }
+    return cancelled;
   }
 
   /**

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
 import { Clock } from '../repositories/clock';
+import { CancellationRepository } from '../repositories/cancellation.repository';
 import { MessageLogRepository } from '../repositories/message-log.repository';
 
 const DAY_MS = 86_400_000;
@@ -24,6 +25,7 @@ export class MessageRetentionService implements OnApplicationBootstrap, BeforeAp
 
   constructor(
     private readonly messages: MessageLogRepository,
+    private readonly cancellations: CancellationRepository,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -56,6 +58,8 @@ export class MessageRetentionService implements OnApplicationBootstrap, BeforeAp
       this.clock.now().getTime() - this.config.messageLog.retentionDays * DAY_MS,
     );
     const purged = await this.messages.purgeOlderThan(cutoff);
+    // A cancel past its remember window no longer waits for its command.
+    await this.cancellations.purgeExpired(this.clock.now());
     if (purged > 0) {
       this.logger.info({ purged, cutoff: cutoff.toISOString() }, 'messages past retention purged');
     }

@@ -30,6 +30,7 @@ export function gatewayEnv(
     TOPIC_RECEIPTS: topics.receipts,
     TOPIC_DEAD_LETTER: topics.deadLetter,
     TOPIC_PROFILES: topics.profiles,
+    TOPIC_CANCEL: topics.cancel,
     KAFKA_PROFILES_GROUP_ID: `profiles-${topics.send}`,
     TOPIC_PROVIDER_EVENTS: topics.providerEvents,
     KAFKA_PROVIDER_EVENTS_GROUP_ID: `provider-events-${topics.send}`,

@@ -13,6 +13,7 @@ export interface TestTopics {
   readonly deadLetter: string;
   readonly profiles: string;
   readonly providerEvents: string;
+  readonly cancel: string;
 }
 
 /** Fresh topics per test so runs never see each other's records. */
@@ -24,6 +25,7 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<Te
     deadLetter: `test.dlq.${suffix}`,
     profiles: `test.profiles.${suffix}`,
     providerEvents: `test.provider-events.${suffix}`,
+    cancel: `test.cancel.${suffix}`,
   };
   const admin = kafka.admin();
   await admin.connect();

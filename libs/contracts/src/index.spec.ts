@@ -5,6 +5,7 @@ describe('public API', () => {
   it('exports exactly these runtime names', () => {
     expect(Object.keys(contracts).sort()).toEqual(
       [
+        'CANCEL_COMMAND_SCHEMA_VERSION',
         'CATEGORY_PATTERN',
         'CHANNELS',
         'COMMAND_ID_PATTERN',
@@ -12,6 +13,7 @@ describe('public API', () => {
         'DEFAULT_TOPICS',
         'DELIVERY_RECEIPT_SCHEMA_VERSION',
         'E164_PATTERN',
+        'GROUP_KEY_PATTERN',
         'InvalidReceiptError',
         'JSON_SCHEMA_DIR',
         'LOCALE_PATTERN',
@@ -36,6 +38,8 @@ describe('public API', () => {
         'TERMINAL_STATUSES',
         'TRACE_DECISIONS',
         'buildReceipt',
+        'cancelCommandSchema',
+        'decodeCancelCommand',
         'channelSchema',
         'checkPushEndpoint',
         'contentSchema',

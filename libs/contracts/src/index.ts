@@ -5,6 +5,7 @@ export {
   CATEGORY_PATTERN,
   COMMAND_ID_PATTERN,
   E164_PATTERN,
+  GROUP_KEY_PATTERN,
   LOCALE_PATTERN,
   MAX_TTL_SECONDS,
   PRIORITIES,
@@ -95,3 +96,15 @@ export type {
   ProviderOutcome,
   SuppressionReason,
 } from './provider-event';
+
+export {
+  CANCEL_COMMAND_SCHEMA_VERSION,
+  cancelCommandSchema,
+  decodeCancelCommand,
+} from './cancel-command';
+export type {
+  CancelCommand,
+  CancelCommandInput,
+  CancelDecodeCode,
+  CancelDecodeResult,
+} from './cancel-command';

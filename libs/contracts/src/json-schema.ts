@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cancelCommandSchema } from './cancel-command';
 import { deliveryReceiptSchema } from './delivery-receipt';
 import { profileEventSchema } from './profile-event';
 import { providerEventSchema } from './provider-event';
@@ -47,6 +48,14 @@ const EXPORTS: readonly SchemaExport[] = [
     description:
       "A provider's verified report about a sent message or an address, on the provider-events topic. Generated from libs/contracts; do not edit.",
     schema: providerEventSchema,
+  },
+  {
+    fileName: 'cancel-command.v1.schema.json',
+    id: SCHEMA_IDS.cancelCommand,
+    title: 'Omnigate CancelCommand v1',
+    description:
+      'A request to withdraw pending messages, by message id or by customer and group key, on the cancel topic. Generated from libs/contracts; do not edit.',
+    schema: cancelCommandSchema,
   },
 ];
 

@@ -16,6 +16,7 @@ describe('receipt statuses', () => {
     ['rejected', true],
     ['duplicate', true],
     ['unknown', false],
+    ['cancelled', true],
   ];
 
   it('covers every status in the table', () => {

@@ -17,6 +17,8 @@ export const RECEIPT_STATUSES = [
   'rejected', // the command itself was invalid or unreadable
   'duplicate', // a command with this id was already processed; this copy is ignored
   'unknown', // the provider reported something that maps to none of the above
+  // Added after v1 was published, at the end: readers must tolerate statuses they do not know.
+  'cancelled', // withdrawn by a CancelCommand (or an admin) before it was handed to a provider
 ] as const;
 export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
 
@@ -43,6 +45,7 @@ export const TERMINAL_STATUSES = [
   'expired',
   'rejected',
   'duplicate',
+  'cancelled',
 ] as const satisfies readonly ReceiptStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 

@@ -30,6 +30,8 @@ export const MAX_TTL_SECONDS = 30 * 24 * 60 * 60;
 
 export const COMMAND_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 export const CATEGORY_PATTERN = /^[a-z0-9]+(?:[_-][a-z0-9]+)*$/;
+/** The same lowercase slug as a category: a journey's key such as `cart-8812`. */
+export const GROUP_KEY_PATTERN = CATEGORY_PATTERN;
 /** E.164: `+`, then 8 to 15 digits, the first of which (the country code) is never 0. */
 export const E164_PATTERN = /^\+[1-9][0-9]{7,14}$/;
 /** BCP 47 subset: language, optional script, optional region, optional variants (`zh-Hant-TW`). */
@@ -252,6 +254,17 @@ const sendCommandObject = z.strictObject({
     ),
   content: contentSchema.optional(),
   template: templateRefSchema.optional(),
+  groupKey: z
+    .string()
+    .min(1, { abort: true })
+    .max(128)
+    .regex(GROUP_KEY_PATTERN, {
+      error: 'must be a lowercase slug like "cart-8812" (a-z, 0-9, "_" or "-")',
+    })
+    .optional()
+    .describe(
+      "Groups this customer's messages of one journey (a cart, an appointment), so one CancelCommand withdraws all of them.",
+    ),
   ttlSeconds: z.int().positive().max(MAX_TTL_SECONDS).optional(),
   expiresAt: isoDateTime().optional(),
   createdAt: isoDateTime().optional(),

@@ -16,6 +16,7 @@ describe('topic and header names', () => {
       deadLetter: 'omnigate.send.dlq.v1',
       profiles: 'omnigate.profiles.v1',
       providerEvents: 'omnigate.provider-events.v1',
+      cancel: 'omnigate.cancel.v1',
     });
   });
 

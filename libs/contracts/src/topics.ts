@@ -17,6 +17,12 @@ export const DEFAULT_TOPICS = {
    * endpoints verified, waiting to be applied to the message log.
    */
   providerEvents: 'omnigate.provider-events.v1',
+  /**
+   * CancelCommand v1, keyed by customerId. A topic of its own: the send topics keep one contract,
+   * and a cancel is never queued behind a backlog of sends. Order with the customer's sends is not
+   * guaranteed across topics, so a cancel that comes first is remembered until its command arrives.
+   */
+  cancel: 'omnigate.cancel.v1',
 } as const;
 export type TopicRole = keyof typeof DEFAULT_TOPICS;
 
@@ -59,4 +65,5 @@ export const SCHEMA_IDS = {
   deliveryReceipt: 'urn:omnigate:schema:delivery-receipt:v1',
   profileEvent: 'urn:omnigate:schema:profile-event:v1',
   providerEvent: 'urn:omnigate:schema:provider-event:v1',
+  cancelCommand: 'urn:omnigate:schema:cancel-command:v1',
 } as const;

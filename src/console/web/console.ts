@@ -254,6 +254,10 @@ class Console {
     byId<HTMLFormElement>('resend-form').addEventListener('input', () => this.invalidatePreview());
     byId('resend-channel').addEventListener('change', () => this.fillContacts());
     byId('resend-button').addEventListener('click', () => void this.resend());
+    byId<HTMLFormElement>('cancel-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.cancel();
+    });
     window.addEventListener('hashchange', () => void this.route());
     const saved = sessionStorage.getItem(TOKEN_KEY);
     if (saved) void this.signIn(saved);
@@ -446,6 +450,11 @@ class Console {
     );
     const canResend = this.caller?.role === 'agent' || this.caller?.role === 'admin';
     byId('resend-panel').hidden = !canResend;
+    // Only a message still waiting (or being worked on) can be withdrawn.
+    const pending = message.status === 'deferred' || message.status === 'processing';
+    byId('cancel-panel').hidden = !(canResend && pending);
+    byId<HTMLFormElement>('cancel-form').reset();
+    byId('cancel-result').replaceChildren();
     byId('overrides').hidden = this.caller?.role !== 'admin';
     byId<HTMLFormElement>('resend-form').reset();
     byId('resend-result').replaceChildren();
@@ -667,6 +676,35 @@ class Console {
         'Nothing was sent or counted. "Resend now" sends exactly what was previewed.',
       ),
     );
+  }
+
+  /** Withdraws the message shown, with the agent's reason; the answer says what happened. */
+  private async cancel(): Promise<void> {
+    const message = this.timeline?.message;
+    if (!message) return;
+    const out = byId('cancel-result');
+    const reason = byId<HTMLTextAreaElement>('cancel-reason').value.trim();
+    try {
+      const result = await this.need().post<{ outcome: string; withdrawn: string[] }>(
+        `/admin/v1/messages/${encodeURIComponent(message.id)}/cancel`,
+        { reason },
+      );
+      const words =
+        result.outcome === 'cancelled'
+          ? 'Cancelled: it will not be sent.'
+          : result.outcome === 'too_late'
+            ? 'Too late: it was already handed to a provider; nothing changed.'
+            : `Outcome: ${result.outcome}.`;
+      out.replaceChildren(
+        el('p', { class: 'verdict', 'data-cancel-outcome': result.outcome }, words),
+      );
+      this.say(words);
+    } catch (error) {
+      out.replaceChildren(
+        el('p', { class: 'verdict', role: 'alert' }, `Refused: ${this.words(error)}`),
+      );
+      this.say(`Cancel refused: ${this.words(error)}`);
+    }
   }
 
   private async resend(): Promise<void> {

@@ -84,6 +84,7 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
     expect(await tablesIn(database.db, database.schema)).toEqual([
       'address_suppressions',
       'admin_audit',
+      'cancel_requests',
       'customer_profiles',
       'gateway_instances',
       'kysely_migration',

@@ -75,6 +75,8 @@ async function createMigrator(
     db,
     provider: { getMigrations: () => Promise.resolve({ ...migrations }) },
     migrationTableSchema: schema,
+    // Migrations are numbered by branch; one merged later may sort before one already run.
+    allowUnorderedMigrations: true,
   });
 }
 

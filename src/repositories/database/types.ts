@@ -20,6 +20,7 @@ export interface Database {
   admin_audit: AdminAuditTable;
   provider_events: ProviderEventsTable;
   address_suppressions: AddressSuppressionsTable;
+  cancel_requests: CancelRequestsTable;
 }
 
 /**
@@ -113,8 +114,26 @@ export interface MessagesTable {
   traceparent: ColumnType<string | null, string | null | undefined, string | null>;
   /** How far the provider got (sent, delivered, read, failed, bounced, unknown); null before. */
   delivery_status: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The SendCommand's groupKey; null without one. */
+  group_key: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date | string | undefined, never>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface CancelRequestsTable {
+  cancel_id: string;
+  customer_id: string;
+  message_id: string | null;
+  group_key: string | null;
+  reason_code: string;
+  reason_message: string;
+  requested_by: string;
+  requested_at: Timestamp;
+  outcome: string;
+  withdrawn: ColumnType<string[], string | undefined, string>;
+  too_late: ColumnType<string[], string | undefined, string>;
+  expires_at: Timestamp;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
 export interface MessageAttemptsTable {

@@ -6,6 +6,7 @@ import * as adminAudit from './0004_admin_audit';
 import * as messageOverrides from './0005_message_overrides';
 import * as traceContext from './0006_trace_context';
 import * as deliveryLifecycle from './0007_delivery_lifecycle';
+import * as cancellation from './0008_cancellation';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -19,4 +20,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0005_message_overrides': messageOverrides,
   '0006_trace_context': traceContext,
   '0007_delivery_lifecycle': deliveryLifecycle,
+  '0008_cancellation': cancellation,
 };
