@@ -13,7 +13,7 @@ import {
 import { AddressHasher } from '../src/repositories/address-hasher';
 import { gatewayEnv, MESSAGE_LOG_KEY } from './support/env';
 import { GatewayProcess, OUTPUT_DIR } from './support/gateway';
-import { createTestTopics, testKafka, TopicReader } from './support/kafka';
+import { createTestTopics, testKafka, TopicReader, type TestTopics } from './support/kafka';
 
 /**
  * The webhook endpoints on a real gateway process and the real broker: signed callbacks from
@@ -466,8 +466,10 @@ describe('a gateway without a public base URL', () => {
   // Its own log file: the start-up line must come from this run (logs are appended to).
   const logName = `webhooks-unavailable-${randomUUID().slice(0, 8)}`;
 
+  let topics: TestTopics;
+
   beforeAll(async () => {
-    const topics = await createTestTopics(kafka, 1);
+    topics = await createTestTopics(kafka, 1);
     gateway = await GatewayProcess.start(
       gatewayEnv(topics, {
         WEBHOOK_PUBLISH_TIMEOUT_MS: '1500',
@@ -509,10 +511,15 @@ describe('a gateway without a public base URL', () => {
     expect(ack.status).toBe(404);
   });
 
-  // The provider-events applier now subscribes to the topic at start, so a gateway whose topic is
-  // missing no longer starts, and this case needs a broker that refuses writes after start-up
-  // instead. Skipped until it has one; the 503 path itself is unchanged.
-  it.skip('answers 503 when Kafka does not acknowledge the events, so the provider retries, and counts it', async () => {
+  it('answers 503 when Kafka does not acknowledge the events, so the provider retries, and counts it', async () => {
+    // The broker refuses the write from now on: the topic is gone and the broker creates none.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [topics.providerEvents], timeout: 15000 });
+    } finally {
+      await admin.disconnect();
+    }
     const batch = signedSendGridBatch(SENDGRID.privateKey, [
       {
         email: 'ana@example.com',
