@@ -148,6 +148,7 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
         sms: { text: 'Your parcel is on its way' },
         email: { subject: 'Parcel', text: 'Your parcel is on its way' },
         mobilepush: { title: 'Parcel', body: 'Your parcel is on its way' },
+        webpush: { title: 'Parcel', body: 'Your parcel is on its way' },
       },
     };
     await publish(kafka, topics.send, [{ key: customerId, value: JSON.stringify(command) }]);
@@ -486,6 +487,37 @@ describe('delivery lifecycle: provider events, receipts and suppressions', () =>
       expect((await waitForReceipt(next, 'sent')).channel).toBe('mobilepush');
     } finally {
       suite.fcm.setFailurePlan({});
+    }
+  });
+
+  it('a web push subscription the push service answers 410 for is suppressed and leaves the profile', async () => {
+    const gone = suite.newWebPushSubscription();
+    const live = suite.newWebPushSubscription();
+    const customerId = await customer({
+      webPushSubscriptions: [
+        { subscription: live.subscription, lastSeenAt: '2026-11-01T00:00:00Z' },
+        { subscription: gone.subscription, lastSeenAt: '2026-12-01T00:00:00Z' },
+      ],
+    });
+    suite.webPush.setFailurePlan({ recipientErrors: { [gone.id]: '410' } });
+    try {
+      const first = await send(customerId, { channels: ['webpush'], recipient: {} });
+      await waitForReceipt(first, 'failed');
+      const profile = await app.get(ProfileRepository).get(customerId);
+      expect(profile?.webPushSubscriptions.map((entry) => entry.subscription.endpoint)).toEqual([
+        live.subscription.endpoint,
+      ]);
+      // The same subscription named in a command is suppressed now.
+      const again = await send(customerId, {
+        channels: ['webpush'],
+        recipient: { webPushSubscriptions: [gone.subscription] },
+      });
+      expect((await waitForReceipt(again, 'suppressed')).reason?.code).toBeDefined();
+      const next = await send(customerId, { channels: ['webpush'], recipient: {} });
+      expect((await waitForReceipt(next, 'sent')).channel).toBe('webpush');
+      expect(suite.webPush.requests.at(-1)).toMatchObject({ status: 201, recipient: live.id });
+    } finally {
+      suite.webPush.setFailurePlan({});
     }
   });
 
