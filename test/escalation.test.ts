@@ -251,6 +251,12 @@ describe('escalation: an SMS not delivered in time goes out again by email', () 
     expect(mailsTo(email)).toHaveLength(1);
     expect(smsTo(phone)).toHaveLength(1);
     expect(await app.get(ReceiptOutboxRepository).eventsOf(id)).toHaveLength(2);
+    const counted = await app
+      .get(Metrics)
+      .registry.getSingleMetricAsString('omnigate_escalations_total');
+    expect(counted).toMatch(
+      /omnigate_escalations_total\{from_channel="sms",result="escalated"\} 1\b/,
+    );
   });
 
   it('does not escalate an SMS whose delivered receipt came in time; the trace says so', async () => {

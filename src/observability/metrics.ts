@@ -114,6 +114,12 @@ export class Metrics {
     labelNames: ['channel', 'action'] as const,
     registers: [this.registry],
   });
+  readonly escalations = new Counter({
+    name: 'omnigate_escalations_total',
+    help: 'Escalation timers that ran, by the channel escalated from and the result (escalated: tried the next channel; or why nothing was sent)',
+    labelNames: ['from_channel', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly deferrals = new Counter({
     name: 'omnigate_deferrals_total',
     help: 'Messages handed to the scheduler to wait, by reason',

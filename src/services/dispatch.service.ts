@@ -260,15 +260,16 @@ export class DispatchService {
         ...(context.notes ?? []),
         ...(decision.kind === 'done' ? [decision.trace] : []),
       ];
+      const reasonCode = decision.kind === 'done' ? decision.reasonCode : 'NOT_SENDABLE';
       this.logger.info(
         { messageId: command.id, customerId: command.customerId, from: escalation.from },
         'escalation sent nothing',
       );
-      return {
-        kind: 'done',
-        reasonCode: decision.kind === 'done' ? decision.reasonCode : 'NOT_SENDABLE',
-        trace,
-      };
+      this.metrics.escalations.inc({
+        from_channel: escalation.from,
+        result: reasonCode.toLowerCase(),
+      });
+      return { kind: 'done', reasonCode, trace };
     }
     const candidates = planned.candidates.filter((candidate) =>
       decision.candidates.includes(candidate.channel),
@@ -282,6 +283,7 @@ export class DispatchService {
       },
       'escalating',
     );
+    this.metrics.escalations.inc({ from_channel: escalation.from, result: 'escalated' });
     // The plan's words about the channels used already would read as if they were chosen again.
     const left = new Set(decision.candidates);
     const planTrace = planned.trace.filter(
