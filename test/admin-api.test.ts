@@ -5,7 +5,13 @@ import { SandboxSuite, sandboxTls } from '@omnigate/sandbox';
 import { adminApiKeys, seedCustomerWithMessage } from './support/admin';
 import { gatewayEnv } from './support/env';
 import { GatewayProcess } from './support/gateway';
-import { createTestTopics, testKafka, TopicReader, type TestTopics } from './support/kafka';
+import {
+  createTestTopics,
+  publish,
+  testKafka,
+  TopicReader,
+  type TestTopics,
+} from './support/kafka';
 import { DATABASE_URL, dropSchema, REDIS_URL, uniqueSchema } from './support/storage';
 import { until } from './support/wait';
 
@@ -390,6 +396,82 @@ describe('admin cancel', () => {
         expect.objectContaining({ actorId: 'key-agent', action: 'cancel_dry_run' }),
       ]),
     );
+  });
+
+  it("withdraws a customer's pending messages by group key after a dry run: refused for a viewer, audited for an agent, CANCELLED in the timeline", async () => {
+    // SendGrid asks to come back in ten minutes: both emails wait in the scheduler.
+    suite.sendgrid.setFailurePlan({ failNext: { count: 20, status: 429, retryAfterSeconds: 600 } });
+    // A customer of its own, so the other tests' message lists stay as they were.
+    const shopper = `cust-${randomUUID().slice(0, 8)}`;
+    const pending = [`cmd-${randomUUID()}`, `cmd-${randomUUID()}`];
+    await publish(
+      kafka,
+      topics.send,
+      pending.map((id) => ({
+        key: shopper,
+        value: JSON.stringify({
+          id,
+          customerId: shopper,
+          category: 'order_updates',
+          channels: ['email'],
+          recipient: { email: 'shopper@example.com' },
+          groupKey: 'cart-9',
+          content: { email: { subject: 'Your cart', text: 'Your cart misses you' } },
+        }),
+      })),
+    );
+    const statusesOf = (id: string) =>
+      receipts.records
+        .map((r) => JSON.parse(r.value) as { messageId: string; status: string })
+        .filter((r) => r.messageId === id)
+        .map((r) => r.status);
+    await until('both emails deferred', () =>
+      pending.every((id) => statusesOf(id).includes('deferred')),
+    );
+    suite.sendgrid.setFailurePlan({});
+    const mailsBefore = suite.sendgrid.requests.length;
+    const path = `/admin/v1/customers/${shopper}/groups/cart-9/cancel`;
+    const body = { reason: 'customer bought the cart in the shop' };
+
+    expect((await call('POST', path, secrets.viewer, body)).status).toBe(403);
+    const dry = await call('POST', path, secrets.agent, { ...body, dryRun: true });
+    expect(dry.json).toMatchObject({ outcome: 'cancelled', dryRun: true });
+    expect([...(dry.json.withdrawn as string[])].sort()).toEqual([...pending].sort());
+    for (const id of pending) expect(statusesOf(id)).toEqual(['deferred']);
+
+    const done = await call('POST', path, secrets.agent, body);
+    expect(done.json).toMatchObject({ outcome: 'cancelled', dryRun: false });
+    expect([...(done.json.withdrawn as string[])].sort()).toEqual([...pending].sort());
+    await until('both CANCELLED receipts', () =>
+      pending.every((id) => statusesOf(id).includes('cancelled')),
+    );
+    for (const id of pending) {
+      expect(statusesOf(id)).toEqual(['deferred', 'cancelled']);
+      const timeline = await call('GET', `/admin/v1/messages/${id}`, secrets.viewer);
+      expect(timeline.json.message).toMatchObject({ id, status: 'cancelled' });
+      const events = timeline.json.events as Array<{
+        status: string;
+        receipt: { reason?: { code: string; message: string } };
+      }>;
+      expect(events.find((e) => e.status === 'cancelled')?.receipt.reason).toEqual({
+        code: 'CANCELLED_BY_AGENT',
+        message: 'customer bought the cart in the shop',
+      });
+    }
+    const audit = await call('GET', '/admin/v1/audit', secrets.admin);
+    expect(audit.json.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: 'key-agent',
+          action: 'cancel',
+          customerId: shopper,
+          reason: 'customer bought the cart in the shop',
+          details: { groupKey: 'cart-9' },
+        }),
+      ]),
+    );
+    // Nothing was handed to SendGrid since the cancel.
+    expect(suite.sendgrid.requests).toHaveLength(mailsBefore);
   });
 
   it('remembers a group key cancel with nothing pending yet, and answers 404 for an unknown message', async () => {

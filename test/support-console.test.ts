@@ -6,15 +6,22 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { adminApiKeys, seedCustomerWithMessage } from './support/admin';
 import { gatewayEnv } from './support/env';
 import { GatewayProcess, OUTPUT_DIR } from './support/gateway';
-import { createTestTopics, testKafka, TopicReader, type TestTopics } from './support/kafka';
+import {
+  createTestTopics,
+  publish,
+  testKafka,
+  TopicReader,
+  type TestTopics,
+} from './support/kafka';
 import { DATABASE_URL, dropSchema, REDIS_URL, uniqueSchema } from './support/storage';
 import { until } from './support/wait';
 
 /**
  * The support console in headless Chromium (Debian's package, driven by playwright-core) against
  * the built gateway, the real broker, PostgreSQL, Redis and the provider sandbox: an agent signs
- * in, finds a customer, opens a message's timeline, dry-runs a resend and sends it; a viewer sees
- * masked contacts and no resend form. The timeline is saved as a screenshot in test-output/.
+ * in, finds a customer, opens a message's timeline with the provider's reports, dry-runs a resend
+ * and sends it, and withdraws a pending message after a dry run; a viewer sees masked contacts and
+ * no resend form. The timeline is saved as a screenshot in test-output/.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const kafka = testKafka();
@@ -40,7 +47,8 @@ beforeAll(async () => {
       `no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH`,
     );
   }
-  suite = await SandboxSuite.start();
+  // The providers report back, so the timeline has their delivery reports to show.
+  suite = await SandboxSuite.start({ webhooks: { twilio: { delayMs: 50 }, pushAcks: false } });
   topics = await createTestTopics(kafka, 2);
   gateway = await GatewayProcess.start(
     gatewayEnv(topics, {
@@ -53,6 +61,7 @@ beforeAll(async () => {
     'support-console',
   );
   base = `http://127.0.0.1:${gateway.port}`;
+  suite.routeWebhooksTo(base);
   receipts = await new TopicReader(kafka, topics.receipts).start();
   await seedCustomerWithMessage({
     kafka,
@@ -193,6 +202,19 @@ describe('support console', () => {
     });
   });
 
+  it("shows the provider's delivery report beside the receipts", async () => {
+    await until(
+      "Twilio's delivered report on the timeline",
+      async () => {
+        await page.reload();
+        await page.locator('#events li').first().waitFor({ state: 'visible' });
+        return (await page.locator('#events').innerText()).includes('twilio reported delivered');
+      },
+      20000,
+    );
+    await seeText(page.locator('#events'), 'delivered');
+  });
+
   it('shows a dry run first, without any provider request', async () => {
     const before = suite.sendgrid.requests.length + suite.twilio.requests.length;
     await page.getByLabel('Resend on channel').selectOption('email');
@@ -239,6 +261,61 @@ describe('support console', () => {
     await seeText(page.locator('#resends'), 'resend-');
     await seeText(page.locator('#resends'), 'sent on Email');
     await page.screenshot({ path: join(OUTPUT_DIR, 'support-console-resent.png'), fullPage: true });
+  });
+
+  it('withdraws a pending message after a dry run, and the timeline says cancelled', async () => {
+    // SendGrid asks to come back in ten minutes: the email waits in the scheduler.
+    suite.sendgrid.setFailurePlan({ failNext: { count: 20, status: 429, retryAfterSeconds: 600 } });
+    const pendingId = `cmd-${randomUUID()}`;
+    await publish(kafka, topics.send, [
+      {
+        key: customerId,
+        value: JSON.stringify({
+          id: pendingId,
+          customerId,
+          category: 'order_updates',
+          channels: ['email'],
+          content: { email: { subject: 'Avaliação', text: 'Avalie seu pedido' } },
+        }),
+      },
+    ]);
+    await receipts.waitFor(
+      () =>
+        receipts.records.some((r) => r.value.includes(pendingId) && r.value.includes('deferred')),
+      15000,
+      'the deferred receipt',
+    );
+    suite.sendgrid.setFailurePlan({});
+
+    await page.goto(`${base}/console#/message/${encodeURIComponent(pendingId)}`);
+    await seeText(page.locator('#message-summary'), 'deferred');
+    await page.locator('#cancel-panel').waitFor({ state: 'visible' });
+    await page
+      .getByLabel('Why it must not go out (on the CANCELLED receipt and in the audit log)')
+      .fill('customer already reviewed the order by phone');
+    await page.getByRole('button', { name: 'What would be withdrawn (dry run)' }).click();
+    await seeText(page.locator('#cancel-result'), `Dry run: would withdraw ${pendingId}`);
+    await seeText(page.locator('#message-summary'), 'deferred');
+
+    await page.getByRole('button', { name: 'Cancel this message' }).click();
+    await seeText(page.locator('#status'), 'Cancelled: it will not be sent.');
+    await seeText(page.locator('#message-summary'), 'cancelled');
+    await seeText(page.locator('#events'), 'customer already reviewed the order by phone');
+    await page.locator('#cancel-panel').waitFor({ state: 'hidden' });
+    await receipts.waitFor(
+      () =>
+        receipts.records.some((r) => r.value.includes(pendingId) && r.value.includes('cancelled')),
+      15000,
+      'the cancelled receipt',
+    );
+    await page.screenshot({
+      path: join(OUTPUT_DIR, 'support-console-cancelled.png'),
+      fullPage: true,
+    });
+    await page.goto(`${base}/console#/message/${encodeURIComponent(originalId)}`);
+    await page
+      .getByRole('heading', { name: `Message ${originalId}` })
+      .waitFor({ state: 'visible' });
   });
 
   it('gives a viewer the timeline without the resend form', async () => {

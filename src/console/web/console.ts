@@ -256,7 +256,10 @@ class Console {
     byId('resend-button').addEventListener('click', () => void this.resend());
     byId<HTMLFormElement>('cancel-form').addEventListener('submit', (event) => {
       event.preventDefault();
-      void this.cancel();
+      void this.cancel(false);
+    });
+    byId('cancel-preview').addEventListener('click', () => {
+      if (byId<HTMLFormElement>('cancel-form').reportValidity()) void this.cancel(true);
     });
     window.addEventListener('hashchange', () => void this.route());
     const saved = sessionStorage.getItem(TOKEN_KEY);
@@ -678,8 +681,11 @@ class Console {
     );
   }
 
-  /** Withdraws the message shown, with the agent's reason; the answer says what happened. */
-  private async cancel(): Promise<void> {
+  /**
+   * Withdraws the message shown, with the agent's reason, or (dry run) says what would be
+   * withdrawn; the answer says what happened, and a real withdrawal reloads the timeline.
+   */
+  private async cancel(dryRun: boolean): Promise<void> {
     const message = this.timeline?.message;
     if (!message) return;
     const out = byId('cancel-result');
@@ -687,17 +693,18 @@ class Console {
     try {
       const result = await this.need().post<{ outcome: string; withdrawn: string[] }>(
         `/admin/v1/messages/${encodeURIComponent(message.id)}/cancel`,
-        { reason },
+        { reason, ...(dryRun && { dryRun: true }) },
       );
-      const words =
-        result.outcome === 'cancelled'
-          ? 'Cancelled: it will not be sent.'
-          : result.outcome === 'too_late'
-            ? 'Too late: it was already handed to a provider; nothing changed.'
-            : `Outcome: ${result.outcome}.`;
+      const words = cancelWords(result, dryRun);
       out.replaceChildren(
-        el('p', { class: 'verdict', 'data-cancel-outcome': result.outcome }, words),
+        el(
+          'p',
+          { class: 'verdict', 'data-cancel-outcome': dryRun ? 'dry-run' : result.outcome },
+          words,
+        ),
       );
+      // The panel goes away with the message's pending state; the status line keeps the answer.
+      if (!dryRun && result.outcome === 'cancelled') await this.openMessage(message.id);
       this.say(words);
     } catch (error) {
       out.replaceChildren(
@@ -794,3 +801,16 @@ class Console {
 }
 
 new Console().start();
+
+/** A cancel's answer in words, for a dry run or a real withdrawal. */
+function cancelWords(result: { outcome: string; withdrawn: string[] }, dryRun: boolean): string {
+  if (result.outcome === 'too_late')
+    return 'Too late: it was already handed to a provider; nothing changed.';
+  if (dryRun)
+    return result.withdrawn.length === 0
+      ? 'Dry run: nothing would be withdrawn.'
+      : `Dry run: would withdraw ${result.withdrawn.join(', ')}; nothing changed yet.`;
+  return result.outcome === 'cancelled'
+    ? 'Cancelled: it will not be sent.'
+    : `Outcome: ${result.outcome}.`;
+}
