@@ -208,6 +208,8 @@ export class ResendService {
         source: `admin:${auditId}`,
         receivedAt: now,
         resendOf: messageId,
+        // A resend belongs to the original's group: a cancel by group key withdraws it too.
+        groupKey: command.groupKey ?? null,
         ...(Object.keys(overrides).length > 0 && { overrides }),
       },
       this.processing.owner,
