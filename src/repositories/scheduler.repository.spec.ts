@@ -36,6 +36,32 @@ describe.each(DATABASE_KINDS)('SchedulerRepository on %s', (kind) => {
     scheduler.claimDue(now, { ...LEASE, ...options, workerId });
   const ids = (jobs: readonly ScheduledJob[]) => jobs.map((job) => job.id);
 
+  it('releases at once the leases of an instance whose heartbeat is stale, and only those', async () => {
+    await sql`delete from gateway_instances where id in ('gw-dead', 'gw-alive')`.execute(
+      database.db,
+    );
+    await sql`insert into gateway_instances (id, heartbeat_at)
+      values ('gw-dead', now() - interval '30 seconds'), ('gw-alive', now())`.execute(database.db);
+    const jobs = await Promise.all(
+      ['m-dead', 'm-alive', 'm-unregistered'].map((messageId) =>
+        scheduler.schedule({ kind: 'dispatch.deferred', runAt: at(0), payload: { messageId } }),
+      ),
+    );
+    expect(await claim(NOW, 'gw-dead', { limit: 1 })).toHaveLength(1);
+    expect(await claim(NOW, 'gw-alive', { limit: 1 })).toHaveLength(1);
+    // A holder that is no registered instance (e.g. an older version's worker id): left alone.
+    expect(await claim(NOW, 'worker-old', { limit: 1 })).toHaveLength(1);
+    expect(await claim(at(1_000), 'w2')).toEqual([]);
+
+    expect(await scheduler.releaseLeasesOfDeadInstances(10_000)).toBe(1);
+    const again = await claim(at(1_000), 'w2');
+    expect(again).toHaveLength(1);
+    expect(again[0]!.payload).toEqual({ messageId: 'm-dead' });
+    expect(ids(again)).toEqual([jobs[0]!.id]);
+    // Nothing more to release: the live instance's and the unknown holder's leases stand.
+    expect(await scheduler.releaseLeasesOfDeadInstances(10_000)).toBe(0);
+  });
+
   it('schedules a job that becomes claimable at its run time, not before', async () => {
     const { id, created } = await scheduler.schedule({
       kind: 'dispatch.deferred',

@@ -134,6 +134,35 @@ export class SchedulerRepository {
     return rows.map(toJob).sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
   }
 
+  /**
+   * Releases the leases held by gateway instances whose heartbeat is older than `staleAfterMs`
+   * (by the database's clock, like the message log's takeover), so a crashed instance's jobs run
+   * again at once instead of when their lease ends; answers how many. A holder that is not a
+   * registered instance is left to its lease.
+   */
+  async releaseLeasesOfDeadInstances(staleAfterMs: number): Promise<number> {
+    const rows = await this.db
+      .updateTable('scheduled_jobs')
+      .set({ locked_by: null, locked_until: null })
+      .where('locked_by', 'is not', null)
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('gateway_instances')
+            .select('gateway_instances.id')
+            .whereRef('gateway_instances.id', '=', 'scheduled_jobs.locked_by')
+            .where(
+              'gateway_instances.heartbeat_at',
+              '<=',
+              sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`,
+            ),
+        ),
+      )
+      .returning('id')
+      .execute();
+    return rows.length;
+  }
+
   /** Removes a finished job; false when the lease was lost (another worker owns it now). */
   async complete(
     id: string,

@@ -1,6 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
 import { inSpan } from '../observability/tracing';
-import { randomUUID } from 'node:crypto';
 import {
   Inject,
   Injectable,
@@ -45,7 +44,8 @@ const messageJobSchema = z.object({ messageId: z.string().min(1) });
  */
 @Injectable()
 export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly workerId = `worker-${randomUUID()}`;
+  /** When this worker last released the leases of dead instances (monotonic ms). */
+  private releasedAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -91,6 +91,7 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
    * and a message is owned by one runner at a time); returns how many ran. Tests drive it directly.
    */
   async runDue(): Promise<number> {
+    await this.releaseLeasesOfDeadInstances();
     let ran = 0;
     const { batchSize, concurrency } = this.config.scheduler;
     while (ran < batchSize && !this.stopped) {
@@ -104,6 +105,25 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
       await Promise.all(jobs.map((job) => this.runJob(job)));
     }
     return ran;
+  }
+
+  /**
+   * A lease names this gateway instance: the jobs an instance held when it crashed come back once
+   * its heartbeat is stale (seconds), not when their lease ends (minutes). Looked at twice per
+   * staleness window, since nothing can be released sooner than that.
+   */
+  private get workerId(): string {
+    return this.processing.owner;
+  }
+
+  private async releaseLeasesOfDeadInstances(): Promise<void> {
+    const staleMs = this.config.messageLog.instanceStaleAfterMs;
+    if (performance.now() - this.releasedAt < staleMs / 2) return;
+    this.releasedAt = performance.now();
+    const released = await this.scheduler.releaseLeasesOfDeadInstances(staleMs);
+    if (released > 0) {
+      this.logger.warn({ jobs: released }, 'released the jobs of a gateway instance that stopped');
+    }
   }
 
   private async runJob(job: ScheduledJob): Promise<void> {

@@ -109,6 +109,7 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
     expect(await indexesOf(database.db, database.schema, 'scheduled_jobs')).toEqual([
       'scheduled_jobs_available_idx',
       'scheduled_jobs_dedupe_key_key',
+      'scheduled_jobs_locked_by_idx',
       'scheduled_jobs_pkey',
     ]);
   });

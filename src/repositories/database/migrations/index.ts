@@ -7,6 +7,7 @@ import * as messageOverrides from './0005_message_overrides';
 import * as traceContext from './0006_trace_context';
 import * as deliveryLifecycle from './0007_delivery_lifecycle';
 import * as cancellation from './0008_cancellation';
+import * as schedulerLeaseHolders from './0009_scheduler_lease_holders';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -21,4 +22,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0006_trace_context': traceContext,
   '0007_delivery_lifecycle': deliveryLifecycle,
   '0008_cancellation': cancellation,
+  '0009_scheduler_lease_holders': schedulerLeaseHolders,
 };
