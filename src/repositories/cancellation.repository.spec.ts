@@ -270,7 +270,89 @@ describe.each(DATABASE_KINDS)('CancellationRepository on %s', (kind) => {
     expect(await cancels.purgeExpired(new Date(NOW.getTime() + DAY_MS))).toBe(1);
   });
 
+  it('an arriving command waits for a cancel of its customer that is under way, and sees what it remembered', async () => {
+    await log.claim(message('m-raced', { groupKey: null }), 'gw-a', STALE_MS);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    // A cancel that looked before the claim committed (found nothing) and commits only now.
+    const inFlightCancel = database.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${'cancel:c-1'}, 0))`.execute(trx);
+      await trx
+        .insertInto('cancel_requests')
+        .values({
+          cancel_id: 'k-in-flight',
+          customer_id: 'c-1',
+          message_id: 'm-raced',
+          group_key: null,
+          reason_code: 'CART_PURCHASED',
+          reason_message: 'the cart was bought',
+          requested_by: 'checkout',
+          requested_at: NOW,
+          outcome: 'unknown',
+          withdrawn: JSON.stringify([]),
+          too_late: JSON.stringify([]),
+          expires_at: new Date(NOW.getTime() + DAY_MS),
+        })
+        .execute();
+      locked();
+      await held;
+    });
+    await lockTaken;
+    const arriving = cancels.applyRemembered(
+      { id: 'm-raced', customerId: 'c-1', groupKey: null, owner: 'gw-a' },
+      NOW,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    release();
+    await inFlightCancel;
+    expect(await arriving).toMatchObject({ cancelId: 'k-in-flight' });
+    expect((await log.get('m-raced'))?.status).toBe('cancelled');
+  });
+
   if (kind === 'postgres') {
+    it('300 races of an arriving command against its cancel: the cancel withdraws it, on one side or the other, every time', async () => {
+      const runs = 300;
+      let withdrawnOnArrival = 0;
+      const race = async (i: number) => {
+        const id = `arrive-${i}`;
+        const customerId = `c-arrive-${i % 60}`;
+        const arrive = async () => {
+          await log.claim(message(id, { customerId, groupKey: `g-${i}` }), 'gw-a', STALE_MS);
+          const applied = await cancels.applyRemembered(
+            { id, customerId, groupKey: `g-${i}`, owner: 'gw-a' },
+            NOW,
+          );
+          if (applied) withdrawnOnArrival += 1;
+        };
+        const cancel = async () => {
+          await new Promise((resolve) => setTimeout(resolve, i % 5));
+          return cancels.cancel(
+            cancelOf({
+              cancelId: `arrive-cancel-${i}`,
+              customerId,
+              ...(i % 2 === 0 ? { groupKey: `g-${i}` } : { groupKey: undefined, messageId: id }),
+            }),
+            options,
+          );
+        };
+        await Promise.all([arrive(), cancel()]);
+        return id;
+      };
+      const ids: string[] = [];
+      for (let i = 0; i < runs; i += 30) {
+        ids.push(...(await Promise.all(Array.from({ length: 30 }, (_, j) => race(i + j)))));
+      }
+      for (const id of ids) {
+        expect([id, (await log.get(id))?.status]).toEqual([id, 'cancelled']);
+        expect(await statusesOf(id)).toEqual(['cancelled']);
+      }
+      // Both orders happened: some cancels found the claimed message, some were remembered.
+      expect(withdrawnOnArrival).toBeGreaterThan(0);
+      expect(withdrawnOnArrival).toBeLessThan(runs);
+    }, 60_000);
+
     it('1,000 races of a due dispatch against a cancel: each message is sent or cancelled, never both, never neither', async () => {
       const runs = 1000;
       const ids = Array.from({ length: runs }, (_, i) => `race-${i}`);

@@ -1,9 +1,15 @@
-import { Inject, Injectable } from '@nestjs/common';
 import { buildReceipt, type ReceiptReason } from '@omnigate/contracts';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { KYSELY } from './database/database';
 import type { Database } from './database/types';
 import { CANCELLED, PROCESSING } from './message-log.repository';
+import {
+  DEFAULT_BATCHING,
+  MicroBatcher,
+  STORAGE_BATCHING,
+  type BatchingOptions,
+} from './micro-batcher';
 import { ReceiptOutboxRepository, type OutboxEntry } from './receipt-outbox.repository';
 
 /** What a cancel found, as counted in omnigate_cancels_total{outcome}. */
@@ -79,10 +85,27 @@ interface Candidate {
  */
 @Injectable()
 export class CancellationRepository {
+  /** Arriving messages checked together: which of them a remembered cancel may name. */
+  private readonly remembered: MicroBatcher<ArrivingMessage & { readonly now: Date }, boolean>;
+
   constructor(
     @Inject(KYSELY) private readonly db: Kysely<Database>,
     private readonly outbox: ReceiptOutboxRepository,
-  ) {}
+    @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
+  ) {
+    this.remembered = new MicroBatcher(async (calls) => {
+      const matches = await this.rememberedFor(calls);
+      return calls.map((call) => ({
+        value: matches.some(
+          (row) =>
+            row.customer_id === call.customerId &&
+            row.expires_at > call.now &&
+            (row.message_id === call.id ||
+              (call.groupKey !== null && row.group_key === call.groupKey)),
+        ),
+      }));
+    }, batching);
+  }
 
   async cancel(request: CancelRequest, options: CancelOptions): Promise<CancelResult> {
     const dryRun = options.dryRun === true;
@@ -154,6 +177,9 @@ export class CancellationRepository {
    * or null when none applies or the message is no longer this owner's to withdraw.
    */
   async applyRemembered(message: ArrivingMessage, now: Date): Promise<AppliedCancel | null> {
+    // Nearly every command has no cancel waiting for it: a shared check answers that for all the
+    // messages arriving together, and only a possible match takes the customer's lock alone.
+    if (!(await this.remembered.call({ ...message, now }))) return null;
     return this.db.transaction().execute(async (trx) => {
       await lockCustomer(trx, message.customerId);
       const remembered = await trx
@@ -189,6 +215,49 @@ export class CancellationRepository {
         .where('cancel_id', '=', remembered.cancel_id)
         .execute();
       return { cancelId: remembered.cancel_id, reason };
+    });
+  }
+
+  /**
+   * The remembered cancels of these messages' customers, read once every cancel of theirs that is
+   * under way has committed: the shared locks wait for a cancel's exclusive one, and the read that
+   * follows (its own statement, so its own snapshot) sees what that cancel remembered. A cancel
+   * that starts later waits for these locks and then finds the message claimed, so it withdraws
+   * the message itself. Either way a cancel and its command cannot miss each other.
+   */
+  private rememberedFor(calls: ReadonlyArray<ArrivingMessage & { readonly now: Date }>): Promise<
+    Array<{
+      customer_id: string;
+      message_id: string | null;
+      group_key: string | null;
+      expires_at: Date;
+    }>
+  > {
+    const customers = [...new Set(calls.map((call) => call.customerId))].sort();
+    const earliest = new Date(Math.min(...calls.map((call) => call.now.getTime())));
+    const ids = calls.map((call) => call.id);
+    const groupKeys = [
+      ...new Set(calls.flatMap((call) => (call.groupKey === null ? [] : [call.groupKey]))),
+    ];
+    return this.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock_shared(hashtextextended('cancel:' || c, 0))
+        from unnest(${customers}::text[]) as c order by c`.execute(trx);
+      return (
+        trx
+          .selectFrom('cancel_requests')
+          .select(['customer_id', 'message_id', 'group_key', 'expires_at'])
+          .where('expires_at', '>', earliest)
+          // Each side is served by its partial index; the caller matches customer and key exactly.
+          .where((eb) =>
+            eb.or([
+              eb('message_id', 'in', ids),
+              ...(groupKeys.length > 0
+                ? [eb.and([eb('customer_id', 'in', customers), eb('group_key', 'in', groupKeys)])]
+                : []),
+            ]),
+          )
+          .execute()
+      );
     });
   }
 
