@@ -21,8 +21,8 @@ import { DATABASE_URL, dropSchema, uniqueSchema } from './support/storage';
 // while it waits would be seen; the broker's outage is longer, to outlast the client's retries.
 const OUTAGE_MS = Number(process.env.OUTAGE_MS ?? 15_000);
 const BROKER_OUTAGE_MS = Number(process.env.BROKER_OUTAGE_MS ?? 30_000);
-const BEFORE_MS = 5_000;
-const AFTER_MS = 5_000;
+const BEFORE_MS = 3_000;
+const AFTER_MS = 3_000;
 const TERMINAL: ReadonlySet<DeliveryReceipt['status']> = new Set([
   'sent',
   'failed',

@@ -6,7 +6,7 @@ import { GatewayProcess } from './support/gateway';
 import { createTestTopics, publish, testKafka, TopicReader } from './support/kafka';
 import { DATABASE_URL, dropSchema, REDIS_URL, uniqueSchema } from './support/storage';
 
-const COMMANDS = 200;
+const COMMANDS = 100;
 const LIMIT = 5;
 const WINDOW_MS = 1000;
 
