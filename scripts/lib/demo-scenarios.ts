@@ -1,6 +1,7 @@
 /**
  * The demo's customer profiles and the commands that show the planner at work: a frequency cap
- * that moves marketing from SMS to email, an SMS opt-out, and quiet hours that defer a message.
+ * that moves marketing from SMS to email, an SMS opt-out, quiet hours that defer a message, a
+ * bounced mailbox, a cancelled cart reminder and an appointment reminder that escalates.
  */
 import { randomUUID } from 'node:crypto';
 import { customerId } from './workload';
@@ -27,6 +28,11 @@ export interface Scenarios {
    * demo publishes once the reminder is waiting.
    */
   readonly cartReminder: { readonly messageId: string; readonly cancel: ScenarioRecord };
+  /**
+   * An appointment reminder by SMS to a number the sandbox's carrier reports undelivered: with no
+   * delivered report in the escalation window, the gateway sends it again by email.
+   */
+  readonly escalation: { readonly messageId: string; readonly phone: string };
 }
 
 const consentAll = ['sms', 'email', 'whatsapp', 'mobilepush', 'webpush'].map((channel) => ({
@@ -163,10 +169,33 @@ export function buildScenarios(runId: string, firstCustomer: number, now: Date):
     requestedBy: 'demo-checkout',
     requestedAt: now.toISOString(),
   };
+  // An appointment reminder whose SMS the carrier never delivers: it escalates to email.
+  const escalationIndex = firstCustomer + 11;
+  profile(escalationIndex, { preferredChannels: ['sms'] });
+  const escalationId = `${runId}-appointment-${randomUUID().slice(0, 8)}`;
+  commands.push({
+    key: customerId(escalationIndex),
+    value: JSON.stringify({
+      id: escalationId,
+      customerId: customerId(escalationIndex),
+      category: 'appointment_reminders',
+      content: {
+        sms: { text: 'Reminder: your appointment is tomorrow at 10:00.' },
+        email: {
+          subject: 'Your appointment',
+          text: 'Reminder: your appointment is tomorrow at 10:00.',
+        },
+      },
+    }),
+  });
   return {
     profiles,
     commands,
     highlights,
+    escalation: {
+      messageId: escalationId,
+      phone: `+1415556${String(escalationIndex % 10000).padStart(4, '0')}`,
+    },
     bounce: { address: bounceAddress, firstMessageId: first.messageId, followUp },
     cartReminder: {
       messageId: reminderId,
