@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { SandboxSuite, sandboxTls } from '@omnigate/sandbox';
 import { adminApiKeys, seedCustomerWithMessage } from './support/admin';
-import { gatewayEnv } from './support/env';
+import { gatewayEnv, receiptStatusesOf } from './support/env';
 import { GatewayProcess } from './support/gateway';
 import {
   createTestTopics,
@@ -420,11 +420,7 @@ describe('admin cancel', () => {
         }),
       })),
     );
-    const statusesOf = (id: string) =>
-      receipts.records
-        .map((r) => JSON.parse(r.value) as { messageId: string; status: string })
-        .filter((r) => r.messageId === id)
-        .map((r) => r.status);
+    const statusesOf = (id: string) => receiptStatusesOf(receipts.records, id);
     await until('both emails deferred', () =>
       pending.every((id) => statusesOf(id).includes('deferred')),
     );

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { DeliveryReceipt } from '@omnigate/contracts';
 import { SandboxSuite } from '@omnigate/sandbox';
 import { adminApiKeys } from './support/admin';
-import { gatewayEnv } from './support/env';
+import { gatewayEnv, receiptStatusesOf } from './support/env';
 import { GatewayProcess } from './support/gateway';
 import {
   createTestTopics,
@@ -65,10 +64,7 @@ describe('delivery lifecycle end to end: sandbox callbacks → webhooks → appl
   });
 
   const statusesOf = (messageId: string): string[] =>
-    receipts.records
-      .map((record) => JSON.parse(record.value) as DeliveryReceipt)
-      .filter((receipt) => receipt.messageId === messageId)
-      .map((receipt) => receipt.status);
+    receiptStatusesOf(receipts.records, messageId);
 
   async function send(channel: string, recipient: Record<string, unknown>): Promise<string> {
     const id = `cmd-${channel}-${randomUUID()}`;

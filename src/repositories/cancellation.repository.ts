@@ -1,6 +1,6 @@
-import { buildReceipt, type ReceiptReason } from '@omnigate/contracts';
-import { sql, type Kysely, type Transaction } from 'kysely';
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import { buildReceipt, type ReceiptReason } from '@omnigate/contracts';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database } from './database/types';
 import { CANCELLED, PROCESSING } from './message-log.repository';
@@ -62,6 +62,12 @@ export interface AppliedCancel {
   readonly cancelId: string;
   readonly reason: ReceiptReason;
 }
+
+/** What the shared check of arriving messages reads of a remembered cancel. */
+type RememberedCancel = Pick<
+  Selectable<Database['cancel_requests']>,
+  'customer_id' | 'message_id' | 'group_key' | 'expires_at'
+>;
 
 interface Candidate {
   readonly id: string;
@@ -225,14 +231,9 @@ export class CancellationRepository {
    * that starts later waits for these locks and then finds the message claimed, so it withdraws
    * the message itself. Either way a cancel and its command cannot miss each other.
    */
-  private rememberedFor(calls: ReadonlyArray<ArrivingMessage & { readonly now: Date }>): Promise<
-    Array<{
-      customer_id: string;
-      message_id: string | null;
-      group_key: string | null;
-      expires_at: Date;
-    }>
-  > {
+  private rememberedFor(
+    calls: ReadonlyArray<ArrivingMessage & { readonly now: Date }>,
+  ): Promise<RememberedCancel[]> {
     const customers = [...new Set(calls.map((call) => call.customerId))].sort();
     const earliest = new Date(Math.min(...calls.map((call) => call.now.getTime())));
     const ids = calls.map((call) => call.id);

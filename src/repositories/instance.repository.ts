@@ -1,7 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database } from './database/types';
+
+/**
+ * The heartbeat time before which an instance counts as gone, by the database's clock (so replicas'
+ * clocks never disagree): the one rule the message log's takeover and the scheduler's lease release
+ * share.
+ */
+export function heartbeatCutoff(staleAfterMs: number): RawBuilder<Date> {
+  return sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`;
+}
 
 /**
  * Gateway instances and their heartbeats, in PostgreSQL: a message left in flight by an instance

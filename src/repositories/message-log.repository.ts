@@ -11,6 +11,7 @@ import {
   type BatchingOptions,
   type BatchOutcome,
 } from './micro-batcher';
+import { heartbeatCutoff } from './instance.repository';
 import { ReceiptOutboxRepository, type OutboxEntry } from './receipt-outbox.repository';
 import { SchedulerRepository, type ScheduleRequest } from './scheduler.repository';
 
@@ -636,11 +637,7 @@ export class MessageLogRepository {
         .selectFrom('gateway_instances')
         .select('id')
         .where('id', '=', existing.owner)
-        .where(
-          'heartbeat_at',
-          '>',
-          sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`,
-        )
+        .where('heartbeat_at', '>', heartbeatCutoff(staleAfterMs))
         .executeTakeFirst();
       if (alive) return { kind: 'busy', message: existing };
     }

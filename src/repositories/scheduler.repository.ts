@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database, ScheduledJobsTable } from './database/types';
+import { heartbeatCutoff } from './instance.repository';
 
 export interface ScheduleRequest {
   /** What to do when due, e.g. "dispatch.retry"; the worker picks the handler by it. */
@@ -151,11 +152,7 @@ export class SchedulerRepository {
             .selectFrom('gateway_instances')
             .select('gateway_instances.id')
             .whereRef('gateway_instances.id', '=', 'scheduled_jobs.locked_by')
-            .where(
-              'gateway_instances.heartbeat_at',
-              '<=',
-              sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`,
-            ),
+            .where('gateway_instances.heartbeat_at', '<=', heartbeatCutoff(staleAfterMs)),
         ),
       )
       .returning('id')

@@ -107,15 +107,16 @@ export class DeferredDispatchWorker implements OnApplicationBootstrap, BeforeApp
     return ran;
   }
 
-  /**
-   * A lease names this gateway instance: the jobs an instance held when it crashed come back once
-   * its heartbeat is stale (seconds), not when their lease ends (minutes). Looked at twice per
-   * staleness window, since nothing can be released sooner than that.
-   */
+  /** Leases name this gateway instance, so a peer can tell when their holder has died. */
   private get workerId(): string {
     return this.processing.owner;
   }
 
+  /**
+   * The jobs an instance held when it crashed come back once its heartbeat is stale (seconds), not
+   * when their lease ends (minutes). Looked at twice per staleness window, since nothing can be
+   * released sooner than that.
+   */
   private async releaseLeasesOfDeadInstances(): Promise<void> {
     const staleMs = this.config.messageLog.instanceStaleAfterMs;
     if (performance.now() - this.releasedAt < staleMs / 2) return;

@@ -1,7 +1,7 @@
 import type { DeliveryReceipt } from '@omnigate/contracts';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { BROKERS, type TestTopics } from './kafka';
+import { BROKERS, type ReadRecord, type TestTopics } from './kafka';
 
 /** One message-log key per test file, so a restarted gateway opens what the last one sealed. */
 export const MESSAGE_LOG_KEY = randomBytes(32).toString('base64');
@@ -51,3 +51,11 @@ export function gatewayEnv(
 
 /** Receipts as the tests read them back from the receipts topic. */
 export type ParsedReceipt = DeliveryReceipt;
+
+/** The statuses of one message's receipts among records read from the receipts topic, in order. */
+export function receiptStatusesOf(records: readonly ReadRecord[], messageId: string): string[] {
+  return records
+    .map((record) => JSON.parse(record.value) as DeliveryReceipt)
+    .filter((receipt) => receipt.messageId === messageId)
+    .map((receipt) => receipt.status);
+}
