@@ -162,6 +162,7 @@ describe('loadConfig', () => {
         topic: 'omnigate.send.priority',
         groupId: 'omnigate-dispatch-priority',
         concurrency: 32,
+        sendConcurrencyBehindIt: 32,
       });
       expect(laneOf({ KAFKA_GROUP_ID: 'eu-dispatch' })?.groupId).toBe('eu-dispatch-priority');
     });
@@ -172,8 +173,21 @@ describe('loadConfig', () => {
           TOPIC_SEND_PRIORITY: 'otp.send',
           KAFKA_PRIORITY_GROUP_ID: 'otp-dispatch',
           PRIORITY_CONSUMER_CONCURRENCY: '8',
+          CONSUMER_CONCURRENCY_BEHIND_PRIORITY: '4',
         }),
-      ).toEqual({ topic: 'otp.send', groupId: 'otp-dispatch', concurrency: 8 });
+      ).toEqual({
+        topic: 'otp.send',
+        groupId: 'otp-dispatch',
+        concurrency: 8,
+        sendConcurrencyBehindIt: 4,
+      });
+    });
+
+    it('never lets the send lane behind it run more than CONSUMER_CONCURRENCY', () => {
+      expect(
+        laneOf({ CONSUMER_CONCURRENCY: '16', CONSUMER_CONCURRENCY_BEHIND_PRIORITY: '64' })
+          ?.sendConcurrencyBehindIt,
+      ).toBe(16);
     });
 
     // Two deployments with their own send topics must not both consume the shared default lane.

@@ -198,6 +198,8 @@ const environmentSchema = z.object({
   // Unset: KAFKA_GROUP_ID + "-priority", so a deployment that renames its group renames both.
   KAFKA_PRIORITY_GROUP_ID: z.string().trim().optional(),
   PRIORITY_CONSUMER_CONCURRENCY: integer(1, 10000, 32),
+  // While the priority lane has records in hand, the send lane starts new ones only below this.
+  CONSUMER_CONCURRENCY_BEHIND_PRIORITY: integer(1, 10000, 32),
   TOPIC_RECEIPTS: topicName(DEFAULT_TOPICS.receipts),
   TOPIC_DEAD_LETTER: topicName(DEFAULT_TOPICS.deadLetter),
   TOPIC_PROFILES: topicName(DEFAULT_TOPICS.profiles),
@@ -233,7 +235,7 @@ const environmentSchema = z.object({
     .trim()
     .optional()
     .refine((v) => !v || /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL'),
-  DATABASE_POOL_SIZE: integer(1, 200, 10),
+  DATABASE_POOL_SIZE: integer(1, 200, 20),
   DATABASE_CONNECT_TIMEOUT_MS: integer(100, 120000, 5000),
   DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3600000, 30000),
   DATABASE_QUERY_TIMEOUT_MS: integer(100, 3600000, 35000),
@@ -277,7 +279,7 @@ const environmentSchema = z.object({
   RETRY_MAX_DELAY_MS: integer(10, 86400000, 300000),
   SCHEDULER_BATCH_SIZE: integer(1, 1000, 50),
   SCHEDULER_CONCURRENCY: integer(1, 256, 16),
-  CONSUMER_CONCURRENCY: integer(1, 10000, 64),
+  CONSUMER_CONCURRENCY: integer(1, 10000, 256),
   CONSUMER_PARTITIONS_CONCURRENTLY: integer(1, 1000, 8),
   CONSUMER_SESSION_TIMEOUT_MS: integer(6000, 300000, 30000),
   CONSUMER_HEARTBEAT_INTERVAL_MS: integer(100, 60000, 3000),
@@ -426,7 +428,14 @@ export interface AppConfig {
    * a backlog on the send topic never sits in front of it. Undefined when the lane is off.
    */
   readonly priorityLane:
-    { readonly topic: string; readonly groupId: string; readonly concurrency: number } | undefined;
+    | {
+        readonly topic: string;
+        readonly groupId: string;
+        readonly concurrency: number;
+        /** Send-lane records that may start while the lane has records in hand. */
+        readonly sendConcurrencyBehindIt: number;
+      }
+    | undefined;
   readonly storage: {
     /** Unset only with STORAGE=embedded: a PGlite database (single local instance only). */
     readonly databaseUrl: string | undefined;
@@ -662,6 +671,10 @@ function priorityLaneOf(e: ParsedEnvironment): AppConfig['priorityLane'] {
     topic,
     groupId: e.KAFKA_PRIORITY_GROUP_ID || `${e.KAFKA_GROUP_ID}-priority`,
     concurrency: e.PRIORITY_CONSUMER_CONCURRENCY,
+    sendConcurrencyBehindIt: Math.min(
+      e.CONSUMER_CONCURRENCY_BEHIND_PRIORITY,
+      e.CONSUMER_CONCURRENCY,
+    ),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { LanePrecedence } from '@omnigate/common';
 import {
   ConsumerRunner,
   ensureTopics,
@@ -92,12 +93,16 @@ export class KafkaConsumers
       ),
     });
     const lane = config.priorityLane;
+    // The lanes share the event loop, the database pool and the storage batches: while the
+    // priority lane has records in hand, the send lane starts few new ones, so OTPs do not queue
+    // behind a marketing backlog inside the process either.
+    const lanes = new LanePrecedence(lane?.sendConcurrencyBehindIt ?? config.consumer.concurrency);
     this.runners = [
       runner(
         'send',
         config.kafka.groupId,
         config.topics.send,
-        (record) => intake.handle(record),
+        (record) => lanes.bulk(() => intake.handle(record)),
         (record, failure) => intake.setAside(record, failure),
       ),
       ...(lane
@@ -106,7 +111,7 @@ export class KafkaConsumers
               'priority',
               lane.groupId,
               lane.topic,
-              (record) => intake.handle(record),
+              (record) => lanes.priority(() => intake.handle(record)),
               (record, failure) => intake.setAside(record, failure),
               lane.concurrency,
             ),

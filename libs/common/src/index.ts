@@ -1,1 +1,2 @@
+export { LanePrecedence } from './lane-precedence';
 export { Semaphore } from './semaphore';
