@@ -242,15 +242,34 @@ export class MessageLogRepository {
     calls.forEach((call, index) => {
       if (!firstOf.has(call.message.id)) firstOf.set(call.message.id, index);
     });
+    const firsts = [...firstOf.values()].map((index) => calls[index]!);
+    const column = <T>(pick: (call: ClaimCall) => T): T[] => firsts.map(pick);
+    // Columns as arrays: one statement text for every batch size (see settleBatch).
     const inserted = new Set(
       (
-        await this.db
-          .insertInto('messages')
-          .values([...firstOf.values()].map((index) => claimRow(calls[index]!)))
-          .onConflict((conflict) => conflict.column('id').doNothing())
-          .returning('id')
-          .execute()
-      ).map((row) => row.id),
+        await sql<{ id: string }>`
+          insert into messages (id, customer_id, category, payload_hash, sealed_command, status,
+            source, owner, received_at, resend_of, overrides, traceparent, group_key)
+          select v.id, v.customer_id, v.category, v.payload_hash, v.sealed_command, ${PROCESSING},
+            v.source, v.owner, v.received_at::timestamptz, v.resend_of, v.overrides::jsonb,
+            v.traceparent, v.group_key
+          from unnest(
+            ${column((c) => c.message.id)}::text[], ${column((c) => c.message.customerId)}::text[],
+            ${column((c) => c.message.category)}::text[],
+            ${column((c) => c.message.payloadHash)}::text[],
+            ${column((c) => c.message.sealedCommand)}::text[],
+            ${column((c) => c.message.source)}::text[], ${column((c) => c.owner)}::text[],
+            ${column((c) => c.message.receivedAt.toISOString())}::text[],
+            ${column((c) => c.message.resendOf ?? null)}::text[],
+            ${column((c) => (c.message.overrides === undefined ? null : JSON.stringify(c.message.overrides)))}::text[],
+            ${column((c) => c.message.traceparent ?? null)}::text[],
+            ${column((c) => c.message.groupKey ?? null)}::text[]
+          ) as v(id, customer_id, category, payload_hash, sealed_command, source, owner,
+            received_at, resend_of, overrides, traceparent, group_key)
+          on conflict (id) do nothing
+          returning id
+        `.execute(this.db)
+      ).rows.map((row) => row.id),
     );
     const outcomes: Array<BatchOutcome<ClaimOutcome> | undefined> = calls.map((call, index) =>
       inserted.has(call.message.id) && firstOf.get(call.message.id) === index
@@ -446,22 +465,26 @@ export class MessageLogRepository {
           .map((row) => row.id),
       );
       const allowed = calls.filter((call) => !cancelled.has(call.messageId));
+      // Ids come from the sequence in the order the rows are inserted: WITH ORDINALITY and ORDER BY
+      // make that the calls' order.
       const rows =
         allowed.length === 0
           ? []
-          : await trx
-              .insertInto('message_attempts')
-              .values(
-                allowed.map((input) => ({
-                  message_id: input.messageId,
-                  channel: input.channel,
-                  provider: input.provider,
-                  owner: input.owner,
-                  started_at: input.startedAt,
-                })),
-              )
-              .returning(['id', 'message_id'])
-              .execute();
+          : (
+              await sql<{ id: string | number | bigint; message_id: string }>`
+                insert into message_attempts (message_id, channel, provider, owner, started_at)
+                select v.message_id, v.channel, v.provider, v.owner, v.started_at::timestamptz
+                from unnest(
+                  ${allowed.map((input) => input.messageId)}::text[],
+                  ${allowed.map((input) => input.channel)}::text[],
+                  ${allowed.map((input) => input.provider)}::text[],
+                  ${allowed.map((input) => input.owner)}::text[],
+                  ${allowed.map((input) => input.startedAt.toISOString())}::text[]
+                ) with ordinality as v(message_id, channel, provider, owner, started_at, n)
+                order by v.n
+                returning id, message_id
+              `.execute(trx)
+            ).rows;
       const ordered = rows
         .map((row) => ({ id: BigInt(row.id), messageId: row.message_id }))
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -480,22 +503,22 @@ export class MessageLogRepository {
     });
   }
 
-  /** One UPDATE … FROM (VALUES …); of two results for one attempt, the later one stands. */
+  /** One UPDATE … FROM unnest(…); of two results for one attempt, the later one stands. */
   private async finishBatch(calls: readonly FinishCall[]): Promise<Array<BatchOutcome<void>>> {
-    const last = new Map(calls.map((call) => [call.id, call.result]));
-    const values = [...last].map(
-      ([id, result]) =>
-        sql`(${id}::bigint, ${result.outcome}::text, ${result.finishedAt}::timestamptz,
-          ${result.errorKind ?? null}::text, ${result.vendorCode ?? null}::text,
-          ${result.providerMessageId ?? null}::text, ${result.detail?.slice(0, 1000) ?? null}::text)`,
-    );
+    const last = [...new Map(calls.map((call) => [call.id, call.result]))];
+    const column = <T>(pick: (result: AttemptResult) => T): T[] => last.map(([, r]) => pick(r));
     await sql`
       update message_attempts set
-        outcome = v.outcome, finished_at = v.finished_at, error_kind = v.error_kind,
+        outcome = v.outcome, finished_at = v.finished_at::timestamptz, error_kind = v.error_kind,
         vendor_code = v.vendor_code, provider_message_id = v.provider_message_id, detail = v.detail
-      from (values ${sql.join(values)})
-        as v(id, outcome, finished_at, error_kind, vendor_code, provider_message_id, detail)
-      where message_attempts.id = v.id
+      from unnest(
+        ${last.map(([id]) => id)}::text[], ${column((r) => r.outcome)}::text[],
+        ${column((r) => r.finishedAt.toISOString())}::text[], ${column((r) => r.errorKind ?? null)}::text[],
+        ${column((r) => r.vendorCode ?? null)}::text[],
+        ${column((r) => r.providerMessageId ?? null)}::text[],
+        ${column((r) => r.detail?.slice(0, 1000) ?? null)}::text[]
+      ) as v(id, outcome, finished_at, error_kind, vendor_code, provider_message_id, detail)
+      where message_attempts.id = v.id::bigint
     `.execute(this.db);
     return calls.map(() => ({ value: undefined }));
   }
@@ -541,20 +564,24 @@ export class MessageLogRepository {
       });
       if (owned.length === 0) return outcomes;
       const now = new Date();
-      const values = owned.map(
-        (s) =>
-          sql`(${s.messageId}::text, ${s.status}::text, ${s.reasonCode}::text, ${s.channel}::text,
-            ${s.provider}::text, ${s.providerMessageId}::text, ${JSON.stringify(s.trace)}::jsonb,
-            ${s.appendTrace === true}::boolean, ${s.deferrals}::int, ${s.retries}::int)`,
-      );
+      // Columns as arrays: the statement's text is the same for every batch size, so neither
+      // side builds or parses a list of thousands of parameters.
       await sql`
         update messages set
           status = v.status, reason_code = v.reason_code, channel = v.channel,
           provider = v.provider, provider_message_id = v.provider_message_id,
-          trace = case when v.append_trace then messages.trace || v.trace else v.trace end,
+          trace = case when v.append_trace then messages.trace || v.trace::jsonb
+            else v.trace::jsonb end,
           owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${now}
-        from (values ${sql.join(values)}) as v(id, status, reason_code, channel, provider,
-          provider_message_id, trace, append_trace, deferrals, retries)
+        from unnest(
+          ${owned.map((s) => s.messageId)}::text[], ${owned.map((s) => s.status)}::text[],
+          ${owned.map((s) => s.reasonCode)}::text[], ${owned.map((s) => s.channel)}::text[],
+          ${owned.map((s) => s.provider)}::text[], ${owned.map((s) => s.providerMessageId)}::text[],
+          ${owned.map((s) => JSON.stringify(s.trace))}::text[],
+          ${owned.map((s) => s.appendTrace === true)}::boolean[],
+          ${owned.map((s) => s.deferrals)}::int[], ${owned.map((s) => s.retries)}::int[]
+        ) as v(id, status, reason_code, channel, provider, provider_message_id, trace, append_trace,
+          deferrals, retries)
         where messages.id = v.id
       `.execute(trx);
       const receipts: OutboxEntry[] = [];

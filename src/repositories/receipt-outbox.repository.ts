@@ -31,21 +31,24 @@ export class ReceiptOutboxRepository {
     executor: Kysely<Database> = this.db,
   ): Promise<void> {
     if (entries.length === 0) return;
-    await executor
-      .insertInto('message_events')
-      .values(
-        entries.map(({ receipt, key, traceparent }) => ({
-          message_id: receipt.messageId,
-          event_id: receipt.eventId,
-          status: receipt.status,
-          receipt: JSON.stringify(receipt),
-          kafka_key: key,
-          occurred_at: receipt.occurredAt,
-          traceparent: traceparent ?? null,
-        })),
-      )
-      .onConflict((conflict) => conflict.column('event_id').doNothing())
-      .execute();
+    // Columns as arrays, one statement text for every batch size; ids (the relay's order) follow
+    // the entries' order.
+    const column = <T>(pick: (entry: OutboxEntry) => T): T[] => entries.map(pick);
+    await sql`
+      insert into message_events
+        (message_id, event_id, status, receipt, kafka_key, occurred_at, traceparent)
+      select v.message_id, v.event_id::uuid, v.status, v.receipt::jsonb, v.kafka_key,
+        v.occurred_at::timestamptz, v.traceparent
+      from unnest(
+        ${column((e) => e.receipt.messageId)}::text[], ${column((e) => e.receipt.eventId)}::text[],
+        ${column((e) => e.receipt.status)}::text[], ${column((e) => JSON.stringify(e.receipt))}::text[],
+        ${column((e) => e.key)}::text[], ${column((e) => e.receipt.occurredAt)}::text[],
+        ${column((e) => e.traceparent ?? null)}::text[]
+      ) with ordinality as v(message_id, event_id, status, receipt, kafka_key, occurred_at,
+        traceparent, n)
+      order by v.n
+      on conflict (event_id) do nothing
+    `.execute(executor);
   }
 
   /**
