@@ -52,7 +52,7 @@ const quietLogger: KafkaLogger = {
 
 function usage(problem: string): never {
   console.error(
-    `${problem}\nusage: round-trips [--commands N (5000)] [--customers C (500)] [--concurrency K (64)] [--timeout-s 300]`,
+    `${problem}\nusage: round-trips [--commands N (5000)] [--customers C (500)] [--concurrency K (256)] [--timeout-s 300]`,
   );
   process.exit(64);
 }
@@ -74,7 +74,7 @@ function parseOptions(argv: readonly string[]): Options {
   const options = {
     commands: whole('--commands', 5000, 1),
     customers: whole('--customers', 500, 1),
-    concurrency: whole('--concurrency', 64, 1),
+    concurrency: whole('--concurrency', 256, 1),
     timeoutSeconds: whole('--timeout-s', 300, 10),
   };
   if (values.size > 0) usage(`unknown flag ${[...values.keys()].join(', ')}`);
@@ -91,6 +91,13 @@ interface Counts {
   roundTrips: number;
   /** PostgreSQL only: BEGIN sent as a simple query. */
   transactions: number;
+  /** PostgreSQL only: statements by the start of their text (whitespace folded). */
+  byStatement: Map<string, number>;
+}
+
+/** What names a statement in the breakdown: its first words, which say what it does to which table. */
+function statementLabel(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 70);
 }
 
 /**
@@ -102,13 +109,25 @@ async function countingProxy(
   target: { host: string; port: number },
   postgres: boolean,
 ): Promise<{ server: Server; port: number; counts: Counts }> {
-  const counts: Counts = { writes: 0, statements: 0, roundTrips: 0, transactions: 0 };
+  const counts: Counts = {
+    writes: 0,
+    statements: 0,
+    roundTrips: 0,
+    transactions: 0,
+    byStatement: new Map(),
+  };
+  const countStatement = (text: string) => {
+    const label = statementLabel(text);
+    counts.byStatement.set(label, (counts.byStatement.get(label) ?? 0) + 1);
+  };
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     sockets.add(client).add(upstream);
     let started = false;
     let pending = Buffer.alloc(0);
+    // The extended protocol names the text in Parse; the Execute that follows runs it.
+    let parsed = '';
     client.on('data', (chunk: Buffer) => {
       counts.writes += 1;
       upstream.write(chunk);
@@ -134,8 +153,15 @@ async function countingProxy(
           counts.roundTrips += 1;
           const text = pending.subarray(5, 1 + length).toString('utf8');
           if (/^\s*begin/i.test(text)) counts.transactions += 1;
-        } else if (type === 'E') counts.statements += 1;
-        else if (type === 'S') counts.roundTrips += 1;
+          countStatement(text);
+        } else if (type === 'P') {
+          const body = pending.subarray(5, 1 + length);
+          const nameEnd = body.indexOf(0);
+          parsed = body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString('utf8');
+        } else if (type === 'E') {
+          counts.statements += 1;
+          countStatement(parsed);
+        } else if (type === 'S') counts.roundTrips += 1;
         pending = pending.subarray(1 + length);
       }
     });
@@ -339,7 +365,7 @@ async function main(): Promise<void> {
       runId,
       maxCommandBytes: 16384,
     });
-    const pgBefore = { ...pgProxy.counts };
+    const pgBefore = { ...pgProxy.counts, byStatement: new Map(pgProxy.counts.byStatement) };
     const redisWritesBefore = redisProxy.counts.writes;
     const dbBefore = await databaseCounters(DATABASE_URL, database);
     const redisBefore = await redisCommandStats(redisPort);
@@ -379,6 +405,14 @@ async function main(): Promise<void> {
     console.log(
       `PostgreSQL (pg_stat_database, until the gateway stopped): ${per(dbAfter.xactCommit - dbBefore.xactCommit)} xact_commit, ${per(dbAfter.tupInserted - dbBefore.tupInserted)} tup_inserted, ${per(dbAfter.tupUpdated - dbBefore.tupUpdated)} tup_updated per command`,
     );
+    const byStatement = [...pgProxy.counts.byStatement]
+      .map(([label, count]) => [label, count - (pgBefore.byStatement.get(label) ?? 0)] as const)
+      .filter(([, count]) => count > 0)
+      .sort((a, b) => b[1] - a[1]);
+    console.log('PostgreSQL statements per command, by statement (proxy):');
+    for (const [label, count] of byStatement.slice(0, 15)) {
+      console.log(`  ${per(count).padStart(6)}  ${label}`);
+    }
     const redisCalls = [...redisAfter]
       .map(([name, calls]) => [name, calls - (redisBefore.get(name) ?? 0)] as const)
       .filter(([name, calls]) => calls > 0 && name !== 'info');

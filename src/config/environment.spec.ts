@@ -278,24 +278,39 @@ describe('loadConfig', () => {
 });
 
 describe('dependency timeouts and the outage give-up', () => {
-  it('batches storage calls on the next turn, at most 500 at a time, unless told otherwise', () => {
+  it('batches storage calls on the next turn, at most 500 at a time and two batches of a kind at once, unless told otherwise', () => {
     const defaults = loadConfig(base);
     if (!defaults.ok) throw new Error(defaults.problems.join('; '));
-    expect(defaults.config.storage).toMatchObject({ batchWindowMs: 0, batchMaxSize: 500 });
+    expect(defaults.config.storage).toMatchObject({
+      batchWindowMs: 0,
+      batchMaxSize: 500,
+      batchMaxInFlight: 2,
+    });
     const set = loadConfig({
       ...base,
       STORAGE_BATCH_WINDOW_MS: '2',
       STORAGE_BATCH_MAX_SIZE: '100',
+      STORAGE_BATCH_MAX_IN_FLIGHT: '4',
     });
     if (!set.ok) throw new Error(set.problems.join('; '));
-    expect(set.config.storage).toMatchObject({ batchWindowMs: 2, batchMaxSize: 100 });
-    const bad = loadConfig({ ...base, STORAGE_BATCH_WINDOW_MS: '-1', STORAGE_BATCH_MAX_SIZE: '0' });
+    expect(set.config.storage).toMatchObject({
+      batchWindowMs: 2,
+      batchMaxSize: 100,
+      batchMaxInFlight: 4,
+    });
+    const bad = loadConfig({
+      ...base,
+      STORAGE_BATCH_WINDOW_MS: '-1',
+      STORAGE_BATCH_MAX_SIZE: '0',
+      STORAGE_BATCH_MAX_IN_FLIGHT: '0',
+    });
     expect(bad.ok).toBe(false);
     if (bad.ok) return;
     expect(bad.problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^STORAGE_BATCH_WINDOW_MS/),
         expect.stringMatching(/^STORAGE_BATCH_MAX_SIZE/),
+        expect.stringMatching(/^STORAGE_BATCH_MAX_IN_FLIGHT/),
       ]),
     );
   });

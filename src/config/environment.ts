@@ -259,6 +259,7 @@ const environmentSchema = z.object({
   REDIS_CONNECT_TIMEOUT_MS: integer(100, 120000, 5000),
   STORAGE_BATCH_WINDOW_MS: integer(0, 1000, 0),
   STORAGE_BATCH_MAX_SIZE: integer(1, 5000, 500),
+  STORAGE_BATCH_MAX_IN_FLIGHT: integer(1, 64, 2),
   CATEGORY_POLICIES_FILE: z.string().trim().optional(),
   CAP_RULES_FILE: z.string().trim().optional(),
   SCHEDULER_POLL_MS: integer(50, 60000, 500),
@@ -459,10 +460,12 @@ export interface AppConfig {
     /**
      * Concurrent storage calls (claims, profile reads, attempts, settles, cap reserves) share one
      * statement or round trip: 0 flushes them on the next turn of the event loop, more waits this
-     * long for company; a batch of batchMaxSize goes at once.
+     * long for company; a batch of batchMaxSize goes at once. At most batchMaxInFlight batches of a
+     * kind run at once: the calls that arrive meanwhile go together when one ends (group commit).
      */
     readonly batchWindowMs: number;
     readonly batchMaxSize: number;
+    readonly batchMaxInFlight: number;
   };
   readonly policies: {
     readonly categories: readonly CategoryPolicy[];
@@ -749,6 +752,7 @@ function toConfig(
       redisConnectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
       batchWindowMs: e.STORAGE_BATCH_WINDOW_MS,
       batchMaxSize: e.STORAGE_BATCH_MAX_SIZE,
+      batchMaxInFlight: e.STORAGE_BATCH_MAX_IN_FLIGHT,
     },
     policies,
     scheduler: {

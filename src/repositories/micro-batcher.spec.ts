@@ -93,9 +93,107 @@ describe('MicroBatcher', () => {
     await expect(batcher.call(2)).resolves.toBe(2);
   });
 
-  it('refuses a size below one and a negative window', () => {
+  it('refuses a size below one, a negative window and an in-flight limit below one', () => {
     const { run } = doubling();
     expect(() => new MicroBatcher(run, { windowMs: 0, maxSize: 0 })).toThrow(RangeError);
     expect(() => new MicroBatcher(run, { windowMs: -1, maxSize: 1 })).toThrow(RangeError);
+    expect(() => new MicroBatcher(run, { windowMs: 0, maxSize: 1, maxInFlight: 0 })).toThrow(
+      RangeError,
+    );
+    expect(() => new MicroBatcher(run, { windowMs: 0, maxSize: 1, maxInFlight: 1.5 })).toThrow(
+      RangeError,
+    );
+  });
+
+  describe('with a limit of batches in flight (group commit)', () => {
+    /** A bulk operation that ends each batch only when the test says so. */
+    function held() {
+      const batches: number[][] = [];
+      const ends: Array<(fail?: Error) => void> = [];
+      const run = (inputs: readonly number[]): Promise<Array<BatchOutcome<number>>> => {
+        batches.push([...inputs]);
+        return new Promise((resolve, reject) =>
+          ends.push((fail) =>
+            fail ? reject(fail) : resolve(inputs.map((input) => ({ value: input * 2 }))),
+          ),
+        );
+      };
+      return { batches, ends, run };
+    }
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('holds the calls made while the limit is reached and sends them together when a batch ends', async () => {
+      const { batches, ends, run } = held();
+      const batcher = new MicroBatcher(run, { windowMs: 0, maxSize: 500, maxInFlight: 1 });
+      const first = batcher.call(1);
+      await nextTurn();
+      const waiting = [batcher.call(2)];
+      await nextTurn();
+      waiting.push(batcher.call(3));
+      await nextTurn();
+      // Turns went by, but the one batch allowed is still running: 2 and 3 wait for it.
+      expect(batches).toEqual([[1]]);
+      ends[0]!();
+      await expect(first).resolves.toBe(2);
+      expect(batches).toEqual([[1], [2, 3]]);
+      ends[1]!();
+      await expect(Promise.all(waiting)).resolves.toEqual([4, 6]);
+    });
+
+    it('runs up to the limit at once, and splits what waited into batches of maxSize', async () => {
+      const { batches, ends, run } = held();
+      const batcher = new MicroBatcher(run, { windowMs: 0, maxSize: 2, maxInFlight: 2 });
+      const calls = [batcher.call(1)];
+      await nextTurn();
+      calls.push(batcher.call(2));
+      await nextTurn();
+      expect(batches).toEqual([[1], [2]]);
+      calls.push(...[3, 4, 5, 6, 7].map((n) => batcher.call(n)));
+      await nextTurn();
+      expect(batches).toHaveLength(2);
+      ends[0]!();
+      await calls[0];
+      expect(batches).toEqual([[1], [2], [3, 4]]);
+      ends[1]!();
+      await calls[1];
+      expect(batches).toEqual([[1], [2], [3, 4], [5, 6]]);
+      ends[2]!();
+      ends[3]!();
+      await Promise.all(calls.slice(2, 6));
+      expect(batches).toEqual([[1], [2], [3, 4], [5, 6], [7]]);
+      ends[4]!();
+      await expect(Promise.all(calls)).resolves.toEqual([2, 4, 6, 8, 10, 12, 14]);
+    });
+
+    it('frees the place of a batch that failed', async () => {
+      const { batches, ends, run } = held();
+      const batcher = new MicroBatcher(run, { windowMs: 0, maxSize: 500, maxInFlight: 1 });
+      const failing = batcher.call(1);
+      await nextTurn();
+      const next = batcher.call(2);
+      ends[0]!(new Error('down'));
+      await expect(failing).rejects.toThrow('down');
+      expect(batches).toEqual([[1], [2]]);
+      ends[1]!();
+      await expect(next).resolves.toBe(4);
+    });
+
+    it('does not let a window that ends at the limit start another batch', async () => {
+      const { batches, ends, run } = held();
+      const batcher = new MicroBatcher(run, { windowMs: 5, maxSize: 2, maxInFlight: 1 });
+      // Below the limit: 3 starts a 5 ms window; then 1 and 2... fill a batch at once.
+      const windowed = batcher.call(3);
+      const full = [batcher.call(4)];
+      await nextTurn();
+      expect(batches).toEqual([[3, 4]]);
+      full.push(batcher.call(5));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(batches).toEqual([[3, 4]]);
+      ends[0]!();
+      await Promise.all([windowed, full[0]]);
+      expect(batches).toEqual([[3, 4], [5]]);
+      ends[1]!();
+      await expect(full[1]).resolves.toBe(10);
+    });
   });
 });

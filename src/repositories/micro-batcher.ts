@@ -2,7 +2,9 @@
  * Coalesces concurrent calls into one bulk operation: a call waits until the batch is flushed
  * (on the next turn of the event loop, or `windowMs` after the first call of the batch, or at
  * once when `maxSize` calls are waiting), the bulk operation runs once for all of them, and each
- * caller gets its own result or error. A bulk operation that throws rejects every caller with its
+ * caller gets its own result or error. While `maxInFlight` batches are running, calls wait and
+ * the next batch leaves as soon as one of them ends (group commit): under load a batch grows to
+ * what arrived during one round trip, instead of every turn sending its own small statement. A bulk operation that throws rejects every caller with its
  * error, so each caller's work is retried exactly as if its own statement had failed.
  *
  * Callers keep their per-call flow (and so their guarantees); only the round trips are shared.
@@ -16,13 +18,18 @@ export interface BatchingOptions {
   readonly windowMs: number;
   /** A batch this large is flushed at once. */
   readonly maxSize: number;
+  /** Batches running at once; more calls wait for one of them to end. Unlimited when absent. */
+  readonly maxInFlight?: number;
 }
 
 /** Nest injection token for the storage batching settings (STORAGE_BATCH_WINDOW_MS, _MAX_SIZE). */
 export const STORAGE_BATCHING = Symbol('StorageBatching');
 
-/** Next turn of the event loop, at most 500 calls: no latency added at low load. */
-export const DEFAULT_BATCHING: BatchingOptions = { windowMs: 0, maxSize: 500 };
+/**
+ * Next turn of the event loop, at most 500 calls, two batches of a kind at once: no latency added
+ * at low load, and under load a batch carries what arrived while the previous two ran.
+ */
+export const DEFAULT_BATCHING: BatchingOptions = { windowMs: 0, maxSize: 500, maxInFlight: 2 };
 
 interface Waiting<I, O> {
   readonly input: I;
@@ -33,6 +40,8 @@ interface Waiting<I, O> {
 export class MicroBatcher<I, O> {
   private waiting: Array<Waiting<I, O>> = [];
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private inFlight = 0;
+  private readonly maxInFlight: number;
 
   /**
    * `run` gets the inputs in the order they were called and answers one outcome per input, in
@@ -48,11 +57,22 @@ export class MicroBatcher<I, O> {
     if (!Number.isFinite(options.windowMs) || options.windowMs < 0) {
       throw new RangeError(`batch windowMs must be zero or more, got ${options.windowMs}`);
     }
+    this.maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
+    if (
+      this.maxInFlight !== Number.POSITIVE_INFINITY &&
+      !(Number.isInteger(this.maxInFlight) && this.maxInFlight >= 1)
+    ) {
+      throw new RangeError(
+        `batch maxInFlight must be a positive integer, got ${options.maxInFlight}`,
+      );
+    }
   }
 
   call(input: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.waiting.push({ input, resolve, reject });
+      // At the limit, the end of a running batch sends this one.
+      if (this.inFlight >= this.maxInFlight) return;
       if (this.waiting.length >= this.options.maxSize) this.flush();
       else if (this.timer === undefined) {
         this.timer =
@@ -69,10 +89,19 @@ export class MicroBatcher<I, O> {
       clearImmediate(this.timer as NodeJS.Immediate);
       this.timer = undefined;
     }
-    const batch = this.waiting;
-    this.waiting = [];
+    // A window that ends while the limit is reached: the end of a running batch sends its calls.
+    if (this.inFlight >= this.maxInFlight) return;
+    const batch = this.waiting.splice(0, this.options.maxSize);
     if (batch.length === 0) return;
+    this.inFlight += 1;
     void this.settle(batch);
+  }
+
+  /** A batch ended: what waited behind a full limit leaves now, its wait counting as the window. */
+  private ended(): void {
+    const wasFull = this.inFlight >= this.maxInFlight;
+    this.inFlight -= 1;
+    if (wasFull && this.waiting.length > 0) this.flush();
   }
 
   private async settle(batch: ReadonlyArray<Waiting<I, O>>): Promise<void> {
@@ -85,9 +114,11 @@ export class MicroBatcher<I, O> {
         );
       }
     } catch (error) {
+      this.ended();
       for (const call of batch) call.reject(error);
       return;
     }
+    this.ended();
     batch.forEach((call, index) => {
       const outcome = outcomes[index]!;
       if ('error' in outcome) call.reject(outcome.error);

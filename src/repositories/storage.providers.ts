@@ -65,7 +65,11 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
 }
 
 function batchingOf(config: AppConfig): BatchingOptions {
-  return { windowMs: config.storage.batchWindowMs, maxSize: config.storage.batchMaxSize };
+  return {
+    windowMs: config.storage.batchWindowMs,
+    maxSize: config.storage.batchMaxSize,
+    maxInFlight: config.storage.batchMaxInFlight,
+  };
 }
 
 /**
