@@ -17,6 +17,17 @@ describe('MessageSealer', () => {
     expect(sealer.seal('same', 'm')).not.toBe(sealer.seal('same', 'm'));
   });
 
+  it('never repeats a nonce across refills of its pool of random bytes, and each still opens', () => {
+    const own = new MessageSealer(key);
+    // Several pools' worth (512 nonces each).
+    const sealed = Array.from({ length: 2000 }, () => own.seal('same', 'm'));
+    const nonces = new Set(sealed.map((value) => value.split('.')[2]));
+    expect(nonces.size).toBe(sealed.length);
+    for (const value of [sealed[0]!, sealed[511]!, sealed[512]!, sealed[1999]!]) {
+      expect(own.open(value, 'm')).toBe('same');
+    }
+  });
+
   it('refuses a value moved to another message id', () => {
     const sealed = sealer.seal('secret', 'msg-1');
     expect(() => sealer.open(sealed, 'msg-2')).toThrow(SealedValueError);
