@@ -178,10 +178,10 @@ describe('MicroBatcher', () => {
       await expect(next).resolves.toBe(4);
     });
 
-    it('does not let a window that ends at the limit start another batch', async () => {
+    it('starts no window for a call made at the limit: it waits for the running batch', async () => {
       const { batches, ends, run } = held();
       const batcher = new MicroBatcher(run, { windowMs: 5, maxSize: 2, maxInFlight: 1 });
-      // Below the limit: 3 starts a 5 ms window; then 1 and 2... fill a batch at once.
+      // Below the limit: 3 starts a 5 ms window, and 4 fills the batch of two at once.
       const windowed = batcher.call(3);
       const full = [batcher.call(4)];
       await nextTurn();

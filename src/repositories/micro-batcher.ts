@@ -4,8 +4,9 @@
  * once when `maxSize` calls are waiting), the bulk operation runs once for all of them, and each
  * caller gets its own result or error. While `maxInFlight` batches are running, calls wait and
  * the next batch leaves as soon as one of them ends (group commit): under load a batch grows to
- * what arrived during one round trip, instead of every turn sending its own small statement. A bulk operation that throws rejects every caller with its
- * error, so each caller's work is retried exactly as if its own statement had failed.
+ * what arrived during one round trip, instead of every turn sending its own small statement. A
+ * bulk operation that throws rejects every caller with its error, so each caller's work is
+ * retried exactly as if its own statement had failed.
  *
  * Callers keep their per-call flow (and so their guarantees); only the round trips are shared.
  */
@@ -89,8 +90,6 @@ export class MicroBatcher<I, O> {
       clearImmediate(this.timer as NodeJS.Immediate);
       this.timer = undefined;
     }
-    // A window that ends while the limit is reached: the end of a running batch sends its calls.
-    if (this.inFlight >= this.maxInFlight) return;
     const batch = this.waiting.splice(0, this.options.maxSize);
     if (batch.length === 0) return;
     this.inFlight += 1;
