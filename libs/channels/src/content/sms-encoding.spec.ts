@@ -1,3 +1,4 @@
+import { SegmentedMessage } from 'sms-segments-calculator';
 import { describeSms } from './sms-encoding';
 
 describe('describeSms', () => {
@@ -16,5 +17,80 @@ describe('describeSms', () => {
     const envelope = describeSms(text);
     expect(envelope.encoding).toBe(encoding);
     expect(envelope.segments).toBe(segments);
+  });
+});
+
+describe('describeSms on GSM-7 text (counted without the calculator)', () => {
+  // Around the single-message and part boundaries, with escaped characters (two septets) placed
+  // where they would straddle two parts, CR LF, and (in a third of the texts) non-GSM characters.
+  const alphabet = [
+    'a',
+    'Z',
+    '7',
+    ' ',
+    '@',
+    'é',
+    'Ä',
+    'ß',
+    '\n',
+    '\r',
+    '€',
+    '[',
+    '{',
+    '^',
+    '~',
+    '\\',
+  ];
+  const rare = ['😀', '好', 'ç', '\u0301'];
+
+  function randomText(random: () => number, length: number, withRare: boolean): string {
+    let text = '';
+    for (let i = 0; i < length; i += 1) {
+      const pool = withRare && random() < 0.02 ? rare : alphabet;
+      text += pool[Math.floor(random() * pool.length)]!;
+    }
+    return text;
+  }
+
+  function seeded(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state / 2147483648;
+    };
+  }
+
+  it('agrees with sms-segments-calculator on 3,000 texts of 1 to 480 characters', () => {
+    const random = seeded(20261205);
+    let compared = 0;
+    for (let n = 0; n < 3000; n += 1) {
+      const length = n < 1000 ? 150 + (n % 20) : 1 + Math.floor(random() * 480);
+      const text = randomText(random, length, n % 3 === 0);
+      const message = new SegmentedMessage(text);
+      expect(describeSms(text)).toEqual({
+        encoding: message.encodingName,
+        segments: message.segmentsCount,
+        characters: message.numberOfCharacters,
+      });
+      compared += 1;
+    }
+    expect(compared).toBe(3000);
+  });
+
+  it.each([
+    ['152 septets then an escaped character open a second part', `${'a'.repeat(160)}€`, 2, 162],
+    [
+      'an escaped character at septets 153-154 moves to the next part',
+      `${'a'.repeat(152)}€${'a'.repeat(10)}`,
+      2,
+      164,
+    ],
+    ['CR LF is two GSM-7 characters, as the calculator counts it', 'line one\r\nline two', 1, 18],
+  ])('%s', (_name, text, segments, characters) => {
+    const envelope = describeSms(text);
+    const message = new SegmentedMessage(text);
+    expect(envelope.segments).toBe(segments);
+    expect(envelope.segments).toBe(message.segmentsCount);
+    expect(envelope.characters).toBe(characters);
   });
 });
