@@ -21,8 +21,9 @@ describe('describeSms', () => {
 });
 
 describe('describeSms on GSM-7 text (counted without the calculator)', () => {
-  // Around the single-message and part boundaries, with escaped characters (two septets) placed
-  // where they would straddle two parts, CR LF, and (in a third of the texts) non-GSM characters.
+  // Random texts, a third of them around the single-message boundary, drawn from GSM-7 characters
+  // (escaped ones of two septets among them, and CR and LF) with, in a third of the texts, an
+  // occasional non-GSM character. The cases after it place escaped characters at part boundaries.
   const alphabet = [
     'a',
     'Z',
@@ -62,7 +63,7 @@ describe('describeSms on GSM-7 text (counted without the calculator)', () => {
 
   it('agrees with sms-segments-calculator on 3,000 texts of 1 to 480 characters', () => {
     const random = seeded(20261205);
-    let compared = 0;
+    let gsmTexts = 0;
     for (let n = 0; n < 3000; n += 1) {
       const length = n < 1000 ? 150 + (n % 20) : 1 + Math.floor(random() * 480);
       const text = randomText(random, length, n % 3 === 0);
@@ -72,13 +73,14 @@ describe('describeSms on GSM-7 text (counted without the calculator)', () => {
         segments: message.segmentsCount,
         characters: message.numberOfCharacters,
       });
-      compared += 1;
+      if (message.encodingName === 'GSM-7') gsmTexts += 1;
     }
-    expect(compared).toBe(3000);
+    // Most texts must take the count made without the calculator, or this compares nothing new.
+    expect(gsmTexts).toBeGreaterThan(2000);
   });
 
   it.each([
-    ['152 septets then an escaped character open a second part', `${'a'.repeat(160)}€`, 2, 162],
+    ['160 characters and an escaped one make two parts', `${'a'.repeat(160)}€`, 2, 162],
     [
       'an escaped character at septets 153-154 moves to the next part',
       `${'a'.repeat(152)}€${'a'.repeat(10)}`,
