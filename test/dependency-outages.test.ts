@@ -23,6 +23,8 @@ const OUTAGE_MS = Number(process.env.OUTAGE_MS ?? 15_000);
 const BROKER_OUTAGE_MS = Number(process.env.BROKER_OUTAGE_MS ?? 30_000);
 const BEFORE_MS = 3_000;
 const AFTER_MS = 3_000;
+/** How long after the work is answered the gateway has to report ready again. */
+const READY_AGAIN_WITHIN_MS = 20_000;
 const TERMINAL: ReadonlySet<DeliveryReceipt['status']> = new Set([
   'sent',
   'failed',
@@ -245,10 +247,7 @@ async function runOutage(c: OutageCase): Promise<Figures> {
     if (receipt) terminal.set(receipt.messageId, (terminal.get(receipt.messageId) ?? 0) + 1);
   }
   const duringOutage = probes.between(stoppedAt + 2_000, restartedAt);
-  const readyAfter = await fetch(`http://127.0.0.1:${gateway.port}/health/ready`).then(
-    (response) => response.status === 200,
-    () => false,
-  );
+  const readyAfter = await becomesReady(gateway.port, READY_AGAIN_WITHIN_MS);
   const figures: Figures = {
     dependency: c.dependency,
     published: ids.length,
@@ -428,6 +427,24 @@ function testKafka(brokers: readonly string[]): Kafka {
     brokers: [...brokers],
     logLevel: logLevel.NOTHING,
   });
+}
+
+/**
+ * Polls readiness until it answers 200 or the time is up. After a broker restart a consumer may
+ * rejoin its group some seconds after the work resumed, so one probe at an instant races that
+ * rejoin; a gateway that never reports ready again still fails, and the last answer is printed.
+ */
+async function becomesReady(port: number, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const response = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
+    if (response?.status === 200) return true;
+    last = response ? `${response.status} ${await response.text()}` : 'no answer';
+    await sleep(250);
+  }
+  console.log(`not ready ${withinMs} ms after the outage: ${last}`);
+  return false;
 }
 
 function sleep(ms: number): Promise<void> {
