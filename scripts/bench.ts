@@ -38,6 +38,7 @@ import { SandboxSuite } from '../libs/sandbox/src';
 import {
   BROKERS,
   cleanUp,
+  clockTicksPerSecond,
   createGatewayTopics,
   freePort,
   gatewayEnvironment,
@@ -54,6 +55,14 @@ import {
   type GatewayTopics,
   type ProcessUsage,
 } from './lib/bench-support';
+import {
+  CPU_ROLES,
+  readMachineCpu,
+  splitBetween,
+  type CpuRoles,
+  type CpuSplit,
+  type MachineCpuReading,
+} from './lib/machine-cpu';
 import {
   createOwnDatabase,
   dropOwnDatabase,
@@ -276,6 +285,8 @@ interface GatewayResult {
   readonly cpuSeconds: number;
   readonly wallSeconds: number;
   readonly rssPeakBytes: number;
+  /** Where the machine's CPUs went during the throughput phase. */
+  readonly cpuSplit: CpuSplit;
   readonly postgres: { source: string; before: PostgresReading; after: PostgresReading };
   readonly redis: { calls: number; serverWide: number };
   readonly meanReceiptBytes: number;
@@ -372,11 +383,15 @@ async function runGateway(
     const pgBefore = await postgres.read();
     await redis.begin(gateway.pid!);
     const usageBefore = sampler.sample()!;
+    const machineBefore = readMachineCpu();
     const startedAt = performance.now();
     await publishInChunks(publisher, topics.send, throughput);
     await watcher.waitFor(throughput, idleMs, alive);
     const answered = watcher.count(throughput);
     const seconds = (watcher.lastAnswer(throughput) - startedAt) / 1000;
+    // The machine's split over the phase itself; the gateway's own CPU also counts the work it
+    // finishes after the last answer (the outbox relay, settling the tail).
+    const machineAfter = readMachineCpu();
     await sleep(COUNTER_SETTLE_MS);
     const usageAfter = sampler.sample() ?? usageBefore;
     await redis.end();
@@ -398,6 +413,7 @@ async function runGateway(
       cpuSeconds: usageAfter.cpuSeconds - usageBefore.cpuSeconds,
       wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
       rssPeakBytes: peakOf(sampler.samples),
+      cpuSplit: machineSplit(machineBefore, machineAfter, gateway.pid!),
       postgres: { source: postgres.source, before: pgBefore, after: pgAfter },
       redis: { calls: redis.processCalls, serverWide: redis.serverWideCalls },
       meanReceiptBytes,
@@ -410,6 +426,15 @@ async function runGateway(
     if (code !== 0) console.error(`the gateway stopped with exit code ${code}`);
     await watcher.close();
   }
+}
+
+function machineSplit(
+  before: MachineCpuReading,
+  after: MachineCpuReading,
+  gatewayPid: number,
+): CpuSplit {
+  const roles: CpuRoles = { gatewayPid, benchPid: process.pid };
+  return splitBetween(before, after, roles, clockTicksPerSecond(), cpus().length);
 }
 
 function peakOf(samples: readonly ProcessUsage[]): number {
@@ -497,6 +522,7 @@ interface CeilingResult {
   /** Other clients of the shared servers meanwhile (the ceiling uses neither). */
   readonly backgroundPgPerSecond: number;
   readonly backgroundRedisPerSecond: number;
+  readonly cpuSplit: CpuSplit;
 }
 
 /** A provider-like HTTP server: reads the request, answers 202 after a fixed latency. */
@@ -568,6 +594,7 @@ async function runCeiling(
     await publishInChunks(publisher, input, commands);
     const pgBefore = await postgres.read();
     await redis.begin(process.pid);
+    const machineBefore = readMachineCpu();
     const startedAt = performance.now();
     await consumer.run({
       partitionsConsumedConcurrently: PARTITIONS,
@@ -592,6 +619,7 @@ async function runCeiling(
     });
     await watcher.waitFor(commands, ctx.options.idleTimeoutSeconds * 1000, () => undefined);
     const seconds = (watcher.lastAnswer(commands) - startedAt) / 1000;
+    const machineAfter = readMachineCpu();
     await sleep(COUNTER_SETTLE_MS);
     await redis.end();
     const pgAfter = await postgres.read();
@@ -603,6 +631,8 @@ async function runCeiling(
       meanReceiptBytes: watcher.receiptBytes / Math.max(1, watcher.receipts),
       backgroundPgPerSecond: (pgAfter.statements - pgBefore.statements) / wall,
       backgroundRedisPerSecond: redis.serverWideCalls / wall,
+      // The ceiling runs in this process, so its pipeline is the bench share.
+      cpuSplit: machineSplit(machineBefore, machineAfter, -1),
     };
   } finally {
     await consumer.disconnect();
@@ -653,6 +683,18 @@ interface Summary {
   readonly redisCallsPerCommand: number;
   readonly commands: number;
   readonly lost: number;
+  /** Cores used per process role during the throughput phase, and the machine's busy cores. */
+  readonly cpuCores: Readonly<Record<string, number>>;
+  readonly ceilingCpuCores: Readonly<Record<string, number>>;
+}
+
+function coresOf(split: CpuSplit): Record<string, number> {
+  const round = (n: number) => Number(n.toFixed(2));
+  return {
+    ...Object.fromEntries(CPU_ROLES.map((role) => [role, round(split.cores[role])])),
+    busy: round(split.busyCores),
+    available: split.availableCores,
+  };
 }
 
 function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
@@ -674,6 +716,8 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     redisCallsPerCommand: per(gateway.redis.calls),
     commands: gateway.commands,
     lost: gateway.lost,
+    cpuCores: coresOf(gateway.cpuSplit),
+    ceilingCpuCores: coresOf(ceiling.cpuSplit),
   };
 }
 
@@ -719,11 +763,21 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       `${n(s.cpuMicrosPerCommand)} µs`,
       `${n(gateway.cpuSeconds, 1)} s CPU in ${n(gateway.wallSeconds, 1)} s = ${n((gateway.cpuSeconds / gateway.wallSeconds) * 100)} % of one core`,
     ],
+    [
+      'machine CPU, throughput phase',
+      `${n(gateway.cpuSplit.busyCores, 2)} of ${gateway.cpuSplit.availableCores} cores`,
+      describeSplit(gateway.cpuSplit, n),
+    ],
+    [
+      'machine CPU, ceiling',
+      `${n(ceiling.cpuSplit.busyCores, 2)} of ${ceiling.cpuSplit.availableCores} cores`,
+      describeSplit(ceiling.cpuSplit, n),
+    ],
     ['gateway RSS peak', `${n(s.rssPeakMb)} MB`, 'VmHWM, whole run'],
     [
       'PostgreSQL per command',
       `${n(s.pgStatementsPerCommand, 2)} ${source === 'pg_stat_statements' ? 'statements' : 'transactions'}`,
-      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans`,
+      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans, ${hotShare(before, after)} of updates heap-only (HOT)`,
     ],
     [
       'Redis per command',
@@ -752,6 +806,27 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       .map((l) => l.toFixed(1))
       .join(' / ')} (1 / 5 / 15 min) at the end`,
   );
+}
+
+/** The share of row updates that touched no index: a HOT update writes only the heap page. */
+function hotShare(before: PostgresReading, after: PostgresReading): string {
+  const updates = after.updates - before.updates;
+  if (updates === 0) return 'none';
+  return `${(((after.hotUpdates - before.hotUpdates) / updates) * 100).toFixed(0)} %`;
+}
+
+/** The roles that used a hundredth of a core or more, busiest first. */
+function describeSplit(split: CpuSplit, n: (value: number, digits?: number) => string): string {
+  return [...CPU_ROLES]
+    .filter((role) => split.cores[role] >= 0.01)
+    .sort((a, b) => split.cores[b] - split.cores[a])
+    .map((role) => `${role} ${n(split.cores[role], 2)}`)
+    .join(', ')
+    .concat(
+      split.busiestOthers.length === 0
+        ? ''
+        : `; others: ${split.busiestOthers.map((o) => `${o.command} ${n(o.cores, 2)}`).join(', ')}`,
+    );
 }
 
 async function main(): Promise<void> {

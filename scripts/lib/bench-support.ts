@@ -239,7 +239,7 @@ export interface ProcessUsage {
   readonly peakRssBytes: number;
 }
 
-function clockTicksPerSecond(): number {
+export function clockTicksPerSecond(): number {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
   } catch {

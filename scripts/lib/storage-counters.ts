@@ -14,6 +14,9 @@ export interface PostgresReading {
   readonly rowsWritten: number;
   /** Sequential and index scans on the schema's own tables. */
   readonly scans: number;
+  /** Rows updated in the schema's own tables, and of those the heap-only (HOT) ones. */
+  readonly updates: number;
+  readonly hotUpdates: number;
 }
 
 /**
@@ -61,9 +64,11 @@ export class PostgresCounters {
              where datname = current_database()`;
     const [total, tables] = await Promise.all([
       this.client.query<{ n: string }>(statements),
-      this.client.query<{ written: string; scans: string }>(
+      this.client.query<{ written: string; scans: string; updates: string; hot: string }>(
         `select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint as written,
-                coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::bigint as scans
+                coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::bigint as scans,
+                coalesce(sum(n_tup_upd), 0)::bigint as updates,
+                coalesce(sum(n_tup_hot_upd), 0)::bigint as hot
            from pg_stat_user_tables where schemaname = $1`,
         [this.schema],
       ),
@@ -72,6 +77,8 @@ export class PostgresCounters {
       statements: Number(total.rows[0]?.n ?? 0),
       rowsWritten: Number(tables.rows[0]?.written ?? 0),
       scans: Number(tables.rows[0]?.scans ?? 0),
+      updates: Number(tables.rows[0]?.updates ?? 0),
+      hotUpdates: Number(tables.rows[0]?.hot ?? 0),
     };
   }
 

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import {
+  parseBusyTicks,
+  parseProcessStat,
+  readMachineCpu,
+  roleOf,
+  splitBetween,
+  type MachineCpuReading,
+} from './machine-cpu';
+
+const roles = { gatewayPid: 100, benchPid: 200 };
+
+const reading = (
+  at: number,
+  busyTicks: number,
+  processes: Array<[number, string, number]>,
+): MachineCpuReading => ({
+  at,
+  busyTicks,
+  processes: new Map(processes.map(([pid, command, ticks]) => [pid, { command, ticks }])),
+});
+
+describe('roleOf', () => {
+  it.each([
+    [100, 'node', 'gateway'],
+    [200, 'node', 'bench'],
+    [300, 'postgres', 'PostgreSQL'],
+    [301, 'redis-server', 'Redis'],
+    [302, 'java', 'broker'],
+    [303, 'node', 'other'],
+    [304, 'sshd', 'other'],
+  ])('pid %i named %s is %s', (pid, command, role) => {
+    expect(roleOf(pid, command, roles)).toBe(role);
+  });
+});
+
+describe('splitBetween', () => {
+  it('turns each role’s ticks over the window into cores, at 100 ticks a second', () => {
+    const before = reading(0, 1000, [
+      [100, 'node', 500],
+      [200, 'node', 50],
+      [300, 'postgres', 10],
+      [301, 'postgres', 20],
+      [400, 'java', 70],
+    ]);
+    const after = reading(2000, 1340, [
+      [100, 'node', 660],
+      [200, 'node', 90],
+      [300, 'postgres', 40],
+      [301, 'postgres', 50],
+      [400, 'java', 80],
+      // Started within the window: counted from zero.
+      [500, 'postgres', 20],
+    ]);
+    const split = splitBetween(before, after, roles, 100, 2);
+    expect(split.seconds).toBe(2);
+    expect(split.cores.gateway).toBeCloseTo(0.8);
+    expect(split.cores.bench).toBeCloseTo(0.2);
+    expect(split.cores.PostgreSQL).toBeCloseTo(0.4);
+    expect(split.cores.broker).toBeCloseTo(0.05);
+    expect(split.cores.Redis).toBe(0);
+    expect(split.busyCores).toBeCloseTo(1.7);
+    expect(split.availableCores).toBe(2);
+    expect(split.busiestOthers).toEqual([]);
+  });
+
+  it('counts a reused pid of another program from zero, never backwards', () => {
+    const before = reading(0, 0, [[300, 'postgres', 900]]);
+    const after = reading(1000, 0, [[300, 'sshd', 30]]);
+    const split = splitBetween(before, after, roles, 100, 2);
+    expect(split.cores.PostgreSQL).toBe(0);
+    expect(split.cores.other).toBeCloseTo(0.3);
+    expect(split.busiestOthers).toEqual([{ command: 'sshd', cores: 0.3 }]);
+  });
+
+  it('names the three busiest other commands, summed over their processes', () => {
+    const before = reading(0, 0, []);
+    const after = reading(1000, 0, [
+      [1, 'kdamond.0', 10],
+      [2, 'beam.smp', 30],
+      [3, 'beam.smp', 30],
+      [4, 'sshd', 20],
+      [5, 'cron', 5],
+    ]);
+    expect(splitBetween(before, after, roles, 100, 2).busiestOthers).toEqual([
+      { command: 'beam.smp', cores: 0.6 },
+      { command: 'sshd', cores: 0.2 },
+      { command: 'kdamond.0', cores: 0.1 },
+    ]);
+  });
+});
+
+describe('parseProcessStat', () => {
+  it('reads the command, even with spaces and parentheses, and utime + stime', () => {
+    const stat =
+      '4242 (Web (Content) x) S 1 4242 4242 0 -1 4194560 1161 0 0 0 713 289 0 0 20 0 11 0 2871 0';
+    expect(parseProcessStat(stat)).toEqual({ command: 'Web (Content) x', ticks: 1002 });
+  });
+
+  it('answers undefined for a line that is not a stat line', () => {
+    expect(parseProcessStat('nonsense')).toBeUndefined();
+  });
+});
+
+describe('parseBusyTicks', () => {
+  it('sums all but idle and iowait', () => {
+    const procStat = 'cpu  100 5 40 9000 30 1 2 3 0 0\ncpu0 50 2 20 4500 15 0 1 1 0 0\n';
+    expect(parseBusyTicks(procStat)).toBe(100 + 5 + 40 + 1 + 2 + 3);
+  });
+});
+
+describe('readMachineCpu', () => {
+  it('finds this very process and its CPU time on this machine', () => {
+    const now = readMachineCpu();
+    const self = now.processes.get(process.pid);
+    // Node 24 names its main thread, so the kernel's name is not "node".
+    expect(self?.command).toBe(readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim());
+    expect(self?.ticks).toBeGreaterThan(0);
+    expect(now.busyTicks).toBeGreaterThan(0);
+  });
+});

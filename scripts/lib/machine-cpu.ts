@@ -1,0 +1,143 @@
+/**
+ * Where the machine's CPUs go during a benchmark phase: every process's CPU time from
+ * /proc/<pid>/stat, grouped by role (the gateway, the benchmark process itself, PostgreSQL,
+ * Redis, the broker, everything else), and the machine's busy time from /proc/stat. On a small
+ * machine the gateway shares its cores with everything it talks to, so its own figure alone does
+ * not say which resource holds the run back.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/** CPU ticks of one process, and the name the kernel gives it. */
+export interface ProcessTicks {
+  readonly command: string;
+  readonly ticks: number;
+}
+
+export interface MachineCpuReading {
+  readonly at: number;
+  /** Ticks of every CPU not idle nor waiting for I/O, from the first line of /proc/stat. */
+  readonly busyTicks: number;
+  readonly processes: ReadonlyMap<number, ProcessTicks>;
+}
+
+export interface CpuRoles {
+  readonly gatewayPid: number;
+  readonly benchPid: number;
+}
+
+export const CPU_ROLES = ['gateway', 'PostgreSQL', 'bench', 'broker', 'Redis', 'other'] as const;
+export type CpuRole = (typeof CPU_ROLES)[number];
+
+/** Cores used per role over a window, and the machine's busy cores over the same window. */
+export interface CpuSplit {
+  readonly seconds: number;
+  readonly cores: Readonly<Record<CpuRole, number>>;
+  readonly busyCores: number;
+  readonly availableCores: number;
+  /** The busiest commands among the others, by the kernel's name, busiest first. */
+  readonly busiestOthers: ReadonlyArray<{ readonly command: string; readonly cores: number }>;
+}
+
+const BUSIEST_OTHERS = 3;
+
+/** The role of one process: by pid for the two node processes, by command name for servers. */
+export function roleOf(pid: number, command: string, roles: CpuRoles): CpuRole {
+  if (pid === roles.gatewayPid) return 'gateway';
+  if (pid === roles.benchPid) return 'bench';
+  if (command === 'postgres' || command === 'postmaster') return 'PostgreSQL';
+  if (command.startsWith('redis-server')) return 'Redis';
+  // The local broker is the only Java process scripts/kafka.sh starts.
+  if (command === 'java') return 'broker';
+  return 'other';
+}
+
+/**
+ * Cores used by each role between two readings. A process present only in the later reading
+ * started within the window and is counted from zero; one that exited within it is not counted
+ * (its time is gone from /proc), which the machine's busy figure still holds.
+ */
+export function splitBetween(
+  before: MachineCpuReading,
+  after: MachineCpuReading,
+  roles: CpuRoles,
+  ticksPerSecond: number,
+  availableCores: number,
+): CpuSplit {
+  const seconds = (after.at - before.at) / 1000;
+  const ticks: Record<CpuRole, number> = {
+    gateway: 0,
+    PostgreSQL: 0,
+    bench: 0,
+    broker: 0,
+    Redis: 0,
+    other: 0,
+  };
+  const others = new Map<string, number>();
+  for (const [pid, later] of after.processes) {
+    const earlier = before.processes.get(pid);
+    // A pid reused by another program within the window is a new process.
+    const start = earlier && earlier.command === later.command ? earlier.ticks : 0;
+    const used = Math.max(0, later.ticks - start);
+    const role = roleOf(pid, later.command, roles);
+    ticks[role] += used;
+    if (role === 'other' && used > 0)
+      others.set(later.command, (others.get(later.command) ?? 0) + used);
+  }
+  const toCores = (value: number) => (seconds > 0 ? value / ticksPerSecond / seconds : 0);
+  const cores = Object.fromEntries(CPU_ROLES.map((role) => [role, toCores(ticks[role])])) as Record<
+    CpuRole,
+    number
+  >;
+  return {
+    seconds,
+    cores,
+    busyCores: toCores(after.busyTicks - before.busyTicks),
+    availableCores,
+    busiestOthers: [...others]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, BUSIEST_OTHERS)
+      .map(([command, used]) => ({ command, cores: toCores(used) })),
+  };
+}
+
+/** Parses the part of /proc/<pid>/stat this needs: the command and utime + stime. */
+export function parseProcessStat(stat: string): ProcessTicks | undefined {
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  // Fields after "(comm)", which may itself hold spaces: state is the first, utime the 12th.
+  const fields = stat.slice(close + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) return undefined;
+  return { command: stat.slice(open + 1, close), ticks };
+}
+
+/** Busy ticks from the aggregate line of /proc/stat: all but idle and iowait. */
+export function parseBusyTicks(procStat: string): number {
+  const line = procStat.split('\n', 1)[0] ?? '';
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = values;
+  return user + nice + system + irq + softirq + steal;
+}
+
+/** Reads every process's CPU time and the machine's busy time now. */
+export function readMachineCpu(): MachineCpuReading {
+  const processes = new Map<number, ProcessTicks>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      const parsed = parseProcessStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      if (parsed) processes.set(pid, parsed);
+    } catch {
+      // the process exited between the listing and the read: its time is in the busy figure
+    }
+  }
+  return {
+    at: performance.now(),
+    busyTicks: parseBusyTicks(readFileSync('/proc/stat', 'utf8')),
+    processes,
+  };
+}
