@@ -1,6 +1,7 @@
 import { builtinModules } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { IMAGE_NODE_OPTIONS } from '../scripts/lib/bench-support';
 import { NODE_FLAGS, ROOT } from './support/gateway';
 
 /**
@@ -43,6 +44,11 @@ describe('the container image', () => {
     const entrypoint = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
     expect(entrypoint).toEqual(['node', ...NODE_FLAGS, 'dist/src/main.js']);
     expect(pkg.scripts.start).toBe(entrypoint.join(' '));
+  });
+
+  it('sets the heap limit the benchmark runs the gateway with', () => {
+    const stage = runtimeStage().join('\n');
+    expect(stage).toMatch(new RegExp(`^\\s*NODE_OPTIONS=${IMAGE_NODE_OPTIONS}( \\\\)?$`, 'm'));
   });
 
   it('leaves build output, dependencies, tests and secrets out of the build context', () => {

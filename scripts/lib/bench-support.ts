@@ -147,6 +147,12 @@ export interface GatewaySetup {
   readonly extra?: Readonly<Record<string, string>>;
 }
 
+/**
+ * NODE_OPTIONS as the Dockerfile sets it for the gateway (test/image.test.ts keeps the two equal),
+ * so a benchmark measures the memory the deployed process may take.
+ */
+export const IMAGE_NODE_OPTIONS = '--max-old-space-size=320';
+
 export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
   const { sandbox, topics, groupPrefix, port, databaseSchema } = setup;
   return {
@@ -154,6 +160,8 @@ export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
     STORAGE: 'embedded',
     // Then the pass-through: PATH, DATABASE_URL, REDIS_URL, CONSUMER_CONCURRENCY and such.
     ...process.env,
+    // Node's own options for the gateway alone, not for this script: the image's unless given.
+    NODE_OPTIONS: process.env.GATEWAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
     KAFKA_BROKERS: BROKERS.join(','),
     KAFKA_CREATE_TOPICS: 'false',
     TOPIC_SEND: topics.send,
