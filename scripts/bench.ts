@@ -1,13 +1,14 @@
 /**
- * `npm run bench [-- --quick] [--json FILE] [--cpu-prof DIR] [--keep]`: the gateway against the
- * ceiling, on one broker, in one run.
+ * `npm run bench [-- --quick] [--load PER_SECOND] [--json FILE] [--cpu-prof DIR] [--keep]`: the
+ * gateway against the ceiling, on one broker, in one run.
  *
  * - gateway: the built service as a child process on PostgreSQL (a schema of its own) and Redis,
  *   sandbox providers answering in a fixed 50 ms, a cap rules file whose caps bite. Customer
  *   profiles go to the profiles topic first. Then three phases on the same gateway:
  *   throughput (N mixed commands published at once: commands/s from the first publish to the last
- *   answer), latency (1,000 commands/s offered for S seconds: publish→receipt percentiles) and the
- *   OTP lane (100 OTPs on the priority topic behind a backlog on the send topic: their p99).
+ *   answer), latency (1,000 commands/s, or --load, offered for S seconds: publish→receipt
+ *   percentiles) and the OTP lane (100 OTPs on the priority topic behind a backlog on the send
+ *   topic: their p99).
  *   Its cost during the throughput phase: CPU from /proc, PostgreSQL from the server's counters,
  *   Redis from MONITOR (its own connections) and INFO commandstats.
  * - ceiling: an ideal pipeline in this script with plain kafkajs: eachBatch, one HTTP call per
@@ -79,6 +80,8 @@ import {
 } from './lib/workload';
 
 const PROVIDER_LATENCY_MS = 50;
+/** The latency phase's offered load: the issue's 1,000 commands/s unless --load says otherwise. */
+const DEFAULT_LOAD_PER_SECOND = 1000;
 const COMMANDS_PER_CUSTOMER = 5;
 /** Server counters are flushed about once a second: wait this long before reading them. */
 const COUNTER_SETTLE_MS = 1500;
@@ -118,8 +121,17 @@ interface Options {
 }
 
 function usage(problem: string): never {
-  console.error(`${problem}\nusage: bench [--quick] [--json FILE] [--cpu-prof DIR] [--keep]`);
+  console.error(
+    `${problem}\nusage: bench [--quick] [--load PER_SECOND] [--json FILE] [--cpu-prof DIR] [--keep]`,
+  );
   process.exit(64);
+}
+
+function positiveInteger(flag: string, raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    usage(`${flag} needs a whole number above 0, got ${raw}`);
+  return value;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -127,12 +139,14 @@ function parseOptions(argv: readonly string[]): Options {
   let keep = false;
   let json: string | undefined;
   let cpuProfDir: string | undefined;
+  let loadPerSecond = DEFAULT_LOAD_PER_SECOND;
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i]!;
     if (flag === '--quick') quick = true;
     else if (flag === '--keep') keep = true;
     else if (flag === '--json' && argv[i + 1]) json = resolve(argv[++i]!);
     else if (flag === '--cpu-prof' && argv[i + 1]) cpuProfDir = resolve(argv[++i]!);
+    else if (flag === '--load' && argv[i + 1]) loadPerSecond = positiveInteger(flag, argv[++i]!);
     else usage(`unknown argument ${flag}`);
   }
   const size = quick
@@ -141,7 +155,7 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     quick,
     ...size,
-    loadPerSecond: 1000,
+    loadPerSecond,
     otp: 100,
     idleTimeoutSeconds: 120,
     json,
