@@ -13,10 +13,10 @@ RUN npm run build
 # Runtime stage: production dependencies only, a numeric non-root user (so Kubernetes can verify
 # runAsNonRoot), nothing written outside /tmp, so the root filesystem can be mounted read-only.
 FROM node:24-slim AS runtime
-# A heap limit: without one V8 sizes the heap from the host's memory and lets garbage pile up to
-# twice the live data before collecting (RSS 540-570 MB against 363-368 MB with it in
-# `npm run bench`, at the same CPU per command; README, Benchmark). Keeps a pod near its memory
-# request; the Deployment's env can override it.
+# A heap limit: without one V8 sizes the heap from the host's memory and lets the used heap grow
+# to three or four times its live data between full collections. In `npm run bench`: RSS peak
+# 565-568 MB without, 362-366 MB with, at the same throughput and about 8 % more CPU per command
+# (README, Benchmark). Keeps a pod under its memory request; the Deployment's env can override it.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-old-space-size=320 \
     TEMPLATES_DIR=/app/templates \
