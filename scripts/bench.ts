@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:http';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ReceiptStatus } from '../libs/contracts/src';
@@ -60,7 +60,7 @@ import {
   CPU_ROLES,
   readMachineCpu,
   splitBetween,
-  type CpuRoles,
+  type RolePids,
   type CpuSplit,
   type MachineCpuReading,
 } from './lib/machine-cpu';
@@ -447,8 +447,8 @@ function machineSplit(
   after: MachineCpuReading,
   gatewayPid: number,
 ): CpuSplit {
-  const roles: CpuRoles = { gatewayPid, benchPid: process.pid };
-  return splitBetween(before, after, roles, clockTicksPerSecond(), cpus().length);
+  const roles: RolePids = { gatewayPid, benchPid: process.pid };
+  return splitBetween(before, after, roles, clockTicksPerSecond(), availableParallelism());
 }
 
 function peakOf(samples: readonly ProcessUsage[]): number {
@@ -466,15 +466,23 @@ async function offeredLoad(
   const { options, publisher } = ctx;
   console.log(`  latency: ${options.loadPerSecond} commands/s for ${options.loadSeconds} s`);
   const tickMs = 20;
-  const perTick = Math.max(1, Math.round((options.loadPerSecond * tickMs) / 1000));
   const publishedAt = new Map<string, number>();
   const failures: unknown[] = [];
   const sends: Array<Promise<void>> = [];
   const startedAt = performance.now();
-  for (let tick = 0; tick * perTick < load.length; tick += 1) {
+  let sent = 0;
+  for (let tick = 0; sent < load.length; tick += 1) {
     const wait = startedAt + tick * tickMs - performance.now();
     if (wait > 0) await sleep(wait);
-    const slice = load.slice(tick * perTick, (tick + 1) * perTick);
+    // What the rate has made due by the end of this tick, so a rate that is not a whole number
+    // of commands per tick is still kept (75/s: one or two a tick).
+    const due = Math.min(
+      load.length,
+      Math.ceil(((tick + 1) * tickMs * options.loadPerSecond) / 1000),
+    );
+    const slice = load.slice(sent, due);
+    sent = due;
+    if (slice.length === 0) continue;
     const at = performance.now();
     for (const command of slice) publishedAt.set(command.id, at);
     sends.push(
@@ -791,7 +799,7 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     [
       'PostgreSQL per command',
       `${n(s.pgStatementsPerCommand, 2)} ${source === 'pg_stat_statements' ? 'statements' : 'transactions'}`,
-      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans, ${hotShare(before, after)} of updates heap-only (HOT)`,
+      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans, ${hotShare(before, after)}`,
     ],
     [
       'Redis per command',
@@ -825,8 +833,9 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
 /** The share of row updates that touched no index: a HOT update writes only the heap page. */
 function hotShare(before: PostgresReading, after: PostgresReading): string {
   const updates = after.updates - before.updates;
-  if (updates === 0) return 'none';
-  return `${(((after.hotUpdates - before.hotUpdates) / updates) * 100).toFixed(0)} %`;
+  if (updates === 0) return 'no row updates';
+  const share = ((after.hotUpdates - before.hotUpdates) / updates) * 100;
+  return `${share.toFixed(0)} % of updates heap-only (HOT)`;
 }
 
 /** The roles that used a hundredth of a core or more, busiest first. */

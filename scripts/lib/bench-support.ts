@@ -18,6 +18,7 @@ import {
   type OutboundRecord,
 } from '../../libs/kafka/src';
 import type { SandboxSuite } from '../../libs/sandbox/src';
+import { IMAGE_NODE_OPTIONS } from './gateway-node-options';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
 export const OUTPUT_DIR = join(ROOT, 'test-output');
@@ -146,12 +147,6 @@ export interface GatewaySetup {
   /** Set last, over the caller's environment (storage, cap rules and such). */
   readonly extra?: Readonly<Record<string, string>>;
 }
-
-/**
- * NODE_OPTIONS as the Dockerfile sets it for the gateway (test/image.test.ts keeps the two equal),
- * so a benchmark measures the memory the deployed process may take.
- */
-export const IMAGE_NODE_OPTIONS = '--max-old-space-size=320';
 
 export function gatewayEnvironment(setup: GatewaySetup): NodeJS.ProcessEnv {
   const { sandbox, topics, groupPrefix, port, databaseSchema } = setup;

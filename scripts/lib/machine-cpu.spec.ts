@@ -13,11 +13,13 @@ const roles = { gatewayPid: 100, benchPid: 200 };
 const reading = (
   at: number,
   busyTicks: number,
-  processes: Array<[number, string, number]>,
+  processes: Array<[number, string, number, number?]>,
 ): MachineCpuReading => ({
   at,
   busyTicks,
-  processes: new Map(processes.map(([pid, command, ticks]) => [pid, { command, ticks }])),
+  processes: new Map(
+    processes.map(([pid, command, ticks, startedAt = 1]) => [pid, { command, ticks, startedAt }]),
+  ),
 });
 
 describe('roleOf', () => {
@@ -64,11 +66,18 @@ describe('splitBetween', () => {
     expect(split.busiestOthers).toEqual([]);
   });
 
-  it('counts a reused pid of another program from zero, never backwards', () => {
-    const before = reading(0, 0, [[300, 'postgres', 900]]);
-    const after = reading(1000, 0, [[300, 'sshd', 30]]);
+  it('counts a reused pid from zero, whatever program it now runs', () => {
+    const before = reading(0, 0, [
+      [300, 'postgres', 900, 10],
+      [301, 'postgres', 500, 20],
+    ]);
+    const after = reading(1000, 0, [
+      [300, 'sshd', 30, 70],
+      // A new backend that got an old backend's pid: same name, a later start.
+      [301, 'postgres', 40, 80],
+    ]);
     const split = splitBetween(before, after, roles, 100, 2);
-    expect(split.cores.PostgreSQL).toBe(0);
+    expect(split.cores.PostgreSQL).toBeCloseTo(0.4);
     expect(split.cores.other).toBeCloseTo(0.3);
     expect(split.busiestOthers).toEqual([{ command: 'sshd', cores: 0.3 }]);
   });
@@ -94,7 +103,11 @@ describe('parseProcessStat', () => {
   it('reads the command, even with spaces and parentheses, and utime + stime', () => {
     const stat =
       '4242 (Web (Content) x) S 1 4242 4242 0 -1 4194560 1161 0 0 0 713 289 0 0 20 0 11 0 2871 0';
-    expect(parseProcessStat(stat)).toEqual({ command: 'Web (Content) x', ticks: 1002 });
+    expect(parseProcessStat(stat)).toEqual({
+      command: 'Web (Content) x',
+      ticks: 1002,
+      startedAt: 2871,
+    });
   });
 
   it('answers undefined for a line that is not a stat line', () => {

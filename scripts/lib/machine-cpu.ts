@@ -8,10 +8,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-/** CPU ticks of one process, and the name the kernel gives it. */
+/** CPU ticks of one process, the name the kernel gives it, and when it started (in ticks). */
 export interface ProcessTicks {
   readonly command: string;
   readonly ticks: number;
+  /** Tells a reused pid from the process that had it before. */
+  readonly startedAt: number;
 }
 
 export interface MachineCpuReading {
@@ -21,7 +23,7 @@ export interface MachineCpuReading {
   readonly processes: ReadonlyMap<number, ProcessTicks>;
 }
 
-export interface CpuRoles {
+export interface RolePids {
   readonly gatewayPid: number;
   readonly benchPid: number;
 }
@@ -42,7 +44,7 @@ export interface CpuSplit {
 const BUSIEST_OTHERS = 3;
 
 /** The role of one process: by pid for the two node processes, by command name for servers. */
-export function roleOf(pid: number, command: string, roles: CpuRoles): CpuRole {
+export function roleOf(pid: number, command: string, roles: RolePids): CpuRole {
   if (pid === roles.gatewayPid) return 'gateway';
   if (pid === roles.benchPid) return 'bench';
   if (command === 'postgres' || command === 'postmaster') return 'PostgreSQL';
@@ -55,12 +57,13 @@ export function roleOf(pid: number, command: string, roles: CpuRoles): CpuRole {
 /**
  * Cores used by each role between two readings. A process present only in the later reading
  * started within the window and is counted from zero; one that exited within it is not counted
- * (its time is gone from /proc), which the machine's busy figure still holds.
+ * (its time is gone from /proc), which the machine's busy figure still holds. The two are
+ * counted apart (per process, and per CPU in /proc/stat), so the roles need not add up to it.
  */
 export function splitBetween(
   before: MachineCpuReading,
   after: MachineCpuReading,
-  roles: CpuRoles,
+  roles: RolePids,
   ticksPerSecond: number,
   availableCores: number,
 ): CpuSplit {
@@ -76,8 +79,8 @@ export function splitBetween(
   const others = new Map<string, number>();
   for (const [pid, later] of after.processes) {
     const earlier = before.processes.get(pid);
-    // A pid reused by another program within the window is a new process.
-    const start = earlier && earlier.command === later.command ? earlier.ticks : 0;
+    // A pid reused within the window is a new process, counted from zero.
+    const start = earlier && earlier.startedAt === later.startedAt ? earlier.ticks : 0;
     const used = Math.max(0, later.ticks - start);
     const role = roleOf(pid, later.command, roles);
     ticks[role] += used;
@@ -101,23 +104,26 @@ export function splitBetween(
   };
 }
 
-/** Parses the part of /proc/<pid>/stat this needs: the command and utime + stime. */
+/** Parses the part of /proc/<pid>/stat this needs: the command, utime + stime and starttime. */
 export function parseProcessStat(stat: string): ProcessTicks | undefined {
   const open = stat.indexOf('(');
   const close = stat.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
-  // Fields after "(comm)", which may itself hold spaces: state is the first, utime the 12th.
+  // Fields after "(comm)", which may itself hold spaces: state is the first, utime the 12th,
+  // starttime the 20th.
   const fields = stat.slice(close + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  if (!Number.isFinite(ticks)) return undefined;
-  return { command: stat.slice(open + 1, close), ticks };
+  const startedAt = Number(fields[19]);
+  if (!Number.isFinite(ticks) || !Number.isFinite(startedAt)) return undefined;
+  return { command: stat.slice(open + 1, close), ticks, startedAt };
 }
 
 /** Busy ticks from the aggregate line of /proc/stat: all but idle and iowait. */
 export function parseBusyTicks(procStat: string): number {
   const line = procStat.split('\n', 1)[0] ?? '';
   const values = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  // user nice system idle iowait irq softirq steal (guest time is already inside user). Steal is
+  // time this virtual machine wanted a CPU and the host gave it to another: busy, from here.
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = values;
   return user + nice + system + irq + softirq + steal;
 }
