@@ -838,18 +838,17 @@ function hotShare(before: PostgresReading, after: PostgresReading): string {
   return `${share.toFixed(0)} % of updates heap-only (HOT)`;
 }
 
-/** The roles that used a hundredth of a core or more, busiest first. */
+/** The roles, and the busiest other commands, that used a hundredth of a core or more. */
 function describeSplit(split: CpuSplit, n: (value: number, digits?: number) => string): string {
+  const others = split.busiestOthers
+    .filter((other) => other.cores >= 0.01)
+    .map((other) => `${other.command} ${n(other.cores, 2)}`);
   return [...CPU_ROLES]
     .filter((role) => split.cores[role] >= 0.01)
     .sort((a, b) => split.cores[b] - split.cores[a])
     .map((role) => `${role} ${n(split.cores[role], 2)}`)
     .join(', ')
-    .concat(
-      split.busiestOthers.length === 0
-        ? ''
-        : `; others: ${split.busiestOthers.map((o) => `${o.command} ${n(o.cores, 2)}`).join(', ')}`,
-    );
+    .concat(others.length === 0 ? '' : `; others: ${others.join(', ')}`);
 }
 
 async function main(): Promise<void> {
