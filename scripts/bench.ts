@@ -39,7 +39,6 @@ import { SandboxSuite } from '../libs/sandbox/src';
 import {
   BROKERS,
   cleanUp,
-  clockTicksPerSecond,
   createGatewayTopics,
   freePort,
   gatewayEnvironment,
@@ -57,6 +56,7 @@ import {
   type ProcessUsage,
 } from './lib/bench-support';
 import {
+  clockTicksPerSecond,
   CPU_ROLES,
   readMachineCpu,
   splitBetween,

@@ -2,7 +2,7 @@
  * What the benchmarks share: the gateway as a child process on topics of its own, pointed at the
  * provider sandbox; its CPU and memory read from /proc; publishing, waiting and cleaning up.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -19,6 +19,7 @@ import {
 } from '../../libs/kafka/src';
 import type { SandboxSuite } from '../../libs/sandbox/src';
 import { IMAGE_NODE_OPTIONS } from './gateway-node-options';
+import { clockTicksPerSecond, parseProcessStat } from './machine-cpu';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
 export const OUTPUT_DIR = join(ROOT, 'test-output');
@@ -242,28 +243,17 @@ export interface ProcessUsage {
   readonly peakRssBytes: number;
 }
 
-export function clockTicksPerSecond(): number {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    // getconf missing: 100 is the Linux default
-    return 100;
-  }
-}
-
 /** CPU time and resident memory of a Linux process, from /proc (undefined once it has gone). */
 export function readProcessUsage(pid: number, ticksPerSecond: number): ProcessUsage | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm)", which may itself hold spaces: state is the first, utime the 12th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    const stat = parseProcessStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    if (!stat) return undefined;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) =>
       Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
     return {
       at: performance.now(),
-      cpuSeconds: ticks / ticksPerSecond,
+      cpuSeconds: stat.ticks / ticksPerSecond,
       rssBytes: kb('VmRSS') * 1024,
       peakRssBytes: kb('VmHWM') * 1024,
     };

@@ -5,6 +5,7 @@
  * machine the gateway shares its cores with everything it talks to, so its own figure alone does
  * not say which resource holds the run back.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
@@ -102,6 +103,21 @@ export function splitBetween(
       .slice(0, BUSIEST_OTHERS)
       .map(([command, used]) => ({ command, cores: toCores(used) })),
   };
+}
+
+let ticksPerSecond: number | undefined;
+
+/** The kernel's clock ticks per second, in which /proc counts CPU time (asked once). */
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+    } catch {
+      // getconf missing: 100 is the Linux default
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
 }
 
 /** Parses the part of /proc/<pid>/stat this needs: the command, utime + stime and starttime. */
