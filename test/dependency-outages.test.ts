@@ -247,7 +247,15 @@ async function runOutage(c: OutageCase): Promise<Figures> {
     if (receipt) terminal.set(receipt.messageId, (terminal.get(receipt.messageId) ?? 0) + 1);
   }
   const duringOutage = probes.between(stoppedAt + 2_000, restartedAt);
-  const readyAfter = await becomesReady(gateway.port, READY_AGAIN_WITHIN_MS);
+  // After a broker restart a consumer may rejoin its group seconds after the work resumed, so
+  // readiness is polled rather than probed once; a gateway that never gets there still fails.
+  const readyAfter = await gateway.waitUntilReady(READY_AGAIN_WITHIN_MS).then(
+    () => true,
+    (error: unknown) => {
+      console.log(`not ready again after the outage: ${String(error)}`);
+      return false;
+    },
+  );
   const figures: Figures = {
     dependency: c.dependency,
     published: ids.length,
@@ -427,24 +435,6 @@ function testKafka(brokers: readonly string[]): Kafka {
     brokers: [...brokers],
     logLevel: logLevel.NOTHING,
   });
-}
-
-/**
- * Polls readiness until it answers 200 or the time is up. After a broker restart a consumer may
- * rejoin its group some seconds after the work resumed, so one probe at an instant races that
- * rejoin; a gateway that never reports ready again still fails, and the last answer is printed.
- */
-async function becomesReady(port: number, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const response = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
-    if (response?.status === 200) return true;
-    last = response ? `${response.status} ${await response.text()}` : 'no answer';
-    await sleep(250);
-  }
-  console.log(`not ready ${withinMs} ms after the outage: ${last}`);
-  return false;
 }
 
 function sleep(ms: number): Promise<void> {

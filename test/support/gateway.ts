@@ -79,17 +79,20 @@ export class GatewayProcess {
     const deadline = Date.now() + timeoutMs;
     let exitedEarly = false;
     void this.exited?.then(() => (exitedEarly = true));
+    // The last readiness answer names what is not ready (a consumer, a dependency).
+    let last = 'no answer';
     while (Date.now() < deadline) {
       if (exitedEarly) throw new Error(`gateway exited before it was ready: ${this.stderr}`);
       try {
         const response = await fetch(`http://127.0.0.1:${this.port}/health/ready`);
         if (response.status === 200) return;
+        last = `${response.status} ${await response.text()}`;
       } catch {
         // not listening yet
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`gateway not ready within ${timeoutMs} ms`);
+    throw new Error(`gateway not ready within ${timeoutMs} ms; last answer: ${last}`);
   }
 
   /** True while the process started last has not exited. */
