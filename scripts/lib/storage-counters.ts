@@ -87,6 +87,9 @@ export class PostgresCounters {
   }
 }
 
+/** Reading /proc/<pid>/net/tcp lists every socket on the host: not more often than this. */
+const PORT_LOOKUP_INTERVAL_MS = 5_000;
+
 /** The local ports of a process's TCP connections to a remote port (from /proc). */
 export function localPortsTo(pid: number, remotePort: number): Set<number> {
   const inodes = new Set<string>();
@@ -128,17 +131,18 @@ export function localPortsTo(pid: number, remotePort: number): Set<number> {
  * those from the process's own connections can be told from other clients'; a command run by a
  * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
  * read beside it for comparison: server-wide, and it counts the commands inside scripts too.
+ * MONITOR is costly for the server (it formats every command, those inside scripts too, for the
+ * watcher) and for this process, so it is open only inside a window that watches a process.
  */
 export class RedisCallCounter {
   private readonly perSource = new Map<string, number>();
   private readonly processPorts = new Set<number>();
   private monitor: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private counting = false;
   private commandStatsAtStart = 0;
   private commandStatsAtStop = 0;
 
-  private pid = 0;
+  private pid: number | undefined;
 
   private constructor(
     private readonly client: Redis,
@@ -148,30 +152,35 @@ export class RedisCallCounter {
   static async start(url: string): Promise<RedisCallCounter> {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await client.connect();
-    const counter = new RedisCallCounter(client, Number(new URL(url).port || 6379));
-    counter.monitor = await client.monitor();
-    counter.monitor.on('monitor', (_time: string, _args: string[], source: string) => {
-      if (counter.counting) counter.perSource.set(source, (counter.perSource.get(source) ?? 0) + 1);
-    });
-    return counter;
+    return new RedisCallCounter(client, Number(new URL(url).port || 6379));
   }
 
-  /** Begins a window on a process (its connections are looked up every second until end). */
-  async begin(pid: number): Promise<void> {
+  /**
+   * Begins a window: INFO commandstats always; with a pid, also MONITOR and that process's
+   * connections (looked up now, every few seconds, and at the end, to catch new ones).
+   */
+  async begin(pid?: number): Promise<void> {
     this.pid = pid;
     this.perSource.clear();
     this.processPorts.clear();
-    this.lookUpPorts();
-    this.timer = setInterval(() => this.lookUpPorts(), 1000);
+    if (pid !== undefined) {
+      this.lookUpPorts();
+      this.timer = setInterval(() => this.lookUpPorts(), PORT_LOOKUP_INTERVAL_MS);
+      const monitor = await this.client.monitor();
+      monitor.on('monitor', (_time: string, _args: string[], source: string) => {
+        this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+      });
+      this.monitor = monitor;
+    }
     this.commandStatsAtStart = await this.commandStats();
-    this.counting = true;
   }
 
   async end(): Promise<void> {
-    this.counting = false;
+    this.commandStatsAtStop = await this.commandStats();
+    this.monitor?.disconnect();
+    this.monitor = undefined;
     clearInterval(this.timer);
     this.lookUpPorts();
-    this.commandStatsAtStop = await this.commandStats();
   }
 
   /** Commands from the process's own connections during the window. */
@@ -196,6 +205,7 @@ export class RedisCallCounter {
   }
 
   private lookUpPorts(): void {
+    if (this.pid === undefined) return;
     for (const port of localPortsTo(this.pid, this.redisPort)) this.processPorts.add(port);
   }
 
