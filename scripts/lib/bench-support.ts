@@ -202,8 +202,11 @@ export async function startGateway(
     ],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
+  // Two sources into one file: neither may end it, or the other's last lines (a refused node
+  // flag, say) would be written after the end and crash this script instead of being logged.
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  child.once('close', () => log.end());
   const port = env.HTTP_PORT!;
   await waitUntil(
     `the gateway on port ${port} (see test-output/${logName}.log)`,
