@@ -59,8 +59,11 @@ import {
   clockTicksPerSecond,
   CPU_ROLES,
   readMachineCpu,
+  readMainThreadSchedule,
+  scheduleSharesBetween,
   splitBetween,
   type RolePids,
+  type ScheduleShares,
   type CpuSplit,
   type MachineCpuReading,
 } from './lib/machine-cpu';
@@ -310,6 +313,8 @@ interface GatewayResult {
   readonly rssPeakBytes: number;
   /** Where the machine's CPUs went during the throughput phase. */
   readonly cpuSplit: CpuSplit;
+  /** The gateway's JavaScript thread over the throughput phase, when the kernel keeps schedstat. */
+  readonly mainThread: ScheduleShares | undefined;
   readonly postgres: { source: string; before: PostgresReading; after: PostgresReading };
   /** Counted over the latency phase's commands. */
   readonly redis: { calls: number; serverWide: number; commands: number };
@@ -407,6 +412,7 @@ async function runGateway(
     const pgBefore = await postgres.read();
     const usageBefore = sampler.sample()!;
     const machineBefore = readMachineCpu();
+    const mainThreadBefore = readMainThreadSchedule(gateway.pid!);
     const startedAt = performance.now();
     await publishInChunks(publisher, topics.send, throughput);
     await watcher.waitFor(throughput, idleMs, alive);
@@ -415,6 +421,7 @@ async function runGateway(
     // The machine's split over the phase itself; the gateway's own CPU also counts the work it
     // finishes after the last answer (the outbox relay, settling the tail).
     const machineAfter = readMachineCpu();
+    const mainThreadAfter = readMainThreadSchedule(gateway.pid!);
     await sleep(COUNTER_SETTLE_MS);
     const usageAfter = sampler.sample() ?? usageBefore;
     const pgAfter = await postgres.read();
@@ -441,6 +448,10 @@ async function runGateway(
       wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
       rssPeakBytes: peakOf(sampler.samples),
       cpuSplit: machineSplit(machineBefore, machineAfter, gateway.pid!),
+      mainThread:
+        mainThreadBefore && mainThreadAfter
+          ? scheduleSharesBetween(mainThreadBefore, mainThreadAfter)
+          : undefined,
       postgres: { source: postgres.source, before: pgBefore, after: pgAfter },
       redis: {
         calls: redis.processCalls,
@@ -725,6 +736,8 @@ interface Summary {
   /** Cores used per process role during the throughput phase, and the machine's busy cores. */
   readonly cpuCores: Readonly<Record<string, number>>;
   readonly ceilingCpuCores: Readonly<Record<string, number>>;
+  /** Shares of the throughput phase the gateway's main thread ran, waited for a CPU, idled. */
+  readonly mainThread: ScheduleShares | null;
 }
 
 function coresOf(split: CpuSplit): Record<string, number> {
@@ -757,6 +770,13 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     lost: gateway.lost,
     cpuCores: coresOf(gateway.cpuSplit),
     ceilingCpuCores: coresOf(ceiling.cpuSplit),
+    mainThread: gateway.mainThread
+      ? {
+          running: round(gateway.mainThread.running, 3),
+          waiting: round(gateway.mainThread.waiting, 3),
+          idle: round(gateway.mainThread.idle, 3),
+        }
+      : null,
   };
 }
 
@@ -807,6 +827,13 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       `${n(gateway.cpuSplit.busyCores, 2)} of ${gateway.cpuSplit.availableCores} cores`,
       describeSplit(gateway.cpuSplit, n),
     ],
+    s.mainThread
+      ? [
+          'gateway main thread, throughput',
+          `${n(s.mainThread.running * 100)} % on a CPU`,
+          `${n(s.mainThread.waiting * 100)} % runnable, waiting for a CPU; ${n(s.mainThread.idle * 100)} % idle (schedstat)`,
+        ]
+      : ['gateway main thread, throughput', 'n/a', 'no /proc/<pid>/task/<pid>/schedstat here'],
     [
       'machine CPU, ceiling',
       `${n(ceiling.cpuSplit.busyCores, 2)} of ${ceiling.cpuSplit.availableCores} cores`,

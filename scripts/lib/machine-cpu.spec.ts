@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import {
   parseBusyTicks,
   parseProcessStat,
+  parseSchedstat,
   readMachineCpu,
+  readMainThreadSchedule,
   roleOf,
+  scheduleSharesBetween,
   splitBetween,
   type MachineCpuReading,
 } from './machine-cpu';
@@ -130,5 +133,55 @@ describe('readMachineCpu', () => {
     expect(self?.command).toBe(readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim());
     expect(self?.ticks).toBeGreaterThan(0);
     expect(now.busyTicks).toBeGreaterThan(0);
+  });
+});
+
+describe('parseSchedstat', () => {
+  it('reads the time on a CPU and the time runnable, in nanoseconds', () => {
+    expect(parseSchedstat('3610000000 1280000000 3165\n', 5)).toEqual({
+      at: 5,
+      runningNs: 3_610_000_000,
+      waitingNs: 1_280_000_000,
+    });
+  });
+
+  it('answers undefined for text that is not a schedstat line', () => {
+    expect(parseSchedstat('', 0)).toBeUndefined();
+    expect(parseSchedstat('x y z', 0)).toBeUndefined();
+  });
+});
+
+describe('scheduleSharesBetween', () => {
+  it('splits a window into running, waiting for a CPU and idle', () => {
+    const before = { at: 1_000, runningNs: 1e9, waitingNs: 2e9 };
+    const after = { at: 6_000, runningNs: 1e9 + 3.6e9, waitingNs: 2e9 + 1.3e9 };
+    const shares = scheduleSharesBetween(before, after);
+    expect(shares.running).toBeCloseTo(0.72, 5);
+    expect(shares.waiting).toBeCloseTo(0.26, 5);
+    expect(shares.idle).toBeCloseTo(0.02, 5);
+  });
+
+  it('never reports a negative idle share when the counters run ahead of the clock', () => {
+    const shares = scheduleSharesBetween(
+      { at: 0, runningNs: 0, waitingNs: 0 },
+      { at: 1_000, runningNs: 0.8e9, waitingNs: 0.3e9 },
+    );
+    expect(shares.idle).toBe(0);
+  });
+});
+
+describe('readMainThreadSchedule', () => {
+  it('reads this process’s main thread, whose time on a CPU grows as it works', () => {
+    const before = readMainThreadSchedule(process.pid);
+    let spin = 0;
+    for (const end = Date.now() + 30; Date.now() < end;) spin += 1;
+    const after = readMainThreadSchedule(process.pid);
+    expect(spin).toBeGreaterThan(0);
+    expect(before).toBeDefined();
+    expect(after!.runningNs).toBeGreaterThan(before!.runningNs);
+  });
+
+  it('answers undefined for a process that does not exist', () => {
+    expect(readMainThreadSchedule(2 ** 22 + 1)).toBeUndefined();
   });
 });

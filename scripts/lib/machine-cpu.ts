@@ -163,3 +163,55 @@ export function readMachineCpu(): MachineCpuReading {
     processes,
   };
 }
+
+/** One thread's time on a CPU and waiting in the run queue for one, in nanoseconds. */
+export interface ThreadSchedule {
+  readonly at: number;
+  readonly runningNs: number;
+  readonly waitingNs: number;
+}
+
+/** Shares of a window a thread spent on a CPU, runnable but waiting for one, and neither. */
+export interface ScheduleShares {
+  readonly running: number;
+  readonly waiting: number;
+  readonly idle: number;
+}
+
+/** Parses /proc/<pid>/task/<tid>/schedstat: time on a CPU, time runnable, timeslices. */
+export function parseSchedstat(text: string, at: number): ThreadSchedule | undefined {
+  const [running, waiting] = text.trim().split(/\s+/).map(Number);
+  if (running === undefined || waiting === undefined || !Number.isFinite(running + waiting)) {
+    return undefined;
+  }
+  return { at, runningNs: running, waitingNs: waiting };
+}
+
+/**
+ * The scheduler's account of a process's main thread (its tid is the pid). Undefined where the
+ * kernel keeps none (no CONFIG_SCHED_INFO) or the process is gone.
+ */
+export function readMainThreadSchedule(pid: number): ThreadSchedule | undefined {
+  try {
+    return parseSchedstat(
+      readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8'),
+      performance.now(),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How a thread spent a window. Waiting is what the CPU split cannot show: a node process's one
+ * JavaScript thread may be held back by the cores being taken while the machine is not 100 % busy.
+ */
+export function scheduleSharesBetween(
+  before: ThreadSchedule,
+  after: ThreadSchedule,
+): ScheduleShares {
+  const windowNs = Math.max(1, (after.at - before.at) * 1e6);
+  const running = (after.runningNs - before.runningNs) / windowNs;
+  const waiting = (after.waitingNs - before.waitingNs) / windowNs;
+  return { running, waiting, idle: Math.max(0, 1 - running - waiting) };
+}
