@@ -14,6 +14,13 @@ describe('jsonTextExceedsDepth', () => {
     ['an escaped backslash before the closing quote', '{"a":"\\\\","b":[[1]]}', 2, true],
     ['siblings do not add up', '[[1],[2],[3],[4]]', 2, false],
     ['stray closing brackets do not hide what follows', ']]]][[', 1, true],
+    ['fewer brackets than the limit, in and out of strings', '{"a":"[{","b":[1]}', 4, false],
+    [
+      'more brackets than the limit, most of them in a string',
+      `[{"a":"${'['.repeat(40)}"}]`,
+      2,
+      false,
+    ],
   ])('%s', (_label, text, limit, expected) => {
     expect(jsonTextExceedsDepth(text, limit)).toBe(expected);
   });

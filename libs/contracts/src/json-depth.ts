@@ -18,6 +18,9 @@ const BACKSLASH = 0x5c; // \
  * malformed text it answers about the brackets it saw.
  */
 export function jsonTextExceedsDepth(text: string, maxDepth: number): boolean {
+  // Nesting can never be deeper than the text has opening brackets, strings included. Counting
+  // them natively settles an ordinary command (a dozen of them) at a tenth of the walk's cost.
+  if (openingBracketsUpTo(text, maxDepth + 1) <= maxDepth) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i += 1) {
@@ -34,6 +37,21 @@ export function jsonTextExceedsDepth(text: string, maxDepth: number): boolean {
     } else if ((code === CLOSE_OBJECT || code === CLOSE_ARRAY) && depth > 0) depth -= 1;
   }
   return false;
+}
+
+/** How many `{` and `[` the text holds, counting no further than `limit`. */
+function openingBracketsUpTo(text: string, limit: number): number {
+  let count = 0;
+  for (const bracket of ['{', '[']) {
+    for (
+      let at = text.indexOf(bracket);
+      at !== -1 && count < limit;
+      at = text.indexOf(bracket, at + 1)
+    ) {
+      count += 1;
+    }
+  }
+  return count;
 }
 
 /**
