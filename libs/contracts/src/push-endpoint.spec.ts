@@ -72,6 +72,18 @@ describe('checkPushEndpoint', () => {
     });
     expect(checkPushEndpoint('https://localhost:8443/p')).toMatchObject({ port: 8443 });
   });
+
+  it('answers a repeated endpoint the same, also after many others have pushed it out', () => {
+    const first = checkPushEndpoint('https://fcm.googleapis.com/fcm/send/repeat');
+    const refused = checkPushEndpoint('https://127.0.0.1/repeat');
+    expect(checkPushEndpoint('https://fcm.googleapis.com/fcm/send/repeat')).toBe(first);
+    expect(checkPushEndpoint('https://127.0.0.1/repeat')).toBe(refused);
+    expect(Object.isFrozen(first)).toBe(true);
+    for (let i = 0; i < 2_000; i += 1) checkPushEndpoint(`https://push.example.com/s/${i}`);
+    expect(checkPushEndpoint('https://fcm.googleapis.com/fcm/send/repeat')).toEqual(first);
+    expect(checkPushEndpoint('https://127.0.0.1/repeat')).toEqual(refused);
+    expect(refused.ok).toBe(false);
+  });
 });
 
 describe('webPushSubscriptionSchema', () => {

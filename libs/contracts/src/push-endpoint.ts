@@ -34,8 +34,28 @@ export type PushEndpointCheck =
     }
   | { readonly ok: false; readonly problem: string };
 
+/**
+ * Answers already given, by endpoint. A subscription comes back with every message to its
+ * customer and is checked twice per message (the schema, then the adapter), and the two URL
+ * parsers cost about 5 µs a check. Bounded, oldest out first; the answer is a pure function of the
+ * string, so a remembered one is always right.
+ */
+const remembered = new Map<string, PushEndpointCheck>();
+const REMEMBERED_MAX = 1024;
+
 /** Why an endpoint is unsafe to call, in words that never quote it (it is a capability URL). */
 export function checkPushEndpoint(endpoint: string): PushEndpointCheck {
+  const known = remembered.get(endpoint);
+  if (known !== undefined) return known;
+  const answer = Object.freeze(checkUncached(endpoint));
+  if (remembered.size >= REMEMBERED_MAX) {
+    remembered.delete(remembered.keys().next().value!);
+  }
+  remembered.set(endpoint, answer);
+  return answer;
+}
+
+function checkUncached(endpoint: string): PushEndpointCheck {
   const authority = AUTHORITY.exec(endpoint);
   if (!authority) {
     return {
