@@ -251,6 +251,36 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
     expect(await outbox.backlog()).toBe(0);
   });
 
+  it('keeps a receipt exactly as enqueued, quotes, backslashes and any script included, and a repeated event once', async () => {
+    const awkward = {
+      ...receipt('rejected', 'SCHEMA_VIOLATION'),
+      reason: {
+        code: 'SCHEMA_VIOLATION',
+        message: 'content.sms.text: "\\n" isn\'t {allowed} [here] — مرحبا 👋 \u200f',
+      },
+    };
+    const plain = receipt('sent', undefined, 'plain');
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await outbox.enqueue([
+      { receipt: awkward, key: 'c-"1"' },
+      { receipt: plain, key: 'c-1', traceparent },
+    ]);
+    // The same event again (a step redone after a crash) is not queued twice.
+    await outbox.enqueue([{ receipt: awkward, key: 'c-"1"' }]);
+    const published: Array<{ receipt: DeliveryReceipt; key: string; traceparent: string | null }> =
+      [];
+    await outbox.publishOldest(10, (batch) => {
+      published.push(
+        ...batch.map(({ receipt, key, traceparent }) => ({ receipt, key, traceparent })),
+      );
+      return Promise.resolve();
+    });
+    expect(published).toEqual([
+      { receipt: awkward, key: 'c-"1"', traceparent: null },
+      { receipt: plain, key: 'c-1', traceparent },
+    ]);
+  });
+
   it('purges settled messages past retention, with their attempts and published receipts, freeing the id', async () => {
     await log.claim(message(), 'gw-a', STALE_MS);
     await log.startAttempt({

@@ -31,19 +31,26 @@ export class ReceiptOutboxRepository {
     executor: Kysely<Database> = this.db,
   ): Promise<void> {
     if (entries.length === 0) return;
-    // Columns as arrays, one statement text for every batch size; ids (the relay's order) follow
-    // the entries' order.
-    const column = <T>(pick: (entry: OutboxEntry) => T): T[] => entries.map(pick);
+    // The batch as one JSON parameter, one statement text for every batch size; ids (the relay's
+    // order) follow the entries' order. Not text arrays: each receipt would be stringified, then
+    // escaped again as an array element in JavaScript, and unescaped by the server (profile).
+    const rows = entries.map((e) => ({
+      message_id: e.receipt.messageId,
+      event_id: e.receipt.eventId,
+      status: e.receipt.status,
+      receipt: e.receipt,
+      kafka_key: e.key,
+      occurred_at: e.receipt.occurredAt,
+      traceparent: e.traceparent ?? null,
+    }));
     await sql`
       insert into message_events
         (message_id, event_id, status, receipt, kafka_key, occurred_at, traceparent)
-      select v.message_id, v.event_id::uuid, v.status, v.receipt::jsonb, v.kafka_key,
+      select v.message_id, v.event_id::uuid, v.status, v.receipt, v.kafka_key,
         v.occurred_at::timestamptz, v.traceparent
-      from unnest(
-        ${column((e) => e.receipt.messageId)}::text[], ${column((e) => e.receipt.eventId)}::text[],
-        ${column((e) => e.receipt.status)}::text[], ${column((e) => JSON.stringify(e.receipt))}::text[],
-        ${column((e) => e.key)}::text[], ${column((e) => e.receipt.occurredAt)}::text[],
-        ${column((e) => e.traceparent ?? null)}::text[]
+      from rows from (
+        jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (message_id text, event_id text,
+          status text, receipt jsonb, kafka_key text, occurred_at text, traceparent text)
       ) with ordinality as v(message_id, event_id, status, receipt, kafka_key, occurred_at,
         traceparent, n)
       order by v.n
