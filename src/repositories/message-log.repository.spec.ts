@@ -370,6 +370,57 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     expect((await log.get('m-49'))?.owner).toBe('gw-a');
   });
 
+  it('stores what a batch of claims carries and what settling writes, awkward text included', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await Promise.all([
+      log.claim(
+        message({
+          id: 'm-full',
+          overrides: { ignoreOptOut: true },
+          traceparent,
+          groupKey: 'cart-8812',
+          resendOf: 'm-original',
+        }),
+        'gw-a',
+        STALE_MS,
+      ),
+      log.claim(message({ id: 'm-bare', source: 'send:0:2' }), 'gw-a', STALE_MS),
+    ]);
+    expect(await log.get('m-full')).toMatchObject({
+      overrides: { ignoreOptOut: true },
+      traceparent,
+      groupKey: 'cart-8812',
+      resendOf: 'm-original',
+      sealedCommand: 'v1.sealed',
+    });
+    expect(await log.get('m-bare')).toMatchObject({
+      overrides: null,
+      traceparent: null,
+      groupKey: null,
+      resendOf: null,
+    });
+    // SQL NULL, not a JSON null: what the admin API and the purge query test for.
+    const nulls = await sql<{ id: string }>`
+      select id from messages where overrides is null and traceparent is null`.execute(database.db);
+    expect(nulls.rows).toEqual([{ id: 'm-bare' }]);
+
+    const first: Settlement['trace'] = [
+      { channel: 'sms', decision: 'skipped', detail: 'no "phone" \\ on file — لا يوجد 📵' },
+    ];
+    const second: Settlement['trace'] = [{ channel: 'email', decision: 'sent', detail: 'sent' }];
+    await log.settle({ ...settlement('m-full'), status: 'deferred', trace: first, deferrals: 1 });
+    await log.takeOver('m-full', 'gw-b', STALE_MS, { fromDeferred: true });
+    await log.settle({ ...settlement('m-full', 'gw-b'), trace: second, appendTrace: true });
+    await log.settle(settlement('m-bare', 'gw-a', first));
+    const traces = await sql<{ id: string; trace: unknown; deferrals: number }>`
+      select id, trace, deferrals from messages order by id`.execute(database.db);
+    expect(traces.rows).toEqual([
+      { id: 'm-bare', trace: first, deferrals: 0 },
+      { id: 'm-full', trace: [...first, ...second], deferrals: 0 },
+    ]);
+    expect(await log.get('m-full')).toMatchObject({ status: 'sent', owner: null });
+  });
+
   it('answers a mix of new, duplicate, conflict and settled ids each as claim() alone would', async () => {
     await log.claim(message({ id: 'm-dup', source: 'send:0:1' }), 'gw-a', STALE_MS);
     await log.claim(message({ id: 'm-conflict', source: 'send:0:2' }), 'gw-a', STALE_MS);
