@@ -243,33 +243,29 @@ export class MessageLogRepository {
       if (!firstOf.has(call.message.id)) firstOf.set(call.message.id, index);
     });
     const firsts = [...firstOf.values()].map((index) => calls[index]!);
-    // One jsonb parameter: one statement text for every batch size, and the sealed commands go
-    // as they are, not escaped again as text array elements (see ReceiptOutboxRepository.enqueue).
-    const records = firsts.map(({ message, owner }) => ({
-      id: message.id,
-      customer_id: message.customerId,
-      category: message.category,
-      payload_hash: message.payloadHash,
-      sealed_command: message.sealedCommand,
-      source: message.source,
-      owner,
-      received_at: message.receivedAt.toISOString(),
-      resend_of: message.resendOf ?? null,
-      overrides: message.overrides ?? null,
-      traceparent: message.traceparent ?? null,
-      group_key: message.groupKey ?? null,
-    }));
+    const column = <T>(pick: (call: ClaimCall) => T): T[] => firsts.map(pick);
+    // Columns as arrays: one statement text for every batch size (see settleBatch).
     const inserted = new Set(
       (
         await sql<{ id: string }>`
           insert into messages (id, customer_id, category, payload_hash, sealed_command, status,
             source, owner, received_at, resend_of, overrides, traceparent, group_key)
           select v.id, v.customer_id, v.category, v.payload_hash, v.sealed_command, ${PROCESSING},
-            v.source, v.owner, v.received_at::timestamptz, v.resend_of, v.overrides,
+            v.source, v.owner, v.received_at::timestamptz, v.resend_of, v.overrides::jsonb,
             v.traceparent, v.group_key
-          from jsonb_to_recordset(${JSON.stringify(records)}::jsonb) as v(id text, customer_id text,
-            category text, payload_hash text, sealed_command text, source text, owner text,
-            received_at text, resend_of text, overrides jsonb, traceparent text, group_key text)
+          from unnest(
+            ${column((c) => c.message.id)}::text[], ${column((c) => c.message.customerId)}::text[],
+            ${column((c) => c.message.category)}::text[],
+            ${column((c) => c.message.payloadHash)}::text[],
+            ${column((c) => c.message.sealedCommand)}::text[],
+            ${column((c) => c.message.source)}::text[], ${column((c) => c.owner)}::text[],
+            ${column((c) => c.message.receivedAt.toISOString())}::text[],
+            ${column((c) => c.message.resendOf ?? null)}::text[],
+            ${column((c) => (c.message.overrides === undefined ? null : JSON.stringify(c.message.overrides)))}::text[],
+            ${column((c) => c.message.traceparent ?? null)}::text[],
+            ${column((c) => c.message.groupKey ?? null)}::text[]
+          ) as v(id, customer_id, category, payload_hash, sealed_command, source, owner,
+            received_at, resend_of, overrides, traceparent, group_key)
           on conflict (id) do nothing
           returning id
         `.execute(this.db)
@@ -568,30 +564,24 @@ export class MessageLogRepository {
       });
       if (owned.length === 0) return outcomes;
       const now = new Date();
-      // One jsonb parameter: the statement's text is the same for every batch size, so neither
-      // side builds or parses a list of thousands of parameters, and the traces go as JSON, not
-      // as strings escaped again as text array elements.
-      const records = owned.map((s) => ({
-        id: s.messageId,
-        status: s.status,
-        reason_code: s.reasonCode,
-        channel: s.channel,
-        provider: s.provider,
-        provider_message_id: s.providerMessageId,
-        trace: s.trace,
-        append_trace: s.appendTrace === true,
-        deferrals: s.deferrals,
-        retries: s.retries,
-      }));
+      // Columns as arrays: the statement's text is the same for every batch size, so neither
+      // side builds or parses a list of thousands of parameters.
       await sql`
         update messages set
           status = v.status, reason_code = v.reason_code, channel = v.channel,
           provider = v.provider, provider_message_id = v.provider_message_id,
-          trace = case when v.append_trace then messages.trace || v.trace else v.trace end,
+          trace = case when v.append_trace then messages.trace || v.trace::jsonb
+            else v.trace::jsonb end,
           owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${now}
-        from jsonb_to_recordset(${JSON.stringify(records)}::jsonb) as v(id text, status text,
-          reason_code text, channel text, provider text, provider_message_id text, trace jsonb,
-          append_trace boolean, deferrals int, retries int)
+        from unnest(
+          ${owned.map((s) => s.messageId)}::text[], ${owned.map((s) => s.status)}::text[],
+          ${owned.map((s) => s.reasonCode)}::text[], ${owned.map((s) => s.channel)}::text[],
+          ${owned.map((s) => s.provider)}::text[], ${owned.map((s) => s.providerMessageId)}::text[],
+          ${owned.map((s) => JSON.stringify(s.trace))}::text[],
+          ${owned.map((s) => s.appendTrace === true)}::boolean[],
+          ${owned.map((s) => s.deferrals)}::int[], ${owned.map((s) => s.retries)}::int[]
+        ) as v(id, status, reason_code, channel, provider, provider_message_id, trace, append_trace,
+          deferrals, retries)
         where messages.id = v.id
       `.execute(trx);
       const receipts: OutboxEntry[] = [];
