@@ -231,6 +231,11 @@ class ReceiptWatcher {
     }
   }
 
+  /** Commands answered so far, of every phase. */
+  get answered(): number {
+    return this.answerOrder.length;
+  }
+
   count(commands: readonly Command[]): number {
     return commands.reduce((n, c) => n + (this.answeredAt.has(c.id) ? 1 : 0), 0);
   }
@@ -316,7 +321,7 @@ interface GatewayResult {
   /** The gateway's JavaScript thread over the throughput phase, when the kernel keeps schedstat. */
   readonly mainThread: ScheduleShares | undefined;
   readonly postgres: { source: string; before: PostgresReading; after: PostgresReading };
-  /** Counted over the latency phase's commands. */
+  /** Counted over the backlog commands answered after the OTPs (none: calls per command NaN). */
   readonly redis: { calls: number; serverWide: number; commands: number };
   readonly meanReceiptBytes: number;
   readonly statuses: ReadonlyMap<string, number>;
@@ -427,13 +432,14 @@ async function runGateway(
     const pgAfter = await postgres.read();
     const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
 
-    // Redis round trips are counted at the fixed offered load, not in the throughput phase:
-    // MONITOR costs the server and this process CPU that the gateway would otherwise have.
-    await redis.begin(gateway.pid);
     const latency = await offeredLoad(ctx, watcher, topics, load, alive);
-    await sleep(COUNTER_SETTLE_MS);
-    await redis.end();
-    const otpResult = await otpBehindBacklog(ctx, watcher, topics, backlog, otp, alive);
+    // Redis round trips are counted while the rest of the backlog drains, after the OTPs are
+    // answered: MONITOR costs the server and this process CPU that the gateway would otherwise
+    // have, so it must not overlap a phase whose figures are reported.
+    const otpResult = await otpBehindBacklog(ctx, watcher, topics, backlog, otp, alive, {
+      begin: () => redis.begin(gateway.pid),
+      end: () => redis.end(),
+    });
     sampler.stop();
 
     return {
@@ -456,7 +462,7 @@ async function runGateway(
       redis: {
         calls: redis.processCalls,
         serverWide: redis.serverWideCalls,
-        commands: load.length,
+        commands: otpResult.countedWhileDraining,
       },
       meanReceiptBytes,
       statuses: watcher.statuses,
@@ -536,7 +542,8 @@ async function otpBehindBacklog(
   backlog: readonly Command[],
   otp: readonly Command[],
   alive: () => void,
-): Promise<GatewayResult['otp']> {
+  drainWindow: { begin: () => Promise<void>; end: () => Promise<void> },
+): Promise<GatewayResult['otp'] & { countedWhileDraining: number }> {
   const { options, publisher } = ctx;
   console.log(`  OTP lane: ${otp.length} OTPs behind ${backlog.length} commands`);
   await publishInChunks(publisher, topics.send, backlog);
@@ -554,9 +561,15 @@ async function otpBehindBacklog(
     .filter((c) => watcher.answeredAt.has(c.id))
     .map((c) => watcher.answeredAt.get(c.id)! - publishedAt.get(c.id)!)
     .sort((a, b) => a - b);
-  // The backlog is drained too, so that every command of the run is accounted for.
+  // The backlog is drained too, so that every command of the run is accounted for; the
+  // window counts what is answered meanwhile.
+  await drainWindow.begin();
+  const answeredBefore = watcher.answered;
   await watcher.waitFor(backlog, idleMs, alive);
+  const countedWhileDraining = watcher.answered - answeredBefore;
+  await drainWindow.end();
   return {
+    countedWhileDraining,
     answered: ms.length,
     lost: otp.length - ms.length,
     ms,
@@ -765,6 +778,7 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     pgStatementsPerCommand: per(
       gateway.postgres.after.statements - gateway.postgres.before.statements,
     ),
+    // NaN (null in --json) when the backlog was drained before the window opened.
     redisCallsPerCommand: round(gateway.redis.calls / gateway.redis.commands, 2),
     commands: gateway.commands,
     lost: gateway.lost,
@@ -848,7 +862,7 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     [
       'Redis per command',
       `${n(s.redisCallsPerCommand, 2)} calls`,
-      `MONITOR over the latency phase, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
+      `MONITOR over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
     ],
     [
       'others on the shared servers',
