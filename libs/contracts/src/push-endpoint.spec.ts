@@ -1,4 +1,4 @@
-import { checkPushEndpoint } from './push-endpoint';
+import { checkPushEndpoint, MAX_PUSH_ENDPOINT_LENGTH } from './push-endpoint';
 import { webPushSubscriptionSchema } from './send-command';
 
 const KEYS = {
@@ -83,6 +83,15 @@ describe('checkPushEndpoint', () => {
     expect(checkPushEndpoint('https://fcm.googleapis.com/fcm/send/repeat')).toEqual(first);
     expect(checkPushEndpoint('https://127.0.0.1/repeat')).toEqual(refused);
     expect(refused.ok).toBe(false);
+  });
+
+  it('does not remember an endpoint longer than the schema accepts', () => {
+    const long = `https://fcm.googleapis.com/${'a'.repeat(MAX_PUSH_ENDPOINT_LENGTH)}`;
+    const first = checkPushEndpoint(long);
+    expect(first.ok).toBe(true);
+    const again = checkPushEndpoint(long);
+    expect(again).toEqual(first);
+    expect(again).not.toBe(first);
   });
 });
 

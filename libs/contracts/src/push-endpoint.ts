@@ -42,12 +42,19 @@ export type PushEndpointCheck =
  */
 const remembered = new Map<string, PushEndpointCheck>();
 const REMEMBERED_MAX = 1024;
+/**
+ * Only endpoints of a length the schema accepts are remembered: its refinement still runs on a
+ * longer one, which a producer may make as long as a record allows, and 1,024 of those must not
+ * hold megabytes.
+ */
+export const MAX_PUSH_ENDPOINT_LENGTH = 2048;
 
 /** Why an endpoint is unsafe to call, in words that never quote it (it is a capability URL). */
 export function checkPushEndpoint(endpoint: string): PushEndpointCheck {
   const known = remembered.get(endpoint);
   if (known !== undefined) return known;
   const answer = Object.freeze(checkUncached(endpoint));
+  if (endpoint.length > MAX_PUSH_ENDPOINT_LENGTH) return answer;
   if (remembered.size >= REMEMBERED_MAX) {
     remembered.delete(remembered.keys().next().value!);
   }

@@ -7,7 +7,7 @@ import {
   stringRecord,
   unlessMissing,
 } from './primitives';
-import { checkPushEndpoint } from './push-endpoint';
+import { checkPushEndpoint, MAX_PUSH_ENDPOINT_LENGTH } from './push-endpoint';
 
 /**
  * SendCommand v1: what an upstream producer puts on the send topic, or on the priority lane topic
@@ -87,7 +87,7 @@ export const webPushSubscriptionSchema = z.strictObject({
       // One problem per endpoint: a refused URL is not also checked for its host.
       abort: true,
     })
-    .max(2048)
+    .max(MAX_PUSH_ENDPOINT_LENGTH)
     // The gateway calls this URL: its host must read the same to every URL parser (push-endpoint.ts).
     .superRefine((endpoint, ctx) => {
       const checked = checkPushEndpoint(endpoint);

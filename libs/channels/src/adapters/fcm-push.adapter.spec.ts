@@ -522,19 +522,29 @@ describe('FcmPushAdapter against the FCM fake (real firebase-admin)', () => {
     });
 
     it('keeps adapters for different projects apart', async () => {
+      // Two FCMs of the test's own: a call the timeout tests left on the shared fake may land
+      // on it late (it did, on a loaded CI machine) and would count here.
+      const own = await FakeFcm.start();
       const other = await FakeFcm.start({ projectId: 'other-project' });
       try {
+        const ownAdapter = adapterWith({
+          serviceAccount: own.serviceAccount,
+          endpointOverride: own.endpoints,
+          caCertPem: own.caCertPem,
+        });
         const otherAdapter = adapterWith({
           serviceAccount: other.serviceAccount,
           endpointOverride: other.endpoints,
+          caCertPem: other.caCertPem,
         });
         await otherAdapter.send(push());
-        await adapter.send(push());
+        await ownAdapter.send(push());
         expect(other.messages).toHaveLength(1);
         expect(other.requests[0]?.path).toBe('/v1/projects/other-project/messages:send');
-        expect(fake.messages).toHaveLength(1);
+        expect(own.messages).toHaveLength(1);
+        expect(own.requests.at(-1)?.path).not.toContain('other-project');
       } finally {
-        await other.close();
+        await Promise.all([own.close(), other.close()]);
       }
     });
   });
