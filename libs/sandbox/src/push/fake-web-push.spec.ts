@@ -189,6 +189,53 @@ describe('FakeWebPush', () => {
       expect(fake.deliveries()).toHaveLength(0);
     });
 
+    describe('a token it has verified before', () => {
+      const withToken = (token: string, key = vapid.publicKey) => {
+        const request = details('x');
+        return {
+          headers: { ...request.headers, Authorization: `vapid t=${token}, k=${key}` },
+          body: request.body,
+        };
+      };
+
+      afterEach(() => jest.restoreAllMocks());
+
+      it('is accepted again, and refused once its exp has passed', async () => {
+        const token = vapidJwt(vapid, {
+          ...valid(),
+          exp: Math.floor(Date.now() / 1000) + 120,
+        });
+        expect((await post(withToken(token))).status).toBe(201);
+        expect((await post(withToken(token))).status).toBe(201);
+        const later = Date.now() + 60 * 60 * 1000;
+        jest.spyOn(Date, 'now').mockReturnValue(later);
+        expect((await post(withToken(token))).status).toBe(401);
+      });
+
+      it('vouches for nothing under another k', async () => {
+        const token = vapidJwt(vapid, valid());
+        expect((await post(withToken(token))).status).toBe(201);
+        const other = generateVAPIDKeys().publicKey;
+        expect((await post(withToken(token, other))).status).toBe(401);
+      });
+
+      it('still meets the key a subscription was created with (403)', async () => {
+        const token = vapidJwt(vapid, valid());
+        expect((await post(withToken(token))).status).toBe(201);
+        const bound = fake.createSubscription({
+          applicationServerKey: generateVAPIDKeys().publicKey,
+        });
+        const request = withToken(token);
+        const answer = await call(bound.subscription.endpoint, fake.caCertPem, {
+          headers: request.headers,
+          body: generateRequestDetails(bound.subscription, 'x', {
+            vapidDetails: vapidDetails(),
+          }).body,
+        });
+        expect(answer.status).toBe(403);
+      });
+    });
+
     it('refuses a key other than the one the subscription was created with (403)', async () => {
       const bound = fake.createSubscription({
         applicationServerKey: generateVAPIDKeys().publicKey,

@@ -97,6 +97,7 @@ const MAX_VAPID_LIFETIME_SECONDS = 24 * 60 * 60;
 const CLOCK_SKEW_SECONDS = 60;
 const DEFAULT_RETRY_AFTER_SECONDS = 30;
 const DEFAULT_MAX_PAYLOAD_BYTES = 4096;
+const REMEMBERED_VAPID_TOKENS = 256;
 
 const REASONS: Readonly<Record<number, string>> = {
   400: 'Bad Request',
@@ -153,6 +154,30 @@ function decodeJson(segment: string): unknown {
 }
 
 /**
+ * Tokens whose signature already verified with a key. An application server reuses its JWT for
+ * many pushes (RFC 8292 allows it until exp), and an ES256 verify per push is most of what this
+ * fake spends on a push; the claims are still checked on every push, so a remembered token
+ * still expires. Bounded: the oldest is forgotten first.
+ */
+class VerifiedTokens {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly capacity: number) {}
+
+  has(key: string, token: string): boolean {
+    return this.seen.has(`${key} ${token}`);
+  }
+
+  add(key: string, token: string): void {
+    if (this.seen.size >= this.capacity) {
+      const oldest = this.seen.values().next();
+      if (!oldest.done) this.seen.delete(oldest.value);
+    }
+    this.seen.add(`${key} ${token}`);
+  }
+}
+
+/**
  * Checks `Authorization: vapid t=<JWT>, k=<key>` as RFC 8292 asks: an ES256 JWT signed by k, for
  * this push service's origin, expiring within 24 hours, with a contact (sub). 403 when k is not
  * the key the subscription was created with.
@@ -161,6 +186,7 @@ function checkVapid(
   header: string | undefined,
   audience: string,
   boundKey: string | undefined,
+  verified: VerifiedTokens,
 ): VapidClaims | FakeResponse {
   const params = vapidParams(header);
   const token = params?.get('t');
@@ -183,22 +209,25 @@ function checkVapid(
   if (!isRecord(jwtHeader) || jwtHeader.alg !== 'ES256' || !isRecord(claims)) {
     return pushError(401, 'JWT must be ES256');
   }
-  const publicKey = createPublicKey({
-    key: {
-      kty: 'EC',
-      crv: 'P-256',
-      x: point.subarray(1, 33).toString('base64url'),
-      y: point.subarray(33).toString('base64url'),
-    },
-    format: 'jwk',
-  });
-  const valid = verify(
-    'sha256',
-    Buffer.from(`${headerPart}.${claimsPart}`),
-    { key: publicKey, dsaEncoding: 'ieee-p1363' },
-    Buffer.from(signaturePart, 'base64url'),
-  );
-  if (!valid) return pushError(401, 'JWT signature does not verify with k');
+  if (!verified.has(key, token)) {
+    const publicKey = createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: point.subarray(1, 33).toString('base64url'),
+        y: point.subarray(33).toString('base64url'),
+      },
+      format: 'jwk',
+    });
+    const valid = verify(
+      'sha256',
+      Buffer.from(`${headerPart}.${claimsPart}`),
+      { key: publicKey, dsaEncoding: 'ieee-p1363' },
+      Buffer.from(signaturePart, 'base64url'),
+    );
+    if (!valid) return pushError(401, 'JWT signature does not verify with k');
+    verified.add(key, token);
+  }
   const { aud, exp, sub } = claims;
   if (aud !== audience) return pushError(401, `JWT aud must be ${audience}`);
   const now = Math.floor(Date.now() / 1000);
@@ -236,6 +265,7 @@ export class FakeWebPush extends FakeProviderServer {
   private readonly inspections = new WeakMap<FakeRequest, Inspection>();
   private readonly maxPayloadBytes: number;
   private readonly acks: PushAppAcks;
+  private readonly verifiedTokens = new VerifiedTokens(REMEMBERED_VAPID_TOKENS);
 
   static async start(options: FakeWebPushOptions = {}): Promise<FakeWebPush> {
     return new FakeWebPush(options, await sandboxTls()).listen();
@@ -385,6 +415,7 @@ export class FakeWebPush extends FakeProviderServer {
       request.headers.authorization,
       new URL(this.url).origin,
       state.applicationServerKey,
+      this.verifiedTokens,
     );
     if ('status' in vapid) return vapid;
 
