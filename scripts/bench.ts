@@ -322,7 +322,12 @@ interface GatewayResult {
   readonly mainThread: ScheduleShares | undefined;
   readonly postgres: { source: string; before: PostgresReading; after: PostgresReading };
   /** Counted over the backlog commands answered after the OTPs (none: calls per command NaN). */
-  readonly redis: { calls: number; serverWide: number; commands: number };
+  readonly redis: {
+    calls: number;
+    serverWide: number;
+    commands: number;
+    monitorFailure: string | undefined;
+  };
   readonly meanReceiptBytes: number;
   readonly statuses: ReadonlyMap<string, number>;
 }
@@ -463,6 +468,7 @@ async function runGateway(
         calls: redis.processCalls,
         serverWide: redis.serverWideCalls,
         commands: otpResult.countedWhileDraining,
+        monitorFailure: redis.monitorFailure,
       },
       meanReceiptBytes,
       statuses: watcher.statuses,
@@ -778,7 +784,8 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     pgStatementsPerCommand: per(
       gateway.postgres.after.statements - gateway.postgres.before.statements,
     ),
-    // NaN (null in --json) when the backlog was drained before the window opened.
+    // NaN (null in --json) when the backlog was drained before the window opened, or when
+    // MONITOR failed during it.
     redisCallsPerCommand: round(gateway.redis.calls / gateway.redis.commands, 2),
     commands: gateway.commands,
     lost: gateway.lost,
@@ -862,7 +869,7 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     [
       'Redis per command',
       `${n(s.redisCallsPerCommand, 2)} calls`,
-      `MONITOR over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
+      `${gateway.redis.monitorFailure === undefined ? 'MONITOR' : `not counted, MONITOR failed (${gateway.redis.monitorFailure}),`} over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
     ],
     [
       'others on the shared servers',

@@ -207,6 +207,13 @@ export async function startGateway(
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
   child.once('close', () => log.end());
+  // If this script dies (an uncaught error), the gateway must not live on and take the CPU from
+  // the next run.
+  const killOnExit = () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const port = env.HTTP_PORT!;
   await waitUntil(
     `the gateway on port ${port} (see test-output/${logName}.log)`,

@@ -143,6 +143,8 @@ export class RedisCallCounter {
   private commandStatsAtStop = 0;
 
   private pid: number | undefined;
+  /** Why MONITOR stopped counting during the window, if it did; the count is then incomplete. */
+  monitorFailure: string | undefined;
 
   private constructor(
     private readonly client: Redis,
@@ -161,6 +163,7 @@ export class RedisCallCounter {
    */
   async begin(pid?: number): Promise<void> {
     this.pid = pid;
+    this.monitorFailure = undefined;
     this.perSource.clear();
     this.processPorts.clear();
     if (pid !== undefined) {
@@ -169,6 +172,12 @@ export class RedisCallCounter {
       const monitor = await this.client.monitor();
       monitor.on('monitor', (_time: string, _args: string[], source: string) => {
         this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+      });
+      // ioredis can take a MONITOR line for a reply under heavy traffic ("Command queue state
+      // error"); unhandled, that error would end the benchmark and leave the gateway running.
+      monitor.on('error', (error: Error) => {
+        this.monitorFailure ??= error.message;
+        monitor.disconnect();
       });
       this.monitor = monitor;
     }
@@ -183,8 +192,9 @@ export class RedisCallCounter {
     this.lookUpPorts();
   }
 
-  /** Commands from the process's own connections during the window. */
+  /** Commands from the process's own connections during the window; NaN if MONITOR failed. */
   get processCalls(): number {
+    if (this.monitorFailure !== undefined) return Number.NaN;
     let calls = 0;
     for (const [source, n] of this.perSource) {
       const port = Number(source.slice(source.lastIndexOf(':') + 1));
