@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { bulkCheckpoint } from '@omnigate/common';
 import {
   receiptEventId,
   type Channel,
@@ -173,7 +172,6 @@ export class DispatchService {
         },
       });
     }
-    await bulkCheckpoint();
     const planned = await this.plan(command, receivedAt, policy, context.overrides);
     const trace: TraceEntry[] = [...(context.notes ?? []), ...planned.trace];
     this.logger.debug(
@@ -493,8 +491,6 @@ export class DispatchService {
     },
   ): Promise<CandidateOutcome> {
     const { force, trace } = options;
-    // Nothing is reserved yet: a send-lane message may step aside here for the priority lane.
-    await bulkCheckpoint();
     const now = this.clock.now();
     const reserved = await this.caps.reserve({
       customerId: command.customerId,

@@ -1,2 +1,2 @@
-export { LanePrecedence, bulkCheckpoint } from './lane-precedence';
+export { LanePrecedence } from './lane-precedence';
 export { Semaphore } from './semaphore';

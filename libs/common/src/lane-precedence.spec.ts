@@ -1,4 +1,4 @@
-import { LanePrecedence, bulkCheckpoint } from './lane-precedence';
+import { LanePrecedence } from './lane-precedence';
 
 /** A task that runs until its `finish` is called. */
 function openTask(): { run: () => Promise<void>; finish: () => void; started: boolean } {
@@ -84,69 +84,6 @@ describe('LanePrecedence', () => {
     await expect(lanes.priority(() => Promise.reject(new Error('bang')))).rejects.toThrow('bang');
     expect(lanes.bulkInFlight).toBe(0);
     expect(lanes.priorityInFlight).toBe(0);
-  });
-
-  describe('checkpoints', () => {
-    it('are nothing to wait for outside a bulk task, or while the priority lane is idle', async () => {
-      expect(bulkCheckpoint()).toBeUndefined();
-      const lanes = new LanePrecedence(1);
-      let seen: Promise<void> | undefined | 'not run' = 'not run';
-      await lanes.bulk(() => {
-        seen = bulkCheckpoint();
-        return Promise.resolve();
-      });
-      expect(seen).toBeUndefined();
-    });
-
-    it('step a task aside when it reaches one above the limit, and let it go on before newer tasks', async () => {
-      const lanes = new LanePrecedence(1);
-      // Two bulk tasks running while the lanes are idle; each waits at `before` to reach its
-      // checkpoint, then at `after` to end.
-      const before = [openTask(), openTask()];
-      const after = [openTask(), openTask()];
-      const passed: string[] = [];
-      const running = [0, 1].map((i) =>
-        lanes.bulk(async () => {
-          await before[i]!.run();
-          await bulkCheckpoint();
-          passed.push(`running ${i}`);
-          await after[i]!.run();
-        }),
-      );
-      await turn();
-      expect(lanes.bulkInFlight).toBe(2);
-
-      const otp = openTask();
-      const otpRun = lanes.priority(otp.run);
-      const newcomer = lanes.bulk(() => {
-        passed.push('newcomer');
-        return Promise.resolve();
-      });
-      // Both reach their checkpoint while the priority task runs: the first steps aside (two
-      // running, above the limit of one), the second is then within the limit and goes on.
-      before[0]!.finish();
-      await turn();
-      before[1]!.finish();
-      await turn();
-      expect(passed).toEqual(['running 1']);
-      expect(lanes.bulkStepAside).toBe(1);
-      expect(lanes.bulkWaiting).toBe(1);
-      expect(lanes.bulkInFlight).toBe(1);
-
-      // The running one ends: its place goes to the task that stepped aside, not the newcomer.
-      after[1]!.finish();
-      await running[1];
-      await turn();
-      expect(passed).toEqual(['running 1', 'running 0']);
-      expect(lanes.bulkStepAside).toBe(0);
-      expect(lanes.bulkWaiting).toBe(1);
-
-      otp.finish();
-      after[0]!.finish();
-      await Promise.all([otpRun, ...running, newcomer]);
-      expect(passed).toEqual(['running 1', 'running 0', 'newcomer']);
-      expect(lanes.bulkInFlight).toBe(0);
-    });
   });
 
   it('rejects a limit below one', () => {
