@@ -811,6 +811,9 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const { before, after, source } = gateway.postgres;
   const perCommand = (delta: number) => n(delta / gateway.commands, 2);
+  const { monitorFailure } = gateway.redis;
+  const redisCounter =
+    monitorFailure === undefined ? 'MONITOR' : `not counted, MONITOR failed (${monitorFailure}),`;
   const rows: Array<[string, string, string]> = [
     [
       'ceiling (ideal kafkajs pipeline)',
@@ -869,7 +872,7 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     [
       'Redis per command',
       `${n(s.redisCallsPerCommand, 2)} calls`,
-      `${gateway.redis.monitorFailure === undefined ? 'MONITOR' : `not counted, MONITOR failed (${gateway.redis.monitorFailure}),`} over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
+      `${redisCounter} over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
     ],
     [
       'others on the shared servers',

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import nodeCrypto from 'node:crypto';
 import { createPrivateKey, sign } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -210,6 +211,14 @@ describe('FakeWebPush', () => {
         const later = Date.now() + 60 * 60 * 1000;
         jest.spyOn(Date, 'now').mockReturnValue(later);
         expect((await post(withToken(token))).status).toBe(401);
+      });
+
+      it('is not verified again', async () => {
+        const token = vapidJwt(vapid, valid());
+        const verify = jest.spyOn(nodeCrypto, 'verify');
+        expect((await post(withToken(token))).status).toBe(201);
+        expect((await post(withToken(token))).status).toBe(201);
+        expect(verify).toHaveBeenCalledTimes(1);
       });
 
       it('vouches for nothing under another k', async () => {
