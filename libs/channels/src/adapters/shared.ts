@@ -1,4 +1,5 @@
 import { ChannelError, type ChannelErrorKind } from '../channel-error';
+import { TransportError } from './http-transport';
 
 /**
  * Helpers every provider adapter uses: option checks, error-kind tables for failures without an
@@ -29,11 +30,11 @@ export const NETWORK_ERROR_KINDS = {
   EPIPE: 'outcome_unknown',
 } as const satisfies ErrorKindTable;
 
-/** NETWORK_ERROR_KINDS plus the codes axios adds (the Twilio and SendGrid SDKs use axios). */
-export const AXIOS_NETWORK_ERROR_KINDS = {
+/** NETWORK_ERROR_KINDS plus the codes of our HTTP transport (under the Twilio and SendGrid SDKs). */
+export const TRANSPORT_ERROR_KINDS = {
   ...NETWORK_ERROR_KINDS,
-  ECONNABORTED: 'outcome_unknown', // axios's request timeout
-  ERR_NETWORK: 'outcome_unknown', // an axios error without a code: no telling how far it got
+  ERR_NETWORK: 'outcome_unknown', // a socket error without a code: no telling how far it got
+  ERR_ANSWER_TOO_LARGE: 'outcome_unknown', // the request went out; the answer was cut off
 } as const satisfies ErrorKindTable;
 
 /** TLS verification failures: the handshake failed, so no request was written. */
@@ -163,34 +164,26 @@ export function withoutMessage(error: unknown): Error {
   return scrubbed;
 }
 
-/** The error code of an axios error ('ERR_NETWORK' when it has none); undefined for other errors. */
-export function axiosNetworkCode(error: unknown): string | undefined {
-  if (!(error instanceof Error) || !('isAxiosError' in error)) return undefined;
-  const code = (error as Error & { code?: unknown }).code;
-  return typeof code === 'string' && code !== '' ? code : 'ERR_NETWORK';
-}
-
 /**
- * The ChannelError for an axios error (a request that got no HTTP answer); undefined for any other
- * error. `classify` turns the axios code into a kind.
+ * The ChannelError for a TransportError (a request that got no HTTP answer); undefined for any
+ * other error. `classify` turns the transport's code into a kind.
  */
-export function axiosNetworkFailure(
+export function transportFailure(
   provider: string,
   error: unknown,
   classify: (code: string) => ChannelErrorKind,
   wording: NetworkFailureWording,
 ): ChannelError | undefined {
-  const code = axiosNetworkCode(error);
-  if (code === undefined) return undefined;
+  if (!(error instanceof TransportError)) return undefined;
+  const { code } = error;
   const kind = classify(code);
-  const reason = error instanceof Error ? error.message : String(error);
   return new ChannelError(`${provider}: ${describeNetworkFailure(code, kind, wording)}`, {
     kind,
     provider,
     vendorCode: code,
-    // axios's own words about the socket ("socket hang up", "timeout of 100ms exceeded"), not the
-    // axios error itself: its config carries the Authorization header and the request body.
-    cause: new Error(`${code}: ${reason}`),
+    // The socket's own words ("socket hang up", "connect ECONNREFUSED 10.0.0.1:443"); the
+    // request itself (Authorization header, body) never reaches an error.
+    cause: new Error(`${code}: ${error.message}`),
   });
 }
 
@@ -224,12 +217,12 @@ export function failureBuilder(
 }
 
 /**
- * The kind for an axios error code (the Twilio and SendGrid SDKs): the table, then TLS handshake
- * failures (transient: nothing was sent), then outcome_unknown, because an unknown failure may have
- * come after the request went out.
+ * The kind for a transport error code (the Twilio and SendGrid SDKs): the table, then TLS
+ * handshake failures (transient: nothing was sent), then outcome_unknown, because an unknown
+ * failure may have come after the request went out.
  */
-export function classifyAxiosNetworkError(code: string): ChannelErrorKind {
-  return classifyNetworkCode(AXIOS_NETWORK_ERROR_KINDS, code, 'transient');
+export function classifyTransportError(code: string): ChannelErrorKind {
+  return classifyNetworkCode(TRANSPORT_ERROR_KINDS, code, 'transient');
 }
 
 /** `work`, or the error `onTimeout` makes when it takes longer than `timeoutMs`. */

@@ -1,5 +1,8 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { CHANNEL_ERROR_KINDS } from '../channel-error';
+import { TransportError } from './http-transport';
 import {
   classifyTwilioError,
   classifyTwilioNetworkError,
@@ -23,9 +26,9 @@ const SMS: TwilioErrorCatalog = {
   descriptions: TWILIO_SMS_ERROR_DESCRIPTIONS,
 };
 
-/** An error shaped like the ones axios rejects with when no HTTP answer came. */
-function axiosError(message: string, code?: string): Error {
-  return Object.assign(new Error(message), { isAxiosError: true, code });
+/** What the transport rejects with when no HTTP answer came. */
+function transportError(message: string, code = 'ERR_NETWORK'): Error {
+  return new TransportError(code, message);
 }
 
 describe('classifyTwilioError', () => {
@@ -117,15 +120,15 @@ describe('translateTwilioFailure', () => {
     ['EHOSTUNREACH', 'transient'],
     ['ENETUNREACH', 'transient'],
     ['ETIMEDOUT', 'outcome_unknown'],
-  ] as const)('an axios %s is %s and keeps the code', (code, kind) => {
-    const error = translateTwilioFailure('twilio', SMS, axiosError(`boom ${code}`, code));
+  ] as const)('a transport %s is %s and keeps the code', (code, kind) => {
+    const error = translateTwilioFailure('twilio', SMS, transportError(`boom ${code}`, code));
 
     expect(error).toMatchObject({ kind, provider: 'twilio', vendorCode: code });
     expect(error.message).toContain(`(${code})`);
   });
 
-  it('reports an axios error without a code as ERR_NETWORK, outcome unknown', () => {
-    const error = translateTwilioFailure('twilio', SMS, axiosError('Network Error'));
+  it('reports a transport error without a code as ERR_NETWORK, outcome unknown', () => {
+    const error = translateTwilioFailure('twilio', SMS, transportError('Network Error'));
 
     expect(error).toMatchObject({ kind: 'outcome_unknown', vendorCode: 'ERR_NETWORK' });
   });
@@ -228,5 +231,80 @@ describe('TwilioHttpClient.redirect', () => {
 
   it('keeps twilio-node from retrying 429s by itself', () => {
     expect(new TwilioHttpClient({ timeoutMs: 1_000 }).autoRetry).toBe(false);
+  });
+});
+
+describe('TwilioHttpClient.request', () => {
+  let server: Server;
+  let baseUrl: string;
+  const seen: Array<{ url?: string; headers: Record<string, unknown>; body: string }> = [];
+  let answer = { status: 200, type: 'application/json', body: '{"sid":"SM1"}' };
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        seen.push({
+          url: request.url,
+          headers: request.headers,
+          body: Buffer.concat(chunks).toString(),
+        });
+        response.writeHead(answer.status, { 'content-type': answer.type, 'retry-after': '3' });
+        response.end(answer.body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(() => (seen.length = 0));
+  afterAll(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('sends a form with repeated array fields, Basic auth and repeated query parameters', async () => {
+    answer = { status: 201, type: 'application/json', body: '{"sid":"SM1"}' };
+    const client = new TwilioHttpClient({ baseUrl, timeoutMs: 1_000 });
+
+    const response = await client.request({
+      method: 'post',
+      uri: 'https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json',
+      username: 'AC1',
+      password: 'token',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      params: { PageSize: 2, Status: ['queued', 'sent'] },
+      data: { To: '+14155550123', MediaUrl: ['https://a.example/1', 'https://a.example/2'] },
+    });
+
+    expect(response).toMatchObject({ statusCode: 201, body: { sid: 'SM1' } });
+    expect(seen[0]?.url).toBe(
+      '/2010-04-01/Accounts/AC1/Messages.json?PageSize=2&Status=queued&Status=sent',
+    );
+    expect(seen[0]?.headers.authorization).toBe(
+      `Basic ${Buffer.from('AC1:token').toString('base64')}`,
+    );
+    expect(new URLSearchParams(seen[0]?.body).getAll('MediaUrl')).toEqual([
+      'https://a.example/1',
+      'https://a.example/2',
+    ]);
+    expect(new URLSearchParams(seen[0]?.body).get('To')).toBe('+14155550123');
+  });
+
+  it('sends JSON as JSON, and hands over an answer that is not JSON as text', async () => {
+    answer = { status: 502, type: 'text/html', body: '<html>bad gateway</html>' };
+    const client = new TwilioHttpClient({ baseUrl, timeoutMs: 1_000 });
+
+    const response = await client.request({
+      method: 'post',
+      uri: 'https://content.twilio.com/v1/Content',
+      username: 'AC1',
+      password: 'token',
+      headers: { 'Content-Type': 'application/json' },
+      data: { friendly_name: 'x' },
+    });
+
+    expect(response).toMatchObject({ statusCode: 502, body: '<html>bad gateway</html>' });
+    expect(JSON.parse(seen[0]?.body ?? '')).toEqual({ friendly_name: 'x' });
   });
 });
