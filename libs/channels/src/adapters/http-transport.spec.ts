@@ -181,3 +181,25 @@ describe('HttpTransport', () => {
     }
   });
 });
+
+describe('HttpTransport, an answer cut off mid-body', () => {
+  it('fails at once with ECONNRESET, not at the timeout', async () => {
+    const transport = new HttpTransport({ maxSockets: 2, idleTimeoutMs: 1_000 });
+    const local = await serve((request, _body, response) => {
+      response.writeHead(200, { 'content-length': '100' });
+      response.write('{"sid":');
+      setTimeout(() => request.socket.destroy(), 20);
+    });
+    try {
+      const startedAt = Date.now();
+      const error = await failure(
+        transport.exchange({ url: local.url, method: 'GET', headers: {}, timeoutMs: 5_000 }),
+      );
+
+      expect(error.code).toBe('ECONNRESET');
+      expect(Date.now() - startedAt).toBeLessThan(2_000);
+    } finally {
+      await local.close();
+    }
+  });
+});

@@ -63,6 +63,12 @@ export class HttpTransport {
     const headers: Record<string, string | number> = { ...call.headers };
     if (call.body !== undefined) headers['Content-Length'] = Buffer.byteLength(call.body);
     return new Promise<HttpAnswer>((resolve, reject) => {
+      // Settles once, before the socket is torn down: a destroyed request may emit nothing more.
+      const fail = (error: Error): void => {
+        clearTimeout(timer);
+        reject(asTransportError(error));
+        request.destroy();
+      };
       const request = send(
         call.url,
         { method: call.method, headers, agent: secure ? this.https : this.http },
@@ -72,7 +78,7 @@ export class HttpTransport {
           response.on('data', (chunk: Buffer) => {
             size += chunk.length;
             if (size > MAX_ANSWER_BYTES) {
-              request.destroy(
+              fail(
                 new TransportError('ERR_ANSWER_TOO_LARGE', `answer over ${MAX_ANSWER_BYTES} bytes`),
               );
               return;
@@ -90,14 +96,8 @@ export class HttpTransport {
           response.on('error', fail);
         },
       );
-      function fail(error: Error): void {
-        clearTimeout(timer);
-        reject(asTransportError(error));
-      }
       const timer = setTimeout(() => {
-        request.destroy(
-          new TransportError('ETIMEDOUT', `no complete answer within ${call.timeoutMs} ms`),
-        );
+        fail(new TransportError('ETIMEDOUT', `no complete answer within ${call.timeoutMs} ms`));
       }, call.timeoutMs);
       request.on('error', fail);
       request.end(call.body);
