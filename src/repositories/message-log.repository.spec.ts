@@ -505,8 +505,8 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
         }),
       ),
     );
-    // One lock of the batch's messages (a cancelled one gets no attempt), one insert.
-    expect(statements.count).toBe(2);
+    // Lock of the batch's messages (a cancelled one gets no attempt) and insert: one statement.
+    expect(statements.count).toBe(1);
     await Promise.all([
       log.finishAttempt(started[0]!, {
         outcome: 'accepted',
@@ -521,7 +521,8 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
         detail: 'x'.repeat(2000),
       }),
     ]);
-    expect(statements.count).toBe(3);
+    // Plus one update for both outcomes.
+    expect(statements.count).toBe(2);
     const rows = await Promise.all(['m-1', 'm-2', 'm-3'].map((id) => log.attempts(id)));
     expect(rows.map((r) => [r[0]!.id, r[0]!.provider, r[0]!.outcome])).toEqual([
       [started[0], 'twilio-m-1', 'accepted'],
@@ -548,7 +549,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     expect(await log.attempts('m-1')).toEqual([]);
   });
 
-  it('settles a group in one transaction; the settlement that lost its message fails alone', async () => {
+  it('settles a group in one statement; the settlement that lost its message fails alone', async () => {
     await Promise.all(
       ['m-1', 'm-2', 'm-3'].map((id, i) =>
         log.claim(message({ id, source: `send:0:${i}` }), id === 'm-2' ? 'gw-b' : 'gw-a', STALE_MS),
@@ -574,8 +575,8 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     for (const index of [1, 3, 4]) {
       expect((results[index] as PromiseRejectedResult).reason).toBeInstanceOf(OwnershipLostError);
     }
-    // Lock, update, receipts.
-    expect(statements.count).toBe(3);
+    // Lock, update and receipts in one statement.
+    expect(statements.count).toBe(1);
     expect(await log.get('m-1')).toMatchObject({
       status: 'sent',
       owner: null,
@@ -586,6 +587,44 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     expect((await outbox.eventsOf('m-1')).map((e) => e.receipt.status)).toEqual(['sent']);
     expect(await outbox.eventsOf('m-2')).toEqual([]);
     expect(await outbox.eventsOf('m-3')).toHaveLength(1);
+  });
+
+  it('settles a group with scheduler work beside plain ones: each written, the job with its message', async () => {
+    await Promise.all(
+      ['m-1', 'm-2', 'm-3'].map((id, i) =>
+        log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS),
+      ),
+    );
+    const deferral: Settlement = {
+      ...settlement('m-2'),
+      status: 'deferred',
+      reasonCode: 'QUIET_HOURS',
+      receipt: buildReceipt({ messageId: 'm-2', customerId: 'c-1', status: 'deferred' }),
+      deferrals: 1,
+      schedule: {
+        kind: 'dispatch',
+        runAt: new Date(),
+        payload: { messageId: 'm-2' },
+        dedupeKey: 'dispatch:m-2:1',
+      },
+    };
+    const results = await Promise.allSettled([
+      log.settle(settlement('m-1')),
+      log.settle(deferral),
+      log.settle(settlement('m-3', 'gw-b')),
+    ]);
+
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(OwnershipLostError);
+    expect(await log.get('m-1')).toMatchObject({ status: 'sent', owner: null });
+    expect(await log.get('m-2')).toMatchObject({ status: 'deferred', owner: null, deferrals: 1 });
+    expect(await log.get('m-3')).toMatchObject({ status: 'processing', owner: 'gw-a' });
+    const jobs = await sql<{ dedupe_key: string | null }>`
+      select dedupe_key from scheduled_jobs`.execute(database.db);
+    expect(jobs.rows).toEqual([{ dedupe_key: 'dispatch:m-2:1' }]);
+    expect((await outbox.eventsOf('m-1')).map((e) => e.receipt.status)).toEqual(['sent']);
+    expect((await outbox.eventsOf('m-2')).map((e) => e.receipt.status)).toEqual(['deferred']);
+    expect(await outbox.eventsOf('m-3')).toEqual([]);
   });
 
   it('rejects every settlement of a group whose transaction fails, and writes none of them', async () => {

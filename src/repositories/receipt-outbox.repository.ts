@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DeliveryReceipt } from '@omnigate/contracts';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database } from './database/types';
 
@@ -31,31 +31,7 @@ export class ReceiptOutboxRepository {
     executor: Kysely<Database> = this.db,
   ): Promise<void> {
     if (entries.length === 0) return;
-    // The batch as one JSON parameter, one statement text for every batch size; ids (the relay's
-    // order) follow the entries' order. Not text arrays: each receipt would be stringified, then
-    // escaped again as an array element in JavaScript, and unescaped by the server (profile).
-    const rows = entries.map((e) => ({
-      message_id: e.receipt.messageId,
-      event_id: e.receipt.eventId,
-      status: e.receipt.status,
-      receipt: e.receipt,
-      kafka_key: e.key,
-      occurred_at: e.receipt.occurredAt,
-      traceparent: e.traceparent ?? null,
-    }));
-    await sql`
-      insert into message_events
-        (message_id, event_id, status, receipt, kafka_key, occurred_at, traceparent)
-      select v.message_id, v.event_id::uuid, v.status, v.receipt, v.kafka_key,
-        v.occurred_at::timestamptz, v.traceparent
-      from rows from (
-        jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (message_id text, event_id text,
-          status text, receipt jsonb, kafka_key text, occurred_at text, traceparent text)
-      ) with ordinality as v(message_id, event_id, status, receipt, kafka_key, occurred_at,
-        traceparent, n)
-      order by v.n
-      on conflict (event_id) do nothing
-    `.execute(executor);
+    await receiptInsert(entries).execute(executor);
   }
 
   /**
@@ -135,4 +111,41 @@ export class ReceiptOutboxRepository {
       .where('published_at', 'is not', null)
       .execute();
   }
+}
+
+/**
+ * The statement that writes receipts to the outbox; with `onlyFor`, a query answering message ids
+ * (a CTE of a larger statement), only the receipts of those messages are written.
+ * The batch is one JSON parameter, one statement text for every batch size; ids (the relay's
+ * order) follow the entries' order. Not text arrays: each receipt would be stringified, then
+ * escaped again as an array element in JavaScript, and unescaped by the server (profile).
+ */
+export function receiptInsert(
+  entries: readonly OutboxEntry[],
+  onlyFor?: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  const rows = entries.map((e) => ({
+    message_id: e.receipt.messageId,
+    event_id: e.receipt.eventId,
+    status: e.receipt.status,
+    receipt: e.receipt,
+    kafka_key: e.key,
+    occurred_at: e.receipt.occurredAt,
+    traceparent: e.traceparent ?? null,
+  }));
+  const filter = onlyFor ? sql`where v.message_id in (${onlyFor})` : sql``;
+  return sql`
+    insert into message_events
+      (message_id, event_id, status, receipt, kafka_key, occurred_at, traceparent)
+    select v.message_id, v.event_id::uuid, v.status, v.receipt, v.kafka_key,
+      v.occurred_at::timestamptz, v.traceparent
+    from rows from (
+      jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (message_id text, event_id text,
+        status text, receipt jsonb, kafka_key text, occurred_at text, traceparent text)
+    ) with ordinality as v(message_id, event_id, status, receipt, kafka_key, occurred_at,
+      traceparent, n)
+    ${filter}
+    order by v.n
+    on conflict (event_id) do nothing
+  `;
 }
