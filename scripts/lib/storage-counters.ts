@@ -134,6 +134,16 @@ export function localPortsTo(pid: number, remotePort: number): Set<number> {
  * MONITOR is costly for the server (it formats every command, those inside scripts too, for the
  * watcher) and for this process, so it is open only inside a window that watches a process.
  */
+const QUEUE_STATE_LINE = /^Command queue state error\..* Last reply: \d+\.\d+ \[\d+ ([^\]\s]+)\]/;
+
+/**
+ * The source of a MONITOR line that ioredis took for a reply (its error quotes the line:
+ * `… Last reply: <time> [<db> <source>] "<command>" …`); undefined for any other error.
+ */
+export function quotedMonitorSource(message: string): string | undefined {
+  return QUEUE_STATE_LINE.exec(message)?.[1];
+}
+
 export class RedisCallCounter {
   private readonly perSource = new Map<string, number>();
   private readonly processPorts = new Set<number>();
@@ -169,15 +179,25 @@ export class RedisCallCounter {
     if (pid !== undefined) {
       this.lookUpPorts();
       this.timer = setInterval(() => this.lookUpPorts(), PORT_LOOKUP_INTERVAL_MS);
-      const monitor = await this.client.monitor();
-      monitor.on('monitor', (_time: string, _args: string[], source: string) => {
+      // Not client.monitor(): ioredis enters monitoring mode a microtask after MONITOR's OK, so
+      // lines that arrive in the same chunk as the OK are taken for replies to commands never
+      // sent ("Command queue state error", the line quoted), and emitted before monitor() has
+      // handed over the connection: unhandled, they ended the benchmark. Listening from the
+      // start, those lines are still counted from the quoted text.
+      const monitor = this.client.duplicate({ monitor: true, lazyConnect: true });
+      const count = (source: string): void => {
         this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
-      });
-      // ioredis can take a MONITOR line for a reply under heavy traffic ("Command queue state
-      // error"); unhandled, that error would end the benchmark and leave the gateway running.
+      };
+      monitor.on('monitor', (_time: string, _args: string[], source: string) => count(source));
       monitor.on('error', (error: Error) => {
+        const source = quotedMonitorSource(error.message);
+        if (source !== undefined) return count(source);
         this.monitorFailure ??= error.message;
         monitor.disconnect();
+      });
+      await new Promise<void>((resolve, reject) => {
+        monitor.once('monitoring', () => resolve());
+        monitor.connect().catch(reject);
       });
       this.monitor = monitor;
     }
