@@ -1,6 +1,13 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { DeliveryReceipt, TraceEntry } from '@omnigate/contracts';
-import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import {
+  sql,
+  type Insertable,
+  type Kysely,
+  type RawBuilder,
+  type Selectable,
+  type Transaction,
+} from 'kysely';
 import { KYSELY } from './database/database';
 import type { Database, MessageAttemptsTable, MessagesTable } from './database/types';
 import type { PlanOverrides } from '../policy/model';
@@ -596,24 +603,7 @@ export class MessageLogRepository {
         for update
       ),
       settled as (
-        update messages set
-          status = v.status, reason_code = v.reason_code, channel = v.channel,
-          provider = v.provider, provider_message_id = v.provider_message_id,
-          trace = case when v.append_trace then messages.trace || v.trace::jsonb
-            else v.trace::jsonb end,
-          owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${new Date()}
-        from unnest(
-          ${owned.map((s) => s.messageId)}::text[], ${owned.map((s) => s.owner)}::text[],
-          ${owned.map((s) => s.status)}::text[], ${owned.map((s) => s.reasonCode)}::text[],
-          ${owned.map((s) => s.channel)}::text[], ${owned.map((s) => s.provider)}::text[],
-          ${owned.map((s) => s.providerMessageId)}::text[],
-          ${owned.map((s) => JSON.stringify(s.trace))}::text[],
-          ${owned.map((s) => s.appendTrace === true)}::boolean[],
-          ${owned.map((s) => s.deferrals)}::int[], ${owned.map((s) => s.retries)}::int[]
-        ) as v(id, owner, status, reason_code, channel, provider, provider_message_id, trace,
-          append_trace, deferrals, retries)
-        join locked on locked.id = v.id and locked.owner = v.owner
-        where messages.id = v.id
+        ${settleUpdate(owned, sql`join locked on locked.id = v.id and locked.owner = v.owner`)}
         returning messages.id
       )${
         receipts.length === 0
@@ -656,27 +646,7 @@ export class MessageLogRepository {
         return { value: true };
       });
       if (owned.length === 0) return outcomes;
-      const now = new Date();
-      // Columns as arrays: the statement's text is the same for every batch size, so neither
-      // side builds or parses a list of thousands of parameters.
-      await sql`
-        update messages set
-          status = v.status, reason_code = v.reason_code, channel = v.channel,
-          provider = v.provider, provider_message_id = v.provider_message_id,
-          trace = case when v.append_trace then messages.trace || v.trace::jsonb
-            else v.trace::jsonb end,
-          owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${now}
-        from unnest(
-          ${owned.map((s) => s.messageId)}::text[], ${owned.map((s) => s.status)}::text[],
-          ${owned.map((s) => s.reasonCode)}::text[], ${owned.map((s) => s.channel)}::text[],
-          ${owned.map((s) => s.provider)}::text[], ${owned.map((s) => s.providerMessageId)}::text[],
-          ${owned.map((s) => JSON.stringify(s.trace))}::text[],
-          ${owned.map((s) => s.appendTrace === true)}::boolean[],
-          ${owned.map((s) => s.deferrals)}::int[], ${owned.map((s) => s.retries)}::int[]
-        ) as v(id, status, reason_code, channel, provider, provider_message_id, trace, append_trace,
-          deferrals, retries)
-        where messages.id = v.id
-      `.execute(trx);
+      await settleUpdate(owned, sql``).execute(trx);
       const receipts: OutboxEntry[] = [];
       for (const settlement of owned) {
         // Completed before the follow-up is scheduled: a job that schedules its own successor
@@ -924,4 +894,37 @@ function isPlainSettlement(settlement: Settlement): boolean {
     settlement.completeJob === undefined &&
     settlement.quietIfRepeated !== true
   );
+}
+
+/**
+ * The update that settles messages, one row of `settlements` each (one per message), stamped now;
+ * `guard` joins the values to what they may only update (or is empty). Columns as arrays: the
+ * statement's text is the same for every batch size, so neither side builds or parses a list of
+ * thousands of parameters.
+ */
+function settleUpdate(
+  settlements: readonly Settlement[],
+  guard: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  const column = <T>(pick: (settlement: Settlement) => T): T[] => settlements.map(pick);
+  return sql`
+    update messages set
+      status = v.status, reason_code = v.reason_code, channel = v.channel,
+      provider = v.provider, provider_message_id = v.provider_message_id,
+      trace = case when v.append_trace then messages.trace || v.trace::jsonb
+        else v.trace::jsonb end,
+      owner = null, deferrals = v.deferrals, retries = v.retries, updated_at = ${new Date()}
+    from unnest(
+      ${column((s) => s.messageId)}::text[], ${column((s) => s.owner)}::text[],
+      ${column((s) => s.status)}::text[], ${column((s) => s.reasonCode)}::text[],
+      ${column((s) => s.channel)}::text[], ${column((s) => s.provider)}::text[],
+      ${column((s) => s.providerMessageId)}::text[],
+      ${column((s) => JSON.stringify(s.trace))}::text[],
+      ${column((s) => s.appendTrace === true)}::boolean[],
+      ${column((s) => s.deferrals)}::int[], ${column((s) => s.retries)}::int[]
+    ) as v(id, owner, status, reason_code, channel, provider, provider_message_id, trace,
+      append_trace, deferrals, retries)
+    ${guard}
+    where messages.id = v.id
+  `;
 }
