@@ -225,6 +225,26 @@ describe('createDatabase', () => {
     }
   });
 
+  it('opens a new schema from many processes starting at once', async () => {
+    const schema = `race_${Date.now().toString(36)}`;
+    const opened = await Promise.allSettled(
+      Array.from({ length: 8 }, () =>
+        createDatabase({
+          databaseUrl: TEST_DATABASE_URL,
+          schema,
+          logger: new RecordingLogger(),
+        }),
+      ),
+    );
+    const handles = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    try {
+      expect(opened.filter((o) => o.status === 'rejected')).toEqual([]);
+    } finally {
+      await handles[0]?.db.schema.dropSchema(schema).ifExists().cascade().execute();
+      await Promise.all(handles.map((handle) => handle.close()));
+    }
+  });
+
   describe('timeouts', () => {
     let database: TestDatabase;
     beforeAll(async () => {

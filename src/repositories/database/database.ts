@@ -165,13 +165,25 @@ function toHandle(db: Kysely<Database>, kind: DatabaseKind): DatabaseHandle {
   };
 }
 
-/** Checks first, so a role without CREATE on the database can still use an existing schema. */
+/**
+ * Checks first, so a role without CREATE on the database can still use an existing schema. Two
+ * processes starting together can both find it missing; PostgreSQL's IF NOT EXISTS does not
+ * cover that race (one of them gets a unique violation on pg_namespace), so that loser's error
+ * means the schema is there.
+ */
 async function ensureSchema(db: Kysely<Database>, schema: string): Promise<void> {
   const found = await sql`select 1 from pg_namespace where nspname = ${schema}`.execute(db);
-  if (found.rows.length === 0) {
+  if (found.rows.length > 0) return;
+  try {
     await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code !== UNIQUE_VIOLATION && code !== DUPLICATE_SCHEMA) throw error;
   }
 }
+
+const UNIQUE_VIOLATION = '23505';
+const DUPLICATE_SCHEMA = '42P06';
 
 /**
  * Sets search_path as a connection start-up option: it then holds from the first query on,
