@@ -12,7 +12,8 @@
  *   Its cost during the throughput phase: CPU from /proc, PostgreSQL from the server's counters,
  *   Redis from MONITOR (its own connections) and INFO commandstats.
  * - ceiling: an ideal pipeline in this script with plain kafkajs: eachBatch, one HTTP call per
- *   record (keep-alive) to a local server answering in the same 50 ms, one send of receipts per
+ *   record (keep-alive) to a local server answering in the same 50 ms (on a thread of its own, as
+ *   the gateway's providers are in another process than the gateway), one send of receipts per
  *   batch, commit. No policy, no storage. The same command records; receipts of the gateway's
  *   mean receipt size.
  *
@@ -23,7 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, request, type Server } from 'node:http';
+import { Agent, request } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -55,6 +56,7 @@ import {
   type GatewayTopics,
   type ProcessUsage,
 } from './lib/bench-support';
+import { startLatencyServer } from './lib/latency-server';
 import {
   clockTicksPerSecond,
   CPU_ROLES,
@@ -594,24 +596,6 @@ interface CeilingResult {
   readonly cpuSplit: CpuSplit;
 }
 
-/** A provider-like HTTP server: reads the request, answers 202 after a fixed latency. */
-async function startLatencyServer(latencyMs: number): Promise<{ server: Server; url: URL }> {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      setTimeout(() => {
-        res.writeHead(202, { 'content-type': 'application/json' });
-        res.end(`{"id":"${randomUUID()}"}`);
-      }, latencyMs);
-    });
-  });
-  server.keepAliveTimeout = 60000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { server, url: new URL(`http://127.0.0.1:${port}/send`) };
-}
-
 function post(agent: Agent, url: URL, body: Buffer): Promise<string> {
   return new Promise((resolveBody, reject) => {
     const req = request(
@@ -649,7 +633,8 @@ async function runCeiling(
     [input, output].map((topic) => ({ topic, partitions: PARTITIONS, replicationFactor: 1 })),
   );
   ctx.createdTopics.push(input, output);
-  const { server, url } = await startLatencyServer(PROVIDER_LATENCY_MS);
+  const server = await startLatencyServer(PROVIDER_LATENCY_MS);
+  const { url } = server;
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   const watcher = await ReceiptWatcher.start(kafka, output, `${base}.reader`);
   const consumer = kafka.consumer({ groupId: `${base}.pipeline` });
@@ -700,7 +685,7 @@ async function runCeiling(
       meanReceiptBytes: watcher.receiptBytes / Math.max(1, watcher.receipts),
       backgroundPgPerSecond: (pgAfter.statements - pgBefore.statements) / wall,
       backgroundRedisPerSecond: redis.serverWideCalls / wall,
-      // The ceiling runs in this process, so its pipeline is the bench share.
+      // The ceiling and its server run in this process, so both are the bench share.
       cpuSplit: machineSplit(machineBefore, machineAfter, -1),
     };
   } finally {
@@ -709,8 +694,7 @@ async function runCeiling(
     await watcher.close();
     await postgres.close();
     agent.destroy();
-    server.closeAllConnections();
-    server.close();
+    await server.close();
   }
 }
 
