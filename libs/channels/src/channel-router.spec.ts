@@ -11,6 +11,7 @@ import {
 } from './channel-router';
 import { ProtectedAdapter, type BreakerStateChange } from './provider-breaker';
 import type { GrantedPermit, SendPermit, SendPermits } from './send-permits';
+import { rejectionOf } from '../../../test/support/rejections';
 
 /** A scripted provider: answers each call with the next outcome of its script. */
 class ScriptedAdapter implements ChannelAdapter {
@@ -146,16 +147,7 @@ class RecordingObserver implements AttemptObserver {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ChannelUnavailableError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof ChannelUnavailableError)) {
-    throw new Error(`expected ChannelUnavailableError, got ${String(error)}`);
-  }
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ChannelUnavailableError);
 
 async function openBreaker(r: ChannelRouter, adapter: ProtectedAdapter): Promise<void> {
   for (let i = 0; i < settings.volumeThreshold && adapter.state !== 'open'; i += 1) {

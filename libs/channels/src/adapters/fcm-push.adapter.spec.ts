@@ -24,6 +24,7 @@ import {
   FcmPushAdapter,
   type FcmPushAdapterOptions,
 } from './fcm-push.adapter';
+import { rejectionOf } from '../../../../test/support/rejections';
 
 const TOKEN = 'fGx1c2FuZGJveA:APA91bH-sandbox_device_token_0001';
 
@@ -42,16 +43,7 @@ function push(
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof ChannelError)) {
-    throw new Error(`expected a ChannelError, got ${String(error)}`);
-  }
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ChannelError);
 
 /**
  * The FCM fake with quirks its failure plans cannot make: error messages that quote the token (as

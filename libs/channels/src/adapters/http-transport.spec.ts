@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpTransport, MAX_ANSWER_BYTES, TransportError } from './http-transport';
+import { rejectionOf } from '../../../../test/support/rejections';
 
 type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void;
 
@@ -25,15 +26,7 @@ async function serve(
   };
 }
 
-async function failure(promise: Promise<unknown>): Promise<TransportError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof TransportError))
-    throw new Error(`expected a TransportError, got ${String(error)}`);
-  return error;
-}
+const failure = (promise: Promise<unknown>) => rejectionOf(promise, TransportError);
 
 describe('HttpTransport', () => {
   const transport = new HttpTransport({ maxSockets: 2, idleTimeoutMs: 1_000 });

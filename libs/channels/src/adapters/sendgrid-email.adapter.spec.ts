@@ -22,6 +22,7 @@ import {
   sendGridRetryAfterMs,
   type SendGridEmailAdapterOptions,
 } from './sendgrid-email.adapter';
+import { rejectionOf } from '../../../../test/support/rejections';
 
 const API_KEY = 'SG.test-key.abcdef';
 const TO = 'ana@example.com';
@@ -45,15 +46,7 @@ function emailTo(
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof ChannelError))
-    throw new Error(`expected a ChannelError, got ${String(error)}`);
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ChannelError);
 
 /**
  * The SendGrid fake with two quirks its failure plans cannot make: error messages that name the

@@ -19,6 +19,7 @@ import {
   TwilioSmsAdapter,
   type TwilioSmsAdapterOptions,
 } from './twilio-sms.adapter';
+import { rejectionOf } from '../../../../test/support/rejections';
 
 const ACCOUNT_SID = `AC${'1'.repeat(32)}`;
 const AUTH_TOKEN = 'secret-token';
@@ -37,15 +38,7 @@ function smsTo(address: string, text = 'Your order shipped'): OutboundMessage<'s
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof ChannelError))
-    throw new Error(`expected a ChannelError, got ${String(error)}`);
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ChannelError);
 
 /** What a 201 carries when Twilio's answer is unreadable. */
 type GarbledBody = 'not JSON' | 'no sid' | 'null';

@@ -8,6 +8,7 @@ import {
   TwilioWhatsAppAdapter,
   type TwilioWhatsAppAdapterOptions,
 } from './twilio-whatsapp.adapter';
+import { rejectionOf } from '../../../../test/support/rejections';
 
 const ACCOUNT_SID = `AC${'4'.repeat(32)}`;
 const AUTH_TOKEN = 'whatsapp-token';
@@ -32,15 +33,7 @@ function whatsappTo(
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof ChannelError))
-    throw new Error(`expected a ChannelError, got ${String(error)}`);
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ChannelError);
 
 describe('TwilioWhatsAppAdapter against the Twilio fake', () => {
   let fake: FakeTwilio;

@@ -28,19 +28,11 @@ import {
   webPushTopic,
   type WebPushAdapterOptions,
 } from './web-push.adapter';
+import { rejectionOf } from '../../../../test/support/rejections';
 
 const SUBJECT = 'mailto:ops@omnigate.example';
 
-async function rejection(promise: Promise<unknown>): Promise<ChannelError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof ChannelError)) {
-    throw new Error(`expected a ChannelError, got ${String(error)}`);
-  }
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, ChannelError);
 
 function thrownBy(build: () => unknown): unknown {
   try {
