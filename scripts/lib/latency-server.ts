@@ -36,8 +36,8 @@ parentPort.on('message', () => {
 /** A provider-like HTTP server: reads the request, answers 202 after a fixed latency. */
 export async function startLatencyServer(latencyMs: number): Promise<LatencyServer> {
   const worker = new Worker(SERVER_SOURCE, { eval: true, workerData: { latencyMs } });
-  const failed = once(worker, 'error').then(([error]) => Promise.reject(error as Error));
-  const [{ port }] = (await Promise.race([once(worker, 'message'), failed])) as [{ port: number }];
+  // once() rejects if the worker fails before it answers.
+  const [{ port }] = (await once(worker, 'message')) as [{ port: number }];
   return {
     url: new URL(`http://127.0.0.1:${port}/send`),
     close: async () => {

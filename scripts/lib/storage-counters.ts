@@ -126,14 +126,6 @@ export function localPortsTo(pid: number, remotePort: number): Set<number> {
   return ports;
 }
 
-/**
- * Redis commands sent by one process: MONITOR sees every command with the client's address, so
- * those from the process's own connections can be told from other clients'; a command run by a
- * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
- * read beside it for comparison: server-wide, and it counts the commands inside scripts too.
- * MONITOR is costly for the server (it formats every command, those inside scripts too, for the
- * watcher) and for this process, so it is open only inside a window that watches a process.
- */
 const QUEUE_STATE_LINE = /^Command queue state error\..* Last reply: \d+\.\d+ \[\d+ ([^\]\s]+)\]/;
 
 /**
@@ -144,6 +136,14 @@ export function quotedMonitorSource(message: string): string | undefined {
   return QUEUE_STATE_LINE.exec(message)?.[1];
 }
 
+/**
+ * Redis commands sent by one process: MONITOR sees every command with the client's address, so
+ * those from the process's own connections can be told from other clients'; a command run by a
+ * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
+ * read beside it for comparison: server-wide, and it counts the commands inside scripts too.
+ * MONITOR is costly for the server (it formats every command, those inside scripts too, for the
+ * watcher) and for this process, so it is open only inside a window that watches a process.
+ */
 export class RedisCallCounter {
   private readonly perSource = new Map<string, number>();
   private readonly processPorts = new Set<number>();

@@ -648,4 +648,34 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     // Each is settled by its retry.
     await expect(log.settle(settlement('m-1'))).resolves.toBe(true);
   });
+
+  it('rejects every settlement of a group with scheduler work when its transaction fails, and writes none of them', async () => {
+    await Promise.all(
+      ['m-1', 'm-2'].map((id, i) =>
+        log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS),
+      ),
+    );
+    const deferred = (base: Settlement): Settlement => ({
+      ...base,
+      status: 'deferred',
+      reasonCode: 'QUIET_HOURS',
+      deferrals: 1,
+      schedule: {
+        kind: 'dispatch',
+        runAt: new Date(),
+        payload: { messageId: base.messageId },
+        dedupeKey: `dispatch:${base.messageId}:1`,
+      },
+    });
+    const results = await Promise.allSettled([
+      log.settle(deferred(settlement('m-1'))),
+      // Text cannot hold \u0000: the receipts, the group's last write after both jobs, fail.
+      log.settle({ ...deferred(settlement('m-2')), kafkaKey: 'c-1\u0000' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await log.get('m-1')).toMatchObject({ status: 'processing', owner: 'gw-a' });
+    const jobs = await sql`select 1 from scheduled_jobs`.execute(database.db);
+    expect(jobs.rows).toEqual([]);
+    expect(await outbox.backlog()).toBe(0);
+  });
 });

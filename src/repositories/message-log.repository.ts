@@ -556,21 +556,23 @@ export class MessageLogRepository {
     const needsTransaction = new Set(
       settlements.filter((s) => !isPlainSettlement(s)).map((s) => s.messageId),
     );
-    const parts = [
-      settlements.flatMap((s, index) => (needsTransaction.has(s.messageId) ? [] : [index])),
-      settlements.flatMap((s, index) => (needsTransaction.has(s.messageId) ? [index] : [])),
-    ];
     const outcomes = new Array<BatchOutcome<boolean>>(settlements.length);
-    await Promise.all(
-      parts.map(async (indexes, part) => {
-        if (indexes.length === 0) return;
-        const group = indexes.map((index) => settlements[index]!);
-        const answers = await (
-          part === 0 ? this.settleInOneStatement(group) : this.settleInTransaction(group)
-        ).catch((error: unknown) => group.map(() => ({ error })));
-        answers.forEach((answer, i) => (outcomes[indexes[i]!] = answer));
-      }),
-    );
+    const settleGroup = async (
+      inTransaction: boolean,
+      settle: (group: readonly Settlement[]) => Promise<Array<BatchOutcome<boolean>>>,
+    ): Promise<void> => {
+      const indexes = settlements.flatMap((s, index) =>
+        needsTransaction.has(s.messageId) === inTransaction ? [index] : [],
+      );
+      if (indexes.length === 0) return;
+      const group = indexes.map((index) => settlements[index]!);
+      const answers = await settle(group).catch((error: unknown) => group.map(() => ({ error })));
+      answers.forEach((answer, i) => (outcomes[indexes[i]!] = answer));
+    };
+    await Promise.all([
+      settleGroup(false, (group) => this.settleInOneStatement(group)),
+      settleGroup(true, (group) => this.settleInTransaction(group)),
+    ]);
     return outcomes;
   }
 
@@ -590,11 +592,7 @@ export class MessageLogRepository {
       if (!first.has(settlement.messageId)) first.set(settlement.messageId, settlement);
     }
     const owned = [...first.values()];
-    const receipts: OutboxEntry[] = owned.flatMap((s) =>
-      s.receipt
-        ? [{ receipt: s.receipt, key: s.kafkaKey, traceparent: s.traceparent ?? null }]
-        : [],
-    );
+    const receipts = owned.flatMap((s) => (s.receipt ? [outboxEntry(s, s.receipt)] : []));
     const { rows } = await sql<{ id: string }>`
       with locked as materialized (
         select id, owner from messages
@@ -675,11 +673,7 @@ export class MessageLogRepository {
           outcomes[settlement.index] = { value: false };
           continue;
         }
-        receipts.push({
-          receipt: settlement.receipt,
-          key: settlement.kafkaKey,
-          traceparent: settlement.traceparent ?? null,
-        });
+        receipts.push(outboxEntry(settlement, settlement.receipt));
       }
       await this.outbox.enqueue(receipts, trx);
       return outcomes;
@@ -894,6 +888,11 @@ function isPlainSettlement(settlement: Settlement): boolean {
     settlement.completeJob === undefined &&
     settlement.quietIfRepeated !== true
   );
+}
+
+/** The outbox row of a settlement's receipt. */
+function outboxEntry(settlement: Settlement, receipt: DeliveryReceipt): OutboxEntry {
+  return { receipt, key: settlement.kafkaKey, traceparent: settlement.traceparent ?? null };
 }
 
 /**

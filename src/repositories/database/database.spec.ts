@@ -225,7 +225,7 @@ describe('createDatabase', () => {
     }
   });
 
-  it('opens a new schema from many processes starting at once', async () => {
+  it('opens a new schema from many pools starting at once (as replicas do)', async () => {
     const schema = `race_${Date.now().toString(36)}`;
     const opened = await Promise.allSettled(
       Array.from({ length: 8 }, () =>
