@@ -52,7 +52,8 @@ async function redrive(
       child.kill('SIGKILL');
       reject(new Error(`redrive still running after ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has the last output been read.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolveRun({ code, stdout, stderr });
     });

@@ -64,13 +64,15 @@ export class GatewayProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout?.pipe(log);
+    child.stdout?.pipe(log, { end: false });
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
       log.write(chunk);
     });
+    // 'exit' can come before the last output has been read, and a write to the log before it is
+    // on disk: a test reading the log once the process is gone needs both ('close', then the flush).
     this.exited = new Promise((resolveExit) =>
-      child.once('exit', (code, signal) => resolveExit({ code, signal })),
+      child.once('close', (code, signal) => log.end(() => resolveExit({ code, signal }))),
     );
     this.child = child;
   }
@@ -146,7 +148,8 @@ export async function runToExit(
       child.kill('SIGKILL');
       reject(new Error(`gateway still running after ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': only then has the last of stderr been read.
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
       resolveRun({ code, signal, stderr });
     });
