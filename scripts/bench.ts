@@ -733,6 +733,8 @@ interface Summary {
   readonly cpuMicrosPerCommand: number;
   readonly rssPeakMb: number;
   readonly pgStatementsPerCommand: number;
+  /** Server-wide WAL over the throughput phase, per command (no other client writes then). */
+  readonly pgWalBytesPerCommand: number;
   readonly redisCallsPerCommand: number;
   readonly commands: number;
   readonly lost: number;
@@ -767,6 +769,9 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     rssPeakMb: round(gateway.rssPeakBytes / 1048576),
     pgStatementsPerCommand: per(
       gateway.postgres.after.statements - gateway.postgres.before.statements,
+    ),
+    pgWalBytesPerCommand: round(
+      (gateway.postgres.after.walBytes - gateway.postgres.before.walBytes) / gateway.commands,
     ),
     // NaN (null in --json) when the backlog was drained before the window opened, or when
     // MONITOR failed during it.
@@ -851,7 +856,7 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     [
       'PostgreSQL per command',
       `${n(s.pgStatementsPerCommand, 2)} ${source === 'pg_stat_statements' ? 'statements' : 'transactions'}`,
-      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans, ${hotShare(before, after)}`,
+      `${source}, ${counted}; schema's own tables: ${perCommand(after.rowsWritten - before.rowsWritten)} rows written, ${perCommand(after.scans - before.scans)} scans, ${hotShare(before, after)}; ${n(s.pgWalBytesPerCommand)} B of WAL (server-wide)`,
     ],
     [
       'Redis per command',

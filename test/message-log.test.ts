@@ -163,7 +163,7 @@ describe('receipts outbox', () => {
     let pending = 0;
     while (Date.now() < deadline) {
       const [row] = await query<{ pending: number }>(
-        `select count(*)::int as pending from "${schema}".message_events where published_at is null`,
+        `select count(*)::int as pending from "${schema}".unpublished_receipts`,
       );
       pending = row?.pending ?? 0;
       if (pending >= commands.length) break;
@@ -188,7 +188,7 @@ describe('receipts outbox', () => {
     );
     expect(published.every((r) => r.status === 'sent')).toBe(true);
     const [left] = await query<{ pending: number }>(
-      `select count(*)::int as pending from "${schema}".message_events where published_at is null`,
+      `select count(*)::int as pending from "${schema}".unpublished_receipts`,
     );
     expect(left?.pending).toBe(0);
   });

@@ -17,6 +17,8 @@ export interface PostgresReading {
   /** Rows updated in the schema's own tables, and of those the heap-only (HOT) ones. */
   readonly updates: number;
   readonly hotUpdates: number;
+  /** Bytes of WAL the server has written, server-wide (every database and client counts). */
+  readonly walBytes: number;
 }
 
 /**
@@ -62,8 +64,11 @@ export class PostgresCounters {
              join pg_database d on d.oid = s.dbid where d.datname = current_database()`
         : `select (xact_commit + xact_rollback)::bigint as n from pg_stat_database
              where datname = current_database()`;
-    const [total, tables] = await Promise.all([
+    const [total, wal, tables] = await Promise.all([
       this.client.query<{ n: string }>(statements),
+      this.client.query<{ n: string }>(
+        `select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint as n`,
+      ),
       this.client.query<{ written: string; scans: string; updates: string; hot: string }>(
         `select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint as written,
                 coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::bigint as scans,
@@ -79,6 +84,7 @@ export class PostgresCounters {
       scans: Number(tables.rows[0]?.scans ?? 0),
       updates: Number(tables.rows[0]?.updates ?? 0),
       hotUpdates: Number(tables.rows[0]?.hot ?? 0),
+      walBytes: Number(wal.rows[0]?.n ?? 0),
     };
   }
 

@@ -34,7 +34,8 @@ export interface Timeline {
   readonly events: ReadonlyArray<{
     readonly id: string;
     readonly status: string;
-    readonly publishedAt: string | null;
+    /** On the receipts topic already (when is not recorded since migration 0010). */
+    readonly published: boolean;
     readonly receipt: unknown;
   }>;
   readonly resends: readonly MessageSummary[];
@@ -124,7 +125,7 @@ export class AdminMessagesService {
       events: events.map((event) => ({
         id: event.id,
         status: event.receipt.status,
-        publishedAt: event.publishedAt?.toISOString() ?? null,
+        published: event.published,
         receipt: event.receipt,
       })),
       resends,

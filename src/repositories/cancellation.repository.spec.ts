@@ -69,7 +69,7 @@ describe.each(DATABASE_KINDS)('CancellationRepository on %s', (kind) => {
     await database?.dispose();
   });
   beforeEach(async () => {
-    await sql`truncate messages, message_attempts, message_events, gateway_instances, scheduled_jobs, cancel_requests`.execute(
+    await sql`truncate messages, message_attempts, message_events, unpublished_receipts, gateway_instances, scheduled_jobs, cancel_requests`.execute(
       database.db,
     );
     await new InstanceRepository(database.db).register('gw-a');

@@ -72,7 +72,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
     await database?.dispose();
   });
   beforeEach(async () => {
-    await sql`truncate messages, message_attempts, message_events, gateway_instances, scheduled_jobs`.execute(
+    await sql`truncate messages, message_attempts, message_events, unpublished_receipts, gateway_instances, scheduled_jobs`.execute(
       database.db,
     );
     await instances.register('gw-a');
@@ -251,6 +251,37 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
     expect(await outbox.backlog()).toBe(0);
   });
 
+  it('says which receipts are published, and retention keeps one still waiting', async () => {
+    const second = receipt('sent', undefined, 'second');
+    await outbox.enqueue([
+      { receipt: receipt('sent', undefined, 'first'), key: 'k' },
+      { receipt: second, key: 'k' },
+    ]);
+    expect(await outbox.publishOldest(1, () => Promise.resolve())).toBe(1);
+    expect((await outbox.eventsOf('m-1')).map((e) => e.published)).toEqual([true, false]);
+
+    await outbox.purgePublishedBefore(new Date(Date.now() + 60_000));
+
+    const left = await outbox.eventsOf('m-1');
+    expect(left.map((e) => [e.receipt.eventId, e.published])).toEqual([[second.eventId, false]]);
+    expect(await outbox.backlog()).toBe(1);
+  });
+
+  it('takes a queued id whose receipt is gone off the queue, and publishes the rest', async () => {
+    await sql`insert into unpublished_receipts (id) values (1)`.execute(database.db);
+    const real = receipt('sent', undefined, 'real');
+    await outbox.enqueue([{ receipt: real, key: 'k' }]);
+    const seen: string[] = [];
+    expect(
+      await outbox.publishOldest(10, (batch) => {
+        seen.push(...batch.map((entry) => entry.receipt.eventId));
+        return Promise.resolve();
+      }),
+    ).toBe(2);
+    expect(seen).toEqual([real.eventId]);
+    expect(await outbox.backlog()).toBe(0);
+  });
+
   it('keeps a receipt exactly as enqueued, quotes, backslashes and any script included, and a repeated event once', async () => {
     const awkward = {
       ...receipt('rejected', 'SCHEMA_VIOLATION'),
@@ -339,7 +370,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     await database?.dispose();
   });
   beforeEach(async () => {
-    await sql`truncate messages, message_attempts, message_events, scheduled_jobs`.execute(
+    await sql`truncate messages, message_attempts, message_events, unpublished_receipts, scheduled_jobs`.execute(
       database.db,
     );
     statements.count = 0;

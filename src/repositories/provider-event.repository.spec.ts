@@ -69,7 +69,7 @@ describe.each(DATABASE_KINDS)('provider events and suppressions on %s', (kind) =
     await database?.dispose();
   });
   beforeEach(async () => {
-    await sql`truncate messages, message_attempts, message_events, gateway_instances, scheduled_jobs,
+    await sql`truncate messages, message_attempts, message_events, unpublished_receipts, gateway_instances, scheduled_jobs,
       provider_events, address_suppressions, customer_profiles`.execute(database.db);
     await new InstanceRepository(database.db).register('gw-a');
   });

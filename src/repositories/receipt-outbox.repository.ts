@@ -20,7 +20,8 @@ export interface PendingReceipt extends OutboxEntry {
 /**
  * The receipts outbox: receipts are rows of message_events, written in the transaction that
  * changes the message, and published later by the relay. The eventId is unique, so a step redone
- * after a crash cannot queue its receipt twice.
+ * after a crash cannot queue its receipt twice. What waits to be published is the queue
+ * unpublished_receipts, which a trigger fills as receipts are written (migration 0010).
  */
 @Injectable()
 export class ReceiptOutboxRepository {
@@ -36,9 +37,10 @@ export class ReceiptOutboxRepository {
 
   /**
    * Hands the oldest unpublished receipts, in the order they were written, to `publish`, and
-   * marks them published once it resolves. One relay at a time per schema holds the transaction's
-   * advisory lock, which keeps each message's receipts in order across replicas; answers null when
-   * another relay holds it. If `publish` throws, nothing is marked and the batch comes back.
+   * takes them off the queue once it resolves. One relay at a time per schema holds the
+   * transaction's advisory lock, which keeps each message's receipts in order across replicas;
+   * answers null when another relay holds it. If `publish` throws, nothing is taken off and the
+   * batch comes back. A queued id whose receipt is gone is taken off unpublished.
    */
   async publishOldest(
     limit: number,
@@ -49,66 +51,75 @@ export class ReceiptOutboxRepository {
         select pg_try_advisory_xact_lock(hashtext(current_schema() || '.omnigate.receipt-relay')) as locked
       `.execute(trx);
       if (!rows[0]?.locked) return null;
-      const batch = await trx
-        .selectFrom('message_events')
-        .select(['id', 'receipt', 'kafka_key', 'traceparent'])
-        .where('published_at', 'is', null)
-        .orderBy('id')
+      const queued = await trx
+        .selectFrom('unpublished_receipts as q')
+        .leftJoin('message_events as e', 'e.id', 'q.id')
+        .select(['q.id', 'e.receipt', 'e.kafka_key', 'e.traceparent'])
+        .orderBy('q.id')
         .limit(limit)
         .execute();
-      if (batch.length === 0) return 0;
-      await publish(
-        batch.map((row) => ({
-          id: String(row.id),
-          receipt: row.receipt as DeliveryReceipt,
-          key: row.kafka_key,
-          traceparent: row.traceparent,
-        })),
+      if (queued.length === 0) return 0;
+      const batch: PendingReceipt[] = queued.flatMap((row) =>
+        row.receipt === null || row.kafka_key === null
+          ? []
+          : [
+              {
+                id: String(row.id),
+                receipt: row.receipt as DeliveryReceipt,
+                key: row.kafka_key,
+                traceparent: row.traceparent,
+              },
+            ],
       );
-      await trx
-        .updateTable('message_events')
-        .set({ published_at: new Date() })
-        .where(
-          'id',
-          'in',
-          batch.map((row) => row.id),
-        )
-        .execute();
-      return batch.length;
+      if (batch.length > 0) await publish(batch);
+      await sql`
+        delete from unpublished_receipts where id = any(${queued.map((row) => String(row.id))}::bigint[])
+      `.execute(trx);
+      return queued.length;
     });
   }
 
   /** Receipts written but not yet published. */
   async backlog(): Promise<number> {
     const row = await this.db
-      .selectFrom('message_events')
+      .selectFrom('unpublished_receipts')
       .select(sql<number>`count(*)::int`.as('count'))
-      .where('published_at', 'is', null)
       .executeTakeFirstOrThrow();
     return row.count;
   }
 
-  async eventsOf(messageId: string): Promise<Array<PendingReceipt & { publishedAt: Date | null }>> {
+  async eventsOf(messageId: string): Promise<Array<PendingReceipt & { published: boolean }>> {
     const rows = await this.db
-      .selectFrom('message_events')
-      .select(['id', 'receipt', 'kafka_key', 'published_at', 'traceparent'])
-      .where('message_id', '=', messageId)
-      .orderBy('id')
+      .selectFrom('message_events as e')
+      .leftJoin('unpublished_receipts as q', 'q.id', 'e.id')
+      .select(['e.id', 'e.receipt', 'e.kafka_key', 'e.traceparent', 'q.id as queued'])
+      .where('e.message_id', '=', messageId)
+      .orderBy('e.id')
       .execute();
     return rows.map((row) => ({
       id: String(row.id),
       receipt: row.receipt as DeliveryReceipt,
       key: row.kafka_key,
       traceparent: row.traceparent,
-      publishedAt: row.published_at,
+      published: row.queued === null,
     }));
   }
 
+  /** Deletes receipts older than `cutoff` that are published; a waiting one stays. */
   async purgePublishedBefore(cutoff: Date): Promise<void> {
     await this.db
       .deleteFrom('message_events')
       .where('occurred_at', '<', cutoff)
-      .where('published_at', 'is not', null)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('unpublished_receipts')
+              .select('unpublished_receipts.id')
+              .whereRef('unpublished_receipts.id', '=', 'message_events.id'),
+          ),
+        ),
+      )
       .execute();
   }
 }

@@ -65,7 +65,7 @@ interface Timeline {
   }>;
   readonly events: ReadonlyArray<{
     readonly status: string;
-    readonly publishedAt: string | null;
+    readonly published: boolean;
     readonly receipt: { readonly occurredAt?: string; readonly reason?: { message?: string } };
   }>;
   readonly resends: readonly MessageSummary[];
@@ -563,7 +563,7 @@ class Console {
           el('strong', {}, e.status),
           ` at ${when(e.receipt.occurredAt)}`,
           e.receipt.reason?.message ? ` — ${e.receipt.reason.message}` : '',
-          el('span', { class: 'muted' }, e.publishedAt ? ' · published' : ' · not yet published'),
+          el('span', { class: 'muted' }, e.published ? ' · published' : ' · not yet published'),
         ),
       })),
     ].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));

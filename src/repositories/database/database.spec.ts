@@ -94,6 +94,7 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
       'messages',
       'provider_events',
       'scheduled_jobs',
+      'unpublished_receipts',
     ]);
     expect(await indexesOf(database.db, database.schema, 'provider_events')).toEqual([
       'provider_events_message_idx',
@@ -334,5 +335,84 @@ describe('createDatabase', () => {
         await handle.close();
       }
     });
+  });
+});
+
+describe.each(DATABASE_KINDS)('the receipt queue (0010) on %s', (kind) => {
+  let database: TestDatabase;
+  const before = Object.fromEntries(
+    Object.entries(MIGRATIONS).filter(([name]) => name < '0010_receipt_queue'),
+  );
+  // A receipt as every version writes it: no published_at of its own.
+  const writeReceipt = (eventId: string) => sql`
+    insert into message_events (message_id, event_id, status, receipt, kafka_key, occurred_at)
+    values ('m-1', ${eventId}::uuid, 'sent', '{}', 'c-1', now())`;
+  const idOf = async (eventId: string) =>
+    (
+      await sql<{
+        id: string;
+      }>`select id::text from message_events where event_id = ${eventId}::uuid`.execute(database.db)
+    ).rows[0]!.id;
+  const queued = async () =>
+    (
+      await sql<{ id: string }>`select id::text from unpublished_receipts order by id`.execute(
+        database.db,
+      )
+    ).rows.map((row) => row.id);
+  // What a relay of the previous version reads.
+  const unmarked = async () =>
+    (
+      await sql<{
+        id: string;
+      }>`select id::text from message_events where published_at is null`.execute(database.db)
+    ).rows.map((row) => row.id);
+
+  beforeAll(async () => {
+    database = await openTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it('queues the receipts waiting at migration, leaves nothing for a relay of the previous version, and queues what any version writes after', async () => {
+    await migrateToLatest(database.db, before);
+    const waiting = '00000000-0000-4000-8000-000000000001';
+    const published = '00000000-0000-4000-8000-000000000002';
+    await writeReceipt(waiting).execute(database.db);
+    await writeReceipt(published).execute(database.db);
+    await sql`update message_events set published_at = '2026-01-02T03:04:05Z'
+      where event_id = ${published}::uuid`.execute(database.db);
+
+    expect(await migrateToLatest(database.db)).toEqual(['0010_receipt_queue']);
+
+    expect(await queued()).toEqual([await idOf(waiting)]);
+    expect(await unmarked()).toEqual([]);
+    const { rows } = await sql<{ at: Date }>`
+      select published_at as at from message_events where event_id = ${published}::uuid`.execute(
+      database.db,
+    );
+    expect(rows[0]!.at.toISOString()).toBe('2026-01-02T03:04:05.000Z');
+
+    const later = '00000000-0000-4000-8000-000000000003';
+    await writeReceipt(later).execute(database.db);
+    expect(await queued()).toEqual([await idOf(waiting), await idOf(later)]);
+    expect(await unmarked()).toEqual([]);
+  });
+
+  it('rolls back to published_at: queued receipts unmarked again, the rest published', async () => {
+    const waiting = await idOf('00000000-0000-4000-8000-000000000001');
+    // The receipt written after the migration was published: its id left the queue.
+    await sql`delete from unpublished_receipts where id = ${await idOf(
+      '00000000-0000-4000-8000-000000000003',
+    )}`.execute(database.db);
+
+    await MIGRATIONS['0010_receipt_queue']!.down!(database.db as Kysely<unknown>);
+
+    expect(await unmarked()).toEqual([waiting]);
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from message_events where published_at is not null
+        and published_at <> '-infinity'`.execute(database.db);
+    expect(rows[0]!.n).toBe(2);
+    expect(await tablesIn(database.db, database.schema)).not.toContain('unpublished_receipts');
   });
 });

@@ -16,6 +16,7 @@ export interface Database {
   messages: MessagesTable;
   message_attempts: MessageAttemptsTable;
   message_events: MessageEventsTable;
+  unpublished_receipts: UnpublishedReceiptsTable;
   gateway_instances: GatewayInstancesTable;
   admin_audit: AdminAuditTable;
   provider_events: ProviderEventsTable;
@@ -159,8 +160,14 @@ export interface MessageEventsTable {
   receipt: Jsonb<unknown>;
   kafka_key: string;
   occurred_at: Timestamp;
-  published_at: NullableTimestamp;
+  /** Legacy: set for receipts published before 0010; -infinity since (the queue says). */
+  published_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   traceparent: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Ids of message_events rows whose receipts the relay has not published yet. */
+export interface UnpublishedReceiptsTable {
+  id: ColumnType<string, string | number | bigint, never>;
 }
 
 export interface GatewayInstancesTable {

@@ -8,6 +8,7 @@ import * as traceContext from './0006_trace_context';
 import * as deliveryLifecycle from './0007_delivery_lifecycle';
 import * as cancellation from './0008_cancellation';
 import * as schedulerLeaseHolders from './0009_scheduler_lease_holders';
+import * as receiptQueue from './0010_receipt_queue';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -23,4 +24,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0007_delivery_lifecycle': deliveryLifecycle,
   '0008_cancellation': cancellation,
   '0009_scheduler_lease_holders': schedulerLeaseHolders,
+  '0010_receipt_queue': receiptQueue,
 };
