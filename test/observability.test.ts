@@ -358,6 +358,17 @@ describe('observability of a run through every channel and its error paths', () 
     expect(text).toMatch(
       /omnigate_provider_request_duration_seconds_count\{channel="webpush",provider="webpush",outcome="accepted"\} [1-9]/,
     );
+    // Every command was read: each one waited some time, and none waited five minutes.
+    const waited = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`omnigate_command_wait_seconds_${series} `))
+          ?.split(' ')[1],
+      );
+    expect(waited('count{lane="send"}')).toBeGreaterThan(0);
+    expect(waited('sum{lane="send"}')).toBeGreaterThan(0);
+    expect(waited('bucket{le="300",lane="send"}')).toBe(waited('count{lane="send"}'));
     expect(text).toMatch(/omnigate_consumer_lag\{group="[^"]+",topic="[^"]+",partition="0"\} \d/);
     expect(text).toMatch(/omnigate_breaker_state\{channel="sms",provider="twilio"\} 0/);
 

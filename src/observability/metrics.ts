@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 export const METRIC_NAMES = [
   'omnigate_commands_consumed_total',
+  'omnigate_command_wait_seconds',
   'omnigate_dead_letters_total',
   'omnigate_receipts_total',
   'omnigate_provider_request_duration_seconds',
@@ -75,6 +76,13 @@ export class Metrics {
     name: 'omnigate_commands_consumed_total',
     help: 'Send commands read from Kafka, by lane and what intake made of them',
     labelNames: ['lane', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly commandWait = new Histogram({
+    name: 'omnigate_command_wait_seconds',
+    help: "From a send command record's Kafka timestamp (its producer's clock) to when the gateway starts on it, by lane: time in Kafka and queued in this process",
+    labelNames: ['lane'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
   readonly cancels = new Counter({

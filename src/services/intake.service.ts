@@ -60,6 +60,9 @@ export class IntakeService {
 
   /** Continues the trace the record's traceparent header names, so logs and receipts carry it. */
   async handle(record: InboundRecord): Promise<void> {
+    // Kafka's timestamp is the producer's clock: a clock ahead of ours reads as no wait at all.
+    const waitedMs = Math.max(0, Date.now() - Number(record.timestamp));
+    this.metrics.commandWait.observe({ lane: this.laneOf(record) }, waitedMs / 1000);
     await inSpan(
       'omnigate.intake',
       record.headers[TRACEPARENT],
@@ -211,8 +214,11 @@ export class IntakeService {
   }
 
   private count(record: InboundRecord, outcome: ConsumeOutcome): void {
-    const lane = record.topic === this.config.priorityLane?.topic ? 'priority' : 'send';
-    this.metrics.commandsConsumed.inc({ lane, outcome });
+    this.metrics.commandsConsumed.inc({ lane: this.laneOf(record), outcome });
+  }
+
+  private laneOf(record: InboundRecord): 'priority' | 'send' {
+    return record.topic === this.config.priorityLane?.topic ? 'priority' : 'send';
   }
 
   /** A live instance holds the message; a recovery job takes it over if that instance dies. */
