@@ -57,6 +57,7 @@ import {
   type ProcessUsage,
 } from './lib/bench-support';
 import { startLatencyServer } from './lib/latency-server';
+import { parseHistogram, quantileBetween, type HistogramReading } from './lib/prometheus-histogram';
 import {
   clockTicksPerSecond,
   CPU_ROLES,
@@ -179,6 +180,12 @@ interface Command extends OutboundRecord {
 class ReceiptWatcher {
   /** messageId → arrival (performance.now()) of its first settling receipt. */
   readonly answeredAt = new Map<string, number>();
+  /**
+   * messageId → when the gateway decided its settling status (the receipt's occurredAt, on the
+   * performance.now() timeline): splits publish→receipt into the gateway's intake and processing,
+   * and the outbox relay and Kafka after it. Same host, same clock.
+   */
+  readonly decidedAt = new Map<string, number>();
   readonly statuses = new Map<string, number>();
   /** Answered message ids in arrival order, so a wait can look at the new ones only. */
   private readonly answerOrder: string[] = [];
@@ -256,6 +263,7 @@ class ReceiptWatcher {
       messageId: string;
       status: ReceiptStatus;
       channel?: string;
+      occurredAt: string;
     };
     this.receipts += 1;
     this.receiptBytes += value.length;
@@ -267,6 +275,10 @@ class ReceiptWatcher {
     this.settlingEvents.set(receipt.messageId, events);
     if (!this.answeredAt.has(receipt.messageId)) {
       this.answeredAt.set(receipt.messageId, at);
+      this.decidedAt.set(
+        receipt.messageId,
+        Date.parse(receipt.occurredAt) - performance.timeOrigin,
+      );
       this.answerOrder.push(receipt.messageId);
     }
   }
@@ -313,7 +325,18 @@ interface GatewayResult {
   readonly commands: number;
   readonly lost: number;
   readonly answeredTwice: number;
-  readonly latency: { offeredPerSecond: number; commands: number; lost: number; ms: number[] };
+  readonly latency: {
+    offeredPerSecond: number;
+    commands: number;
+    lost: number;
+    ms: number[];
+    /** Publish → the gateway's decision (receipt occurredAt), and decision → receipt arrival. */
+    toDecisionMs: number[];
+    afterDecisionMs: number[];
+    /** Of publish→decision, the wait until the gateway started on the command (its histogram). */
+    waitP50Ms: number;
+    waitP99Ms: number;
+  };
   readonly otp: { answered: number; lost: number; ms: number[]; backlogLost: number };
   readonly cpuSeconds: number;
   readonly wallSeconds: number;
@@ -439,7 +462,9 @@ async function runGateway(
     const pgAfter = await postgres.read();
     const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
 
+    const waitBefore = await commandWait(env.HTTP_PORT!);
     const latency = await offeredLoad(ctx, watcher, topics, load, alive);
+    const waitAfter = await commandWait(env.HTTP_PORT!);
     // Redis round trips are counted while the rest of the backlog drains, after the OTPs are
     // answered: MONITOR costs the server and this process CPU that the gateway would otherwise
     // have, so it must not overlap a phase whose figures are reported.
@@ -455,7 +480,11 @@ async function runGateway(
       commands: throughput.length,
       lost: throughput.length - answered,
       answeredTwice: watcher.answeredTwice,
-      latency,
+      latency: {
+        ...latency,
+        waitP50Ms: quantileBetween(waitBefore, waitAfter, 0.5) * 1000,
+        waitP99Ms: quantileBetween(waitBefore, waitAfter, 0.99) * 1000,
+      },
       otp: otpResult,
       cpuSeconds: usageAfter.cpuSeconds - usageBefore.cpuSeconds,
       wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
@@ -497,6 +526,12 @@ function peakOf(samples: readonly ProcessUsage[]): number {
   return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
 }
 
+/** The gateway's command wait histogram, send lane, as it stands. */
+async function commandWait(port: string): Promise<HistogramReading> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return parseHistogram(text, 'omnigate_command_wait_seconds', ['lane="send"']);
+}
+
 /** Offers commands at a fixed rate, a slice every 20 ms, and times each to its answer. */
 async function offeredLoad(
   ctx: Context,
@@ -504,7 +539,7 @@ async function offeredLoad(
   topics: GatewayTopics,
   load: readonly Command[],
   alive: () => void,
-): Promise<GatewayResult['latency']> {
+): Promise<Omit<GatewayResult['latency'], 'waitP50Ms' | 'waitP99Ms'>> {
   const { options, publisher } = ctx;
   console.log(`  latency: ${options.loadPerSecond} commands/s for ${options.loadSeconds} s`);
   const tickMs = 20;
@@ -535,11 +570,18 @@ async function offeredLoad(
   if (failures.length > 0) throw new Error(`publishing failed: ${String(failures[0])}`);
   const offeredPerSecond = load.length / ((performance.now() - startedAt) / 1000);
   await watcher.waitFor(load, options.idleTimeoutSeconds * 1000, alive);
-  const ms = load
-    .filter((c) => watcher.answeredAt.has(c.id))
-    .map((c) => watcher.answeredAt.get(c.id)! - publishedAt.get(c.id)!)
-    .sort((a, b) => a - b);
-  return { offeredPerSecond, commands: load.length, lost: load.length - ms.length, ms };
+  const answered = load.filter((c) => watcher.answeredAt.has(c.id));
+  const sorted = (span: (id: string) => number) =>
+    answered.map((c) => span(c.id)).sort((a, b) => a - b);
+  const ms = sorted((id) => watcher.answeredAt.get(id)! - publishedAt.get(id)!);
+  return {
+    offeredPerSecond,
+    commands: load.length,
+    lost: load.length - ms.length,
+    ms,
+    toDecisionMs: sorted((id) => watcher.decidedAt.get(id)! - publishedAt.get(id)!),
+    afterDecisionMs: sorted((id) => watcher.answeredAt.get(id)! - watcher.decidedAt.get(id)!),
+  };
 }
 
 /** The backlog on the send topic, then OTPs on the priority topic one every 10 ms. */
@@ -730,6 +772,13 @@ interface Summary {
   readonly p95Ms: number;
   readonly p99Ms: number;
   readonly otpP99Ms: number;
+  /** The latency phase split at the gateway's decision (see ReceiptWatcher.decidedAt). */
+  readonly toDecisionP50Ms: number;
+  readonly toDecisionP99Ms: number;
+  readonly afterDecisionP50Ms: number;
+  readonly afterDecisionP99Ms: number;
+  readonly waitP50Ms: number;
+  readonly waitP99Ms: number;
   readonly cpuMicrosPerCommand: number;
   readonly rssPeakMb: number;
   readonly pgStatementsPerCommand: number;
@@ -765,6 +814,12 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     p95Ms: round(percentile(gateway.latency.ms, 95)),
     p99Ms: round(percentile(gateway.latency.ms, 99)),
     otpP99Ms: round(percentile(gateway.otp.ms, 99)),
+    toDecisionP50Ms: round(percentile(gateway.latency.toDecisionMs, 50)),
+    toDecisionP99Ms: round(percentile(gateway.latency.toDecisionMs, 99)),
+    afterDecisionP50Ms: round(percentile(gateway.latency.afterDecisionMs, 50)),
+    afterDecisionP99Ms: round(percentile(gateway.latency.afterDecisionMs, 99)),
+    waitP50Ms: round(gateway.latency.waitP50Ms),
+    waitP99Ms: round(gateway.latency.waitP99Ms),
     cpuMicrosPerCommand: round((gateway.cpuSeconds * 1e6) / gateway.commands),
     rssPeakMb: round(gateway.rssPeakBytes / 1048576),
     pgStatementsPerCommand: per(
@@ -824,6 +879,16 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       `publish→receipt p50 / p95 / p99`,
       `${n(s.p50Ms)} / ${n(s.p95Ms)} / ${n(s.p99Ms)} ms`,
       `${n(gateway.latency.offeredPerSecond)} cmd/s offered for ${options.loadSeconds} s, ${gateway.latency.lost} lost`,
+    ],
+    [
+      '  publish→decision / →receipt',
+      `${n(s.toDecisionP50Ms)} / ${n(s.afterDecisionP50Ms)} ms p50`,
+      `p99 ${n(s.toDecisionP99Ms)} / ${n(s.afterDecisionP99Ms)} ms; decision: the receipt's occurredAt (intake, policy, provider call), then outbox relay and Kafka`,
+    ],
+    [
+      '  of which waiting to be read',
+      `${n(s.waitP50Ms)} ms p50`,
+      `p99 ${n(s.waitP99Ms)} ms; Kafka timestamp → the gateway starts on it (omnigate_command_wait_seconds, interpolated in its buckets)`,
     ],
     [
       'OTP p99 behind a backlog',
