@@ -337,7 +337,17 @@ interface GatewayResult {
     waitP50Ms: number;
     waitP99Ms: number;
   };
-  readonly otp: { answered: number; lost: number; ms: number[]; backlogLost: number };
+  readonly otp: {
+    answered: number;
+    lost: number;
+    ms: number[];
+    /** Publish → the gateway's decision, as for the latency phase. */
+    toDecisionMs: number[];
+    backlogLost: number;
+    /** Until the gateway started on the OTP (its priority-lane histogram). */
+    waitP50Ms: number;
+    waitP99Ms: number;
+  };
   readonly cpuSeconds: number;
   readonly wallSeconds: number;
   readonly rssPeakBytes: number;
@@ -462,16 +472,18 @@ async function runGateway(
     const pgAfter = await postgres.read();
     const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
 
-    const waitBefore = await commandWait(env.HTTP_PORT!);
+    const waitBefore = await commandWait(env.HTTP_PORT!, 'send');
     const latency = await offeredLoad(ctx, watcher, topics, load, alive);
-    const waitAfter = await commandWait(env.HTTP_PORT!);
+    const waitAfter = await commandWait(env.HTTP_PORT!, 'send');
     // Redis round trips are counted while the rest of the backlog drains, after the OTPs are
     // answered: MONITOR costs the server and this process CPU that the gateway would otherwise
     // have, so it must not overlap a phase whose figures are reported.
+    const otpWaitBefore = await commandWait(env.HTTP_PORT!, 'priority');
     const otpResult = await otpBehindBacklog(ctx, watcher, topics, backlog, otp, alive, {
       begin: () => redis.begin(gateway.pid),
       end: () => redis.end(),
     });
+    const otpWaitAfter = await commandWait(env.HTTP_PORT!, 'priority');
     sampler.stop();
 
     return {
@@ -485,7 +497,11 @@ async function runGateway(
         waitP50Ms: quantileBetween(waitBefore, waitAfter, 0.5) * 1000,
         waitP99Ms: quantileBetween(waitBefore, waitAfter, 0.99) * 1000,
       },
-      otp: otpResult,
+      otp: {
+        ...otpResult,
+        waitP50Ms: quantileBetween(otpWaitBefore, otpWaitAfter, 0.5) * 1000,
+        waitP99Ms: quantileBetween(otpWaitBefore, otpWaitAfter, 0.99) * 1000,
+      },
       cpuSeconds: usageAfter.cpuSeconds - usageBefore.cpuSeconds,
       wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
       rssPeakBytes: peakOf(sampler.samples),
@@ -526,10 +542,10 @@ function peakOf(samples: readonly ProcessUsage[]): number {
   return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
 }
 
-/** The gateway's command wait histogram, send lane, as it stands. */
-async function commandWait(port: string): Promise<HistogramReading> {
+/** The gateway's command wait histogram of a lane, as it stands. */
+async function commandWait(port: string, lane: 'send' | 'priority'): Promise<HistogramReading> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return parseHistogram(text, 'omnigate_command_wait_seconds', ['lane="send"']);
+  return parseHistogram(text, 'omnigate_command_wait_seconds', [`lane="${lane}"`]);
 }
 
 /** Offers commands at a fixed rate, a slice every 20 ms, and times each to its answer. */
@@ -593,7 +609,9 @@ async function otpBehindBacklog(
   otp: readonly Command[],
   alive: () => void,
   drainWindow: { begin: () => Promise<void>; end: () => Promise<void> },
-): Promise<GatewayResult['otp'] & { countedWhileDraining: number }> {
+): Promise<
+  Omit<GatewayResult['otp'], 'waitP50Ms' | 'waitP99Ms'> & { countedWhileDraining: number }
+> {
   const { options, publisher } = ctx;
   console.log(`  OTP lane: ${otp.length} OTPs behind ${backlog.length} commands`);
   await publishInChunks(publisher, topics.send, backlog);
@@ -607,10 +625,11 @@ async function otpBehindBacklog(
   }
   const idleMs = options.idleTimeoutSeconds * 1000;
   await watcher.waitFor(otp, idleMs, alive);
-  const ms = otp
-    .filter((c) => watcher.answeredAt.has(c.id))
-    .map((c) => watcher.answeredAt.get(c.id)! - publishedAt.get(c.id)!)
-    .sort((a, b) => a - b);
+  const answered = otp.filter((c) => watcher.answeredAt.has(c.id));
+  const sorted = (span: (id: string) => number) =>
+    answered.map((c) => span(c.id)).sort((a, b) => a - b);
+  const ms = sorted((id) => watcher.answeredAt.get(id)! - publishedAt.get(id)!);
+  const toDecisionMs = sorted((id) => watcher.decidedAt.get(id)! - publishedAt.get(id)!);
   // The backlog is drained too, so that every command of the run is accounted for; the
   // window counts what is answered meanwhile.
   await drainWindow.begin();
@@ -623,6 +642,7 @@ async function otpBehindBacklog(
     answered: ms.length,
     lost: otp.length - ms.length,
     ms,
+    toDecisionMs,
     backlogLost: backlog.length - watcher.count(backlog),
   };
 }
@@ -779,6 +799,9 @@ interface Summary {
   readonly afterDecisionP99Ms: number;
   readonly waitP50Ms: number;
   readonly waitP99Ms: number;
+  readonly otpToDecisionP99Ms: number;
+  readonly otpWaitP50Ms: number;
+  readonly otpWaitP99Ms: number;
   readonly cpuMicrosPerCommand: number;
   readonly rssPeakMb: number;
   readonly pgStatementsPerCommand: number;
@@ -820,6 +843,9 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     afterDecisionP99Ms: round(percentile(gateway.latency.afterDecisionMs, 99)),
     waitP50Ms: round(gateway.latency.waitP50Ms),
     waitP99Ms: round(gateway.latency.waitP99Ms),
+    otpToDecisionP99Ms: round(percentile(gateway.otp.toDecisionMs, 99)),
+    otpWaitP50Ms: round(gateway.otp.waitP50Ms),
+    otpWaitP99Ms: round(gateway.otp.waitP99Ms),
     cpuMicrosPerCommand: round((gateway.cpuSeconds * 1e6) / gateway.commands),
     rssPeakMb: round(gateway.rssPeakBytes / 1048576),
     pgStatementsPerCommand: per(
@@ -894,6 +920,11 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       'OTP p99 behind a backlog',
       `${n(s.otpP99Ms)} ms`,
       `p50 ${n(percentile(gateway.otp.ms, 50))} ms; ${gateway.otp.answered}/${options.otp} answered behind ${n(options.backlog)}, backlog lost ${gateway.otp.backlogLost}`,
+    ],
+    [
+      '  OTP waiting to be read',
+      `${n(s.otpWaitP50Ms)} ms p50`,
+      `p99 ${n(s.otpWaitP99Ms)} ms (priority lane's histogram); publish→decision p99 ${n(s.otpToDecisionP99Ms)} ms`,
     ],
     [
       'gateway CPU per command',
