@@ -160,7 +160,7 @@ export interface MessageEventsTable {
   receipt: Jsonb<unknown>;
   kafka_key: string;
   occurred_at: Timestamp;
-  /** Legacy: set for receipts published before 0010; -infinity since (the queue says). */
+  /** Legacy: set for receipts published before 0010; the epoch since (the queue says). */
   published_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   traceparent: ColumnType<string | null, string | null | undefined, string | null>;
 }

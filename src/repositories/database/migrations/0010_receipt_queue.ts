@@ -10,9 +10,11 @@ import { sql, type Kysely } from 'kysely';
  * Rollout with replicas of the previous version still running:
  * - Every insert into message_events queues its rows through a statement trigger, so receipts an
  *   old replica writes are queued too.
- * - New rows get published_at = -infinity ("see the queue"), and rows waiting now move into the
+ * - New rows get published_at = the epoch ("see the queue"), and rows waiting now move into the
  *   queue the same way, so an old relay (which reads `published_at is null` through the partial
- *   index, now empty) finds nothing and cannot publish a receipt a second time.
+ *   index, now empty) finds nothing and cannot publish a receipt a second time. The epoch, not
+ *   -infinity: an old replica's admin timeline formats published_at as a date, and the driver
+ *   reads -infinity as a number.
  * published_at keeps its time for receipts published before this migration; the column and the
  * partial index go once no replica reads them.
  */
@@ -21,12 +23,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable('unpublished_receipts')
     .addColumn('id', 'bigint', (column) => column.primaryKey())
     .execute();
-  await sql`alter table message_events alter column published_at set default '-infinity'`.execute(
-    db,
-  );
+  await sql`alter table message_events alter column published_at set default 'epoch'`.execute(db);
   await sql`
     with waiting as (
-      update message_events set published_at = '-infinity' where published_at is null returning id
+      update message_events set published_at = 'epoch' where published_at is null returning id
     )
     insert into unpublished_receipts (id) select id from waiting
   `.execute(db);
@@ -55,7 +55,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     where id in (select id from unpublished_receipts)
   `.execute(db);
   // Published since the migration, at a time nobody recorded.
-  await sql`update message_events set published_at = now() where published_at = '-infinity'`.execute(
+  await sql`update message_events set published_at = now() where published_at = 'epoch'`.execute(
     db,
   );
   await sql`alter table message_events alter column published_at drop default`.execute(db);
