@@ -240,6 +240,24 @@ class ReceiptWatcher {
     }
   }
 
+  /**
+   * For the answered ones of `commands`, each sorted: publish→receipt, publish→decision and
+   * decision→receipt, in milliseconds.
+   */
+  spans(
+    commands: readonly Command[],
+    publishedAt: ReadonlyMap<string, number>,
+  ): { ms: number[]; toDecisionMs: number[]; afterDecisionMs: number[] } {
+    const answered = commands.filter((c) => this.answeredAt.has(c.id));
+    const sorted = (span: (id: string) => number) =>
+      answered.map((c) => span(c.id)).sort((a, b) => a - b);
+    return {
+      ms: sorted((id) => this.answeredAt.get(id)! - publishedAt.get(id)!),
+      toDecisionMs: sorted((id) => this.decidedAt.get(id)! - publishedAt.get(id)!),
+      afterDecisionMs: sorted((id) => this.answeredAt.get(id)! - this.decidedAt.get(id)!),
+    };
+  }
+
   /** Commands answered so far, of every phase. */
   get answered(): number {
     return this.answerOrder.length;
@@ -586,18 +604,8 @@ async function offeredLoad(
   if (failures.length > 0) throw new Error(`publishing failed: ${String(failures[0])}`);
   const offeredPerSecond = load.length / ((performance.now() - startedAt) / 1000);
   await watcher.waitFor(load, options.idleTimeoutSeconds * 1000, alive);
-  const answered = load.filter((c) => watcher.answeredAt.has(c.id));
-  const sorted = (span: (id: string) => number) =>
-    answered.map((c) => span(c.id)).sort((a, b) => a - b);
-  const ms = sorted((id) => watcher.answeredAt.get(id)! - publishedAt.get(id)!);
-  return {
-    offeredPerSecond,
-    commands: load.length,
-    lost: load.length - ms.length,
-    ms,
-    toDecisionMs: sorted((id) => watcher.decidedAt.get(id)! - publishedAt.get(id)!),
-    afterDecisionMs: sorted((id) => watcher.answeredAt.get(id)! - watcher.decidedAt.get(id)!),
-  };
+  const spans = watcher.spans(load, publishedAt);
+  return { offeredPerSecond, commands: load.length, lost: load.length - spans.ms.length, ...spans };
 }
 
 /** The backlog on the send topic, then OTPs on the priority topic one every 10 ms. */
@@ -625,11 +633,7 @@ async function otpBehindBacklog(
   }
   const idleMs = options.idleTimeoutSeconds * 1000;
   await watcher.waitFor(otp, idleMs, alive);
-  const answered = otp.filter((c) => watcher.answeredAt.has(c.id));
-  const sorted = (span: (id: string) => number) =>
-    answered.map((c) => span(c.id)).sort((a, b) => a - b);
-  const ms = sorted((id) => watcher.answeredAt.get(id)! - publishedAt.get(id)!);
-  const toDecisionMs = sorted((id) => watcher.decidedAt.get(id)! - publishedAt.get(id)!);
+  const { ms, toDecisionMs } = watcher.spans(otp, publishedAt);
   // The backlog is drained too, so that every command of the run is accounted for; the
   // window counts what is answered meanwhile.
   await drainWindow.begin();
