@@ -490,18 +490,18 @@ async function runGateway(
     const pgAfter = await postgres.read();
     const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
 
-    const waitBefore = await commandWait(env.HTTP_PORT!, 'send');
+    const waitBefore = await commandWait(env.HTTP_PORT!);
     const latency = await offeredLoad(ctx, watcher, topics, load, alive);
-    const waitAfter = await commandWait(env.HTTP_PORT!, 'send');
+    // One scrape ends the latency phase and begins the OTP lane's.
+    const waitAfter = await commandWait(env.HTTP_PORT!);
     // Redis round trips are counted while the rest of the backlog drains, after the OTPs are
     // answered: MONITOR costs the server and this process CPU that the gateway would otherwise
     // have, so it must not overlap a phase whose figures are reported.
-    const otpWaitBefore = await commandWait(env.HTTP_PORT!, 'priority');
     const otpResult = await otpBehindBacklog(ctx, watcher, topics, backlog, otp, alive, {
       begin: () => redis.begin(gateway.pid),
       end: () => redis.end(),
     });
-    const otpWaitAfter = await commandWait(env.HTTP_PORT!, 'priority');
+    const otpWaitAfter = await commandWait(env.HTTP_PORT!);
     sampler.stop();
 
     return {
@@ -512,13 +512,13 @@ async function runGateway(
       answeredTwice: watcher.answeredTwice,
       latency: {
         ...latency,
-        waitP50Ms: quantileBetween(waitBefore, waitAfter, 0.5) * 1000,
-        waitP99Ms: quantileBetween(waitBefore, waitAfter, 0.99) * 1000,
+        waitP50Ms: quantileBetween(waitBefore.send, waitAfter.send, 0.5) * 1000,
+        waitP99Ms: quantileBetween(waitBefore.send, waitAfter.send, 0.99) * 1000,
       },
       otp: {
         ...otpResult,
-        waitP50Ms: quantileBetween(otpWaitBefore, otpWaitAfter, 0.5) * 1000,
-        waitP99Ms: quantileBetween(otpWaitBefore, otpWaitAfter, 0.99) * 1000,
+        waitP50Ms: quantileBetween(waitAfter.priority, otpWaitAfter.priority, 0.5) * 1000,
+        waitP99Ms: quantileBetween(waitAfter.priority, otpWaitAfter.priority, 0.99) * 1000,
       },
       cpuSeconds: usageAfter.cpuSeconds - usageBefore.cpuSeconds,
       wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
@@ -560,10 +560,12 @@ function peakOf(samples: readonly ProcessUsage[]): number {
   return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
 }
 
-/** The gateway's command wait histogram of a lane, as it stands. */
-async function commandWait(port: string, lane: 'send' | 'priority'): Promise<HistogramReading> {
+/** The gateway's command wait histograms, by lane, as they stand (one scrape). */
+async function commandWait(port: string): Promise<Record<'send' | 'priority', HistogramReading>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return parseHistogram(text, 'omnigate_command_wait_seconds', [`lane="${lane}"`]);
+  const lane = (name: string) =>
+    parseHistogram(text, 'omnigate_command_wait_seconds', [`lane="${name}"`]);
+  return { send: lane('send'), priority: lane('priority') };
 }
 
 /** Offers commands at a fixed rate, a slice every 20 ms, and times each to its answer. */
