@@ -1,5 +1,6 @@
 import { buildReceipt, type DeliveryReceipt } from '@omnigate/contracts';
 import {
+  CompiledQuery,
   sql,
   type KyselyPlugin,
   type PluginTransformQueryArgs,
@@ -17,7 +18,7 @@ import {
   type NewMessage,
   type Settlement,
 } from './message-log.repository';
-import { ReceiptOutboxRepository } from './receipt-outbox.repository';
+import { oldestQueued, ReceiptOutboxRepository } from './receipt-outbox.repository';
 import { SchedulerRepository } from './scheduler.repository';
 
 // Without this, PGlite cannot start inside Jest's sandbox: see database/pglite-outside-jest.ts.
@@ -282,6 +283,26 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
     expect(await outbox.backlog()).toBe(0);
   });
 
+  it('reads the queued receipts by their ids, not through the receipts published before them', async () => {
+    const published = Array.from({ length: 3000 }, (_, i) => ({
+      receipt: receipt('rejected', 'OLD', `old-${i}`),
+      key: 'k',
+    }));
+    await outbox.enqueue(published);
+    await sql`delete from unpublished_receipts`.execute(database.db);
+    await outbox.enqueue(
+      ['a', 'b', 'c'].map((d) => ({ receipt: receipt('sent', undefined, d), key: 'k' })),
+    );
+    await sql`analyze message_events`.execute(database.db);
+
+    const query = oldestQueued(database.db, 500).compile();
+    const { rows } = await database.db.executeQuery<{ 'QUERY PLAN': PlanRoot[] }>(
+      CompiledQuery.raw(`explain (analyze, format json) ${query.sql}`, [...query.parameters]),
+    );
+    const plan = rows[0]!['QUERY PLAN'][0]!.Plan;
+    expect(rowsReadFrom(plan, 'message_events')).toBe(3);
+  });
+
   it('keeps a receipt exactly as enqueued, quotes, backslashes and any script included, and a repeated event once', async () => {
     const awkward = {
       ...receipt('rejected', 'SCHEMA_VIOLATION'),
@@ -336,6 +357,22 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
     expect(await log.claim(message(), 'gw-a', STALE_MS)).toEqual({ kind: 'claimed' });
   });
 });
+
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  Plans?: PlanNode[];
+}
+interface PlanRoot {
+  Plan: PlanNode;
+}
+
+/** Rows the plan's scans of `table` returned, over all their loops. */
+function rowsReadFrom(node: PlanNode, table: string): number {
+  const own = node['Relation Name'] === table ? node['Actual Rows'] * node['Actual Loops'] : 0;
+  return (node.Plans ?? []).reduce((sum, child) => sum + rowsReadFrom(child, table), own);
+}
 
 /** Counts the statements a repository sends (BEGIN and COMMIT aside). */
 class StatementCounter implements KyselyPlugin {

@@ -51,13 +51,7 @@ export class ReceiptOutboxRepository {
         select pg_try_advisory_xact_lock(hashtext(current_schema() || '.omnigate.receipt-relay')) as locked
       `.execute(trx);
       if (!rows[0]?.locked) return null;
-      const queued = await trx
-        .selectFrom('unpublished_receipts as q')
-        .leftJoin('message_events as e', 'e.id', 'q.id')
-        .select(['q.id', 'e.receipt', 'e.kafka_key', 'e.traceparent'])
-        .orderBy('q.id')
-        .limit(limit)
-        .execute();
+      const queued = await oldestQueued(trx, limit).execute();
       if (queued.length === 0) return 0;
       const batch: PendingReceipt[] = queued.flatMap((row) =>
         row.receipt === null || row.kafka_key === null
@@ -122,6 +116,32 @@ export class ReceiptOutboxRepository {
       )
       .execute();
   }
+}
+
+/**
+ * The oldest queued receipt ids with their rows, each row looked up by its id. Not a plain join:
+ * the planner may merge the queue with message_events' primary key, which walks the key from the
+ * start, through every receipt published before, to reach the first queued id (17,623 entries for
+ * 45 queued in a benchmark run, 110 ms a read). The lateral lookup's `limit 1` keeps the planner
+ * from turning it back into a join.
+ */
+export function oldestQueued(executor: Kysely<Database>, limit: number) {
+  return executor
+    .selectFrom((eb) =>
+      eb.selectFrom('unpublished_receipts').select('id').orderBy('id').limit(limit).as('q'),
+    )
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('message_events as e')
+          .select(['e.receipt', 'e.kafka_key', 'e.traceparent'])
+          .whereRef('e.id', '=', 'q.id')
+          .limit(1)
+          .as('e'),
+      (join) => join.onTrue(),
+    )
+    .select(['q.id', 'e.receipt', 'e.kafka_key', 'e.traceparent'])
+    .orderBy('q.id');
 }
 
 /**
