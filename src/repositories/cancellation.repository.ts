@@ -320,15 +320,7 @@ export class CancellationRepository {
       .set({ status: CANCELLED, reason_code: reason.code, owner: null, updated_at: now })
       .where('id', 'in', ids)
       .execute();
-    // Every job that would continue them: dispatch deferrals, recovery watches, escalation timers.
-    await trx
-      .deleteFrom('scheduled_jobs')
-      .where((eb) =>
-        eb.or(
-          ids.map((id) => sql<boolean>`payload @> ${JSON.stringify({ messageId: id })}::jsonb`),
-        ),
-      )
-      .execute();
+    await deleteJobsOf(trx, ids).execute();
     const receipts: OutboxEntry[] = messages.map((message) => ({
       receipt: buildReceipt({
         messageId: message.id,
@@ -354,4 +346,15 @@ async function lockCustomer(trx: Transaction<Database>, customerId: string): Pro
   await sql`select pg_advisory_xact_lock(hashtextextended(${`cancel:${customerId}`}, 0))`.execute(
     trx,
   );
+}
+
+/**
+ * Deletes every job that would continue the messages: dispatch deferrals, recovery watches,
+ * escalation timers. By the payload's messageId, which scheduled_jobs_message_idx indexes
+ * (migration 0011); a containment test (`payload @> …`) would read every job.
+ */
+export function deleteJobsOf(executor: Kysely<Database>, messageIds: readonly string[]) {
+  return executor
+    .deleteFrom('scheduled_jobs')
+    .where(sql<boolean>`payload ->> 'messageId' = any(${[...messageIds]}::text[])`);
 }

@@ -99,22 +99,36 @@ export class ReceiptOutboxRepository {
     }));
   }
 
-  /** Deletes receipts older than `cutoff` that are published; a waiting one stays. */
-  async purgePublishedBefore(cutoff: Date): Promise<void> {
-    await this.db
-      .deleteFrom('message_events')
-      .where('occurred_at', '<', cutoff)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('unpublished_receipts')
-              .select('unpublished_receipts.id')
-              .whereRef('unpublished_receipts.id', '=', 'message_events.id'),
-          ),
-        ),
-      )
-      .execute();
+  /**
+   * Deletes receipts older than `cutoff` that are published; a waiting one stays. In batches, by
+   * the occurred_at index, so a purge never holds one long delete (a retention shortened by a
+   * month would otherwise be a single statement).
+   */
+  async purgePublishedBefore(cutoff: Date, batchSize = 1000): Promise<void> {
+    for (;;) {
+      const result = await this.db
+        .deleteFrom('message_events')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('message_events as old')
+            .select('old.id')
+            .where('old.occurred_at', '<', cutoff)
+            .where((inner) =>
+              inner.not(
+                inner.exists(
+                  inner
+                    .selectFrom('unpublished_receipts as q')
+                    .select('q.id')
+                    .whereRef('q.id', '=', 'old.id'),
+                ),
+              ),
+            )
+            .orderBy('old.occurred_at')
+            .limit(batchSize),
+        )
+        .executeTakeFirst();
+      if (Number(result.numDeletedRows) < batchSize) return;
+    }
   }
 }
 

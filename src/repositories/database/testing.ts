@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import {
+  CompiledQuery,
+  sql,
+  type Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import {
   createDatabase,
   type DatabaseHandle,
@@ -7,6 +17,7 @@ import {
   type DatabaseLogger,
 } from './database';
 import { messageOf } from './errors';
+import type { Database } from './types';
 
 /**
  * Test support shared by the repository specs and test/database.test.ts: a database of either
@@ -88,4 +99,69 @@ export async function openTestDatabase(
       }
     },
   };
+}
+
+/**
+ * Keeps every statement a Kysely instance sends, compiled, so a spec can ask the planner about
+ * the very statement a repository ran: `db.withPlugin(recorder)`.
+ */
+export class StatementRecorder implements KyselyPlugin {
+  readonly statements: CompiledQuery[] = [];
+  constructor(private readonly db: Kysely<Database>) {}
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.statements.push(this.db.getExecutor().compileQuery(args.node, args.queryId));
+    return args.node;
+  }
+  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return Promise.resolve(args.result);
+  }
+  /** The last statement whose text matches. */
+  last(pattern: RegExp): CompiledQuery {
+    const found = this.statements.filter((statement) => pattern.test(statement.sql)).at(-1);
+    if (!found) throw new Error(`no statement matching ${String(pattern)} was sent`);
+    return found;
+  }
+}
+
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+/**
+ * Rows the plan of `query` read from `table`: what its scans of the table returned and what their
+ * filters removed, over all loops. Run with EXPLAIN ANALYZE in a transaction that is rolled back,
+ * so a write is planned and run against the data as it is, and leaves it so.
+ */
+export async function rowsReadByPlan(
+  db: Kysely<Database>,
+  query: CompiledQuery,
+  table: string,
+): Promise<number> {
+  return db.connection().execute(async (connection) => {
+    await sql`begin`.execute(connection);
+    try {
+      const { rows } = await connection.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        CompiledQuery.raw(`explain (analyze, format json) ${query.sql}`, [...query.parameters]),
+      );
+      return rowsRead(rows[0]!['QUERY PLAN'][0]!.Plan, table);
+    } finally {
+      await sql`rollback`.execute(connection);
+    }
+  });
+}
+
+function rowsRead(node: PlanNode, table: string): number {
+  const own =
+    node['Relation Name'] === table
+      ? (node['Actual Rows'] +
+          (node['Rows Removed by Filter'] ?? 0) +
+          (node['Rows Removed by Index Recheck'] ?? 0)) *
+        node['Actual Loops']
+      : 0;
+  return (node.Plans ?? []).reduce((sum, child) => sum + rowsRead(child, table), own);
 }

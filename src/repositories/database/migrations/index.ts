@@ -9,6 +9,7 @@ import * as deliveryLifecycle from './0007_delivery_lifecycle';
 import * as cancellation from './0008_cancellation';
 import * as schedulerLeaseHolders from './0009_scheduler_lease_holders';
 import * as receiptQueue from './0010_receipt_queue';
+import * as lookupIndexes from './0011_lookup_indexes';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -25,4 +26,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0008_cancellation': cancellation,
   '0009_scheduler_lease_holders': schedulerLeaseHolders,
   '0010_receipt_queue': receiptQueue,
+  '0011_lookup_indexes': lookupIndexes,
 };
