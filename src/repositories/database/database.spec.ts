@@ -433,3 +433,33 @@ describe.each(DATABASE_KINDS)('the receipt queue (0010) on %s', (kind) => {
     expect(await tablesIn(database.db, database.schema)).not.toContain('unpublished_receipts');
   });
 });
+
+describe.each(DATABASE_KINDS)('the lookup indexes (0011) on %s', (kind) => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await openTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it('keeps the indexes an operator built beforehand, and builds the rest', async () => {
+    await migrateToLatest(
+      database.db,
+      Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0011')),
+    );
+    await sql`create index message_events_occurred_idx on message_events (occurred_at)`.execute(
+      database.db,
+    );
+
+    expect(await migrateToLatest(database.db)).toEqual(['0011_lookup_indexes']);
+
+    expect(await indexesOf(database.db, database.schema, 'message_events')).toContain(
+      'message_events_occurred_idx',
+    );
+    expect(await indexesOf(database.db, database.schema, 'scheduled_jobs')).toContain(
+      'scheduled_jobs_message_idx',
+    );
+  });
+});

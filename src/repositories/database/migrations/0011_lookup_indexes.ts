@@ -11,26 +11,33 @@ import { sql, type Kysely } from 'kysely';
  *   are resends. Neither column changes after the claim, so updates of a message stay heap-only.
  * - scheduled_jobs by the payload's messageId: a cancel deletes the jobs of the messages it stops,
  *   inside its transaction, while it holds their locks.
+ * The migrations run in one transaction, so these are plain builds, which hold writes to the table
+ * until done. `if not exists` lets an operator with large tables build them beforehand with
+ * `create index concurrently` under the same names (README, Deploy).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createIndex('message_events_occurred_idx')
+    .ifNotExists()
     .on('message_events')
     .column('occurred_at')
     .execute();
   await db.schema
     .createIndex('address_suppressions_hash_idx')
+    .ifNotExists()
     .on('address_suppressions')
     .column('address_hash')
     .execute();
   await db.schema
     .createIndex('messages_resend_of_idx')
+    .ifNotExists()
     .on('messages')
     .columns(['resend_of', 'created_at'])
     .where(sql.ref('resend_of'), 'is not', null)
     .execute();
   await db.schema
     .createIndex('scheduled_jobs_message_idx')
+    .ifNotExists()
     .on('scheduled_jobs')
     .expression(sql`(payload ->> 'messageId')`)
     .execute();
