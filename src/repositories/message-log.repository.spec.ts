@@ -1,15 +1,12 @@
 import { buildReceipt, type DeliveryReceipt } from '@omnigate/contracts';
-import {
-  sql,
-  type KyselyPlugin,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
-  type QueryResult,
-  type RootOperationNode,
-  type UnknownRow,
-} from 'kysely';
+import { sql } from 'kysely';
 import { migrateToLatest } from './database/migrate';
-import { DATABASE_KINDS, openTestDatabase, type TestDatabase } from './database/testing';
+import {
+  DATABASE_KINDS,
+  openTestDatabase,
+  StatementRecorder,
+  type TestDatabase,
+} from './database/testing';
 import { InstanceRepository } from './instance.repository';
 import {
   MessageLogRepository,
@@ -353,28 +350,16 @@ describe.each(DATABASE_KINDS)('MessageLogRepository on %s', (kind) => {
   });
 });
 
-/** Counts the statements a repository sends (BEGIN and COMMIT aside). */
-class StatementCounter implements KyselyPlugin {
-  count = 0;
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    this.count += 1;
-    return args.node;
-  }
-  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return Promise.resolve(args.result);
-  }
-}
-
 describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on %s', (kind) => {
   let database: TestDatabase;
   let log: MessageLogRepository;
   let outbox: ReceiptOutboxRepository;
-  let statements: StatementCounter;
+  let statements: StatementRecorder;
 
   beforeAll(async () => {
     database = await openTestDatabase(kind);
     await migrateToLatest(database.db);
-    statements = new StatementCounter();
+    statements = new StatementRecorder(database.db);
     const db = database.db.withPlugin(statements);
     outbox = new ReceiptOutboxRepository(db);
     log = new MessageLogRepository(db, outbox, new SchedulerRepository(db));
@@ -389,7 +374,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     await sql`truncate messages, message_attempts, message_events, unpublished_receipts, scheduled_jobs`.execute(
       database.db,
     );
-    statements.count = 0;
+    statements.clear();
   });
 
   const settlement = (id: string, owner = 'gw-a', trace: Settlement['trace'] = []): Settlement => ({
@@ -473,7 +458,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     await log.claim(message({ id: 'm-conflict', source: 'send:0:2' }), 'gw-a', STALE_MS);
     await log.claim(message({ id: 'm-settled', source: 'send:0:3' }), 'gw-a', STALE_MS);
     await log.settle(settlement('m-settled'));
-    statements.count = 0;
+    statements.clear();
 
     const claims = await Promise.all([
       log.claim(message({ id: 'm-new', source: 'send:0:4' }), 'gw-a', STALE_MS),
@@ -540,7 +525,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
         log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS),
       ),
     );
-    statements.count = 0;
+    statements.clear();
     const started = await Promise.all(
       ['m-1', 'm-2', 'm-3'].map((id) =>
         log.startAttempt({
@@ -602,7 +587,7 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
         log.claim(message({ id, source: `send:0:${i}` }), id === 'm-2' ? 'gw-b' : 'gw-a', STALE_MS),
       ),
     );
-    statements.count = 0;
+    statements.clear();
     const results = await Promise.allSettled([
       log.settle(settlement('m-1')),
       // gw-b holds m-2 now: gw-a's settlement comes too late.

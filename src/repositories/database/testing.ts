@@ -102,12 +102,19 @@ export async function openTestDatabase(
 }
 
 /**
- * Keeps every statement a Kysely instance sends, compiled, so a spec can ask the planner about
- * the very statement a repository ran: `db.withPlugin(recorder)`.
+ * Keeps every statement a Kysely instance sends (BEGIN and COMMIT aside), compiled, so a spec can
+ * count them or ask the planner about the very statement a repository ran:
+ * `db.withPlugin(recorder)`.
  */
 export class StatementRecorder implements KyselyPlugin {
   readonly statements: CompiledQuery[] = [];
   constructor(private readonly db: Kysely<Database>) {}
+  get count(): number {
+    return this.statements.length;
+  }
+  clear(): void {
+    this.statements.length = 0;
+  }
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     this.statements.push(this.db.getExecutor().compileQuery(args.node, args.queryId));
     return args.node;
