@@ -444,7 +444,7 @@ describe.each(DATABASE_KINDS)('the lookup indexes (0011) on %s', (kind) => {
     await database?.dispose();
   });
 
-  it('keeps the indexes an operator built beforehand, and builds the rest', async () => {
+  it('keeps an index an operator built beforehand, rebuilds an invalid one, and builds the rest', async () => {
     await migrateToLatest(
       database.db,
       Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0011')),
@@ -452,14 +452,59 @@ describe.each(DATABASE_KINDS)('the lookup indexes (0011) on %s', (kind) => {
     await sql`create index message_events_occurred_idx on message_events (occurred_at)`.execute(
       database.db,
     );
+    // What a failed `create index concurrently` leaves: an invalid index under the name.
+    await sql`create index messages_resend_of_idx on messages (id)`.execute(database.db);
+    await sql`update pg_index set indisvalid = false
+      where indexrelid = 'messages_resend_of_idx'::regclass`.execute(database.db);
 
     expect(await migrateToLatest(database.db)).toEqual(['0011_lookup_indexes']);
 
-    expect(await indexesOf(database.db, database.schema, 'message_events')).toContain(
-      'message_events_occurred_idx',
-    );
-    expect(await indexesOf(database.db, database.schema, 'scheduled_jobs')).toContain(
-      'scheduled_jobs_message_idx',
+    const { rows } = await sql<{ name: string; valid: boolean; definition: string }>`
+      select c.relname as name, i.indisvalid as valid, pg_get_indexdef(c.oid) as definition
+      from pg_index i join pg_class c on c.oid = i.indexrelid
+        join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relname in
+        ('message_events_occurred_idx', 'messages_resend_of_idx', 'scheduled_jobs_message_idx')
+      order by c.relname`.execute(database.db);
+    expect(rows.map(({ name, valid }) => [name, valid])).toEqual([
+      ['message_events_occurred_idx', true],
+      ['messages_resend_of_idx', true],
+      ['scheduled_jobs_message_idx', true],
+    ]);
+    expect(rows[1]!.definition).toMatch(
+      /\(resend_of, created_at\) WHERE \(resend_of IS NOT NULL\)/,
     );
   });
+});
+
+describe('the lookup indexes (0011) beside a writer of the previous release on postgres', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await openTestDatabase('postgres');
+    await migrateToLatest(
+      database.db,
+      Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0011')),
+    );
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it('gives up after its lock wait instead of queueing writers behind it, and runs once the table is free', async () => {
+    await database.db.connection().execute(async (writer) => {
+      await sql`begin`.execute(writer);
+      try {
+        // A settle in progress: it holds the receipts table open for writes.
+        await sql`lock table message_events in row exclusive mode`.execute(writer);
+        const startedAt = Date.now();
+        await expect(migrateToLatest(database.db)).rejects.toThrow(/lock timeout/);
+        expect(Date.now() - startedAt).toBeLessThan(9_000);
+      } finally {
+        await sql`rollback`.execute(writer);
+      }
+    });
+
+    expect(await migrateToLatest(database.db)).toEqual(['0011_lookup_indexes']);
+  }, 20_000);
 });
