@@ -811,7 +811,7 @@ interface Summary {
   readonly cpuMicrosPerCommand: number;
   readonly rssPeakMb: number;
   readonly pgStatementsPerCommand: number;
-  /** Server-wide WAL over the throughput phase, per command (no other client writes then). */
+  /** Server-wide WAL over the throughput phase, per command: other clients' writes count too. */
   readonly pgWalBytesPerCommand: number;
   readonly redisCallsPerCommand: number;
   readonly commands: number;

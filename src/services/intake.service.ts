@@ -5,7 +5,12 @@ import {
   isStorableText,
   type SendCommand,
 } from '@omnigate/contracts';
-import { DeadLetterPublisher, type HandlerFailure, type InboundRecord } from '@omnigate/kafka';
+import {
+  DeadLetterPublisher,
+  recordAgeMs,
+  type HandlerFailure,
+  type InboundRecord,
+} from '@omnigate/kafka';
 import type { AppConfig } from '../config/environment';
 import { APP_CONFIG } from '../config/app-config.token';
 import { LOGGER, type Logger } from '../observability/logger';
@@ -60,9 +65,10 @@ export class IntakeService {
 
   /** Continues the trace the record's traceparent header names, so logs and receipts carry it. */
   async handle(record: InboundRecord): Promise<void> {
-    // Kafka's timestamp is the producer's clock: a clock ahead of ours reads as no wait at all.
-    const waitedMs = Math.max(0, Date.now() - Number(record.timestamp));
-    this.metrics.commandWait.observe({ lane: this.laneOf(record) }, waitedMs / 1000);
+    const waitedMs = recordAgeMs(record, Date.now());
+    if (waitedMs !== undefined) {
+      this.metrics.commandWait.observe({ lane: this.laneOf(record) }, waitedMs / 1000);
+    }
     await inSpan(
       'omnigate.intake',
       record.headers[TRACEPARENT],

@@ -1,6 +1,7 @@
 export { createKafkaClient, kafkaClientConfig } from './client';
 export { ConsumerRunner, type ConsumerRunnerOptions, type ConsumerState } from './consumer-runner';
 export { ContiguousOffsets } from './contiguous-offsets';
+export { recordAgeMs } from './record-age';
 export { DeadLetterPublisher, type DeadLetterReason } from './dead-letter';
 export {
   RedriveInputError,
