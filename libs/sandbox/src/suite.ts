@@ -32,6 +32,8 @@ export interface SandboxSuiteOptions {
    * (the gateway is then given no WEBHOOK_PUBLIC_BASE_URL and nothing calls it back).
    */
   readonly webhooks?: SandboxWebhookOptions;
+  /** Whether the web push service decrypts payloads (FakeWebPushOptions.payloads); decrypt. */
+  readonly webPushPayloads?: 'decrypt' | 'forward';
 }
 
 export interface SandboxWebhookOptions {
@@ -143,6 +145,7 @@ export class SandboxSuite {
       failurePlan: plan,
       appAcks,
       webhooks: delivery,
+      payloads: options.webPushPayloads,
     });
     const caFile = join(mkdtempSync(join(tmpdir(), 'omnigate-sandbox-')), 'ca.pem');
     writeFileSync(caFile, (await sandboxTls()).cert);

@@ -15,7 +15,7 @@ import {
   type VapidKeys,
 } from 'web-push';
 import { FakeWebPush, type FakePushSubscription } from './fake-web-push';
-import { writeSandboxCaFile } from './tls';
+import { sandboxTls, writeSandboxCaFile } from './tls';
 
 interface Answer {
   readonly status: number;
@@ -335,6 +335,86 @@ describe('FakeWebPush', () => {
       const limited = await post(details('x'));
       expect(limited.status).toBe(429);
       expect(limited.headers['retry-after']).toBe('30');
+    });
+  });
+
+  describe('forwarding payloads unread (payloads: forward)', () => {
+    let forwarder: FakeWebPush;
+    let reader: FakePushSubscription;
+    const sent = (payload: string) =>
+      generateRequestDetails(reader.subscription, payload, {
+        vapidDetails: vapidDetails(),
+        TTL: 60,
+      });
+    /** Sends a body, perhaps cut short, with its own Content-Length. */
+    const postTo = (init: { headers: Record<string, string>; body: Buffer | null }) =>
+      call(reader.subscription.endpoint, forwarder.caCertPem, {
+        headers: { ...init.headers, 'Content-Length': String(init.body?.length ?? 0) },
+        body: init.body,
+      });
+
+    beforeAll(async () => {
+      forwarder = await FakeWebPush.start({ payloads: 'forward' });
+    });
+    beforeEach(() => {
+      reader = forwarder.createSubscription();
+    });
+    afterAll(() => forwarder.close());
+
+    it('accepts what web-push sends without reading it', async () => {
+      const answer = await postTo(sent('not for the push service'));
+      expect(answer.status).toBe(201);
+      expect(forwarder.deliveries(reader.id)).toEqual([
+        expect.objectContaining({ subscriptionId: reader.id, payload: '', ttl: 60 }),
+      ]);
+    });
+
+    it('cannot tell a tampered tag, as a real push service cannot', async () => {
+      const request = sent('hello');
+      const body = Buffer.from(request.body ?? Buffer.alloc(0));
+      body[body.length - 1] = (body[body.length - 1] ?? 0) ^ 0xff;
+      expect((await postTo({ headers: request.headers, body })).status).toBe(201);
+    });
+
+    it.each([
+      ['a body shorter than the header', (body: Buffer) => body.subarray(0, 20)],
+      [
+        'a key id that is not a P-256 point',
+        (body: Buffer) =>
+          Buffer.concat([body.subarray(0, 20), Buffer.from([16]), body.subarray(21)]),
+      ],
+      ['no record after the header', (body: Buffer) => body.subarray(0, 21 + 65 + 16)],
+      [
+        'a record over the record size',
+        (body: Buffer) => {
+          const copy = Buffer.from(body);
+          copy.writeUInt32BE(18, 16);
+          return copy;
+        },
+      ],
+    ])('still refuses %s (400)', async (_label, tamper) => {
+      const request = sent('hello');
+      const answer = await postTo({
+        headers: request.headers,
+        body: tamper(request.body ?? Buffer.alloc(0)),
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.text).toContain('Payload is not aes128gcm');
+    });
+
+    it('still refuses another content encoding and a body over the limit', async () => {
+      const request = sent('hello');
+      const aesgcm = { ...request.headers, 'Content-Encoding': 'aesgcm' };
+      expect((await postTo({ headers: aesgcm, body: request.body })).status).toBe(400);
+      expect((await postTo(sent('x'.repeat(4000)))).status).toBe(413);
+    });
+
+    it('takes no acks, which the pretend browser reads from the payload', async () => {
+      const tls = await sandboxTls();
+      expect(() => new FakeWebPush({ payloads: 'forward', appAcks: {} }, tls)).toThrow(
+        /acks from the payload/,
+      );
+      expect(() => forwarder.setAppAcks({})).toThrow(/acks from the payload/);
     });
   });
 

@@ -51,7 +51,7 @@ export interface PushDelivery {
   /** The Location the fake answered with (the push message resource). */
   readonly location: string;
   readonly receivedAt: string;
-  /** The decrypted payload as UTF-8 text. */
+  /** The decrypted payload as UTF-8 text; empty when the fake forwards payloads unread. */
   readonly payload: string;
   readonly ttl: number;
   readonly urgency?: string;
@@ -66,6 +66,14 @@ export interface FakeWebPushOptions extends Omit<FakeServerOptions, 'tls'> {
   readonly appAcks?: PushAppAckOptions;
   /** Retries, timeouts and the ingress in front of the gateway, for the acks. */
   readonly webhooks?: WebhookDeliveryOptions;
+  /**
+   * `decrypt` (the default): the pretend browser decrypts every payload, so tests can compare it
+   * with what was sent, and one that does not decrypt is refused. `forward`: only what a real
+   * push service can see is checked (the aes128gcm header), as it forwards the ciphertext unread;
+   * for load, where decrypting cost the sandbox about as much as the rest of a push. The pretend
+   * browser's acks need the payload, so `forward` takes no `appAcks`.
+   */
+  readonly payloads?: 'decrypt' | 'forward';
 }
 
 interface SubscriptionState {
@@ -80,7 +88,32 @@ interface SubscriptionState {
 /** What the fake learnt from a request body before deciding how to answer. */
 interface Inspection {
   readonly plaintext?: string;
-  readonly decryptError?: string;
+  /** Why the body is refused with a 400. */
+  readonly refusal?: string;
+}
+
+/** The aes128gcm header: salt (16 bytes), record size (4) and the key id's length (1). */
+const ECE_HEADER_BYTES = 21;
+/** A record's least: the padding delimiter and the 16-byte tag. */
+const ECE_MIN_RECORD_BYTES = 17;
+const P256_POINT_BYTES = 65;
+
+/**
+ * What a push service can check of an aes128gcm body without the subscriber's keys (RFC 8188
+ * section 2.1, RFC 8291 section 4): a key id that is the sender's uncompressed P-256 point, and
+ * one record that fits the record size.
+ */
+function aes128gcmProblem(body: Buffer): string | undefined {
+  if (body.length < ECE_HEADER_BYTES) return 'shorter than the aes128gcm header';
+  const recordSize = body.readUInt32BE(16);
+  const keyIdLength = body[20];
+  if (keyIdLength !== P256_POINT_BYTES || body[ECE_HEADER_BYTES] !== 0x04) {
+    return "the key id is not the sender's uncompressed P-256 public key";
+  }
+  const record = body.length - ECE_HEADER_BYTES - P256_POINT_BYTES;
+  if (record < ECE_MIN_RECORD_BYTES) return 'no encrypted record after the header';
+  if (record > recordSize) return 'more than one record (a push message has one)';
+  return undefined;
 }
 
 interface EceModule {
@@ -266,6 +299,7 @@ export class FakeWebPush extends FakeProviderServer {
   private readonly maxPayloadBytes: number;
   private readonly acks: PushAppAcks;
   private readonly verifiedTokens = new VerifiedTokens(REMEMBERED_VAPID_TOKENS);
+  private readonly forwardsPayloads: boolean;
 
   static async start(options: FakeWebPushOptions = {}): Promise<FakeWebPush> {
     return new FakeWebPush(options, await sandboxTls()).listen();
@@ -275,7 +309,17 @@ export class FakeWebPush extends FakeProviderServer {
     super({ ...options, tls });
     this.caCertPem = tls.cert;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    this.forwardsPayloads = options.payloads === 'forward';
+    this.refuseAcksUnread(options.appAcks);
     this.acks = new PushAppAcks(options.appAcks, options.webhooks, this.random);
+  }
+
+  private refuseAcksUnread(acks: PushAppAckOptions | undefined): void {
+    if (acks && this.forwardsPayloads) {
+      throw new Error(
+        'the pretend browser acks from the payload, which payloads: forward leaves unread',
+      );
+    }
   }
 
   /** Acks the pretend browser posted, with the gateway's answers. */
@@ -285,6 +329,7 @@ export class FakeWebPush extends FakeProviderServer {
 
   /** Changes how later pushes are acknowledged; undefined: not at all. */
   setAppAcks(options: PushAppAckOptions | undefined): void {
+    this.refuseAcksUnread(options);
     this.acks.set(options);
   }
 
@@ -396,7 +441,7 @@ export class FakeWebPush extends FakeProviderServer {
   protected parse(request: FakeRequest): ParsedRequest {
     const id = PUSH_PATH.exec(request.path)?.[1];
     const state = id === undefined ? undefined : this.subscriptions.get(id);
-    const inspection = state ? this.decrypt(request, state) : {};
+    const inspection = state ? this.inspect(request, state) : {};
     this.inspections.set(request, inspection);
     return { body: inspection.plaintext, recipient: id };
   }
@@ -438,8 +483,8 @@ export class FakeWebPush extends FakeProviderServer {
         return pushError(400, 'Content-Encoding must be aes128gcm');
       }
       const inspection = this.inspections.get(request);
-      if (inspection?.plaintext === undefined) {
-        return pushError(400, `Payload could not be decrypted: ${inspection?.decryptError ?? ''}`);
+      if (!inspection || inspection.refusal !== undefined) {
+        return pushError(400, inspection?.refusal ?? 'Payload could not be read');
       }
     }
     const location = `${this.url}/message/${randomUUID()}`;
@@ -464,8 +509,12 @@ export class FakeWebPush extends FakeProviderServer {
     return pushError(status, REASONS[status] ?? `Error ${code}`, headers);
   }
 
-  private decrypt(request: FakeRequest, state: SubscriptionState): Inspection {
+  private inspect(request: FakeRequest, state: SubscriptionState): Inspection {
     if (request.rawBody.length === 0) return {};
+    if (this.forwardsPayloads) {
+      const problem = aes128gcmProblem(request.rawBody);
+      return problem === undefined ? {} : { refusal: `Payload is not aes128gcm: ${problem}` };
+    }
     try {
       const plaintext = ece.decrypt(request.rawBody, {
         version: 'aes128gcm',
@@ -474,7 +523,8 @@ export class FakeWebPush extends FakeProviderServer {
       });
       return { plaintext: plaintext.toString('utf8') };
     } catch (error) {
-      return { decryptError: error instanceof Error ? error.message : String(error) };
+      const reason = error instanceof Error ? error.message : String(error);
+      return { refusal: `Payload could not be decrypted: ${reason}` };
     }
   }
 }
