@@ -66,9 +66,10 @@ export class RedisSpendCounters implements SpendCounters {
     }
   }
 
+  /** `redis`: the service's outage options (redisOptionsFor), required so none is left out. */
   static async connect(
     url: string,
-    options: { readonly keyPrefix?: string; readonly redis?: RedisOptions } = {},
+    options: { readonly keyPrefix?: string; readonly redis: RedisOptions },
   ): Promise<RedisSpendCounters> {
     return new RedisSpendCounters(await connectRedis(url, options.redis), options.keyPrefix);
   }

@@ -165,6 +165,7 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
         if (config.storage.redisUrl) {
           const counters = await RedisSpendCounters.connect(config.storage.redisUrl, {
             keyPrefix: config.spendGuard.keyPrefix,
+            redis: redisOptionsOf(config),
           });
           logger.info({ spendGuard: 'redis' }, 'spend guard velocity and budgets counted in Redis');
           return counters;
