@@ -378,6 +378,7 @@ interface GatewayResult {
   readonly redis: {
     calls: number;
     serverWide: number;
+    serverWideReads: number;
     commands: number;
     monitorFailure: string | undefined;
   };
@@ -532,6 +533,7 @@ async function runGateway(
       redis: {
         calls: redis.processCalls,
         serverWide: redis.serverWideCalls,
+        serverWideReads: redis.serverWideReads,
         commands: otpResult.countedWhileDraining,
         monitorFailure: redis.monitorFailure,
       },
@@ -814,6 +816,8 @@ interface Summary {
   /** Server-wide WAL over the throughput phase, per command: other clients' writes count too. */
   readonly pgWalBytesPerCommand: number;
   readonly redisCallsPerCommand: number;
+  /** Read events of the Redis server per command, server-wide: its round trips. */
+  readonly redisRoundTripsPerCommand: number;
   readonly commands: number;
   readonly lost: number;
   /** Cores used per process role during the throughput phase, and the machine's busy cores. */
@@ -863,6 +867,7 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
     // NaN (null in --json) when the backlog was drained before the window opened, or when
     // MONITOR failed during it.
     redisCallsPerCommand: round(gateway.redis.calls / gateway.redis.commands, 2),
+    redisRoundTripsPerCommand: round(gateway.redis.serverWideReads / gateway.redis.commands, 2),
     commands: gateway.commands,
     lost: gateway.lost,
     cpuCores: coresOf(gateway.cpuSplit),
@@ -963,7 +968,7 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
     [
       'Redis per command',
       `${n(s.redisCallsPerCommand, 2)} calls`,
-      `${redisCounter} over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}`,
+      `${redisCounter} over ${n(gateway.redis.commands)} backlog commands after the OTPs, gateway's connections (EVALSHA = 1); INFO commandstats server-wide ${n(gateway.redis.serverWide / gateway.redis.commands, 2)}; round trips ${n(s.redisRoundTripsPerCommand, 2)} (read events, INFO stats, server-wide)`,
     ],
     [
       'others on the shared servers',

@@ -156,13 +156,19 @@ export function quotedMonitorSource(message: string): string | undefined {
  * MONITOR is costly for the server (it formats every command, those inside scripts too, for the
  * watcher) and for this process, so it is open only inside a window that watches a process.
  */
+interface ServerCounters {
+  readonly calls: number;
+  /** NaN from a server that does not report it (before Redis 6). */
+  readonly reads: number;
+}
+
 export class RedisCallCounter {
   private readonly perSource = new Map<string, number>();
   private readonly processPorts = new Set<number>();
   private monitor: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private commandStatsAtStart = 0;
-  private commandStatsAtStop = 0;
+  private atStart: ServerCounters = { calls: 0, reads: 0 };
+  private atStop: ServerCounters = { calls: 0, reads: 0 };
 
   private pid: number | undefined;
   /** Why MONITOR stopped counting during the window, if it did; the count is then incomplete. */
@@ -213,11 +219,11 @@ export class RedisCallCounter {
       });
       this.monitor = monitor;
     }
-    this.commandStatsAtStart = await this.commandStats();
+    this.atStart = await this.serverCounters();
   }
 
   async end(): Promise<void> {
-    this.commandStatsAtStop = await this.commandStats();
+    this.atStop = await this.serverCounters();
     this.monitor?.disconnect();
     this.monitor = undefined;
     clearInterval(this.timer);
@@ -237,7 +243,16 @@ export class RedisCallCounter {
 
   /** INFO commandstats calls during the window: every client, and commands inside scripts. */
   get serverWideCalls(): number {
-    return this.commandStatsAtStop - this.commandStatsAtStart;
+    return this.atStop.calls - this.atStart.calls;
+  }
+
+  /**
+   * Read events the server processed during the window (INFO stats `total_reads_processed`):
+   * round trips, since commands a client pipelines or writes together arrive in one read.
+   * Server-wide, so other clients' count too (this counter's own INFO adds two).
+   */
+  get serverWideReads(): number {
+    return this.atStop.reads - this.atStart.reads;
   }
 
   async close(): Promise<void> {
@@ -251,11 +266,15 @@ export class RedisCallCounter {
     for (const port of localPortsTo(this.pid, this.redisPort)) this.processPorts.add(port);
   }
 
-  private async commandStats(): Promise<number> {
-    const info = await this.client.info('commandstats');
+  private async serverCounters(): Promise<ServerCounters> {
+    const commandStats = await this.client.info('commandstats');
     let calls = 0;
-    for (const match of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
-    return calls;
+    for (const match of commandStats.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) {
+      calls += Number(match[1]);
+    }
+    const stats = await this.client.info('stats');
+    const reads = Number(/^total_reads_processed:(\d+)/m.exec(stats)?.[1] ?? Number.NaN);
+    return { calls, reads };
   }
 }
 
