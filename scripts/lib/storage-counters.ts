@@ -148,20 +148,20 @@ export function quotedMonitorSource(message: string): string | undefined {
   return QUEUE_STATE_LINE.exec(message)?.[1];
 }
 
-/**
- * Redis commands sent by one process: MONITOR sees every command with the client's address, so
- * those from the process's own connections can be told from other clients'; a command run by a
- * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
- * read beside it for comparison: server-wide, and it counts the commands inside scripts too.
- * MONITOR is costly for the server (it formats every command, those inside scripts too, for the
- * watcher) and for this process, so it is open only inside a window that watches a process.
- */
 interface ServerCounters {
   readonly calls: number;
   /** NaN from a server that does not report it (before Redis 6). */
   readonly reads: number;
 }
 
+/**
+ * Redis commands sent by one process: MONITOR sees every command with the client's address, so
+ * those from the process's own connections can be told from other clients'; a command run by a
+ * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
+ * read beside it for comparison: server-wide, and it counts the commands inside scripts too; so
+ * are INFO stats' read events, the server's round trips. MONITOR is costly for the server (it formats every command, those inside scripts too, for the
+ * watcher) and for this process, so it is open only inside a window that watches a process.
+ */
 export class RedisCallCounter {
   private readonly perSource = new Map<string, number>();
   private readonly processPorts = new Set<number>();
