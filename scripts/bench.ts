@@ -63,8 +63,12 @@ import {
   CPU_ROLES,
   readMachineCpu,
   readMainThreadSchedule,
+  readThreadTicks,
   scheduleSharesBetween,
   splitBetween,
+  THREAD_KINDS,
+  threadSplitBetween,
+  type ThreadKind,
   type RolePids,
   type ScheduleShares,
   type CpuSplit,
@@ -373,6 +377,8 @@ interface GatewayResult {
   readonly cpuSplit: CpuSplit;
   /** The gateway's JavaScript thread over the throughput phase, when the kernel keeps schedstat. */
   readonly mainThread: ScheduleShares | undefined;
+  /** Cores each kind of the gateway's threads used over the throughput phase. */
+  readonly threadCores: Readonly<Record<ThreadKind, number>> | undefined;
   readonly postgres: { source: string; before: PostgresReading; after: PostgresReading };
   /** Counted over the backlog commands answered after the OTPs (none: calls per command NaN). */
   readonly redis: {
@@ -477,6 +483,7 @@ async function runGateway(
     const usageBefore = sampler.sample()!;
     const machineBefore = readMachineCpu();
     const mainThreadBefore = readMainThreadSchedule(gateway.pid!);
+    const threadsBefore = readThreadTicks(gateway.pid!);
     const startedAt = performance.now();
     await publishInChunks(publisher, topics.send, throughput);
     await watcher.waitFor(throughput, idleMs, alive);
@@ -486,6 +493,7 @@ async function runGateway(
     // finishes after the last answer (the outbox relay, settling the tail).
     const machineAfter = readMachineCpu();
     const mainThreadAfter = readMainThreadSchedule(gateway.pid!);
+    const threadsAfter = readThreadTicks(gateway.pid!);
     await sleep(COUNTER_SETTLE_MS);
     const usageAfter = sampler.sample() ?? usageBefore;
     const pgAfter = await postgres.read();
@@ -528,6 +536,16 @@ async function runGateway(
       mainThread:
         mainThreadBefore && mainThreadAfter
           ? scheduleSharesBetween(mainThreadBefore, mainThreadAfter)
+          : undefined,
+      threadCores:
+        threadsBefore && threadsAfter
+          ? threadSplitBetween(
+              gateway.pid!,
+              threadsBefore,
+              threadsAfter,
+              clockTicksPerSecond(),
+              (machineAfter.at - machineBefore.at) / 1000,
+            )
           : undefined,
       postgres: { source: postgres.source, before: pgBefore, after: pgAfter },
       redis: {
@@ -825,6 +843,8 @@ interface Summary {
   readonly ceilingCpuCores: Readonly<Record<string, number>>;
   /** Shares of the throughput phase the gateway's main thread ran, waited for a CPU, idled. */
   readonly mainThread: ScheduleShares | null;
+  /** Cores the gateway's threads used in the throughput phase, by kind (V8 helpers: the GC). */
+  readonly gatewayThreadCores: Readonly<Record<ThreadKind, number>> | null;
 }
 
 function coresOf(split: CpuSplit): Record<string, number> {
@@ -878,6 +898,11 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult): Summary {
           waiting: round(gateway.mainThread.waiting, 3),
           idle: round(gateway.mainThread.idle, 3),
         }
+      : null,
+    gatewayThreadCores: gateway.threadCores
+      ? (Object.fromEntries(
+          THREAD_KINDS.map((kind) => [kind, round(gateway.threadCores![kind], 2)]),
+        ) as Record<ThreadKind, number>)
       : null,
   };
 }
@@ -954,6 +979,13 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
           `${n(s.mainThread.waiting * 100)} % runnable, waiting for a CPU; ${n(s.mainThread.idle * 100)} % idle (schedstat)`,
         ]
       : ['gateway main thread, throughput', 'n/a', 'no /proc/<pid>/task/<pid>/schedstat here'],
+    s.gatewayThreadCores
+      ? [
+          'gateway threads, throughput',
+          `main ${n(s.gatewayThreadCores.main, 2)} cores`,
+          `V8 helpers ${n(s.gatewayThreadCores['V8 helpers'], 2)} (collector, compiler), libuv pool ${n(s.gatewayThreadCores['libuv pool'], 2)}, other ${n(s.gatewayThreadCores.other, 2)}`,
+        ]
+      : ['gateway threads, throughput', 'n/a', 'the gateway had gone from /proc'],
     [
       'machine CPU, ceiling',
       `${n(ceiling.cpuSplit.busyCores, 2)} of ${ceiling.cpuSplit.availableCores} cores`,

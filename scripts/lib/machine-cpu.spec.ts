@@ -5,9 +5,12 @@ import {
   parseSchedstat,
   readMachineCpu,
   readMainThreadSchedule,
+  readThreadTicks,
   roleOf,
   scheduleSharesBetween,
   splitBetween,
+  threadKindOf,
+  threadSplitBetween,
   type MachineCpuReading,
 } from './machine-cpu';
 
@@ -188,5 +191,73 @@ describe('readMainThreadSchedule', () => {
 
   it('answers undefined for a process that does not exist', () => {
     expect(readMainThreadSchedule(2 ** 22 + 1)).toBeUndefined();
+  });
+});
+
+describe('threadKindOf', () => {
+  it.each([
+    [100, 'MainThread', 'main'],
+    [101, 'V8Worker', 'V8 helpers'],
+    [102, 'libuv-worker', 'libuv pool'],
+    [103, 'SignalInspector', 'other'],
+    [104, 'DelayedTaskSche', 'other'],
+    // A main thread renamed (process.title) is still the one whose tid is the pid.
+    [100, 'omnigate', 'main'],
+  ])('thread %i named %s is %s', (tid, name, kind) => {
+    expect(threadKindOf(100, tid, name)).toBe(kind);
+  });
+});
+
+describe('threadSplitBetween', () => {
+  const ticks = (entries: Array<[number, string, number, number?]>) =>
+    new Map(
+      entries.map(([tid, command, t, startedAt = 1]) => [tid, { command, ticks: t, startedAt }]),
+    );
+
+  it('turns each kind of thread’s ticks over a window into cores', () => {
+    const before = ticks([
+      [100, 'MainThread', 1_000],
+      [101, 'V8Worker', 200],
+      [102, 'V8Worker', 300],
+      [103, 'libuv-worker', 10],
+    ]);
+    const after = ticks([
+      [100, 'MainThread', 1_600],
+      [101, 'V8Worker', 300],
+      [102, 'V8Worker', 450],
+      [103, 'libuv-worker', 10],
+      // started within the window: counted from zero
+      [104, 'SignalInspector', 20, 9],
+    ]);
+    const cores = threadSplitBetween(100, before, after, 100, 10);
+    expect(cores.main).toBeCloseTo(0.6, 5);
+    expect(cores['V8 helpers']).toBeCloseTo(0.25, 5);
+    expect(cores['libuv pool']).toBe(0);
+    expect(cores.other).toBeCloseTo(0.02, 5);
+  });
+
+  it('counts a reused tid as a new thread, and an empty window as no use', () => {
+    const before = ticks([[101, 'V8Worker', 500, 1]]);
+    const after = ticks([[101, 'V8Worker', 40, 7]]);
+    expect(threadSplitBetween(100, before, after, 100, 2)['V8 helpers']).toBeCloseTo(0.2, 5);
+    expect(threadSplitBetween(100, before, after, 100, 0)['V8 helpers']).toBe(0);
+  });
+});
+
+describe('readThreadTicks', () => {
+  it('reads every thread of this process, its own main thread among them', () => {
+    const threads = readThreadTicks(process.pid);
+    expect(threads?.get(process.pid)).toBeDefined();
+    expect([...threads!.values()].every((thread) => Number.isFinite(thread.ticks))).toBe(true);
+    // node always runs V8's helper threads beside the main one
+    expect(
+      [...threads!].some(
+        ([tid, thread]) => threadKindOf(process.pid, tid, thread.command) === 'V8 helpers',
+      ),
+    ).toBe(true);
+  });
+
+  it('answers undefined for a process that does not exist', () => {
+    expect(readThreadTicks(2 ** 22 + 1)).toBeUndefined();
   });
 });

@@ -164,6 +164,68 @@ export function readMachineCpu(): MachineCpuReading {
   };
 }
 
+/**
+ * What a node process's threads do: its one JavaScript thread, V8's helpers (the collector's
+ * marking, sweeping and scavenging, and the optimising compiler), libuv's pool (crypto, dns,
+ * zlib, files), and the rest (the inspector's signal thread, V8's delayed tasks).
+ */
+export const THREAD_KINDS = ['main', 'V8 helpers', 'libuv pool', 'other'] as const;
+export type ThreadKind = (typeof THREAD_KINDS)[number];
+
+/** The kind of one thread of process `pid`, by its tid and the name node gives it. */
+export function threadKindOf(pid: number, tid: number, name: string): ThreadKind {
+  if (tid === pid) return 'main';
+  if (name.startsWith('V8Worker')) return 'V8 helpers';
+  if (name.startsWith('libuv-worker')) return 'libuv pool';
+  return 'other';
+}
+
+/** CPU ticks of each thread of a process now, by tid; undefined once the process is gone. */
+export function readThreadTicks(pid: number): ReadonlyMap<number, ProcessTicks> | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  const threads = new Map<number, ProcessTicks>();
+  for (const entry of tids) {
+    const tid = Number(entry);
+    try {
+      const parsed = parseProcessStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+      if (parsed) threads.set(tid, parsed);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return threads;
+}
+
+/**
+ * Cores each kind of thread used over `seconds`, counted like splitBetween: a thread that
+ * started within the window from zero, one that ended within it not at all.
+ */
+export function threadSplitBetween(
+  pid: number,
+  before: ReadonlyMap<number, ProcessTicks>,
+  after: ReadonlyMap<number, ProcessTicks>,
+  ticksPerSecond: number,
+  seconds: number,
+): Record<ThreadKind, number> {
+  const cores = Object.fromEntries(THREAD_KINDS.map((kind) => [kind, 0])) as Record<
+    ThreadKind,
+    number
+  >;
+  if (seconds <= 0) return cores;
+  for (const [tid, later] of after) {
+    const earlier = before.get(tid);
+    const start = earlier && earlier.startedAt === later.startedAt ? earlier.ticks : 0;
+    cores[threadKindOf(pid, tid, later.command)] +=
+      Math.max(0, later.ticks - start) / ticksPerSecond / seconds;
+  }
+  return cores;
+}
+
 /** One thread's time on a CPU and waiting in the run queue for one, in nanoseconds. */
 export interface ThreadSchedule {
   readonly at: number;
