@@ -420,6 +420,7 @@ async function runGateway(
   ctx: Context,
   redis: RedisCallCounter,
   throughput: readonly Command[],
+  warmup: readonly Command[],
   subscription: WebPushSubscriptionFactory,
 ): Promise<GatewayResult> {
   const { options, runId, kafka, publisher, sandbox } = ctx;
@@ -450,7 +451,6 @@ async function runGateway(
     subscription,
   );
   const backlog = mixedCommands(runId, 'backlog', options.backlog, subscription);
-  const warmup = mixedCommands(runId, 'warmup', options.warmup, subscription);
   const otp = Array.from({ length: options.otp }, (_, i): Command => {
     const id = `bench-${runId}-otp-${String(i).padStart(4, '0')}`;
     const customer = `bench-${runId}-otp-c${i}`;
@@ -728,36 +728,34 @@ function post(agent: Agent, url: URL, body: Buffer): Promise<string> {
 async function runCeiling(
   ctx: Context,
   commands: readonly Command[],
+  warmup: readonly Command[],
   receiptBytes: number,
   redis: RedisCallCounter,
 ): Promise<CeilingResult> {
   const { kafka, publisher, runId } = ctx;
   const base = `bench.${runId}.ceiling`;
   const input = `${base}.commands`;
+  const warmupInput = `${base}.warmup`;
   const output = `${base}.receipts`;
   await ensureTopics(
     kafka,
-    [input, output].map((topic) => ({ topic, partitions: PARTITIONS, replicationFactor: 1 })),
+    [input, warmupInput, output].map((topic) => ({
+      topic,
+      partitions: PARTITIONS,
+      replicationFactor: 1,
+    })),
   );
-  ctx.createdTopics.push(input, output);
+  ctx.createdTopics.push(input, warmupInput, output);
   const server = await startLatencyServer(PROVIDER_LATENCY_MS);
   const { url } = server;
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   const watcher = await ReceiptWatcher.start(kafka, output, `${base}.reader`);
   const consumer = kafka.consumer({ groupId: `${base}.pipeline` });
+  const warmupConsumer = kafka.consumer({ groupId: `${base}.warmup-pipeline` });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   const postgres = await PostgresCounters.connect(ctx.sharedDatabaseUrl, ctx.databaseSchema);
-  try {
-    await producer.connect();
-    await consumer.connect();
-    await consumer.subscribe({ topic: input, fromBeginning: true });
-    // The records wait on the topic: the clock measures the pipeline, not this script's publishing.
-    await publishInChunks(publisher, input, commands);
-    const pgBefore = await postgres.read();
-    await redis.begin();
-    const machineBefore = readMachineCpu();
-    const startedAt = performance.now();
-    await consumer.run({
+  const runPipeline = (pipeline: typeof consumer) =>
+    pipeline.run({
       partitionsConsumedConcurrently: PARTITIONS,
       eachBatchAutoResolve: false,
       eachBatch: async (payload) => {
@@ -778,7 +776,29 @@ async function runCeiling(
         await payload.heartbeat();
       },
     });
-    await watcher.waitFor(commands, ctx.options.idleTimeoutSeconds * 1000, () => undefined);
+  const idleMs = ctx.options.idleTimeoutSeconds * 1000;
+  try {
+    await producer.connect();
+    // The same warm-up as the gateway's, through a pipeline of its own, so that both are
+    // measured compiled (the latency server's thread starts cold with this phase).
+    if (warmup.length > 0) {
+      await warmupConsumer.connect();
+      await warmupConsumer.subscribe({ topic: warmupInput, fromBeginning: true });
+      await publishInChunks(publisher, warmupInput, warmup);
+      await runPipeline(warmupConsumer);
+      await watcher.waitFor(warmup, idleMs, () => undefined);
+      await warmupConsumer.disconnect();
+    }
+    await consumer.connect();
+    await consumer.subscribe({ topic: input, fromBeginning: true });
+    // The records wait on the topic: the clock measures the pipeline, not this script's publishing.
+    await publishInChunks(publisher, input, commands);
+    const pgBefore = await postgres.read();
+    await redis.begin();
+    const machineBefore = readMachineCpu();
+    const startedAt = performance.now();
+    await runPipeline(consumer);
+    await watcher.waitFor(commands, idleMs, () => undefined);
     const seconds = (watcher.lastAnswer(commands) - startedAt) / 1000;
     const machineAfter = readMachineCpu();
     await sleep(COUNTER_SETTLE_MS);
@@ -797,6 +817,7 @@ async function runCeiling(
     };
   } finally {
     await consumer.disconnect();
+    await warmupConsumer.disconnect();
     await producer.disconnect();
     await watcher.close();
     await postgres.close();
@@ -1107,13 +1128,14 @@ async function main(): Promise<void> {
   const pool = Array.from({ length: 64 }, () => sandbox.newWebPushSubscription().subscription);
   const subscription: WebPushSubscriptionFactory = (i) => pool[i % pool.length]!;
   const throughput = mixedCommands(runId, 'tp', options.commands, subscription);
+  const warmup = mixedCommands(runId, 'warmup', options.warmup, subscription);
   let summary: Summary | undefined;
   try {
     console.log('\n— gateway');
-    const gateway = await runGateway(ctx, redis, throughput, subscription);
+    const gateway = await runGateway(ctx, redis, throughput, warmup, subscription);
     // The same records on topics of its own, after the gateway has gone.
     console.log('\n— ceiling');
-    const ceiling = await runCeiling(ctx, throughput, gateway.meanReceiptBytes, redis);
+    const ceiling = await runCeiling(ctx, throughput, warmup, gateway.meanReceiptBytes, redis);
     summary = summarise(gateway, ceiling, options);
     report(ctx, gateway, ceiling, summary);
     if (options.cpuProfDir)
