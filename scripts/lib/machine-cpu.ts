@@ -79,10 +79,7 @@ export function splitBetween(
   };
   const others = new Map<string, number>();
   for (const [pid, later] of after.processes) {
-    const earlier = before.processes.get(pid);
-    // A pid reused within the window is a new process, counted from zero.
-    const start = earlier && earlier.startedAt === later.startedAt ? earlier.ticks : 0;
-    const used = Math.max(0, later.ticks - start);
+    const used = ticksUsedSince(before.processes.get(pid), later);
     const role = roleOf(pid, later.command, roles);
     ticks[role] += used;
     if (role === 'other' && used > 0)
@@ -103,6 +100,15 @@ export function splitBetween(
       .slice(0, BUSIEST_OTHERS)
       .map(([command, used]) => ({ command, cores: toCores(used) })),
   };
+}
+
+/**
+ * Ticks a process (or thread) used since an earlier reading of the same id. An id reused within
+ * the window is a new one, counted from zero; one absent before started within it.
+ */
+function ticksUsedSince(earlier: ProcessTicks | undefined, later: ProcessTicks): number {
+  const start = earlier && earlier.startedAt === later.startedAt ? earlier.ticks : 0;
+  return Math.max(0, later.ticks - start);
 }
 
 let ticksPerSecond: number | undefined;
@@ -144,23 +150,32 @@ export function parseBusyTicks(procStat: string): number {
   return user + nice + system + irq + softirq + steal;
 }
 
-/** Reads every process's CPU time and the machine's busy time now. */
-export function readMachineCpu(): MachineCpuReading {
-  const processes = new Map<number, ProcessTicks>();
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid <= 0) continue;
+/**
+ * The stat of every numbered entry of a /proc directory (`/proc` for processes,
+ * `/proc/<pid>/task` for one process's threads), by id. One that ended between the listing and
+ * the read is left out: its time is still in the machine's busy figure.
+ */
+function readTicksUnder(dir: string): Map<number, ProcessTicks> {
+  const ticks = new Map<number, ProcessTicks>();
+  for (const entry of readdirSync(dir)) {
+    const id = Number(entry);
+    if (!Number.isInteger(id) || id <= 0) continue;
     try {
-      const parsed = parseProcessStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      if (parsed) processes.set(pid, parsed);
+      const parsed = parseProcessStat(readFileSync(`${dir}/${id}/stat`, 'utf8'));
+      if (parsed) ticks.set(id, parsed);
     } catch {
-      // the process exited between the listing and the read: its time is in the busy figure
+      // ended between the listing and the read
     }
   }
+  return ticks;
+}
+
+/** Reads every process's CPU time and the machine's busy time now. */
+export function readMachineCpu(): MachineCpuReading {
   return {
     at: performance.now(),
     busyTicks: parseBusyTicks(readFileSync('/proc/stat', 'utf8')),
-    processes,
+    processes: readTicksUnder('/proc'),
   };
 }
 
@@ -182,23 +197,11 @@ export function threadKindOf(pid: number, tid: number, name: string): ThreadKind
 
 /** CPU ticks of each thread of a process now, by tid; undefined once the process is gone. */
 export function readThreadTicks(pid: number): ReadonlyMap<number, ProcessTicks> | undefined {
-  let tids: string[];
   try {
-    tids = readdirSync(`/proc/${pid}/task`);
+    return readTicksUnder(`/proc/${pid}/task`);
   } catch {
     return undefined;
   }
-  const threads = new Map<number, ProcessTicks>();
-  for (const entry of tids) {
-    const tid = Number(entry);
-    try {
-      const parsed = parseProcessStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-      if (parsed) threads.set(tid, parsed);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return threads;
 }
 
 /**
@@ -218,10 +221,8 @@ export function threadSplitBetween(
   >;
   if (seconds <= 0) return cores;
   for (const [tid, later] of after) {
-    const earlier = before.get(tid);
-    const start = earlier && earlier.startedAt === later.startedAt ? earlier.ticks : 0;
     cores[threadKindOf(pid, tid, later.command)] +=
-      Math.max(0, later.ticks - start) / ticksPerSecond / seconds;
+      ticksUsedSince(before.get(tid), later) / ticksPerSecond / seconds;
   }
   return cores;
 }

@@ -159,8 +159,9 @@ interface ServerCounters {
  * those from the process's own connections can be told from other clients'; a command run by a
  * script comes from "lua" and is not counted (an EVALSHA is one round trip). INFO commandstats is
  * read beside it for comparison: server-wide, and it counts the commands inside scripts too; so
- * are INFO stats' read events, the server's round trips. MONITOR is costly for the server (it formats every command, those inside scripts too, for the
- * watcher) and for this process, so it is open only inside a window that watches a process.
+ * are INFO stats' read events, the server's round trips. MONITOR is costly for the server (it
+ * formats every command, those inside scripts too, for the watcher) and for this process, so it
+ * is open only inside a window that watches a process.
  */
 export class RedisCallCounter {
   private readonly perSource = new Map<string, number>();
