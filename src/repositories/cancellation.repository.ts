@@ -229,37 +229,25 @@ export class CancellationRepository {
    * under way has committed: the shared locks wait for a cancel's exclusive one, and the read that
    * follows (its own statement, so its own snapshot) sees what that cancel remembered. A cancel
    * that starts later waits for these locks and then finds the message claimed, so it withdraws
-   * the message itself. Either way a cancel and its command cannot miss each other.
+   * the message itself. Either way a cancel and its command cannot miss each other. Both steps
+   * run in one call of remembered_cancels (migration 0012): one round trip for the batch.
    */
-  private rememberedFor(
+  private async rememberedFor(
     calls: ReadonlyArray<ArrivingMessage & { readonly now: Date }>,
   ): Promise<RememberedCancel[]> {
-    const customers = [...new Set(calls.map((call) => call.customerId))].sort();
+    const customers = [...new Set(calls.map((call) => call.customerId))];
     const earliest = new Date(Math.min(...calls.map((call) => call.now.getTime())));
     const ids = calls.map((call) => call.id);
     const groupKeys = [
       ...new Set(calls.flatMap((call) => (call.groupKey === null ? [] : [call.groupKey]))),
     ];
-    return this.db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock_shared(hashtextextended('cancel:' || c, 0))
-        from unnest(${customers}::text[]) as c order by c`.execute(trx);
-      return (
-        trx
-          .selectFrom('cancel_requests')
-          .select(['customer_id', 'message_id', 'group_key', 'expires_at'])
-          .where('expires_at', '>', earliest)
-          // Each side is served by its partial index; the caller matches customer and key exactly.
-          .where((eb) =>
-            eb.or([
-              eb('message_id', 'in', ids),
-              ...(groupKeys.length > 0
-                ? [eb.and([eb('customer_id', 'in', customers), eb('group_key', 'in', groupKeys)])]
-                : []),
-            ]),
-          )
-          .execute()
-      );
-    });
+    // The caller matches customer and key exactly; the function narrows by either side.
+    const { rows } = await sql<RememberedCancel>`
+      select customer_id, message_id, group_key, expires_at
+      from remembered_cancels(${customers}::text[], ${ids}::text[], ${groupKeys}::text[],
+        ${earliest}::timestamptz)
+    `.execute(this.db);
+    return rows;
   }
 
   /** Forgets cancels whose window has passed. Answers how many went. */

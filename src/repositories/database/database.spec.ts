@@ -29,6 +29,13 @@ jest.mock('@electric-sql/pglite', () =>
 
 const ALL = Object.keys(MIGRATIONS);
 
+/** The migrations numbered up to `number` (four digits), for a database of an older release. */
+function migrationsThrough(number: string): Record<string, Migration> {
+  return Object.fromEntries(
+    Object.entries(MIGRATIONS).filter(([name]) => name.slice(0, 4) <= number),
+  );
+}
+
 async function tablesIn(db: Kysely<Database>, schema: string): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`
     select table_name as name from information_schema.tables
@@ -457,7 +464,9 @@ describe.each(DATABASE_KINDS)('the lookup indexes (0011) on %s', (kind) => {
     await sql`update pg_index set indisvalid = false
       where indexrelid = 'messages_resend_of_idx'::regclass`.execute(database.db);
 
-    expect(await migrateToLatest(database.db)).toEqual(['0011_lookup_indexes']);
+    expect(await migrateToLatest(database.db, migrationsThrough('0011'))).toEqual([
+      '0011_lookup_indexes',
+    ]);
 
     const { rows } = await sql<{ name: string; valid: boolean; definition: string }>`
       select c.relname as name, i.indisvalid as valid, pg_get_indexdef(c.oid) as definition
@@ -505,6 +514,8 @@ describe('the lookup indexes (0011) beside a writer of the previous release on p
       }
     });
 
-    expect(await migrateToLatest(database.db)).toEqual(['0011_lookup_indexes']);
+    expect(await migrateToLatest(database.db, migrationsThrough('0011'))).toEqual([
+      '0011_lookup_indexes',
+    ]);
   }, 20_000);
 });

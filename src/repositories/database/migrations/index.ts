@@ -10,6 +10,7 @@ import * as cancellation from './0008_cancellation';
 import * as schedulerLeaseHolders from './0009_scheduler_lease_holders';
 import * as receiptQueue from './0010_receipt_queue';
 import * as lookupIndexes from './0011_lookup_indexes';
+import * as rememberedCancelsFunction from './0012_remembered_cancels_function';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -27,4 +28,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0009_scheduler_lease_holders': schedulerLeaseHolders,
   '0010_receipt_queue': receiptQueue,
   '0011_lookup_indexes': lookupIndexes,
+  '0012_remembered_cancels_function': rememberedCancelsFunction,
 };
