@@ -355,12 +355,8 @@ describe('createDatabase', () => {
 
 describe.each(DATABASE_KINDS)('the receipt queue (0010) on %s', (kind) => {
   let database: TestDatabase;
-  const before = Object.fromEntries(
-    Object.entries(MIGRATIONS).filter(([name]) => name < '0010_receipt_queue'),
-  );
-  const through = Object.fromEntries(
-    Object.entries(MIGRATIONS).filter(([name]) => name <= '0010_receipt_queue'),
-  );
+  const before = migrationsThrough('0009');
+  const through = migrationsThrough('0010');
   // A receipt as every version writes it: no published_at of its own.
   const writeReceipt = (eventId: string) => sql`
     insert into message_events (message_id, event_id, status, receipt, kafka_key, occurred_at)
@@ -452,10 +448,7 @@ describe.each(DATABASE_KINDS)('the lookup indexes (0011) on %s', (kind) => {
   });
 
   it('keeps an index an operator built beforehand, rebuilds an invalid one, and builds the rest', async () => {
-    await migrateToLatest(
-      database.db,
-      Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0011')),
-    );
+    await migrateToLatest(database.db, migrationsThrough('0010'));
     await sql`create index message_events_occurred_idx on message_events (occurred_at)`.execute(
       database.db,
     );
@@ -491,10 +484,7 @@ describe('the lookup indexes (0011) beside a writer of the previous release on p
 
   beforeAll(async () => {
     database = await openTestDatabase('postgres');
-    await migrateToLatest(
-      database.db,
-      Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0011')),
-    );
+    await migrateToLatest(database.db, migrationsThrough('0010'));
   });
   afterAll(async () => {
     await database?.dispose();

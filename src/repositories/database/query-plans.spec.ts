@@ -7,6 +7,7 @@ import {
   DATABASE_KINDS,
   openTestDatabase,
   rowsReadByPlan,
+  rowsReadInsideCall,
   StatementRecorder,
   type TestDatabase,
 } from './testing';
@@ -37,7 +38,7 @@ describe.each(DATABASE_KINDS)('query plans on %s', (kind) => {
     await database?.dispose();
   });
   beforeEach(async () => {
-    await sql`truncate message_events, unpublished_receipts, address_suppressions, scheduled_jobs`.execute(
+    await sql`truncate message_events, unpublished_receipts, address_suppressions, scheduled_jobs, cancel_requests`.execute(
       database.db,
     );
   });
@@ -116,6 +117,34 @@ describe.each(DATABASE_KINDS)('query plans on %s', (kind) => {
     );
     expect(read).toBe(2);
   });
+
+  if (kind === 'postgres') {
+    it('the remembered-cancel check reads the cancels of its messages by index, on a generic plan too', async () => {
+      await sql`
+        insert into cancel_requests (cancel_id, customer_id, message_id, group_key, reason_code,
+          reason_message, requested_by, requested_at, outcome, expires_at)
+        select 'k-' || g, 'other-' || g, case when g % 2 = 0 then 'other-m-' || g end,
+          case when g % 2 = 1 then 'other-g-' || g end, 'X', 'x', 'test', now(), 'unknown',
+          now() + interval '1 day'
+        from generate_series(1, ${OTHERS}::int) as g
+        union all
+        select 'k-m', 'c-1', 'm-1', null, 'X', 'x', 'test', now(), 'remembered',
+          now() + interval '1 day'
+        union all
+        select 'k-g', 'c-2', null, 'g-1', 'X', 'x', 'test', now(), 'remembered',
+          now() + interval '1 day'`.execute(database.db);
+      await analyze('cancel_requests');
+
+      const read = await rowsReadInsideCall(
+        database.schema,
+        'select * from remembered_cancels($1::text[], $2::text[], $3::text[], $4::timestamptz)',
+        [['c-1', 'c-2'], ['m-1', 'm-9'], ['g-1'], new Date(Date.now() - 3_600_000)],
+        'cancel_requests',
+      );
+
+      expect(read).toBe(2);
+    });
+  }
 
   it("a cancel deletes its messages' jobs by message id, not through every job", async () => {
     await sql`

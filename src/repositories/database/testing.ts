@@ -16,6 +16,7 @@ import {
   type DatabaseKind,
   type DatabaseLogger,
 } from './database';
+import { Client } from 'pg';
 import { messageOf } from './errors';
 import type { Database } from './types';
 
@@ -160,6 +161,45 @@ export async function rowsReadByPlan(
       await sql`rollback`.execute(connection);
     }
   });
+}
+
+/**
+ * Rows that the statements inside a function call read from `table`, each run on its generic plan
+ * (the plan a PL/pgSQL statement may settle on after its first calls, with no parameter values
+ * to plan by): auto_explain reports every nested statement's plan to the session as a notice.
+ * PostgreSQL only; the call runs in a transaction that is rolled back.
+ */
+export async function rowsReadInsideCall(
+  schema: string,
+  call: string,
+  parameters: readonly unknown[],
+  table: string,
+): Promise<number> {
+  const client = new Client({ connectionString: TEST_DATABASE_URL });
+  const plans: PlanNode[] = [];
+  client.on('notice', (notice) => {
+    const text = notice.message ?? '';
+    const json = text.indexOf('{');
+    if (json >= 0) plans.push((JSON.parse(text.slice(json)) as { Plan: PlanNode }).Plan);
+  });
+  await client.connect();
+  try {
+    await client.query(`set search_path to ${client.escapeIdentifier(schema)}`);
+    await client.query(`load 'auto_explain'`);
+    await client.query(`set auto_explain.log_min_duration = 0;
+      set auto_explain.log_nested_statements = on; set auto_explain.log_analyze = on;
+      set auto_explain.log_format = json; set auto_explain.log_level = notice;
+      set plan_cache_mode = force_generic_plan`);
+    await client.query('begin');
+    try {
+      await client.query(call, [...parameters]);
+    } finally {
+      await client.query('rollback');
+    }
+  } finally {
+    await client.end();
+  }
+  return plans.reduce((sum, plan) => sum + rowsRead(plan, table), 0);
 }
 
 function rowsRead(node: PlanNode, table: string): number {
