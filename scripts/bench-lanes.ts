@@ -44,6 +44,7 @@ import {
   type GatewayTopics,
   type ProcessUsage,
 } from './lib/bench-support';
+import { closeEach } from './lib/close-each';
 import { consentProfile, marketingEmailCommand, otpSmsCommand } from './lib/workload';
 
 /** The default rule caps marketing at 6 a day per customer: stay under it, nothing is capped. */
@@ -424,8 +425,14 @@ async function main(): Promise<void> {
         .join(' / ')} (1 / 5 / 15 min) at the end`,
     );
   } finally {
-    await sandbox.close();
-    if (!options.keep) await cleanUp(kafka, createdTopics, databaseUrl, databaseSchema);
+    await closeEach(
+      [
+        () => sandbox.close(),
+        () =>
+          options.keep ? undefined : cleanUp(kafka, createdTopics, databaseUrl, databaseSchema),
+      ],
+      'cleaning up',
+    );
   }
   const incomplete = results.some(
     (r) => r.otpAnswered < options.otp || r.marketingAnswered < options.marketing,

@@ -57,6 +57,7 @@ import {
   type GatewayTopics,
   type ProcessUsage,
 } from './lib/bench-support';
+import { closeEach } from './lib/close-each';
 import { startLatencyServer } from './lib/latency-server';
 import { parseHistogram, quantileBetween, type HistogramReading } from './lib/prometheus-histogram';
 import {
@@ -211,18 +212,26 @@ class ReceiptWatcher {
   static async start(kafka: Kafka, topic: string, groupId: string): Promise<ReceiptWatcher> {
     const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000 });
     const watcher = new ReceiptWatcher(() => consumer.disconnect());
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      partitionsConsumedConcurrently: PARTITIONS,
-      eachBatch: async ({ batch }) => {
-        const at = performance.now();
-        for (const message of batch.messages) {
-          if (message.value) watcher.add(message.value, at);
-        }
-        return Promise.resolve();
-      },
-    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        partitionsConsumedConcurrently: PARTITIONS,
+        eachBatch: async ({ batch }) => {
+          const at = performance.now();
+          for (const message of batch.messages) {
+            if (message.value) watcher.add(message.value, at);
+          }
+          return Promise.resolve();
+        },
+      });
+    } catch (error) {
+      // The caller never gets the watcher to close, so its consumer is closed here.
+      await consumer.disconnect().catch((closing: unknown) => {
+        throw new AggregateError([error, closing], 'a receipt reader neither started nor closed');
+      });
+      throw error;
+    }
     return watcher;
   }
 
@@ -579,10 +588,17 @@ async function runGateway(
     };
   } finally {
     sampler.stop();
-    await postgres.close();
-    const code = await stopGateway(gateway);
-    if (code !== 0) console.error(`the gateway stopped with exit code ${code}`);
-    await watcher.close();
+    await closeEach(
+      [
+        () => postgres.close(),
+        async () => {
+          const code = await stopGateway(gateway);
+          if (code !== 0) console.error(`the gateway stopped with exit code ${code}`);
+        },
+        () => watcher.close(),
+      ],
+      'stopping the gateway',
+    );
   }
 }
 
@@ -820,7 +836,10 @@ async function runCeiling(
       };
     } finally {
       // Closed before the next pass starts, so that no idle group of this one runs beside it.
-      await Promise.all([consumer.disconnect(), watcher.close()]);
+      await closeEach(
+        [() => consumer.disconnect(), () => watcher.close()],
+        'ending a ceiling pass',
+      );
     }
   };
   try {
@@ -856,10 +875,15 @@ async function runCeiling(
       cpuSplit: median.cpuSplit,
     };
   } finally {
-    await producer.disconnect();
-    await postgres.close();
-    agent.destroy();
-    await server.close();
+    await closeEach(
+      [
+        () => producer.disconnect(),
+        () => postgres.close(),
+        () => agent.destroy(),
+        () => server.close(),
+      ],
+      'closing the ceiling',
+    );
   }
 }
 
@@ -1187,13 +1211,19 @@ async function main(): Promise<void> {
       console.log(`\nwrote ${options.json}`);
     }
   } finally {
-    await redis.close();
-    await sandbox.close();
-    await publisher.disconnect();
-    if (!options.keep) {
-      await cleanUp(kafka, ctx.createdTopics, databaseUrl, databaseSchema);
-      if (ownDatabaseUrl) await dropOwnDatabase(sharedDatabaseUrl, databaseSchema);
-    }
+    await closeEach(
+      [
+        () => redis.close(),
+        () => sandbox.close(),
+        () => publisher.disconnect(),
+        async () => {
+          if (options.keep) return;
+          await cleanUp(kafka, ctx.createdTopics, databaseUrl, databaseSchema);
+          if (ownDatabaseUrl) await dropOwnDatabase(sharedDatabaseUrl, databaseSchema);
+        },
+      ],
+      'cleaning up',
+    );
   }
   if (summary && summary.lost > 0) {
     console.error('\nNot every command got a receipt; see test-output/bench-gateway.log');
