@@ -21,8 +21,8 @@ function main(argv: readonly string[]): void {
   for (const file of files) {
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
     const seconds = (profile.endTime - profile.startTime) / 1e6;
-    const what = byPackage ? 'time by owning package' : 'self time';
-    console.log(`${file}: ${seconds.toFixed(1)} s profiled; top ${top} by ${what}`);
+    const what = byPackage ? 'packages and build folders by time' : 'by self time';
+    console.log(`${file}: ${seconds.toFixed(1)} s profiled; top ${top} ${what}`);
     const rows = byPackage ? topPackageTime(profile, top) : topSelfTime(profile, top);
     for (const { frame, selfMicros, share } of rows) {
       const ms = (selfMicros / 1000).toFixed(0).padStart(8);

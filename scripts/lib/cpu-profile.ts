@@ -26,7 +26,7 @@ export interface CpuProfile {
 }
 
 export interface SelfTime {
-  /** functionName url:line, e.g. `parse node:internal/url:12`. */
+  /** functionName url:line, e.g. `parse node:internal/url:12`; by package, its name (`pg`). */
   readonly frame: string;
   readonly selfMicros: number;
   readonly share: number;
