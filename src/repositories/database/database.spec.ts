@@ -173,6 +173,33 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
   it('migrates up again after a rollback', async () => {
     expect(await migrateToLatest(database.db)).toEqual(ALL);
   });
+
+  it('will not start on a schema a newer release migrated, and names what it does not know', async () => {
+    const newer: Migration = {
+      up: async (db) => {
+        await sql`create table newer_release_table (id integer)`.execute(db);
+      },
+      down: async (db) => {
+        await sql`drop table newer_release_table`.execute(db);
+      },
+    };
+    const newerRelease = { ...MIGRATIONS, '0099_newer': newer };
+    expect(await migrateToLatest(database.db, newerRelease)).toEqual(['0099_newer']);
+
+    const refused = migrateToLatest(database.db);
+    await expect(refused).rejects.toThrow(MigrationFailedError);
+    await expect(refused).rejects.toThrow(
+      /^database migrations failed: the database has run 0099_newer, which this release does not know: a newer release migrated it/,
+    );
+    expect(await tablesIn(database.db, database.schema)).toContain('newer_release_table');
+
+    // Once the newer release has taken its migration back, this one starts again.
+    expect(await migrateDownAll(database.db, newerRelease)).toEqual([
+      '0099_newer',
+      ...[...ALL].reverse(),
+    ]);
+    expect(await migrateToLatest(database.db)).toEqual(ALL);
+  });
 });
 
 describe('createDatabase', () => {

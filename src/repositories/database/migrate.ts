@@ -1,4 +1,5 @@
 import {
+  DEFAULT_MIGRATION_TABLE,
   Migrator,
   NO_MIGRATIONS,
   sql,
@@ -35,6 +36,19 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   migrations: Readonly<Record<string, Migration>> = MIGRATIONS,
 ): Promise<readonly string[]> {
+  const newer = await newerMigrations(db, migrations);
+  if (newer.length > 0) {
+    // Kysely would only say the database is corrupted. It is not: a newer release migrated it, and
+    // a migration may change what older code relies on, so this release does not start beside it.
+    throw new MigrationFailedError(
+      undefined,
+      new Error(
+        `the database has run ${newer.join(', ')}, which this release does not know: a newer ` +
+          'release migrated it, and this one does not start on a schema it cannot vouch for ' +
+          '(see README, Deploy: migrations)',
+      ),
+    );
+  }
   const migrator = await createMigrator(db, migrations);
   return applied(await migrator.migrateToLatest());
 }
@@ -55,10 +69,33 @@ export async function executedMigrations(db: Kysely<Database>): Promise<readonly
   return all.filter((migration) => migration.executedAt !== undefined).map((m) => m.name);
 }
 
+/**
+ * Migrations the database has run that `migrations` does not hold: a newer release ran them (it
+ * is rolling out, or was rolled back).
+ */
+async function newerMigrations(
+  db: Kysely<Database>,
+  migrations: Readonly<Record<string, Migration>>,
+): Promise<readonly string[]> {
+  const executed = await executedNames(db, await currentSchema(db));
+  return executed.filter((name) => !(name in migrations));
+}
+
 async function createMigrator(
   db: Kysely<Database>,
   migrations: Readonly<Record<string, Migration>>,
 ): Promise<Migrator> {
+  const schema = await currentSchema(db);
+  return new Migrator({
+    db,
+    provider: { getMigrations: () => Promise.resolve({ ...migrations }) },
+    migrationTableSchema: schema,
+    // Migrations are numbered by branch; one merged later may sort before one already run.
+    allowUnorderedMigrations: true,
+  });
+}
+
+async function currentSchema(db: Kysely<Database>): Promise<string> {
   // Kysely looks for its bookkeeping table in *any* schema unless told which one, so with
   // several schemas in one database (one per test run) it would find another run's table.
   const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(
@@ -71,13 +108,18 @@ async function createMigrator(
       new Error('the search_path names no existing schema'),
     );
   }
-  return new Migrator({
-    db,
-    provider: { getMigrations: () => Promise.resolve({ ...migrations }) },
-    migrationTableSchema: schema,
-    // Migrations are numbered by branch; one merged later may sort before one already run.
-    allowUnorderedMigrations: true,
-  });
+  return schema;
+}
+
+/** Every migration the schema's bookkeeping table lists; none before the first run made it. */
+async function executedNames(db: Kysely<Database>, schema: string): Promise<string[]> {
+  const { rows: found } = await sql<{ present: boolean }>`
+    select to_regclass(format('%I.%I', ${schema}::text, ${DEFAULT_MIGRATION_TABLE}::text))
+      is not null as present`.execute(db);
+  if (!found[0]?.present) return [];
+  const { rows } = await sql<{ name: string }>`
+    select name from ${sql.id(schema, DEFAULT_MIGRATION_TABLE)} order by name`.execute(db);
+  return rows.map((row) => row.name);
 }
 
 function applied({ error, results }: MigrationResultSet): readonly string[] {
