@@ -444,6 +444,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  // console.error inspects the error: an AggregateError of failed closes shows each of them.
+  console.error(error);
   process.exit(1);
 });

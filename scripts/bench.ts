@@ -470,8 +470,9 @@ async function runGateway(
   const flags = ctx.options.cpuProfDir
     ? ['--cpu-prof', '--cpu-prof-dir', ctx.options.cpuProfDir]
     : [];
-  const gateway = await startGateway(env, 'bench-gateway', flags);
+  // Connected before the gateway starts: should it fail, no gateway process is left running.
   const postgres = await PostgresCounters.connect(ctx.databaseUrl, ctx.databaseSchema);
+  const gateway = await startGateway(env, 'bench-gateway', flags);
   const sampler = new ProcessSampler(gateway.pid!);
   const alive = () => {
     if (gateway.exitCode !== null)
@@ -1232,6 +1233,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  // console.error inspects the error: an AggregateError of failed closes shows each of them.
+  console.error(error);
   process.exit(1);
 });

@@ -77,6 +77,7 @@ describe('topPackageTime', () => {
     expect(packageOf('file:///app/node_modules/a/node_modules/b/index.js')).toBe('b');
     expect(packageOf('file:///app/dist/libs/channels/src/router.js')).toBe('libs/channels');
     expect(packageOf('file:///app/dist/src/main.js')).toBe('src/main.js');
+    expect(packageOf('file:///home/dist/app/dist/libs/kafka/src/runner.js')).toBe('libs/kafka');
     expect(packageOf('node:internal/streams/writable')).toBeUndefined();
   });
 });

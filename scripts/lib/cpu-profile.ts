@@ -86,13 +86,13 @@ export function topPackageTime(profile: CpuProfile, top: number): SelfTime[] {
 const V8_STATES = new Set(['(idle)', '(garbage collector)', '(program)']);
 
 /**
- * `pg` or `@scope/name` (the innermost node_modules); under a build's dist, the folder two levels
+ * `pg` or `@scope/name` (the innermost node_modules); under a build's (innermost) dist, the folder two levels
  * down (`src/services`, `libs/channels`) or the file itself when it sits higher (`src/main.js`).
  */
 export function packageOf(url: string): string | undefined {
   const installed = /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (installed) return installed[1];
-  const built = /\/dist\/(.+)$/.exec(url);
+  const built = /.*\/dist\/(.+)$/.exec(url);
   if (!built) return undefined;
   const path = built[1]!.split('/');
   return path.length > 2 ? `${path[0]}/${path[1]}` : path.join('/');
