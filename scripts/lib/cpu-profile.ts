@@ -86,8 +86,9 @@ export function topPackageTime(profile: CpuProfile, top: number): SelfTime[] {
 const V8_STATES = new Set(['(idle)', '(garbage collector)', '(program)']);
 
 /**
- * `pg` or `@scope/name` (the innermost node_modules); under a build's (innermost) dist, the folder two levels
- * down (`src/services`, `libs/channels`) or the file itself when it sits higher (`src/main.js`).
+ * `pg` or `@scope/name` (the innermost node_modules); under a build's innermost dist, the folder
+ * two levels down (`src/services`, `libs/channels`) or the file itself when it sits higher
+ * (`src/main.js`).
  */
 export function packageOf(url: string): string | undefined {
   const installed = /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);

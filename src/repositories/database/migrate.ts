@@ -36,21 +36,35 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   migrations: Readonly<Record<string, Migration>> = MIGRATIONS,
 ): Promise<readonly string[]> {
-  const newer = await newerMigrations(db, migrations);
-  if (newer.length > 0) {
-    // Kysely would only say the database is corrupted. It is not: a newer release migrated it, and
-    // a migration may change what older code relies on, so this release does not start beside it.
-    throw new MigrationFailedError(
-      undefined,
-      new Error(
-        `the database has run ${newer.join(', ')}, which this release does not know: a newer ` +
-          'release migrated it, and this one does not start on a schema it cannot vouch for ' +
-          '(see README, Deploy: migrations)',
-      ),
-    );
-  }
   const migrator = await createMigrator(db, migrations);
-  return applied(await migrator.migrateToLatest());
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) await refuseIfNewer(db, migrations, result.error);
+  return applied(result);
+}
+
+/**
+ * Kysely refuses to run while the database has run a migration it is not given, and says only
+ * that the migrations are corrupted. They are not: a newer release migrated the database, and a
+ * migration may change what older code relies on, so this release does not start beside it.
+ * Looked at only once a run has failed, so a normal start reads nothing more.
+ */
+async function refuseIfNewer(
+  db: Kysely<Database>,
+  migrations: Readonly<Record<string, Migration>>,
+  failure: unknown,
+): Promise<void> {
+  const executed = await executedNames(db, await currentSchema(db));
+  const newer = executed.filter((name) => !(name in migrations));
+  if (newer.length === 0) return;
+  throw new MigrationFailedError(
+    undefined,
+    new Error(
+      `the database has run ${newer.join(', ')}, which this release does not know: a newer ` +
+        'release migrated it, and this one does not start on a schema it cannot vouch for ' +
+        '(see README, Deploy: migrations)',
+      { cause: failure },
+    ),
+  );
 }
 
 /** Runs every `down`, newest first, leaving only Kysely's bookkeeping tables. */
@@ -67,18 +81,6 @@ export async function executedMigrations(db: Kysely<Database>): Promise<readonly
   const migrator = await createMigrator(db, MIGRATIONS);
   const all = await migrator.getMigrations();
   return all.filter((migration) => migration.executedAt !== undefined).map((m) => m.name);
-}
-
-/**
- * Migrations the database has run that `migrations` does not hold: a newer release ran them (it
- * is rolling out, or was rolled back).
- */
-async function newerMigrations(
-  db: Kysely<Database>,
-  migrations: Readonly<Record<string, Migration>>,
-): Promise<readonly string[]> {
-  const executed = await executedNames(db, await currentSchema(db));
-  return executed.filter((name) => !(name in migrations));
 }
 
 async function createMigrator(

@@ -10,13 +10,13 @@ import {
   type RootOperationNode,
   type UnknownRow,
 } from 'kysely';
+import { Client } from 'pg';
 import {
   createDatabase,
   type DatabaseHandle,
   type DatabaseKind,
   type DatabaseLogger,
 } from './database';
-import { Client } from 'pg';
 import { messageOf } from './errors';
 import type { Database } from './types';
 
