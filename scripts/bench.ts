@@ -23,6 +23,7 @@
  * end of the gateway's work here). Lost: no such receipt; answered twice: two such receipts with
  * different event ids.
  */
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -471,8 +472,18 @@ async function runGateway(
     ? ['--cpu-prof', '--cpu-prof-dir', ctx.options.cpuProfDir]
     : [];
   // Connected before the gateway starts: should it fail, no gateway process is left running.
-  const postgres = await PostgresCounters.connect(ctx.databaseUrl, ctx.databaseSchema);
-  const gateway = await startGateway(env, 'bench-gateway', flags);
+  let postgres: PostgresCounters | undefined;
+  let gateway: ChildProcess;
+  try {
+    postgres = await PostgresCounters.connect(ctx.databaseUrl, ctx.databaseSchema);
+    gateway = await startGateway(env, 'bench-gateway', flags);
+  } catch (error) {
+    // The start's error is the one to report; a close that fails as well is printed beside it.
+    await closeEach([() => postgres?.close(), () => watcher.close()], 'after a failed start').catch(
+      (closing: unknown) => console.error(closing),
+    );
+    throw error;
+  }
   const sampler = new ProcessSampler(gateway.pid!);
   const alive = () => {
     if (gateway.exitCode !== null)

@@ -14,7 +14,9 @@ function main(argv: readonly string[]): void {
   const files = argv.filter(
     (arg, i) => arg !== '--by-package' && (topAt < 0 || (i !== topAt && i !== topAt + 1)),
   );
-  if (files.length === 0 || !Number.isInteger(top) || top < 1) {
+  // An unknown flag (`--help`) gets the usage, not an attempt to read a file of that name.
+  const unknownFlag = files.some((arg) => arg.startsWith('-'));
+  if (files.length === 0 || unknownFlag || !Number.isInteger(top) || top < 1) {
     console.error('usage: cpu-profile-top FILE.cpuprofile… [--top N (10)] [--by-package]');
     process.exit(64);
   }

@@ -207,6 +207,12 @@ export async function startGateway(
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
   child.once('close', () => log.end());
+  // The last words of a gateway that dies while starting (a refused flag or setting) go into
+  // the error, not only the log.
+  let stderrTail = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString('utf8')).slice(-2000);
+  });
   // If this script dies (an uncaught error), the gateway must not live on and take the CPU from
   // the next run.
   const killOnExit = () => {
@@ -220,8 +226,10 @@ export async function startGateway(
     60000,
     async () => {
       if (child.exitCode !== null) {
+        const lastLine = stderrTail.trim().split('\n').at(-1);
         throw new Error(
-          `the gateway exited with ${child.exitCode}; see test-output/${logName}.log`,
+          `the gateway exited with ${child.exitCode}${lastLine ? ` (${lastLine})` : ''}; ` +
+            `see test-output/${logName}.log`,
         );
       }
       try {

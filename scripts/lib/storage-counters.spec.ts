@@ -1,7 +1,9 @@
 import Redis from 'ioredis';
-import { quotedMonitorSource, RedisCallCounter } from './storage-counters';
+import { Client } from 'pg';
+import { PostgresCounters, quotedMonitorSource, RedisCallCounter } from './storage-counters';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 describe('quotedMonitorSource', () => {
   it.each([
@@ -53,6 +55,30 @@ describe('RedisCallCounter against a busy Redis', () => {
       await floodDone;
       await counter.close();
       flood.disconnect();
+    }
+  });
+});
+
+describe('PostgresCounters', () => {
+  it('reports a connection the server ended at its next read, without an unhandled error', async () => {
+    const counters = await PostgresCounters.connect(DATABASE_URL, 'public');
+    const admin = new Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    try {
+      expect((await counters.read()).statements).toBeGreaterThan(0);
+      // What dropping the run's database does to every connection to it.
+      await admin.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+          where application_name = 'omnigate-bench-counters'`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      await expect(counters.read()).rejects.toThrow(
+        'the connection for the PostgreSQL counters was lost',
+      );
+    } finally {
+      await counters.close().catch(() => undefined);
+      await admin.end();
     }
   });
 });

@@ -32,10 +32,21 @@ export class PostgresCounters {
     private readonly client: Client,
     private readonly schema: string,
     readonly source: 'pg_stat_statements' | 'pg_stat_database transactions',
-  ) {}
+  ) {
+    // A connection the server ends (the run's database dropped after a failure) must not crash
+    // the script with an unhandled 'error' event; the next read reports it.
+    client.on('error', (error) => {
+      this.lost = error;
+    });
+  }
+
+  private lost: Error | undefined;
 
   static async connect(url: string, schema: string): Promise<PostgresCounters> {
-    const client = new Client({ connectionString: url });
+    const client = new Client({
+      connectionString: url,
+      application_name: 'omnigate-bench-counters',
+    });
     await client.connect();
     const { rows } = await client.query<{ preloaded: boolean; installed: boolean }>(
       `select current_setting('shared_preload_libraries') like '%pg_stat_statements%' as preloaded,
@@ -58,6 +69,9 @@ export class PostgresCounters {
   }
 
   async read(): Promise<PostgresReading> {
+    if (this.lost) {
+      throw new Error('the connection for the PostgreSQL counters was lost', { cause: this.lost });
+    }
     const statements =
       this.source === 'pg_stat_statements'
         ? `select coalesce(sum(calls), 0)::bigint as n from pg_stat_statements s
