@@ -323,6 +323,7 @@ describe('dependency timeouts and the outage give-up', () => {
       databaseStatementTimeoutMs: 30000,
       databaseQueryTimeoutMs: 35000,
       databaseIdleTimeoutMs: 30000,
+      databasePreparedStatements: true,
       redisCommandTimeoutMs: 2000,
       redisConnectTimeoutMs: 5000,
     });
@@ -336,6 +337,7 @@ describe('dependency timeouts and the outage give-up', () => {
       DATABASE_STATEMENT_TIMEOUT_MS: '2000',
       DATABASE_QUERY_TIMEOUT_MS: '3000',
       DATABASE_IDLE_TIMEOUT_MS: '4000',
+      DATABASE_PREPARED_STATEMENTS: 'false',
       REDIS_COMMAND_TIMEOUT_MS: '500',
       REDIS_CONNECT_TIMEOUT_MS: '600',
       CONSUMER_GIVE_UP_AFTER_MS: '60000',
@@ -346,6 +348,7 @@ describe('dependency timeouts and the outage give-up', () => {
       databaseStatementTimeoutMs: 2000,
       databaseQueryTimeoutMs: 3000,
       databaseIdleTimeoutMs: 4000,
+      databasePreparedStatements: false,
       redisCommandTimeoutMs: 500,
       redisConnectTimeoutMs: 600,
     });

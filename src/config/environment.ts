@@ -240,6 +240,8 @@ const environmentSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3600000, 30000),
   DATABASE_QUERY_TIMEOUT_MS: integer(100, 3600000, 35000),
   DATABASE_IDLE_TIMEOUT_MS: integer(1000, 3600000, 30000),
+  // Hot statements prepared once per connection; off behind PgBouncer's transaction mode < 1.21.
+  DATABASE_PREPARED_STATEMENTS: boolean(true),
   DATABASE_SCHEMA: z
     .string()
     .trim()
@@ -451,6 +453,8 @@ export interface AppConfig {
     readonly databaseIdleTimeoutMs: number;
     /** Schema for the tables (created when missing); unset uses the server's default. */
     readonly databaseSchema: string | undefined;
+    /** Hot statements prepared once per connection (off for a pooler that moves sessions). */
+    readonly databasePreparedStatements: boolean;
     readonly pgliteDataDir: string | undefined;
     /** Unset only with STORAGE=embedded: caps are counted in process (single local instance only). */
     readonly redisUrl: string | undefined;
@@ -746,6 +750,7 @@ function toConfig(
       databaseQueryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
       databaseIdleTimeoutMs: e.DATABASE_IDLE_TIMEOUT_MS,
       databaseSchema: e.DATABASE_SCHEMA,
+      databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
       pgliteDataDir: e.PGLITE_DATA_DIR || undefined,
       redisUrl: e.REDIS_URL || undefined,
       redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,

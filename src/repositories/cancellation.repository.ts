@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { buildReceipt, type ReceiptReason } from '@omnigate/contracts';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { KYSELY } from './database/database';
+import { PREPARED } from './database/prepared-statements';
 import type { Database } from './database/types';
 import { CANCELLED, PROCESSING } from './message-log.repository';
 import {
@@ -242,7 +243,7 @@ export class CancellationRepository {
       ...new Set(calls.flatMap((call) => (call.groupKey === null ? [] : [call.groupKey]))),
     ];
     // The caller matches customer and key exactly; the function narrows by either side.
-    const { rows } = await sql<RememberedCancel>`
+    const { rows } = await sql<RememberedCancel>`${PREPARED}
       select customer_id, message_id, group_key, expires_at
       from remembered_cancels(${customers}::text[], ${ids}::text[], ${groupKeys}::text[],
         ${earliest}::timestamptz)

@@ -9,6 +9,7 @@ import {
   type Transaction,
 } from 'kysely';
 import { KYSELY } from './database/database';
+import { PREPARED } from './database/prepared-statements';
 import type { Database, MessageAttemptsTable, MessagesTable } from './database/types';
 import type { PlanOverrides } from '../policy/model';
 import {
@@ -258,7 +259,7 @@ export class MessageLogRepository {
     // Columns as arrays: one statement text for every batch size (see settleBatch).
     const inserted = new Set(
       (
-        await sql<{ id: string }>`
+        await sql<{ id: string }>`${PREPARED}
           insert into messages (id, customer_id, category, payload_hash, sealed_command, status,
             source, owner, received_at, resend_of, overrides, traceparent, group_key)
           select v.id, v.customer_id, v.category, v.payload_hash, v.sealed_command, ${PROCESSING},
@@ -468,7 +469,7 @@ export class MessageLogRepository {
       cancelled: boolean;
       id: string | number | bigint | null;
       message_id: string;
-    }>`
+    }>`${PREPARED}
       with locked as materialized (
         select id, status from messages where id = any(${ids}::text[]) order by id for update
       ),
@@ -516,7 +517,7 @@ export class MessageLogRepository {
   private async finishBatch(calls: readonly FinishCall[]): Promise<Array<BatchOutcome<void>>> {
     const last = [...new Map(calls.map((call) => [call.id, call.result]))];
     const column = <T>(pick: (result: AttemptResult) => T): T[] => last.map(([, r]) => pick(r));
-    await sql`
+    await sql`${PREPARED}
       update message_attempts set
         outcome = v.outcome, finished_at = v.finished_at::timestamptz, error_kind = v.error_kind,
         vendor_code = v.vendor_code, provider_message_id = v.provider_message_id, detail = v.detail
@@ -593,7 +594,7 @@ export class MessageLogRepository {
     }
     const owned = [...first.values()];
     const receipts = owned.flatMap((s) => (s.receipt ? [outboxEntry(s, s.receipt)] : []));
-    const { rows } = await sql<{ id: string }>`
+    const { rows } = await sql<{ id: string }>`${PREPARED}
       with locked as materialized (
         select id, owner from messages
         where id = any(${owned.map((s) => s.messageId)}::text[])

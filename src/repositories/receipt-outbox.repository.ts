@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DeliveryReceipt } from '@omnigate/contracts';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { KYSELY } from './database/database';
+import { PREPARED } from './database/prepared-statements';
 import type { Database } from './database/types';
 
 export interface OutboxEntry {
@@ -47,7 +48,7 @@ export class ReceiptOutboxRepository {
     publish: (batch: readonly PendingReceipt[]) => Promise<void>,
   ): Promise<number | null> {
     return this.db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{ locked: boolean }>`
+      const { rows } = await sql<{ locked: boolean }>`${PREPARED}
         select pg_try_advisory_xact_lock(hashtext(current_schema() || '.omnigate.receipt-relay')) as locked
       `.execute(trx);
       if (!rows[0]?.locked) return null;
@@ -66,7 +67,7 @@ export class ReceiptOutboxRepository {
             ],
       );
       if (batch.length > 0) await publish(batch);
-      await sql`
+      await sql`${PREPARED}
         delete from unpublished_receipts where id = any(${queued.map((row) => String(row.id))}::bigint[])
       `.execute(trx);
       return queued.length;
@@ -155,6 +156,7 @@ export function oldestQueued(executor: Kysely<Database>, limit: number) {
       (join) => join.onTrue(),
     )
     .select(['q.id', 'e.receipt', 'e.kafka_key', 'e.traceparent'])
+    .modifyFront(PREPARED)
     .orderBy('q.id');
 }
 

@@ -96,6 +96,7 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
           queryTimeoutMs: config.storage.databaseQueryTimeoutMs,
           idleTimeoutMs: config.storage.databaseIdleTimeoutMs,
           schema: config.storage.databaseSchema,
+          preparedStatements: config.storage.databasePreparedStatements,
           logger: logger.child({ component: 'database' }),
         });
         const applied = await migrateToLatest(handle.db);

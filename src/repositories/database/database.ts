@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import { Pool } from 'pg';
 import { messageOf } from './errors';
+import { PreparingPool } from './prepared-statements';
 import type { Database } from './types';
 
 export type DatabaseKind = 'postgres' | 'pglite';
@@ -41,6 +42,12 @@ export interface DatabaseOptions {
    * missing. Absent: the server's default (normally public). Tests use one schema each.
    */
   readonly schema?: string;
+  /**
+   * Statements marked PREPARED are prepared once per connection (PostgreSQL only; default on).
+   * Off for a pooler that moves sessions between server connections (PgBouncer in transaction
+   * mode before 1.21).
+   */
+  readonly preparedStatements?: boolean;
 }
 
 export interface DatabaseHandle {
@@ -110,7 +117,11 @@ async function openPostgres(
   // The pool re-emits an idle client's error, already logged by the listener above.
   pool.on('error', () => undefined);
   const handle = toHandle(
-    new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool: options.preparedStatements === false ? pool : new PreparingPool(pool),
+      }),
+    }),
     'postgres',
   );
   try {
