@@ -390,6 +390,11 @@ interface GatewayResult {
     waitP99Ms: number;
   };
   readonly cpuSeconds: number;
+  /**
+   * PostgreSQL's CPU (every process of the server) over the same window as cpuSeconds: the
+   * throughput phase and the tail the gateway settles after its last answer.
+   */
+  readonly postgresCpuSeconds: number;
   readonly wallSeconds: number;
   readonly rssPeakBytes: number;
   /** Where the machine's CPUs went during the throughput phase. */
@@ -536,6 +541,7 @@ async function runGateway(
     const threadsAfter = readThreadTicks(gateway.pid!);
     await sleep(COUNTER_SETTLE_MS);
     const usageAfter = sampler.sample() ?? usageBefore;
+    const machineSettled = readMachineCpu();
     const pgAfter = await postgres.read();
     const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
 
@@ -552,6 +558,7 @@ async function runGateway(
     });
     const otpWaitAfter = await commandWait(env.HTTP_PORT!);
     sampler.stop();
+    const settled = machineSplit(machineBefore, machineSettled, gateway.pid!);
 
     return {
       perSecond: answered / seconds,
@@ -570,6 +577,7 @@ async function runGateway(
         waitP99Ms: quantileBetween(waitAfter.priority, otpWaitAfter.priority, 0.99) * 1000,
       },
       cpuSeconds: usageAfter.cpuSeconds - usageBefore.cpuSeconds,
+      postgresCpuSeconds: settled.cores.PostgreSQL * settled.seconds,
       wallSeconds: (usageAfter.at - usageBefore.at) / 1000,
       rssPeakBytes: peakOf(sampler.samples),
       cpuSplit: machineSplit(machineBefore, machineAfter, gateway.pid!),
@@ -944,6 +952,8 @@ interface Summary {
   readonly otpWaitP50Ms: number;
   readonly otpWaitP99Ms: number;
   readonly cpuMicrosPerCommand: number;
+  /** PostgreSQL's CPU per command over the gateway's window (server-wide: others count too). */
+  readonly pgCpuMicrosPerCommand: number;
   readonly rssPeakMb: number;
   readonly pgStatementsPerCommand: number;
   /** Server-wide WAL over the throughput phase, per command: other clients' writes count too. */
@@ -995,6 +1005,7 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult, options: Opti
     otpWaitP50Ms: round(gateway.otp.waitP50Ms),
     otpWaitP99Ms: round(gateway.otp.waitP99Ms),
     cpuMicrosPerCommand: round((gateway.cpuSeconds * 1e6) / gateway.commands),
+    pgCpuMicrosPerCommand: round((gateway.postgresCpuSeconds * 1e6) / gateway.commands),
     rssPeakMb: round(gateway.rssPeakBytes / 1048576),
     pgStatementsPerCommand: per(
       gateway.postgres.after.statements - gateway.postgres.before.statements,
@@ -1085,6 +1096,11 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       'gateway CPU per command',
       `${n(s.cpuMicrosPerCommand)} µs`,
       `${n(gateway.cpuSeconds, 1)} s CPU in ${n(gateway.wallSeconds, 1)} s = ${n((gateway.cpuSeconds / gateway.wallSeconds) * 100)} % of one core`,
+    ],
+    [
+      'PostgreSQL CPU per command',
+      `${n(s.pgCpuMicrosPerCommand)} µs`,
+      `${n(gateway.postgresCpuSeconds, 1)} s CPU of the server's processes over the same window (server-wide)`,
     ],
     [
       'machine CPU, throughput phase',
