@@ -58,7 +58,7 @@ import {
   type GatewayTopics,
   type ProcessUsage,
 } from './lib/bench-support';
-import { closeEach } from './lib/close-each';
+import { closeAfterFailure, closeEach } from './lib/close-each';
 import { startLatencyServer } from './lib/latency-server';
 import { parseHistogram, quantileBetween, type HistogramReading } from './lib/prometheus-histogram';
 import {
@@ -228,10 +228,7 @@ class ReceiptWatcher {
       });
     } catch (error) {
       // The caller never gets the watcher to close, so its consumer is closed here.
-      await consumer.disconnect().catch((closing: unknown) => {
-        throw new AggregateError([error, closing], 'a receipt reader neither started nor closed');
-      });
-      throw error;
+      await closeAfterFailure(error, [() => consumer.disconnect()], 'starting a receipt reader');
     }
     return watcher;
   }
@@ -483,11 +480,11 @@ async function runGateway(
     postgres = await PostgresCounters.connect(ctx.databaseUrl, ctx.databaseSchema);
     gateway = await startGateway(env, 'bench-gateway', flags);
   } catch (error) {
-    // The start's error is the one to report; a close that fails as well is printed beside it.
-    await closeEach([() => postgres?.close(), () => watcher.close()], 'after a failed start').catch(
-      (closing: unknown) => console.error(closing),
+    return closeAfterFailure(
+      error,
+      [() => postgres?.close(), () => watcher.close()],
+      'starting the gateway',
     );
-    throw error;
   }
   const sampler = new ProcessSampler(gateway.pid!);
   const alive = () => {
@@ -541,7 +538,8 @@ async function runGateway(
     const threadsAfter = readThreadTicks(gateway.pid!);
     await sleep(COUNTER_SETTLE_MS);
     const usageAfter = sampler.sample() ?? usageBefore;
-    const machineSettled = readMachineCpu();
+    // PostgreSQL's CPU over the gateway's own window (cpuSeconds): the phase and its tail.
+    const settled = machineSplit(machineBefore, readMachineCpu(), gateway.pid!);
     const pgAfter = await postgres.read();
     const meanReceiptBytes = watcher.receiptBytes / Math.max(1, watcher.receipts);
 
@@ -558,7 +556,6 @@ async function runGateway(
     });
     const otpWaitAfter = await commandWait(env.HTTP_PORT!);
     sampler.stop();
-    const settled = machineSplit(machineBefore, machineSettled, gateway.pid!);
 
     return {
       perSecond: answered / seconds,

@@ -1,4 +1,4 @@
-import { closeEach } from './close-each';
+import { closeAfterFailure, closeEach } from './close-each';
 
 describe('closeEach', () => {
   it('runs the steps in order, awaiting each before the next', async () => {
@@ -45,5 +45,35 @@ describe('closeEach', () => {
 
   it('resolves when every step succeeds', async () => {
     await expect(closeEach([() => undefined, () => Promise.resolve()])).resolves.toBeUndefined();
+  });
+});
+
+describe('closeAfterFailure', () => {
+  it('closes every step, then throws the failure itself', async () => {
+    const closed: string[] = [];
+    const failure = new Error('the gateway exited with 9');
+    await expect(
+      closeAfterFailure(
+        failure,
+        [() => closed.push('counters'), () => closed.push('watcher')],
+        'starting the gateway',
+      ),
+    ).rejects.toBe(failure);
+    expect(closed).toEqual(['counters', 'watcher']);
+  });
+
+  it('throws the failure first and the close that failed after it, in one AggregateError', async () => {
+    const failure = new Error('subscribe refused');
+    const closing = new Error('disconnect refused');
+    const thrown: unknown = await closeAfterFailure(
+      failure,
+      [() => Promise.reject(closing)],
+      'starting a receipt reader',
+    ).catch((error: unknown) => error);
+    expect(thrown).toBeInstanceOf(AggregateError);
+    expect((thrown as AggregateError).errors).toEqual([failure, closing]);
+    expect((thrown as AggregateError).message).toBe(
+      'starting a receipt reader failed, and so did closing after it',
+    );
   });
 });

@@ -21,3 +21,21 @@ export async function closeEach(
     throw new AggregateError(failures, `${failures.length} steps failed while ${what}`);
   }
 }
+
+/**
+ * After `failure`, closes what was opened for the work that failed (closeEach), then throws:
+ * `failure` itself, or, when a close fails too, an AggregateError of `failure` first and the close's
+ * error, so neither is lost and the work's error stays the first one read.
+ */
+export async function closeAfterFailure(
+  failure: unknown,
+  steps: ReadonlyArray<() => unknown>,
+  what: string,
+): Promise<never> {
+  try {
+    await closeEach(steps, what);
+  } catch (closing) {
+    throw new AggregateError([failure, closing], `${what} failed, and so did closing after it`);
+  }
+  throw failure;
+}

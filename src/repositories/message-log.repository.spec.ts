@@ -566,6 +566,37 @@ describe.each(DATABASE_KINDS)('MessageLogRepository batching concurrent calls on
     expect(rows[1]![0]!.detail).toHaveLength(1000);
   });
 
+  it('marks its batch statements PREPARED, so the server parses them once per connection', async () => {
+    await Promise.all(
+      ['m-1', 'm-2'].map((id, i) =>
+        log.claim(message({ id, source: `send:0:${i}` }), 'gw-a', STALE_MS),
+      ),
+    );
+    const started = await Promise.all(
+      ['m-1', 'm-2'].map((id) =>
+        log.startAttempt({
+          messageId: id,
+          channel: 'sms',
+          provider: 'twilio',
+          owner: 'gw-a',
+          startedAt: new Date(),
+        }),
+      ),
+    );
+    await Promise.all(
+      started.map((id) => log.finishAttempt(id, { outcome: 'accepted', finishedAt: new Date() })),
+    );
+    await Promise.all(['m-1', 'm-2'].map((id) => log.settle(settlement(id))));
+
+    // Claim, attempt start, attempt finish, settle: one statement each, every one marked.
+    expect(statements.statements.map((statement) => statement.sql.trimStart())).toEqual([
+      expect.stringMatching(/^\/\* prepared \*\/\s+insert into messages/),
+      expect.stringMatching(/^\/\* prepared \*\/\s+with locked as materialized/),
+      expect.stringMatching(/^\/\* prepared \*\/\s+update message_attempts/),
+      expect.stringMatching(/^\/\* prepared \*\/\s+with locked as materialized/),
+    ]);
+  });
+
   it('rejects every attempt of a batch whose insert fails', async () => {
     await log.claim(message(), 'gw-a', STALE_MS);
     const start = (provider: string) =>

@@ -36,9 +36,9 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   migrations: Readonly<Record<string, Migration>> = MIGRATIONS,
 ): Promise<readonly string[]> {
-  const migrator = await createMigrator(db, migrations);
-  const result = await migrator.migrateToLatest();
-  if (result.error !== undefined) await refuseIfNewer(db, migrations, result.error);
+  const schema = await currentSchema(db);
+  const result = await createMigrator(db, migrations, schema).migrateToLatest();
+  if (result.error !== undefined) await refuseIfNewer(db, schema, migrations, result.error);
   return applied(result);
 }
 
@@ -50,10 +50,11 @@ export async function migrateToLatest(
  */
 async function refuseIfNewer(
   db: Kysely<Database>,
+  schema: string,
   migrations: Readonly<Record<string, Migration>>,
   failure: unknown,
 ): Promise<void> {
-  const executed = await executedNames(db, await currentSchema(db));
+  const executed = await executedNames(db, schema);
   const newer = executed.filter((name) => !(name in migrations));
   if (newer.length === 0) return;
   throw new MigrationFailedError(
@@ -72,22 +73,21 @@ export async function migrateDownAll(
   db: Kysely<Database>,
   migrations: Readonly<Record<string, Migration>> = MIGRATIONS,
 ): Promise<readonly string[]> {
-  const migrator = await createMigrator(db, migrations);
+  const migrator = createMigrator(db, migrations, await currentSchema(db));
   return applied(await migrator.migrateTo(NO_MIGRATIONS));
 }
 
 /** Names of the migrations already run, oldest first. */
 export async function executedMigrations(db: Kysely<Database>): Promise<readonly string[]> {
-  const migrator = await createMigrator(db, MIGRATIONS);
-  const all = await migrator.getMigrations();
-  return all.filter((migration) => migration.executedAt !== undefined).map((m) => m.name);
+  const executed = await executedNames(db, await currentSchema(db));
+  return executed.filter((name) => name in MIGRATIONS);
 }
 
-async function createMigrator(
+function createMigrator(
   db: Kysely<Database>,
   migrations: Readonly<Record<string, Migration>>,
-): Promise<Migrator> {
-  const schema = await currentSchema(db);
+  schema: string,
+): Migrator {
   return new Migrator({
     db,
     provider: { getMigrations: () => Promise.resolve({ ...migrations }) },

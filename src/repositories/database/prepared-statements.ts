@@ -55,12 +55,12 @@ class PreparingClient implements PostgresPoolClient {
     textOrCursor: string | PostgresCursor<R>,
     parameters: ReadonlyArray<unknown> = [],
   ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
-    const client = this.client as unknown as PostgresPoolClient;
-    if (typeof textOrCursor !== 'string') return client.query(textOrCursor);
-    const name = textOrCursor.includes(MARK) ? this.nameOf(textOrCursor) : undefined;
-    if (name === undefined) return client.query<R>(textOrCursor, parameters);
+    if (typeof textOrCursor !== 'string') {
+      return (this.client as unknown as PostgresPoolClient).query(textOrCursor);
+    }
+    // Without a name (unmarked, or past MAX_NAMES) pg sends the statement unnamed, as before.
     return this.client.query({
-      name,
+      name: this.nameOf(textOrCursor),
       text: textOrCursor,
       values: [...parameters],
     }) as unknown as Promise<PostgresQueryResult<R>>;
@@ -71,6 +71,7 @@ class PreparingClient implements PostgresPoolClient {
   }
 
   private nameOf(text: string): string | undefined {
+    if (!text.includes(MARK)) return undefined;
     const known = this.names.get(text);
     if (known !== undefined || this.names.size >= MAX_NAMES) return known;
     const name = `omnigate_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
