@@ -35,7 +35,9 @@ export async function closeAfterFailure(
   try {
     await closeEach(steps, what);
   } catch (closing) {
-    throw new AggregateError([failure, closing], `${what} failed, and so did closing after it`);
+    throw new AggregateError([failure, closing], `${what} failed, and so did closing after it`, {
+      cause: closing,
+    });
   }
   throw failure;
 }
