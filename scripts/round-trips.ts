@@ -16,7 +16,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,7 +28,7 @@ import {
   type Kafka,
   type KafkaLogger,
 } from '../libs/kafka/src';
-import { BROKERS, freePort, OUTPUT_DIR, ROOT, sleep, waitUntil } from './lib/bench-support';
+import { BROKERS, freePort, ROOT, sleep, startGateway, waitUntil } from './lib/bench-support';
 import { buildWorkload } from './lib/workload';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -202,29 +201,6 @@ async function startRedis(port: number): Promise<ChildProcess> {
     }
   });
   probe.disconnect();
-  return child;
-}
-
-async function startGateway(env: NodeJS.ProcessEnv, logName: string): Promise<ChildProcess> {
-  mkdirSync(OUTPUT_DIR, { recursive: true });
-  const log = createWriteStream(join(OUTPUT_DIR, `${logName}.log`));
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', join(ROOT, 'dist', 'src', 'main.js')],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  await waitUntil(`the gateway (see test-output/${logName}.log)`, 60000, async () => {
-    if (child.exitCode !== null) {
-      throw new Error(`the gateway exited with ${child.exitCode}; see test-output/${logName}.log`);
-    }
-    try {
-      return (await fetch(`http://127.0.0.1:${env.HTTP_PORT}/health/ready`)).ok;
-    } catch {
-      return false;
-    }
-  });
   return child;
 }
 
