@@ -202,6 +202,16 @@ describe('WebPushAdapter against the web push fake (real web-push)', () => {
     expect(lastDelivery().urgency).toBe(urgency);
   });
 
+  it('leaves error stack traces as they were, after a push and after a refused one', async () => {
+    const limit = Error.stackTraceLimit;
+    await adapter.send(push());
+    expect(Error.stackTraceLimit).toBe(limit);
+    fake.setFailurePlan({ recipientErrors: { [subscriber.id]: '410' } });
+    await rejection(adapter.send(push()));
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect(new Error('after').stack).toContain('web-push.adapter.spec');
+  });
+
   it('uses a four-week TTL when the message has none', async () => {
     await adapter.send(push());
     expect(lastDelivery().ttl).toBe(28 * 24 * 3600);
