@@ -962,7 +962,10 @@ interface Summary {
   readonly lost: number;
   /** Commands the gateway ran before the throughput phase, outside every figure. */
   readonly warmupCommands: number;
-  /** Cores used per process role during the throughput phase, and the machine's busy cores. */
+  /**
+   * Cores used per process role during the throughput phase, the machine's busy cores, and of
+   * those the steal: cores the host gave to other virtual machines.
+   */
   readonly cpuCores: Readonly<Record<string, number>>;
   readonly ceilingCpuCores: Readonly<Record<string, number>>;
   /** Shares of the throughput phase the gateway's main thread ran, waited for a CPU, idled. */
@@ -976,6 +979,7 @@ function coresOf(split: CpuSplit): Record<string, number> {
   return {
     ...Object.fromEntries(CPU_ROLES.map((role) => [role, round(split.cores[role])])),
     busy: round(split.busyCores),
+    steal: round(split.stealCores),
     available: split.availableCores,
   };
 }
@@ -1176,7 +1180,8 @@ function describeSplit(split: CpuSplit, n: (value: number, digits?: number) => s
     .sort((a, b) => split.cores[b] - split.cores[a])
     .map((role) => `${role} ${n(split.cores[role], 2)}`)
     .join(', ')
-    .concat(others.length === 0 ? '' : `; others: ${others.join(', ')}`);
+    .concat(others.length === 0 ? '' : `; others: ${others.join(', ')}`)
+    .concat(`; steal ${n(split.stealCores, 2)} (taken by the host)`);
 }
 
 async function main(): Promise<void> {

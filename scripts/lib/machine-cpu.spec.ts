@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import {
-  parseBusyTicks,
+  parseMachineTicks,
   parseProcessStat,
   parseSchedstat,
   readMachineCpu,
@@ -20,9 +20,11 @@ const reading = (
   at: number,
   busyTicks: number,
   processes: Array<[number, string, number, number?]>,
+  stealTicks = 0,
 ): MachineCpuReading => ({
   at,
   busyTicks,
+  stealTicks,
   processes: new Map(
     processes.map(([pid, command, ticks, startedAt = 1]) => [pid, { command, ticks, startedAt }]),
   ),
@@ -44,22 +46,32 @@ describe('roleOf', () => {
 
 describe('splitBetween', () => {
   it('turns each role’s ticks over the window into cores, at 100 ticks a second', () => {
-    const before = reading(0, 1000, [
-      [100, 'node', 500],
-      [200, 'node', 50],
-      [300, 'postgres', 10],
-      [301, 'postgres', 20],
-      [400, 'java', 70],
-    ]);
-    const after = reading(2000, 1340, [
-      [100, 'node', 660],
-      [200, 'node', 90],
-      [300, 'postgres', 40],
-      [301, 'postgres', 50],
-      [400, 'java', 80],
-      // Started within the window: counted from zero.
-      [500, 'postgres', 20],
-    ]);
+    const before = reading(
+      0,
+      1000,
+      [
+        [100, 'node', 500],
+        [200, 'node', 50],
+        [300, 'postgres', 10],
+        [301, 'postgres', 20],
+        [400, 'java', 70],
+      ],
+      40,
+    );
+    const after = reading(
+      2000,
+      1340,
+      [
+        [100, 'node', 660],
+        [200, 'node', 90],
+        [300, 'postgres', 40],
+        [301, 'postgres', 50],
+        [400, 'java', 80],
+        // Started within the window: counted from zero.
+        [500, 'postgres', 20],
+      ],
+      100,
+    );
     const split = splitBetween(before, after, roles, 100, 2);
     expect(split.seconds).toBe(2);
     expect(split.cores.gateway).toBeCloseTo(0.8);
@@ -68,6 +80,7 @@ describe('splitBetween', () => {
     expect(split.cores.broker).toBeCloseTo(0.05);
     expect(split.cores.Redis).toBe(0);
     expect(split.busyCores).toBeCloseTo(1.7);
+    expect(split.stealCores).toBeCloseTo(0.3);
     expect(split.availableCores).toBe(2);
     expect(split.busiestOthers).toEqual([]);
   });
@@ -121,10 +134,13 @@ describe('parseProcessStat', () => {
   });
 });
 
-describe('parseBusyTicks', () => {
-  it('sums all but idle and iowait', () => {
+describe('parseMachineTicks', () => {
+  it('sums all but idle and iowait as busy, and reads steal apart', () => {
     const procStat = 'cpu  100 5 40 9000 30 1 2 3 0 0\ncpu0 50 2 20 4500 15 0 1 1 0 0\n';
-    expect(parseBusyTicks(procStat)).toBe(100 + 5 + 40 + 1 + 2 + 3);
+    expect(parseMachineTicks(procStat)).toEqual({
+      busyTicks: 100 + 5 + 40 + 1 + 2 + 3,
+      stealTicks: 3,
+    });
   });
 });
 

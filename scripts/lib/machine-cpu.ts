@@ -21,6 +21,8 @@ export interface MachineCpuReading {
   readonly at: number;
   /** Ticks of every CPU not idle nor waiting for I/O, from the first line of /proc/stat. */
   readonly busyTicks: number;
+  /** Of those, steal: ticks this virtual machine wanted a CPU and the host ran another. */
+  readonly stealTicks: number;
   readonly processes: ReadonlyMap<number, ProcessTicks>;
 }
 
@@ -37,6 +39,11 @@ export interface CpuSplit {
   readonly seconds: number;
   readonly cores: Readonly<Record<CpuRole, number>>;
   readonly busyCores: number;
+  /**
+   * Cores the host took for other virtual machines while this one had work (inside busyCores).
+   * On a shared machine it is what makes runs of one build differ most.
+   */
+  readonly stealCores: number;
   readonly availableCores: number;
   /** The busiest commands among the others, by the kernel's name, busiest first. */
   readonly busiestOthers: ReadonlyArray<{ readonly command: string; readonly cores: number }>;
@@ -94,6 +101,7 @@ export function splitBetween(
     seconds,
     cores,
     busyCores: toCores(after.busyTicks - before.busyTicks),
+    stealCores: toCores(after.stealTicks - before.stealTicks),
     availableCores,
     busiestOthers: [...others]
       .sort((a, b) => b[1] - a[1])
@@ -140,14 +148,14 @@ export function parseProcessStat(stat: string): ProcessTicks | undefined {
   return { command: stat.slice(open + 1, close), ticks, startedAt };
 }
 
-/** Busy ticks from the aggregate line of /proc/stat: all but idle and iowait. */
-export function parseBusyTicks(procStat: string): number {
+/** Busy and steal ticks from the aggregate line of /proc/stat: busy is all but idle and iowait. */
+export function parseMachineTicks(procStat: string): { busyTicks: number; stealTicks: number } {
   const line = procStat.split('\n', 1)[0] ?? '';
   const values = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest time is already inside user). Steal is
   // time this virtual machine wanted a CPU and the host gave it to another: busy, from here.
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = values;
-  return user + nice + system + irq + softirq + steal;
+  return { busyTicks: user + nice + system + irq + softirq + steal, stealTicks: steal };
 }
 
 /**
@@ -174,7 +182,7 @@ function readTicksUnder(dir: string): Map<number, ProcessTicks> {
 export function readMachineCpu(): MachineCpuReading {
   return {
     at: performance.now(),
-    busyTicks: parseBusyTicks(readFileSync('/proc/stat', 'utf8')),
+    ...parseMachineTicks(readFileSync('/proc/stat', 'utf8')),
     processes: readTicksUnder('/proc'),
   };
 }
