@@ -504,7 +504,8 @@ export class DispatchService {
     });
     const decision = decideOverCap(reserved, force);
     if (decision.kind === 'blocked') {
-      this.logger.info(
+      // A routine outcome of a blast, like a send: the CAPPED receipt and capsHit carry it.
+      this.logger.debug(
         {
           messageId: command.id,
           customerId: command.customerId,
