@@ -203,8 +203,8 @@ function parseSubscription(address: string): PushSubscription | string {
 
 /**
  * Runs `work` with error stack traces off. Node 24 tells a key object from a Buffer by catching the
- * TypeError of a failed brand check, and web-push's encryption (http_ece) hands Buffers as keys to
- * createHmac and createCipheriv about fourteen times a message: capturing those discarded errors'
+ * TypeErrors of two failed brand checks, and web-push's encryption (http_ece) hands Buffers as keys
+ * to createHmac and createCipheriv six times a message: capturing those twelve discarded errors'
  * stacks took about a quarter of a push's CPU (110 of 430 µs on Node 24.21, see the README's
  * performance notes). The encryption and the request run synchronously inside sendNotification, so
  * stacks are off for that stretch only; an error thrown there keeps its name, code and message.
