@@ -238,11 +238,6 @@ const stderrLogger: KafkaLogger = {
 };
 
 async function run(args: RedriveArgs): Promise<number> {
-  // kafkajs warns once that its v2 default partitioner differs from v1's. The default (Java
-  // compatible, as the gateway's own producer uses) is the one wanted: a re-driven record lands on
-  // the partition any Java or kafkajs v2 producer would choose for its key, so per-customer order
-  // holds. The warning would only add noise to stderr.
-  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   const kafka = createKafkaClient(
     {
       clientId: 'omnigate-redrive',

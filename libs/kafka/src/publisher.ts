@@ -1,4 +1,4 @@
-import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { KafkaLogger, OutboundRecord } from './types';
 
 /**
@@ -13,7 +13,13 @@ export class KafkaPublisher {
     kafka: Kafka,
     private readonly logger: KafkaLogger,
   ) {
-    this.producer = kafka.producer({ allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      // kafkajs v2's default, named so that kafkajs does not warn at every start that v1's
+      // differed: murmur2 of the key as the Java client does it, so a key lands on the partition
+      // any Java or kafkajs v2 producer would choose and per-customer order holds across them.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
   }
 
   /** Idempotent; concurrent callers share one connection attempt. */
