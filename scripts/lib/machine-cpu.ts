@@ -1,9 +1,9 @@
 /**
  * Where the machine's CPUs go during a benchmark phase: every process's CPU time from
  * /proc/<pid>/stat, grouped by role (the gateway, the benchmark process itself, PostgreSQL,
- * Redis, the broker, everything else), and the machine's busy time from /proc/stat. On a small
- * machine the gateway shares its cores with everything it talks to, so its own figure alone does
- * not say which resource holds the run back.
+ * Redis, the broker, everything else), and the machine's busy and steal time from /proc/stat. On a
+ * small machine the gateway shares its cores with everything it talks to, so its own figure alone
+ * does not say which resource holds the run back.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -39,10 +39,7 @@ export interface CpuSplit {
   readonly seconds: number;
   readonly cores: Readonly<Record<CpuRole, number>>;
   readonly busyCores: number;
-  /**
-   * Cores the host took for other virtual machines while this one had work (inside busyCores).
-   * On a shared machine it is what makes runs of one build differ most.
-   */
+  /** Cores the host gave other virtual machines while this one had work (inside busyCores). */
   readonly stealCores: number;
   readonly availableCores: number;
   /** The busiest commands among the others, by the kernel's name, busiest first. */
@@ -149,7 +146,9 @@ export function parseProcessStat(stat: string): ProcessTicks | undefined {
 }
 
 /** Busy and steal ticks from the aggregate line of /proc/stat: busy is all but idle and iowait. */
-export function parseMachineTicks(procStat: string): { busyTicks: number; stealTicks: number } {
+export function parseMachineTicks(
+  procStat: string,
+): Pick<MachineCpuReading, 'busyTicks' | 'stealTicks'> {
   const line = procStat.split('\n', 1)[0] ?? '';
   const values = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest time is already inside user). Steal is
