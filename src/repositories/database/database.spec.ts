@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +129,34 @@ describe.each(DATABASE_KINDS)('migrations on %s', (kind) => {
     expect(await indexesOf(database.db, database.schema, 'address_suppressions')).toContain(
       'address_suppressions_hash_idx',
     );
+  });
+
+  it('compresses a message with lz4 where the server has it, and with pglz where not (0013)', async () => {
+    const { rows: methods } = await sql<{ name: string; method: string }>`
+      select attname as name, attcompression::text as method from pg_attribute
+      where attrelid = 'messages'::regclass and attname in ('sealed_command', 'trace')
+      order by attname`.execute(database.db);
+    // PGlite is built without lz4; the PostgreSQL of the tests (and of the benchmark) with it.
+    const expected = kind === 'pglite' ? '' : 'l';
+    expect(methods).toEqual([
+      { name: 'sealed_command', method: expected },
+      { name: 'trace', method: expected },
+    ]);
+
+    // A row over the 2 KB at which the server compresses: ciphertext-like text that stays as it
+    // is, and a trace that compresses.
+    const trace = JSON.stringify(
+      Array.from({ length: 40 }, (_, i) => ({ step: i, channel: 'email', outcome: 'SENT' })),
+    );
+    await sql`insert into messages (id, customer_id, category, payload_hash, sealed_command,
+        status, trace, source, received_at)
+      values ('lz4-probe', 'c', 'marketing', 'h', ${randomBytes(1100).toString('base64')},
+        'SENT', ${trace}::jsonb, 'kafka', now())`.execute(database.db);
+    const { rows } = await sql<{ sealed: string | null; trace: string | null }>`
+      select pg_column_compression(sealed_command) as sealed, pg_column_compression(trace) as trace
+      from messages where id = 'lz4-probe'`.execute(database.db);
+    expect(rows).toEqual([{ sealed: null, trace: kind === 'pglite' ? 'pglz' : 'lz4' }]);
+    await sql`delete from messages where id = 'lz4-probe'`.execute(database.db);
   });
 
   it('does nothing when already at the latest migration', async () => {

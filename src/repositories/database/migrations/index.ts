@@ -11,6 +11,7 @@ import * as schedulerLeaseHolders from './0009_scheduler_lease_holders';
 import * as receiptQueue from './0010_receipt_queue';
 import * as lookupIndexes from './0011_lookup_indexes';
 import * as rememberedCancelsFunction from './0012_remembered_cancels_function';
+import * as lz4MessageCompression from './0013_lz4_message_compression';
 
 /**
  * Every migration, by name. Listed statically instead of read from the directory so the compiled
@@ -29,4 +30,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0010_receipt_queue': receiptQueue,
   '0011_lookup_indexes': lookupIndexes,
   '0012_remembered_cancels_function': rememberedCancelsFunction,
+  '0013_lz4_message_compression': lz4MessageCompression,
 };
