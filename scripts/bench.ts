@@ -374,6 +374,8 @@ interface GatewayResult {
     /** Of publish→decision, the wait until the gateway started on the command (its histogram). */
     waitP50Ms: number;
     waitP99Ms: number;
+    /** Each batched storage operation's wait, p50 and p99 (omnigate_storage_call_seconds). */
+    storageWaitMs: Record<string, { p50: number; p99: number }>;
   };
   readonly otp: {
     answered: number;
@@ -567,6 +569,15 @@ async function runGateway(
         ...latency,
         waitP50Ms: quantileBetween(waitBefore.send, waitAfter.send, 0.5) * 1000,
         waitP99Ms: quantileBetween(waitBefore.send, waitAfter.send, 0.99) * 1000,
+        storageWaitMs: Object.fromEntries(
+          STORAGE_OPERATIONS.map((operation) => [
+            operation,
+            {
+              p50: quantileBetween(waitBefore[operation], waitAfter[operation], 0.5) * 1000,
+              p99: quantileBetween(waitBefore[operation], waitAfter[operation], 0.99) * 1000,
+            },
+          ]),
+        ),
       },
       otp: {
         ...otpResult,
@@ -632,12 +643,43 @@ function peakOf(samples: readonly ProcessUsage[]): number {
   return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
 }
 
-/** The gateway's command wait histograms, by lane, as they stand (one scrape). */
-async function commandWait(port: string): Promise<Record<'send' | 'priority', HistogramReading>> {
+/** The storage operations a command waits for, in the order it meets them. */
+const STORAGE_OPERATIONS = [
+  'profile_read',
+  'remembered_cancels',
+  'claim',
+  'suppression_lookup',
+  'cap_reserve',
+  'attempt_start',
+  'attempt_finish',
+  'settle',
+] as const;
+
+/**
+ * The gateway's command wait histograms, by lane, and its storage wait histograms, by operation,
+ * as they stand (one scrape).
+ */
+async function commandWait(
+  port: string,
+): Promise<Record<'send' | 'priority' | (typeof STORAGE_OPERATIONS)[number], HistogramReading>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const lane = (name: string) =>
     parseHistogram(text, 'omnigate_command_wait_seconds', [`lane="${name}"`]);
-  return { send: lane('send'), priority: lane('priority') };
+  const storage = STORAGE_OPERATIONS.map(
+    (operation) =>
+      [
+        operation,
+        parseHistogram(text, 'omnigate_storage_call_seconds', [`operation="${operation}"`]),
+      ] as const,
+  );
+  return {
+    send: lane('send'),
+    priority: lane('priority'),
+    ...(Object.fromEntries(storage) as Record<
+      (typeof STORAGE_OPERATIONS)[number],
+      HistogramReading
+    >),
+  };
 }
 
 /** Offers commands at a fixed rate, a slice every 20 ms, and times each to its answer. */
@@ -647,7 +689,7 @@ async function offeredLoad(
   topics: GatewayTopics,
   load: readonly Command[],
   alive: () => void,
-): Promise<Omit<GatewayResult['latency'], 'waitP50Ms' | 'waitP99Ms'>> {
+): Promise<Omit<GatewayResult['latency'], 'waitP50Ms' | 'waitP99Ms' | 'storageWaitMs'>> {
   const { options, publisher } = ctx;
   console.log(`  latency: ${options.loadPerSecond} commands/s for ${options.loadSeconds} s`);
   const tickMs = 20;
@@ -945,6 +987,8 @@ interface Summary {
   readonly afterDecisionP99Ms: number;
   readonly waitP50Ms: number;
   readonly waitP99Ms: number;
+  /** Each batched storage operation's wait in the latency phase, p50 and p99 (its histogram). */
+  readonly storageWaitMs: Record<string, { p50: number; p99: number }>;
   readonly otpToDecisionP99Ms: number;
   readonly otpWaitP50Ms: number;
   readonly otpWaitP99Ms: number;
@@ -1002,6 +1046,12 @@ function summarise(gateway: GatewayResult, ceiling: CeilingResult, options: Opti
     afterDecisionP99Ms: round(percentile(gateway.latency.afterDecisionMs, 99)),
     waitP50Ms: round(gateway.latency.waitP50Ms),
     waitP99Ms: round(gateway.latency.waitP99Ms),
+    storageWaitMs: Object.fromEntries(
+      Object.entries(gateway.latency.storageWaitMs).map(([operation, wait]) => [
+        operation,
+        { p50: round(wait.p50, 1), p99: round(wait.p99, 1) },
+      ]),
+    ),
     otpToDecisionP99Ms: round(percentile(gateway.otp.toDecisionMs, 99)),
     otpWaitP50Ms: round(gateway.otp.waitP50Ms),
     otpWaitP99Ms: round(gateway.otp.waitP99Ms),
@@ -1082,6 +1132,15 @@ function report(ctx: Context, gateway: GatewayResult, ceiling: CeilingResult, s:
       '  of which waiting to be read',
       `${n(s.waitP50Ms)} ms p50`,
       `p99 ${n(s.waitP99Ms)} ms; Kafka timestamp → the gateway starts on it (omnigate_command_wait_seconds, interpolated in its buckets)`,
+    ],
+    [
+      '  waits for storage, p50 / p99',
+      `${n(Object.values(gateway.latency.storageWaitMs).reduce((sum, wait) => sum + wait.p50, 0))} ms in all`,
+      `${Object.entries(gateway.latency.storageWaitMs)
+        .map(([operation, wait]) => `${operation} ${n(wait.p50)} / ${n(wait.p99)}`)
+        .join(
+          ', ',
+        )} ms (omnigate_storage_call_seconds); p50s added up, though not every command meets every one`,
     ],
     [
       'OTP p99 behind a backlog',

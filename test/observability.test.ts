@@ -371,6 +371,12 @@ describe('observability of a run through every channel and its error paths', () 
     expect(waited('bucket{le="300",lane="send"}')).toBe(waited('count{lane="send"}'));
     expect(text).toMatch(/omnigate_consumer_lag\{group="[^"]+",topic="[^"]+",partition="0"\} \d/);
     expect(text).toMatch(/omnigate_breaker_state\{channel="sms",provider="twilio"\} 0/);
+    // Every claimed command waited for its claim; operations are the storage batchers' names.
+    expect(text).toMatch(/omnigate_storage_call_seconds_count\{operation="claim"\} [1-9]/);
+    const operations = [
+      ...text.matchAll(/omnigate_storage_call_seconds_count\{operation="([^"]+)"/g),
+    ];
+    expect(operations.map((m) => m[1]).filter((o) => !/^[a-z_]+$/.test(o!))).toEqual([]);
 
     const labels = [...text.matchAll(/^[a-z_]+\{([^}]*)\}/gm)].flatMap((m) =>
       [...m[1]!.matchAll(/([a-z_]+)="([^"]*)"/g)].map((l) => ({ name: l[1]!, value: l[2]! })),
@@ -378,6 +384,7 @@ describe('observability of a run through every channel and its error paths', () 
     const allowed = new Set([
       ...['lane', 'outcome', 'reason', 'status', 'channel', 'provider', 'from_channel'],
       ...['to_channel', 'action', 'group', 'topic', 'partition', 'state', 'source', 'le'],
+      'operation',
       // prom-client's own process and runtime metrics
       ...['version', 'major', 'minor', 'patch', 'kind', 'type', 'space', 'quantile'],
     ]);

@@ -28,6 +28,7 @@ export const METRIC_NAMES = [
   'omnigate_provider_events_applied_total',
   'omnigate_messages_delivered_total',
   'omnigate_time_to_delivered_seconds',
+  'omnigate_storage_call_seconds',
 ] as const;
 
 /** What became of one webhook request (see ProviderWebhooksService). */
@@ -83,6 +84,13 @@ export class Metrics {
     help: "From a send command record's Kafka timestamp (its producer's clock) to when the gateway starts on it, by lane: time in Kafka and queued in this process",
     labelNames: ['lane'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  readonly storageCallSeconds = new Histogram({
+    name: 'omnigate_storage_call_seconds',
+    help: "A message's wait for one batched storage operation (the batch filling, a free slot, the statement or script), by operation: claim, profile_read, remembered_cancels, suppression_lookup, cap_reserve, attempt_start, attempt_finish, settle",
+    labelNames: ['operation'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
   readonly cancels = new Counter({

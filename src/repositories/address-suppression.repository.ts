@@ -40,13 +40,17 @@ export class AddressSuppressionRepository {
     @Inject(KYSELY) private readonly db: Kysely<Database>,
     @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
   ) {
-    this.lookups = new MicroBatcher(async (calls) => {
-      const rows = await this.query(calls.flat());
-      return calls.map((hashes) => {
-        const wanted = new Set(hashes);
-        return { value: rows.filter((row) => wanted.has(row.addressHash)) };
-      });
-    }, batching);
+    this.lookups = new MicroBatcher(
+      async (calls) => {
+        const rows = await this.query(calls.flat());
+        return calls.map((hashes) => {
+          const wanted = new Set(hashes);
+          return { value: rows.filter((row) => wanted.has(row.addressHash)) };
+        });
+      },
+      batching,
+      'suppression_lookup',
+    );
   }
 
   async add(rows: readonly NewSuppression[], executor: Kysely<Database> = this.db): Promise<void> {

@@ -100,18 +100,22 @@ export class CancellationRepository {
     private readonly outbox: ReceiptOutboxRepository,
     @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
   ) {
-    this.remembered = new MicroBatcher(async (calls) => {
-      const matches = await this.rememberedFor(calls);
-      return calls.map((call) => ({
-        value: matches.some(
-          (row) =>
-            row.customer_id === call.customerId &&
-            row.expires_at > call.now &&
-            (row.message_id === call.id ||
-              (call.groupKey !== null && row.group_key === call.groupKey)),
-        ),
-      }));
-    }, batching);
+    this.remembered = new MicroBatcher(
+      async (calls) => {
+        const matches = await this.rememberedFor(calls);
+        return calls.map((call) => ({
+          value: matches.some(
+            (row) =>
+              row.customer_id === call.customerId &&
+              row.expires_at > call.now &&
+              (row.message_id === call.id ||
+                (call.groupKey !== null && row.group_key === call.groupKey)),
+          ),
+        }));
+      },
+      batching,
+      'remembered_cancels',
+    );
   }
 
   async cancel(request: CancelRequest, options: CancelOptions): Promise<CancelResult> {

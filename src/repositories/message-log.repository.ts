@@ -226,10 +226,14 @@ export class MessageLogRepository {
     private readonly scheduler: SchedulerRepository,
     @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
   ) {
-    this.claims = new MicroBatcher((calls) => this.claimBatch(calls), batching);
-    this.starts = new MicroBatcher((calls) => this.startBatch(calls), batching);
-    this.finishes = new MicroBatcher((calls) => this.finishBatch(calls), batching);
-    this.settlements = new MicroBatcher((calls) => this.settleBatch(calls), batching);
+    this.claims = new MicroBatcher((calls) => this.claimBatch(calls), batching, 'claim');
+    this.starts = new MicroBatcher((calls) => this.startBatch(calls), batching, 'attempt_start');
+    this.finishes = new MicroBatcher(
+      (calls) => this.finishBatch(calls),
+      batching,
+      'attempt_finish',
+    );
+    this.settlements = new MicroBatcher((calls) => this.settleBatch(calls), batching, 'settle');
   }
 
   /**

@@ -93,6 +93,34 @@ describe('MicroBatcher', () => {
     await expect(batcher.call(2)).resolves.toBe(2);
   });
 
+  it("tells its observer, under its operation's name, every call's wait for its answer, failed ones too", async () => {
+    const waits: Array<[string, number]> = [];
+    const observe = (operation: string) => (seconds: number) => waits.push([operation, seconds]);
+    let fail = false;
+    const batcher = new MicroBatcher<number, number>(
+      async (inputs) => {
+        // The bulk operation takes at least 20 ms, so each wait is at least that.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (fail) throw new Error('down');
+        return inputs.map((value) => ({ value }));
+      },
+      { windowMs: 0, maxSize: 500, maxInFlight: 1, observe },
+      'claim',
+    );
+    // The third call waits behind the first batch for the one slot, then for its own.
+    const first = [batcher.call(1), batcher.call(2)];
+    await new Promise((resolve) => setImmediate(resolve));
+    const third = batcher.call(3);
+    await Promise.all([...first, third]);
+    fail = true;
+    await expect(batcher.call(4)).rejects.toThrow('down');
+
+    expect(waits.map(([operation]) => operation)).toEqual(['claim', 'claim', 'claim', 'claim']);
+    const [a, b, c, d] = waits.map(([, seconds]) => seconds);
+    for (const seconds of [a, b, d]) expect(seconds).toBeGreaterThanOrEqual(0.019);
+    expect(c).toBeGreaterThanOrEqual(0.035);
+  });
+
   it('refuses a size below one, a negative window and an in-flight limit below one', () => {
     const { run } = doubling();
     expect(() => new MicroBatcher(run, { windowMs: 0, maxSize: 0 })).toThrow(RangeError);

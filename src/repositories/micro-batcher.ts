@@ -21,6 +21,12 @@ export interface BatchingOptions {
   readonly maxSize: number;
   /** Batches running at once; more calls wait for one of them to end. Unlimited when absent. */
   readonly maxInFlight?: number;
+  /**
+   * Gives each batcher, by its operation's name, what to call with every call's wait for its
+   * answer in seconds (the batch filling, a free slot, the bulk operation): where a command's
+   * time goes between the Kafka record and the provider call.
+   */
+  readonly observe?: (operation: string) => (seconds: number) => void;
 }
 
 /** Nest injection token for the storage batching settings (STORAGE_BATCH_WINDOW_MS, _MAX_SIZE). */
@@ -34,6 +40,7 @@ export const DEFAULT_BATCHING: BatchingOptions = { windowMs: 0, maxSize: 500, ma
 
 interface Waiting<I, O> {
   readonly input: I;
+  readonly calledAt: number;
   readonly resolve: (value: O) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -43,14 +50,16 @@ export class MicroBatcher<I, O> {
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private inFlight = 0;
   private readonly maxInFlight: number;
+  private readonly record: ((seconds: number) => void) | undefined;
 
   /**
    * `run` gets the inputs in the order they were called and answers one outcome per input, in
-   * that order.
+   * that order. `operation` names the batcher to `options.observe`.
    */
   constructor(
     private readonly run: (inputs: readonly I[]) => Promise<ReadonlyArray<BatchOutcome<O>>>,
     private readonly options: BatchingOptions = DEFAULT_BATCHING,
+    operation = 'unnamed',
   ) {
     if (!Number.isInteger(options.maxSize) || options.maxSize < 1) {
       throw new RangeError(`batch maxSize must be a positive integer, got ${options.maxSize}`);
@@ -67,11 +76,12 @@ export class MicroBatcher<I, O> {
         `batch maxInFlight must be a positive integer, got ${options.maxInFlight}`,
       );
     }
+    this.record = options.observe?.(operation);
   }
 
   call(input: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.waiting.push({ input, resolve, reject });
+      this.waiting.push({ input, calledAt: performance.now(), resolve, reject });
       // At the limit, the end of a running batch sends this one.
       if (this.inFlight >= this.maxInFlight) return;
       if (this.waiting.length >= this.options.maxSize) this.flush();
@@ -114,14 +124,22 @@ export class MicroBatcher<I, O> {
       }
     } catch (error) {
       this.ended();
+      this.recordWaits(batch);
       for (const call of batch) call.reject(error);
       return;
     }
     this.ended();
+    this.recordWaits(batch);
     batch.forEach((call, index) => {
       const outcome = outcomes[index]!;
       if ('error' in outcome) call.reject(outcome.error);
       else call.resolve(outcome.value);
     });
+  }
+
+  private recordWaits(batch: ReadonlyArray<Waiting<I, O>>): void {
+    if (this.record === undefined) return;
+    const now = performance.now();
+    for (const call of batch) this.record((now - call.calledAt) / 1000);
   }
 }

@@ -73,10 +73,14 @@ export class ProfileRepository {
     @Optional() @Inject(STORAGE_BATCHING) batching: BatchingOptions = DEFAULT_BATCHING,
   ) {
     this.contacts = new ProfileContactSealer(sealer);
-    this.reads = new MicroBatcher(async (customerIds) => {
-      const profiles = await this.getMany(customerIds);
-      return customerIds.map((id) => ({ value: profiles.get(id) ?? null }));
-    }, batching);
+    this.reads = new MicroBatcher(
+      async (customerIds) => {
+        const profiles = await this.getMany(customerIds);
+        return customerIds.map((id) => ({ value: profiles.get(id) ?? null }));
+      },
+      batching,
+      'profile_read',
+    );
   }
 
   /** The live profile, or null when unknown or deleted. */

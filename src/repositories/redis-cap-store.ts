@@ -210,6 +210,7 @@ export class RedisCapStore implements CapStore {
     this.scripts = new MicroBatcher(
       (calls) => this.evalReserveMany(calls),
       options.batching ?? DEFAULT_BATCHING,
+      'cap_reserve',
     );
   }
 

@@ -5,6 +5,7 @@ import { describeSendRate, type SendPermits } from '@omnigate/channels';
 import { sendRateTable } from '../config/channel-router.factory';
 import type { AppConfig } from '../config/environment';
 import type { Logger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
 import { CAP_STORE, type CapStore } from './cap-store';
 import { createDatabase, KYSELY, migrateToLatest, type DatabaseHandle } from './database';
 import { DependencyHealth, type DependencyProbe } from './dependency-health';
@@ -64,11 +65,15 @@ export function redisOptionsOf(config: AppConfig): RedisOptions {
   });
 }
 
-function batchingOf(config: AppConfig): BatchingOptions {
+function batchingOf(config: AppConfig, metrics: Metrics): BatchingOptions {
   return {
     windowMs: config.storage.batchWindowMs,
     maxSize: config.storage.batchMaxSize,
     maxInFlight: config.storage.batchMaxInFlight,
+    observe: (operation) => {
+      const series = metrics.storageCallSeconds.labels({ operation });
+      return (seconds) => series.observe(seconds);
+    },
   };
 }
 
@@ -82,7 +87,8 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
   return [
     {
       provide: STORAGE_BATCHING,
-      useValue: batchingOf(config),
+      inject: [Metrics],
+      useFactory: (metrics: Metrics) => batchingOf(config, metrics),
     },
     {
       provide: DATABASE_HANDLE,
@@ -116,11 +122,12 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
     },
     {
       provide: CAP_STORE,
-      useFactory: async (): Promise<CapStore> => {
+      inject: [Metrics],
+      useFactory: async (metrics: Metrics): Promise<CapStore> => {
         if (config.storage.redisUrl) {
           const store = await RedisCapStore.connect(config.storage.redisUrl, {
             redis: redisOptionsOf(config),
-            batching: batchingOf(config),
+            batching: batchingOf(config, metrics),
             logger: logger.child({ component: 'redis:caps' }),
           });
           logger.info({ caps: 'redis' }, 'frequency caps counted in Redis');
