@@ -643,7 +643,7 @@ function peakOf(samples: readonly ProcessUsage[]): number {
   return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
 }
 
-/** The storage operations a command waits for, in the order it meets them. */
+/** The batched storage operations a command may wait for (the batchers' names). */
 const STORAGE_OPERATIONS = [
   'profile_read',
   'remembered_cancels',

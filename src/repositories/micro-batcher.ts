@@ -24,7 +24,7 @@ export interface BatchingOptions {
   /**
    * Gives each batcher, by its operation's name, what to call with every call's wait for its
    * answer in seconds (the batch filling, a free slot, the bulk operation): where a command's
-   * time goes between the Kafka record and the provider call.
+   * time goes besides waiting in Kafka and for the provider.
    */
   readonly observe?: (operation: string) => (seconds: number) => void;
 }
