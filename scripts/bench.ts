@@ -570,13 +570,16 @@ async function runGateway(
         waitP50Ms: quantileBetween(waitBefore.send, waitAfter.send, 0.5) * 1000,
         waitP99Ms: quantileBetween(waitBefore.send, waitAfter.send, 0.99) * 1000,
         storageWaitMs: Object.fromEntries(
-          STORAGE_OPERATIONS.map((operation) => [
-            operation,
-            {
-              p50: quantileBetween(waitBefore[operation], waitAfter[operation], 0.5) * 1000,
-              p99: quantileBetween(waitBefore[operation], waitAfter[operation], 0.99) * 1000,
-            },
-          ]),
+          [...waitAfter.storage].map(([operation, after]) => {
+            const before = waitBefore.storage.get(operation) ?? [];
+            return [
+              operation,
+              {
+                p50: quantileBetween(before, after, 0.5) * 1000,
+                p99: quantileBetween(before, after, 0.99) * 1000,
+              },
+            ];
+          }),
         ),
       },
       otp: {
@@ -643,42 +646,31 @@ function peakOf(samples: readonly ProcessUsage[]): number {
   return samples.reduce((peak, s) => Math.max(peak, s.peakRssBytes, s.rssBytes), 0);
 }
 
-/** The batched storage operations a command may wait for (the batchers' names). */
-const STORAGE_OPERATIONS = [
-  'profile_read',
-  'remembered_cancels',
-  'claim',
-  'suppression_lookup',
-  'cap_reserve',
-  'attempt_start',
-  'attempt_finish',
-  'settle',
-] as const;
+/** A scrape's waits: command waits by lane, storage waits by operation (each batcher's name). */
+interface Waits {
+  readonly send: HistogramReading;
+  readonly priority: HistogramReading;
+  readonly storage: ReadonlyMap<string, HistogramReading>;
+}
 
-/**
- * The gateway's command wait histograms, by lane, and its storage wait histograms, by operation,
- * as they stand (one scrape).
- */
-async function commandWait(
-  port: string,
-): Promise<Record<'send' | 'priority' | (typeof STORAGE_OPERATIONS)[number], HistogramReading>> {
+/** The gateway's command and storage wait histograms as they stand (one scrape). */
+async function commandWait(port: string): Promise<Waits> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const lane = (name: string) =>
     parseHistogram(text, 'omnigate_command_wait_seconds', [`lane="${name}"`]);
-  const storage = STORAGE_OPERATIONS.map(
-    (operation) =>
-      [
-        operation,
-        parseHistogram(text, 'omnigate_storage_call_seconds', [`operation="${operation}"`]),
-      ] as const,
-  );
+  // The operations are whatever batchers the gateway has, in the order it made them.
+  const operations = [
+    ...text.matchAll(/^omnigate_storage_call_seconds_count\{operation="([a-z_]+)"\}/gm),
+  ].map((match) => match[1]!);
   return {
     send: lane('send'),
     priority: lane('priority'),
-    ...(Object.fromEntries(storage) as Record<
-      (typeof STORAGE_OPERATIONS)[number],
-      HistogramReading
-    >),
+    storage: new Map(
+      operations.map((operation) => [
+        operation,
+        parseHistogram(text, 'omnigate_storage_call_seconds', [`operation="${operation}"`]),
+      ]),
+    ),
   };
 }
 

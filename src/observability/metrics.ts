@@ -88,7 +88,7 @@ export class Metrics {
   });
   readonly storageCallSeconds = new Histogram({
     name: 'omnigate_storage_call_seconds',
-    help: "A message's wait for one batched storage operation (the batch filling, a free slot, the statement or script), by operation: claim, profile_read, remembered_cancels, suppression_lookup, cap_reserve, attempt_start, attempt_finish, settle",
+    help: "A message's wait for one batched storage operation (the batch filling, a free slot, the statement or script), by operation: the batcher's name (claim, settle, cap_reserve, …)",
     labelNames: ['operation'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],

@@ -122,12 +122,12 @@ export function storageProviders(config: AppConfig, logger: Logger): Provider[] 
     },
     {
       provide: CAP_STORE,
-      inject: [Metrics],
-      useFactory: async (metrics: Metrics): Promise<CapStore> => {
+      inject: [STORAGE_BATCHING],
+      useFactory: async (batching: BatchingOptions): Promise<CapStore> => {
         if (config.storage.redisUrl) {
           const store = await RedisCapStore.connect(config.storage.redisUrl, {
             redis: redisOptionsOf(config),
-            batching: batchingOf(config, metrics),
+            batching,
             logger: logger.child({ component: 'redis:caps' }),
           });
           logger.info({ caps: 'redis' }, 'frequency caps counted in Redis');
